@@ -1,0 +1,159 @@
+"""The ``segur`` command (the stable contract is in the blueprint; keep it)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from harness import __version__
+
+EXIT_USAGE, EXIT_HARNESS = 2, 3
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from harness.runner import RunOptions, run
+
+    options = RunOptions(
+        sut=args.sut,
+        suites=args.suite,
+        couloir=args.couloir,
+        report_dir=Path(args.report_dir),
+        defects=args.defect,
+        data_dir=Path(args.data_dir) if args.data_dir else None,
+        lang=args.lang,
+        verbose=args.verbose,
+        keyword=args.k,
+    )
+    return run(options)
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from harness.environment import HarnessEnvironment, check_services
+
+    services = check_services([s.strip() for s in args.services.split(",") if s.strip()])
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    data_dir = Path(args.data_dir) if args.data_dir else None
+    with HarnessEnvironment(data_dir, host=args.host) as env:
+        for service in services:
+            env.start(service)
+        document = env.endpoints_document()
+        if args.endpoints_file:
+            target = Path(args.endpoints_file)
+            tmp = target.with_suffix(target.suffix + ".tmp")
+            tmp.write_text(json.dumps(document, indent=2), encoding="utf-8")
+            tmp.replace(target)  # readers never see a half-written file
+        print(json.dumps(document, indent=2), flush=True)
+        print(f"segur serve: {', '.join(services)} ready; data in {env.data_dir}; Ctrl+C or SIGTERM stops.", flush=True)
+        stop.wait()
+    print("segur serve: stopped", flush=True)
+    return 0
+
+
+def _cmd_pki_init(args: argparse.Namespace) -> int:
+    from harness import pki
+
+    try:
+        layout = pki.init_pki(Path(args.directory), force=args.force)
+    except FileExistsError as exc:
+        print(f"segur pki init: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"Test PKI written to {layout.directory}")
+    print(f"  CA bundle:   {layout.ca_bundle}")
+    print(f"  CRL:         {layout.crl_pem}")
+    print(f"  server:      {layout.server.cert_pem}")
+    for name, cred in sorted(layout.clients.items()):
+        print(f"  client {name:<14} {cred.cert_pem}  ({cred.subject})")
+    print(f"PKCS#12 password: {pki.P12_PASSWORD}")
+    return 0
+
+
+def _cmd_requirements(args: argparse.Namespace) -> int:
+    from harness.coverage import coverage_rows, render
+
+    sys.stdout.write(render(coverage_rows(), args.format))
+    return 0
+
+
+def _cmd_sut(args: argparse.Namespace) -> int:
+    if args.what == "actions":
+        from harness.sut.actions import describe_actions
+
+        print(describe_actions())
+    else:
+        from harness.sut.reference import REFERENCE_DEFECTS
+
+        for name, text in REFERENCE_DEFECTS.items():
+            print(f"{name:<32} {text}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="segur",
+        description="Ségur numérique conformance harness: mock national services, validators, suites.",
+    )
+    parser.add_argument("--version", action="version", version=f"segur-harness {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run conformance suites against a system under test")
+    run.add_argument("--sut", default="reference", help="reference (default), manual, or a command SUT .toml file")
+    run.add_argument("--suite", default="all", help="comma-separated suites (ins, ...) or all (default)")
+    run.add_argument("--couloir", default=None, help="judge for this couloir (DPI, LGC, ...): others are omit")
+    run.add_argument("--report-dir", default="reports/latest", help="where reports go (default reports/latest)")
+    run.add_argument("--defect", action="append", default=[], help="reference SUT defect (see `segur sut defects`)")
+    run.add_argument("--data-dir", default=None, help="keep PKI and exchanges here (default: temporary)")
+    run.add_argument("--lang", default="fr", choices=["fr", "en"], help="language of report.html")
+    run.add_argument("-k", default=None, help="only tests matching this pytest -k expression")
+    run.add_argument("-v", "--verbose", action="store_true", help="one line per test")
+    run.set_defaults(func=_cmd_run)
+
+    serve = commands.add_parser("serve", help="run the mock services in the foreground")
+    serve.add_argument("--services", default="insi", help="comma-separated services (default insi)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--data-dir", default=None, help="PKI and exchange store folder (default: temporary)")
+    serve.add_argument("--endpoints-file", default=None, help="write the endpoints JSON here once ready")
+    serve.set_defaults(func=_cmd_serve)
+
+    pki_cmd = commands.add_parser("pki", help="test PKI (IGC-Santé shaped)")
+    pki_sub = pki_cmd.add_subparsers(dest="pki_command", required=True, metavar="SUBCOMMAND")
+    init = pki_sub.add_parser("init", help="create a test PKI in DIR")
+    init.add_argument("directory", metavar="DIR")
+    init.add_argument("--force", action="store_true", help="replace a PKI already in DIR")
+    init.set_defaults(func=_cmd_pki_init)
+
+    reqs = commands.add_parser("requirements", help="print the requirement catalog with its coverage")
+    reqs.add_argument("--format", default="text", choices=["text", "csv", "json"])
+    reqs.set_defaults(func=_cmd_requirements)
+
+    sut = commands.add_parser("sut", help="what a system under test must implement")
+    sut.add_argument("what", choices=["actions", "defects"], help="actions: the action contract; defects: reference defects")
+    sut.set_defaults(func=_cmd_sut)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from harness.errors import UsageError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except UsageError as exc:
+        print(f"segur {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # a harness bug: say so plainly, never as a product failure
+        print(f"segur {args.command}: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print("This is a harness bug; please report it with the command you ran.", file=sys.stderr)
+        return EXIT_HARNESS
+
+
+if __name__ == "__main__":
+    sys.exit(main())

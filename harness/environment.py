@@ -1,0 +1,110 @@
+"""A harness environment: data folder, test PKI, exchange store, and the mocks on loopback.
+
+``segur run`` (through the pytest plugin) and ``segur serve`` both build one; mocks start
+lazily, the first time a test or the user asks for a service.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from harness import pki
+from harness.errors import UsageError
+from harness.mockserver import LOOPBACK, ServedApp, serve_app
+from harness.recorder import ExchangeStore
+from mock_services.common import ScenarioStore
+
+
+def _insi_app(env: HarnessEnvironment) -> Any:
+    from mock_services.insi import create_app
+
+    return create_app(env.store, env.scenarios)
+
+
+# service name -> (app factory, path of the service endpoint under a session prefix)
+SERVICE_FACTORIES: dict[str, tuple[Callable[[HarnessEnvironment], Any], str]] = {
+    "insi": (_insi_app, "lps"),
+}
+PLANNED_SERVICES = {"dmp", "mss", "psc"}
+
+
+class UnknownServiceError(UsageError):
+    pass
+
+
+def check_services(names: list[str]) -> list[str]:
+    for name in names:
+        if name in PLANNED_SERVICES:
+            raise UnknownServiceError(f"the {name} mock is not available in this version; available: insi")
+        if name not in SERVICE_FACTORIES:
+            raise UnknownServiceError(f"unknown service {name!r}; available: {', '.join(SERVICE_FACTORIES)}")
+    return names
+
+
+class HarnessEnvironment:
+    """Owns everything a run needs; use as a context manager so servers always stop."""
+
+    def __init__(self, data_dir: Path | None = None, host: str = LOOPBACK):
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        if data_dir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="segur-")
+            data_dir = Path(self._tmp.name)
+        self.data_dir = data_dir
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.host = host
+        self.pki = pki.load_or_create_pki(data_dir / "pki")
+        self.store = ExchangeStore(data_dir / "exchanges.sqlite3")
+        self.scenarios = ScenarioStore()
+        self.servers: dict[str, ServedApp] = {}
+        self.run_key = uuid.uuid4().hex[:12]
+
+    def start(self, service: str) -> ServedApp:
+        check_services([service])
+        if service not in self.servers:
+            factory, _ = SERVICE_FACTORIES[service]
+            context = pki.server_ssl_context(self.pki, require_client_cert=False)
+            self.servers[service] = serve_app(factory(self), name=service, host=self.host, ssl_context=context)
+        return self.servers[service]
+
+    def endpoint(self, service: str, session_key: str | None = None) -> str:
+        """The URL a client uses; with a session key, exchanges are recorded under that key."""
+        served = self.start(service)
+        path = SERVICE_FACTORIES[service][1]
+        return f"{served.url}/s/{session_key}/{path}" if session_key else f"{served.url}/{path}"
+
+    def new_session_key(self, label: str = "") -> str:
+        safe = "".join(c if c.isalnum() else "-" for c in label)[-40:].strip("-")
+        return f"{self.run_key}-{safe}-{uuid.uuid4().hex[:6]}" if safe else f"{self.run_key}-{uuid.uuid4().hex[:8]}"
+
+    def endpoints_document(self) -> dict[str, Any]:
+        """The ``--endpoints-file`` JSON of the blueprint, for the services started."""
+        doc: dict[str, Any] = {}
+        if "insi" in self.servers:
+            doc["insi"] = {"url": self.endpoint("insi")}
+        client = self.pki.client("insi-auto")
+        doc["pki"] = {
+            "ca_bundle": str(self.pki.ca_bundle),
+            "client_cert": str(client.cert_pem),
+            "client_key": str(client.key_pem),
+            "client_p12": str(client.p12),
+            "p12_password": pki.P12_PASSWORD,
+        }
+        return doc
+
+    def close(self) -> None:
+        for served in self.servers.values():
+            served.stop()
+        self.servers.clear()
+        self.store.close()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+    def __enter__(self) -> HarnessEnvironment:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

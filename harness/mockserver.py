@@ -1,0 +1,144 @@
+"""Run a mock's ASGI app on a real loopback port, with TLS and client certificates.
+
+Uvicorn does not put the TLS client certificate in the ASGI scope, so a small protocol
+subclass adds the ASGI TLS extension (``scope["extensions"]["tls"]``) per connection; the
+mocks read it through :func:`mock_services.common.client_identity`.
+
+The same start/stop serves pytest fixtures, ``segur run`` and ``segur serve``:
+:func:`serve_app` returns once the server accepts connections, and ``stop()`` waits for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import ssl
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+ASGIApp = Callable[..., Any]
+LOOPBACK = "127.0.0.1"
+
+
+class TLSAwareH11Protocol(H11Protocol):
+    """HTTP/1.1 protocol that exposes the peer certificate as the ASGI TLS extension."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        ssl_object = transport.get_extra_info("ssl_object")
+        if ssl_object is None:
+            return
+        der = ssl_object.getpeercert(binary_form=True)
+        tls = {
+            "server_cert": None,
+            "client_cert_chain": [ssl.DER_cert_to_PEM_cert(der)] if der else [],
+            "client_cert_name": None,
+            "client_cert_error": None,
+            "tls_version": None,
+            "cipher_suite": None,
+        }
+        inner = self.app
+
+        async def app_with_tls(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            scope.setdefault("extensions", {})["tls"] = tls
+            await inner(scope, receive, send)
+
+        self.app = app_with_tls
+
+
+@dataclass
+class ServedApp:
+    """A running server; ``url`` has no trailing slash."""
+
+    name: str
+    host: str
+    port: int
+    scheme: str
+    _server: uvicorn.Server = field(repr=False)
+    _thread: threading.Thread = field(repr=False)
+    errors: list[BaseException] = field(default_factory=list, repr=False)
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.scheme}://{host}:{self.port}"
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            self._server.force_exit = True
+            self._thread.join(timeout)
+
+    def __enter__(self) -> ServedApp:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class ServerStartError(RuntimeError):
+    """The server did not come up; the message carries what it said."""
+
+
+def serve_app(
+    app: ASGIApp,
+    *,
+    name: str,
+    host: str = LOOPBACK,
+    port: int = 0,
+    ssl_context: ssl.SSLContext | None = None,
+    startup_timeout: float = 10.0,
+) -> ServedApp:
+    """Start ``app`` in a background thread and return once it accepts connections."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ServerStartError(f"{name}: cannot listen on {host}:{port}: {exc}") from exc
+    bound_port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        app,
+        http=TLSAwareH11Protocol,
+        lifespan="off",
+        log_level=logging.WARNING,
+        access_log=False,
+        timeout_keep_alive=5,
+        ws="none",
+    )
+    config.load()
+    config.ssl = ssl_context  # our own context: client-cert policy and CRL are the PKI's business
+    server = uvicorn.Server(config)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(server.serve(sockets=[sock]))
+        except BaseException as exc:  # reported to the caller, never swallowed
+            errors.append(exc)
+        finally:
+            sock.close()
+
+    thread = threading.Thread(target=run, name=f"segur-{name}", daemon=True)
+    thread.start()
+    served = ServedApp(name, host, bound_port, "https" if ssl_context else "http", server, thread, errors)
+    deadline = threading.Event()
+    waited = 0.0
+    while not server.started:
+        if errors or not thread.is_alive():
+            raise ServerStartError(f"{name} did not start: {errors[0] if errors else 'thread ended'}")
+        if waited >= startup_timeout:
+            served.stop()
+            raise ServerStartError(f"{name} did not start within {startup_timeout} s")
+        deadline.wait(0.01)
+        waited += 0.01
+    return served

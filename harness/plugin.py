@@ -1,0 +1,293 @@
+"""The pytest plugin (entry point ``pytest11: segur``): requirement markers, outcomes, reports.
+
+It is inert in a pytest run that uses none of it: fixtures are lazy and only tests marked
+``@pytest.mark.requirement`` are checked against the catalog and reported.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import uuid
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from harness import __version__
+from harness.catalog import COULOIRS, Catalog, CatalogError, load_catalog, unknown_id_message
+from harness.results import Finding, NonConformance, Outcome, RunResult, TestRecord
+from harness.runresult import build_run_result
+from harness.sut.base import ActionNotSupported, ActionResult, SutAdapter, SutConfigError, SutContext, SutFailure
+
+if TYPE_CHECKING:
+    from harness.environment import HarnessEnvironment
+
+OMIT_PREFIX = "omit: "
+session_state_key = pytest.StashKey["SegurSession"]()
+evidence_key = pytest.StashKey[list[str]]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("segur", "Ségur conformance harness")
+    group.addoption("--segur-sut", default="reference", help="reference, manual, or a command SUT .toml file")
+    group.addoption("--segur-defect", action="append", default=[], help="reference SUT defect (repeatable)")
+    group.addoption("--segur-couloir", default=None, choices=sorted(COULOIRS), help="couloir to judge for")
+    group.addoption("--segur-report-dir", default=None, help="write report.json, junit.xml, allure, html here")
+    group.addoption("--segur-data-dir", default=None, help="data folder (PKI, exchanges); default: temporary")
+    group.addoption("--segur-catalog", default=None, help="requirement catalog CSV (default: the built-in one)")
+    group.addoption("--segur-lang", default="fr", choices=["fr", "en"], help="language of report.html")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "requirement(*ids): the catalog requirement(s) this test verifies")
+    config.addinivalue_line("markers", "segur_service(name): the national service this test exercises")
+    config.stash[session_state_key] = SegurSession(config)
+
+
+@dataclass
+class SegurSession:
+    """What the plugin gathers during one pytest session."""
+
+    config: pytest.Config
+    records: dict[str, TestRecord] = field(default_factory=dict)
+    started: float = field(default_factory=time.time)
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    result: RunResult | None = None
+    sut_description: dict[str, Any] | None = None
+    environment: HarnessEnvironment | None = None
+    exchanges: list[dict[str, Any]] = field(default_factory=list)
+    _catalog: Catalog | None = None
+
+    @property
+    def catalog(self) -> Catalog:
+        if self._catalog is None:
+            option = self.config.getoption("--segur-catalog")
+            self._catalog = load_catalog(Path(option) if option else None)
+        return self._catalog
+
+
+def requirement_ids(item: pytest.Item) -> list[str]:
+    ids: list[str] = []
+    for mark in item.iter_markers("requirement"):
+        ids.extend(str(arg) for arg in mark.args)
+    return ids
+
+
+def suite_name(item: pytest.Item) -> str:
+    return item.path.parent.name
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    state = config.stash[session_state_key]
+    marked = [item for item in items if requirement_ids(item)]
+    if not marked:
+        return
+    try:
+        catalog = state.catalog
+    except (CatalogError, OSError) as exc:
+        raise pytest.UsageError(f"requirement catalog: {exc}") from exc
+    problems = [
+        f"{item.nodeid}: {unknown_id_message(req_id, [r.id for r in catalog])}"
+        for item in marked
+        for req_id in requirement_ids(item)
+        if req_id not in catalog
+    ]
+    if problems:
+        raise pytest.UsageError("tests cite requirements that are not in the catalog:\n" + "\n".join(problems))
+    couloir = config.getoption("--segur-couloir")
+    for item in marked:
+        if couloir and not any(catalog.get(r).applies_to(couloir) for r in requirement_ids(item)):
+            item.add_marker(pytest.mark.skip(reason=f"{OMIT_PREFIX}not applicable to couloir {couloir}"))
+
+
+def _classify(call: pytest.CallInfo[None], report: pytest.TestReport) -> tuple[Outcome, list[Finding], str]:
+    if report.passed:
+        return Outcome.PASS, [], ""
+    if report.skipped:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        reason = reason.removeprefix("Skipped: ")
+        if reason.startswith(OMIT_PREFIX):
+            return Outcome.OMIT, [], reason.removeprefix(OMIT_PREFIX)
+        return Outcome.SKIP, [], reason
+    exc = call.excinfo.value if call.excinfo else None
+    if report.when == "call" and isinstance(exc, NonConformance):
+        return Outcome.FAIL, exc.findings, str(exc)
+    if report.when == "call" and isinstance(exc, SutFailure):
+        finding = Finding(rule="sut.action", message=f"the product did not complete the action: {exc}")
+        return Outcome.FAIL, [finding], str(exc)
+    if report.when == "call" and isinstance(exc, AssertionError):
+        return Outcome.FAIL, [Finding(rule="assertion", message=str(exc))], str(exc)
+    return Outcome.ERROR, [], f"harness error in {report.when}: {report.longreprtext[-2000:]}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
+    req_ids = requirement_ids(item)
+    if not req_ids:
+        return
+    state = item.config.stash[session_state_key]
+    record = state.records.get(item.nodeid)
+    if record is None:
+        doc = (getattr(item, "function", None).__doc__ or "") if hasattr(item, "function") else ""
+        service_mark = item.get_closest_marker("segur_service")
+        record = TestRecord(
+            nodeid=item.nodeid,
+            name=item.name,
+            description=" ".join(doc.split()),
+            suite=suite_name(item),
+            service=str(service_mark.args[0]) if service_mark else suite_name(item),
+            requirements=req_ids,
+            outcome=Outcome.PASS,
+            started_at=call.start,
+        )
+        state.records[item.nodeid] = record
+    result, findings, message = _classify(call, report)
+    record.duration += report.duration
+    evidence = item.stash.get(evidence_key, [])
+    record.evidence = list(evidence)
+    # A failure or error in any phase outranks a pass; the first non-pass phase tells why.
+    if record.outcome is Outcome.PASS and result is not Outcome.PASS:
+        record.outcome, record.message = result, message
+        record.findings = [_with_evidence(f, evidence, req_ids) for f in findings]
+    elif report.when == "teardown" and result is Outcome.ERROR and record.outcome is not Outcome.ERROR:
+        record.outcome, record.message = Outcome.ERROR, message
+    if report.when == "teardown":
+        record.findings = [_with_evidence(f, evidence, req_ids) for f in record.findings]
+
+
+def _with_evidence(finding: Finding, evidence: list[str], req_ids: list[str]) -> Finding:
+    changes: dict[str, Any] = {}
+    if not finding.evidence and evidence:
+        changes["evidence"] = tuple(evidence)
+    if finding.requirement is None and len(req_ids) == 1:
+        changes["requirement"] = req_ids[0]
+    if not changes:
+        return finding
+    return Finding(**{**finding.__dict__, **changes})
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    state = session.config.stash[session_state_key]
+    if not state.records:
+        return
+    state.result = build_run_result(
+        run_id=state.run_id,
+        harness_version=__version__,
+        started_at=dt.datetime.fromtimestamp(state.started, dt.UTC).isoformat(timespec="seconds"),
+        finished_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        duration=time.time() - state.started,
+        sut=state.sut_description or {"name": session.config.getoption("--segur-sut")},
+        couloir=session.config.getoption("--segur-couloir"),
+        records=list(state.records.values()),
+        catalog=state.catalog,
+        exchanges=state.exchanges,
+    )
+    report_dir = session.config.getoption("--segur-report-dir")
+    if report_dir:
+        from harness.reports import write_reports
+
+        write_reports(state.result, Path(report_dir), lang=session.config.getoption("--segur-lang"))
+
+
+# -- fixtures -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def segur_env(pytestconfig: pytest.Config) -> Iterator[HarnessEnvironment]:
+    """The harness environment of this run: PKI, exchange store, mocks started on demand."""
+    from harness.environment import HarnessEnvironment
+
+    data_dir = pytestconfig.getoption("--segur-data-dir")
+    state = pytestconfig.stash[session_state_key]
+    with HarnessEnvironment(Path(data_dir) if data_dir else None) as env:
+        state.environment = env
+        yield env
+        # Session fixtures end before pytest_sessionfinish: keep what the reports need now.
+        state.exchanges = [e.brief() for e in env.store.exchanges()]
+
+
+@pytest.fixture(scope="session")
+def segur_sut(pytestconfig: pytest.Config) -> SutAdapter:
+    """The system under test chosen with --segur-sut (and --segur-defect for the reference)."""
+    defects = frozenset(d.strip() for opt in pytestconfig.getoption("--segur-defect") for d in opt.split(",") if d.strip())
+    from harness.sut import load_sut
+
+    try:
+        adapter = load_sut(pytestconfig.getoption("--segur-sut"), defects)
+    except SutConfigError as exc:
+        raise pytest.UsageError(str(exc)) from exc
+    pytestconfig.stash[session_state_key].sut_description = adapter.describe()
+    return adapter
+
+
+@pytest.fixture
+def segur_session_key(request: pytest.FixtureRequest, segur_env: HarnessEnvironment) -> Iterator[str]:
+    """A fresh routing key: the exchanges of this test are recorded under it and cited as evidence."""
+    key = segur_env.new_session_key(request.node.name)
+    yield key
+    request.node.stash[evidence_key] = [e.id for e in segur_env.store.exchanges(session_key=key)]
+    segur_env.scenarios.clear(key)
+
+
+class BoundSut:
+    """The SUT bound to one test's endpoints; ``perform`` raises a skip for unmapped actions."""
+
+    def __init__(self, adapter: SutAdapter, context: SutContext):
+        self.adapter = adapter
+        self.context = context
+        self.results: list[ActionResult] = []
+
+    def perform(self, action: str, **params: Any) -> ActionResult:
+        try:
+            result = self.adapter.perform(action, params, self.context)
+        except ActionNotSupported as exc:
+            pytest.skip(str(exc))
+        self.results.append(result)
+        return result
+
+
+@pytest.fixture
+def sut(segur_sut: SutAdapter, segur_env: HarnessEnvironment, segur_session_key: str, tmp_path: Path) -> BoundSut:
+    """The system under test, pointed at this test's mock endpoints."""
+    from harness import pki
+    from harness.environment import SERVICE_FACTORIES
+
+    client = segur_env.pki.client("insi-auto")
+    context = SutContext(
+        session_key=segur_session_key,
+        endpoints={name: segur_env.endpoint(name, segur_session_key) for name in SERVICE_FACTORIES},
+        ca_bundle=segur_env.pki.ca_bundle,
+        client_cert=client.cert_pem,
+        client_key=client.key_pem,
+        client_p12=client.p12,
+        p12_password=pki.P12_PASSWORD,
+        work_dir=tmp_path,
+        pki_dir=segur_env.pki.directory,
+    )
+    return BoundSut(segur_sut, context)
+
+
+class MockHandle:
+    """One mock service as seen by one test: its URL, its scenario, what it recorded."""
+
+    def __init__(self, env: HarnessEnvironment, service: str, session_key: str):
+        self.env, self.service, self.session_key = env, service, session_key
+        self.url = env.endpoint(service, session_key)
+
+    def exchanges(self) -> list[Any]:
+        return self.env.store.exchanges(session_key=self.session_key, service=self.service)
+
+    def scenario(self, **changes: Any) -> None:
+        """Set fault injection for this test only (latency_ms, fault, options)."""
+        self.env.scenarios.update(self.session_key, **changes)
+
+
+@pytest.fixture
+def insi(segur_env: HarnessEnvironment, segur_session_key: str) -> MockHandle:
+    """The INSi mock for this test (same routing key as the ``sut`` fixture)."""
+    return MockHandle(segur_env, "insi", segur_session_key)

@@ -1,0 +1,101 @@
+"""The named actions a conformance test can ask of the SUT, with their parameters and answers.
+
+This table is the contract with vendors: a ``command`` SUT maps each action it supports to
+a shell command; the answer is one JSON object on standard output. ``segur sut actions``
+prints it, and the README documents it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from harness.sut.base import SutFailure
+
+IDENTITY_FIELDS = (
+    "ins (15 characters), oid (assigning authority OID), nom_naissance, prenoms (list of birth given "
+    "names in order), sexe (M/F), date_naissance (YYYY-MM-DD), lieu_naissance (INSEE COG code), "
+    "status (PROV, RECUP, VALI or QUAL)"
+)
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    name: str
+    summary: str
+    params: dict[str, str]
+    answer: str
+    outcomes: frozenset[str]
+
+
+ACTIONS: dict[str, ActionSpec] = {
+    spec.name: spec
+    for spec in (
+        ActionSpec(
+            "insi.search_by_traits",
+            "Search the patient's INS with INSi by identity traits (rechercherInsAvecTraitsIdentite), "
+            "as the product does when it creates or completes an identity, and record what it keeps.",
+            {
+                "nom_naissance": "birth name",
+                "prenoms": "birth given names, a list (a command template receives them space-separated)",
+                "sexe": "M or F",
+                "date_naissance": "birth date YYYY-MM-DD",
+                "lieu_naissance": "INSEE COG code of the birth place, or empty",
+                "identity_document_checked": "true when the operator checked a high-trust identity document",
+            },
+            f'{{"outcome": "found|not_found|multiple|error", "identity": {{{IDENTITY_FIELDS}}} or null, '
+            '"message": "what the user was told"}',
+            frozenset({"found", "not_found", "multiple", "error"}),
+        ),
+        ActionSpec(
+            "insi.search_by_carte_vitale",
+            "Search the INS with INSi from the carte Vitale data (rechercherInsAvecCarteVitale).",
+            {
+                "matricule_individu": "the beneficiary's 15-character number read from the card",
+                "nom_naissance": "birth name read from the card",
+                "date_naissance": "birth date YYYY-MM-DD",
+                "rang_naissance": "birth rank, e.g. 1",
+                "identity_document_checked": "true when the operator checked a high-trust identity document",
+            },
+            "same answer as insi.search_by_traits",
+            frozenset({"found", "not_found", "multiple", "error"}),
+        ),
+        ActionSpec(
+            "insi.verify_identity",
+            "Verify a stored INS with INSi (a traits search with the stored traits, then a comparison).",
+            {"identity": f"the stored identity: {IDENTITY_FIELDS}"},
+            '{"outcome": "verified|mismatch|not_found|multiple|error", "message": "..."}',
+            frozenset({"verified", "mismatch", "not_found", "multiple", "error"}),
+        ),
+        ActionSpec(
+            "identity.export",
+            "Give the patient identifiers the product would put in an outgoing document or message "
+            "(CDA, DMP, MSSanté) for this stored identity.",
+            {"identity": f"the stored identity: {IDENTITY_FIELDS}"},
+            '{"outcome": "exported", "identifiers": [{"value": "...", "oid": "..."}]}',
+            frozenset({"exported", "error"}),
+        ),
+    )
+}
+
+
+def check_answer(action: str, data: object) -> dict[str, object]:
+    """Check that an answer has the documented shape; raise SutFailure saying what is wrong."""
+    spec = ACTIONS[action]
+    if not isinstance(data, dict):
+        raise SutFailure(f"the answer to {action} must be a JSON object, received {type(data).__name__}")
+    outcome = data.get("outcome")
+    if outcome not in spec.outcomes:
+        raise SutFailure(
+            f"the answer to {action} has outcome {outcome!r}; expected one of {sorted(spec.outcomes)}"
+        )
+    return data
+
+
+def describe_actions() -> str:
+    lines = []
+    for spec in ACTIONS.values():
+        lines.append(f"{spec.name}\n  {spec.summary}")
+        for param, text in spec.params.items():
+            lines.append(f"    {param}: {text}")
+        lines.append(f"  answer: {spec.answer}\n")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Conformance suites, one folder per domain; each test cites its requirement ids."""

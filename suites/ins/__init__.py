@@ -1,0 +1,1 @@
+"""INS suite: how the product calls INSi and handles national health identities."""
