@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
-import string
 import subprocess
 import sys
 import time
@@ -48,15 +48,25 @@ class CommandAction:
     cwd: Path | None
 
 
+PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
 def _format_argument(template: str, params: dict[str, Any], action: str) -> str:
-    values = {k: " ".join(map(str, v)) if isinstance(v, list) else _scalar(v) for k, v in params.items()}
-    values.setdefault("segur_python", sys.executable)  # the interpreter running the harness
-    try:
-        return string.Formatter().vformat(template, (), values)
-    except (KeyError, IndexError) as exc:
-        raise SutConfigError(
-            f"action {action}: placeholder {exc} is not a parameter; parameters: {sorted(params)}"
-        ) from None
+    """Replace ``{name}`` placeholders; other braces (JSON, scripts) are left as they are."""
+    known = set(ACTIONS[action].params) | set(params) | {"segur_python"}
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in known:
+            raise SutConfigError(
+                f"action {action}: placeholder {{{name}}} is not a parameter; parameters: {sorted(known)}"
+            )
+        if name == "segur_python":
+            return sys.executable  # the interpreter running the harness
+        value = params.get(name)
+        return " ".join(map(str, value)) if isinstance(value, list) else _scalar(value)
+
+    return PLACEHOLDER.sub(replace, template)
 
 
 def _scalar(value: Any) -> str:
@@ -125,7 +135,7 @@ class CommandSut:
             raise ActionNotSupported(f"{self.path.name} maps no command to action {action!r}")
         if spec.shell:
             template = spec.command if isinstance(spec.command, str) else shlex.join(spec.command)
-            quoted = {k: shlex.quote(_scalar(v) if not isinstance(v, list) else " ".join(v)) for k, v in params.items()}
+            quoted = {k: shlex.quote(" ".join(v) if isinstance(v, list) else _scalar(v)) for k, v in params.items()}
             argv: list[str] | str = _format_argument(template, quoted, action)
         else:
             parts = shlex.split(spec.command) if isinstance(spec.command, str) else list(spec.command)
