@@ -23,14 +23,17 @@ import httpx
 from harness import pki
 from harness.environment import HarnessEnvironment
 from harness.sut.reference_insi import ReferenceInsiClient
+from suites.ins.persons import traits
 
 
 def one_run(env: HarnessEnvironment, requests: int, clients: int) -> tuple[float, int]:
     url = env.endpoint("insi", env.new_session_key("bench"))
     builder = ReferenceInsiClient(url=url, ssl_context=None)
-    body = builder._traits_body("ADRUN", ["ZOE"], "F", "1975-12-31", "")
+    p = traits("ADRUN-ZOE")
+    body = builder._traits_body(p["nom_naissance"], p["prenoms"][:1], p["sexe"], p["date_naissance"], "")
     payload = builder._envelope("rechercherInsAvecTraitsIdentite", body)
-    headers = {"Content-Type": 'application/soap+xml; charset=utf-8; action="urn:ServiceIdentiteCertifiee:1.0.0:rechercherInsAvecTraitsIdentite"'}
+    action = "urn:ServiceIdentiteCertifiee:1.0.0:rechercherInsAvecTraitsIdentite"
+    headers = {"Content-Type": f'application/soap+xml; charset=utf-8; action="{action}"'}
     errors = [0]
     per_client = requests // clients
 

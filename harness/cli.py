@@ -49,7 +49,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             tmp.write_text(json.dumps(document, indent=2), encoding="utf-8")
             tmp.replace(target)  # readers never see a half-written file
         print(json.dumps(document, indent=2), flush=True)
-        print(f"segur serve: {', '.join(services)} ready; data in {env.data_dir}; Ctrl+C or SIGTERM stops.", flush=True)
+        print(
+            f"segur serve: {', '.join(services)} ready; data in {env.data_dir}; Ctrl+C or SIGTERM stops.",
+            flush=True,
+        )
         stop.wait()
     print("segur serve: stopped", flush=True)
     return 0
@@ -132,7 +135,11 @@ def build_parser() -> argparse.ArgumentParser:
     reqs.set_defaults(func=_cmd_requirements)
 
     sut = commands.add_parser("sut", help="what a system under test must implement")
-    sut.add_argument("what", choices=["actions", "defects"], help="actions: the action contract; defects: reference defects")
+    sut.add_argument(
+        "what",
+        choices=["actions", "defects"],
+        help="actions: the action contract; defects: reference defects",
+    )
     sut.set_defaults(func=_cmd_sut)
     return parser
 

@@ -35,7 +35,10 @@ def reference_dir() -> Path | None:
     """
     env = os.environ.get(REFERENCE_ENV)
     candidates = [Path(env)] if env else []
-    candidates += [_PACKAGE_PARENT.parent / "shared" / "reference", Path.cwd().parent / "shared" / "reference"]
+    candidates += [
+        _PACKAGE_PARENT.parent / "shared" / "reference",
+        Path.cwd().parent / "shared" / "reference",
+    ]
     for candidate in candidates:
         if (candidate / "MANIFEST.md").is_file():
             return candidate

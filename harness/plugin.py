@@ -20,7 +20,14 @@ from harness import __version__
 from harness.catalog import COULOIRS, Catalog, CatalogError, load_catalog, unknown_id_message
 from harness.results import Finding, NonConformance, Outcome, RunResult, TestRecord
 from harness.runresult import build_run_result
-from harness.sut.base import ActionNotSupported, ActionResult, SutAdapter, SutConfigError, SutContext, SutFailure
+from harness.sut.base import (
+    ActionNotSupported,
+    ActionResult,
+    SutAdapter,
+    SutConfigError,
+    SutContext,
+    SutFailure,
+)
 
 if TYPE_CHECKING:
     from harness.environment import HarnessEnvironment
@@ -214,7 +221,9 @@ def segur_env(pytestconfig: pytest.Config) -> Iterator[HarnessEnvironment]:
 @pytest.fixture(scope="session")
 def segur_sut(pytestconfig: pytest.Config) -> SutAdapter:
     """The system under test chosen with --segur-sut (and --segur-defect for the reference)."""
-    defects = frozenset(d.strip() for opt in pytestconfig.getoption("--segur-defect") for d in opt.split(",") if d.strip())
+    defects = frozenset(
+        d.strip() for opt in pytestconfig.getoption("--segur-defect") for d in opt.split(",") if d.strip()
+    )
     from harness.sut import load_sut
 
     try:

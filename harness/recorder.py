@@ -149,8 +149,23 @@ class ExchangeStore:
 
 
 def _from_row(row: tuple[Any, ...]) -> Exchange:
-    (id_, seq, service, key, operation, outcome, status, subject, started, finished,
-     req_meta, req_body, resp_meta, resp_body, summary) = row  # fmt: skip
+    (
+        id_,
+        seq,
+        service,
+        key,
+        operation,
+        outcome,
+        status,
+        subject,
+        started,
+        finished,
+        req_meta,
+        req_body,
+        resp_meta,
+        resp_body,
+        summary,
+    ) = row
     return Exchange(
         id=id_,
         seq=seq,

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
-class Outcome(str, enum.Enum):
+class Outcome(enum.StrEnum):
     PASS = "pass"
     FAIL = "fail"
     SKIP = "skip"
@@ -20,7 +20,7 @@ class Outcome(str, enum.Enum):
     ERROR = "error"
 
 
-class Severity(str, enum.Enum):
+class Severity(enum.StrEnum):
     """OperationOutcome vocabulary, as the CDA and FHIR validators use it."""
 
     ERROR = "error"

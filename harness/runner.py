@@ -71,10 +71,23 @@ def pytest_arguments(options: RunOptions, suites: list[str]) -> list[str]:
     root = suites_dir()
     args = [str(root / name) for name in suites]
     args += [
-        "--rootdir", str(root), "-c", str(root / "pytest.ini"), "--import-mode=importlib",
-        "-p", "no:cacheprovider", "--segur-sut", options.sut, "--segur-report-dir", str(options.report_dir),
-        "--segur-lang", options.lang, "-q" if not options.verbose else "-v", "--no-header", "-rN",
-    ]  # fmt: skip
+        "--rootdir",
+        str(root),
+        "-c",
+        str(root / "pytest.ini"),
+        "--import-mode=importlib",
+        "-p",
+        "no:cacheprovider",
+        "--segur-sut",
+        options.sut,
+        "--segur-report-dir",
+        str(options.report_dir),
+        "--segur-lang",
+        options.lang,
+        "-q" if not options.verbose else "-v",
+        "--no-header",
+        "-rN",
+    ]
     if options.couloir:
         args += ["--segur-couloir", options.couloir]
     if options.data_dir:
@@ -106,8 +119,13 @@ def run(options: RunOptions, out: TextIO = sys.stdout) -> int:
 
 
 def print_summary(result: RunResult, report_dir: Path, out: TextIO) -> None:
-    symbols = {Outcome.PASS: "PASS", Outcome.FAIL: "FAIL", Outcome.SKIP: "SKIP", Outcome.OMIT: "OMIT",
-               Outcome.ERROR: "ERROR"}  # fmt: skip
+    symbols = {
+        Outcome.PASS: "PASS",
+        Outcome.FAIL: "FAIL",
+        Outcome.SKIP: "SKIP",
+        Outcome.OMIT: "OMIT",
+        Outcome.ERROR: "ERROR",
+    }
     out.write(f"\nSUT: {result.sut.get('name')}  suites: {', '.join(result.suites)}")
     out.write(f"  couloir: {result.couloir or 'tous'}\n")
     for req in result.requirements:

@@ -34,7 +34,10 @@ def test_builtin_catalog_loads_and_has_no_invented_official_refs():
         ("X-1,,INS,EXIGENCE,HUGE,s,DPI,e,automated,src\n", "criticite"),
         ("X-1,,INS,EXIGENCE,MAJOR,s,DPI,e,sometimes,src\n", "automation"),
         ("X-1,,INS,EXIGENCE,MAJOR,s,HOSPITAL,e,automated,src\n", "couloirs"),
-        ("X-1,,INS,EXIGENCE,MAJOR,s,DPI,e,automated,src\nX-1,,INS,EXIGENCE,MAJOR,s,DPI,e,automated,src\n", "twice"),
+        (
+            "X-1,,INS,EXIGENCE,MAJOR,s,DPI,e,automated,src\nX-1,,INS,EXIGENCE,MAJOR,s,DPI,e,automated,src\n",
+            "twice",
+        ),
         (",,INS,EXIGENCE,MAJOR,s,DPI,e,automated,src\n", "mandatory"),
     ],
 )

@@ -78,9 +78,7 @@ def test_without_couloir_every_requirement_applies(demo):
 
 def test_unknown_requirement_id_stops_collection_with_a_suggestion(pytester):
     pytester.makefile(".csv", catalog=CATALOG)
-    pytester.makepyfile(
-        test_bad='import pytest\n@pytest.mark.requirement("DEMO-1")\ndef test_x(): pass\n'
-    )
+    pytester.makepyfile(test_bad='import pytest\n@pytest.mark.requirement("DEMO-1")\ndef test_x(): pass\n')
     result, _ = run(pytester)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*DEMO-1*did you mean DEMO-01*"])

@@ -12,10 +12,18 @@ from harness.recorder import FAULT, OK, REJECTED, Exchange, ExchangeStore, now
 def make(session: str = "s1", outcome: str = OK, body: bytes = b"<x/>") -> Exchange:
     started = now()
     return Exchange(
-        service="insi", session_key=session, operation="op", outcome=outcome, request_body=body,
-        response_body=b"<r/>", started_at=started, finished_at=started + 0.001, http_status=200,
-        client_subject="CN=INSI-AUTO", summary={"code_cr": "00"},
-    )  # fmt: skip
+        service="insi",
+        session_key=session,
+        operation="op",
+        outcome=outcome,
+        request_body=body,
+        response_body=b"<r/>",
+        started_at=started,
+        finished_at=started + 0.001,
+        http_status=200,
+        client_subject="CN=INSI-AUTO",
+        summary={"code_cr": "00"},
+    )
 
 
 def test_round_trip_keeps_raw_bytes_and_summary(tmp_path):

@@ -22,10 +22,16 @@ ECHO = (
 @pytest.fixture
 def context(tmp_path: Path) -> SutContext:
     return SutContext(
-        session_key="k1", endpoints={"insi": "https://127.0.0.1:1/s/k1/lps"}, ca_bundle=tmp_path / "ca.pem",
-        client_cert=tmp_path / "c.pem", client_key=tmp_path / "c.key", client_p12=tmp_path / "c.p12",
-        p12_password="pw", work_dir=tmp_path, pki_dir=tmp_path,
-    )  # fmt: skip
+        session_key="k1",
+        endpoints={"insi": "https://127.0.0.1:1/s/k1/lps"},
+        ca_bundle=tmp_path / "ca.pem",
+        client_cert=tmp_path / "c.pem",
+        client_key=tmp_path / "c.key",
+        client_p12=tmp_path / "c.p12",
+        p12_password="pw",
+        work_dir=tmp_path,
+        pki_dir=tmp_path,
+    )
 
 
 def write_sut(tmp_path: Path, body: str) -> Path:
@@ -54,7 +60,7 @@ def test_command_receives_parameters_safely_and_answers_json(tmp_path, context):
     [
         ("import sys; sys.exit(3)", "exit status 3"),
         ("print('not json')", "must be a JSON object"),
-        ("print('{\"outcome\": \"maybe\"}')", "outcome 'maybe'"),
+        ('print(\'{"outcome": "maybe"}\')', "outcome 'maybe'"),
         ("import time; time.sleep(5)", "did not finish"),
     ],
 )
@@ -85,7 +91,7 @@ def test_bad_sut_files_are_usage_errors(tmp_path, body, message):
 
 def test_unknown_placeholder_names_the_parameters(tmp_path, context):
     path = write_sut(tmp_path, action('["echo", "{nom}"]'))
-    with pytest.raises(SutConfigError, match="placeholder {nom}"):
+    with pytest.raises(SutConfigError, match=r"placeholder \{nom\}"):
         load_command_sut(path).perform("insi.search_by_traits", {"nom_naissance": "X"}, context)
 
 

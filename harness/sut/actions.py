@@ -85,9 +85,7 @@ def check_answer(action: str, data: object) -> dict[str, object]:
         raise SutFailure(f"the answer to {action} must be a JSON object, received {type(data).__name__}")
     outcome = data.get("outcome")
     if outcome not in spec.outcomes:
-        raise SutFailure(
-            f"the answer to {action} has outcome {outcome!r}; expected one of {sorted(spec.outcomes)}"
-        )
+        raise SutFailure(f"the answer to {action} has outcome {outcome!r}; expected one of {sorted(spec.outcomes)}")
     return data
 
 

@@ -108,9 +108,7 @@ class CommandSut:
                 raise SutConfigError(f"{path}: unknown action {action!r}; `segur sut actions` lists them")
             unknown = set(spec) - ACTION_KEYS
             if unknown or "command" not in spec:
-                raise SutConfigError(
-                    f"{path}: action {action}: needs 'command'; unknown keys {sorted(unknown)}"
-                )
+                raise SutConfigError(f"{path}: action {action}: needs 'command'; unknown keys {sorted(unknown)}")
             cwd = spec.get("cwd")
             self.actions[action] = CommandAction(
                 command=spec["command"],
@@ -146,17 +144,29 @@ class CommandSut:
         started = time.perf_counter()
         try:
             completed = subprocess.run(
-                argv, shell=spec.shell, env=env, cwd=spec.cwd or self.path.parent, capture_output=True,
-                text=True, timeout=spec.timeout, stdin=subprocess.DEVNULL, check=False,
-            )  # fmt: skip
+                argv,
+                shell=spec.shell,
+                env=env,
+                cwd=spec.cwd or self.path.parent,
+                capture_output=True,
+                text=True,
+                timeout=spec.timeout,
+                stdin=subprocess.DEVNULL,
+                check=False,
+            )
         except subprocess.TimeoutExpired as exc:
             raise SutFailure(f"action {action}: the command did not finish within {spec.timeout} s") from exc
         except OSError as exc:
             raise SutConfigError(f"action {action}: cannot run {argv!r}: {exc}") from exc
         result = ActionResult(
-            action, params, {}, time.perf_counter() - started, completed.stdout, completed.stderr,
+            action,
+            params,
+            {},
+            time.perf_counter() - started,
+            completed.stdout,
+            completed.stderr,
             completed.returncode,
-        )  # fmt: skip
+        )
         if completed.returncode != 0:
             tail = completed.stderr.strip().splitlines()[-5:]
             raise SutFailure(f"action {action}: exit status {completed.returncode}: {' / '.join(tail)}")

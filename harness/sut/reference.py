@@ -27,9 +27,7 @@ class ReferenceSut:
                 for name in unknown
                 for close in [difflib.get_close_matches(name, list(REFERENCE_DEFECTS), n=2)]
             ]
-            raise SutConfigError(
-                f"unknown reference defects: {', '.join(hints)}; `segur sut defects` lists them"
-            )
+            raise SutConfigError(f"unknown reference defects: {', '.join(hints)}; `segur sut defects` lists them")
         self.defects = frozenset(defects)
         self._layout: pki.PkiLayout | None = None
 

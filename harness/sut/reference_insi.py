@@ -121,9 +121,12 @@ class ReferenceInsiClient:
     def verify_identity(self, identity: dict[str, Any]) -> dict[str, Any]:
         prenoms = list(identity.get("prenoms") or [])
         body = self._traits_body(
-            identity["nom_naissance"], prenoms, identity["sexe"], identity["date_naissance"],
+            identity["nom_naissance"],
+            prenoms,
+            identity["sexe"],
+            identity["date_naissance"],
             identity.get("lieu_naissance") or "",
-        )  # fmt: skip
+        )
         try:
             answer = self._call("rechercherInsAvecTraitsIdentite", body)
         except InsiCallError as exc:
@@ -153,9 +156,7 @@ class ReferenceInsiClient:
             return dt.date.fromisoformat(iso_date).strftime("%d/%m/%Y")
         return iso_date
 
-    def _traits_body(
-        self, nom: str, prenoms: list[str], sexe: str, date_naissance: str, lieu: str
-    ) -> etree._Element:
+    def _traits_body(self, nom: str, prenoms: list[str], sexe: str, date_naissance: str, lieu: str) -> etree._Element:
         body = etree.Element(f"{{{RECSANS}}}RECSANSVITALE", nsmap={None: RECSANS})
         _sub(body, RECSANS, "NomNaissance", nom)
         for prenom in prenoms:

@@ -75,10 +75,12 @@ def read_response(exchange: Exchange) -> InsiResponse:
         )
         oid = _text(active[0], "res:OID")
     history = tuple(
-        ((_text(h, "res:IdIndividu/res:NumIdentifiant") or "") + (_text(h, "res:IdIndividu/res:Cle") or ""),
-         _text(h, "res:OID") or "")
+        (
+            (_text(h, "res:IdIndividu/res:NumIdentifiant") or "") + (_text(h, "res:IdIndividu/res:Cle") or ""),
+            _text(h, "res:OID") or "",
+        )
         for h in root.xpath("//res:INDIVIDU/res:INSHISTO", namespaces=NS)
-    )  # fmt: skip
+    )
     traits = {etree.QName(t).localname: (t.text or "") for t in root.xpath("//res:TIQ/*", namespaces=NS)}
     return InsiResponse(_text(root, "//res:CR/res:CodeCR"), matricule, oid, history, traits, fault)
 
@@ -108,27 +110,59 @@ def check_addressing(exchanges: list[Exchange]) -> list[Finding]:
         root = _parse(exchange.request_body)
         if root is None or etree.QName(root).namespace != NS["soap"]:
             received = etree.QName(root).namespace if root is not None else "unparseable XML"
-            findings.append(Finding("insi.soap12", "the request is not a SOAP 1.2 envelope", requirement="INS-01",
-                                    expected=NS["soap"], received=received, location=where(exchange)))  # fmt: skip
+            findings.append(
+                Finding(
+                    "insi.soap12",
+                    "the request is not a SOAP 1.2 envelope",
+                    requirement="INS-01",
+                    expected=NS["soap"],
+                    received=received,
+                    location=where(exchange),
+                )
+            )
             continue
         action = _text(root, "/soap:Envelope/soap:Header/wsa:Action")
         body = root.xpath("/soap:Envelope/soap:Body/*", namespaces=NS)
-        expected_op = {"RECSANSVITALE": "rechercherInsAvecTraitsIdentite", "RECVITALE": "rechercherInsAvecCarteVitale"}
+        expected_op = {
+            "RECSANSVITALE": "rechercherInsAvecTraitsIdentite",
+            "RECVITALE": "rechercherInsAvecCarteVitale",
+        }
         op = expected_op.get(etree.QName(body[0]).localname) if body else None
         if action != (ACTION_PREFIX + op if op else action) or not action or not action.startswith(ACTION_PREFIX):
-            findings.append(Finding("insi.wsa-action", "wsa:Action does not name the operation of the body",
-                                    requirement="INS-01", expected=ACTION_PREFIX + (op or "<operation>"),
-                                    received=str(action), location=where(exchange)))  # fmt: skip
+            findings.append(
+                Finding(
+                    "insi.wsa-action",
+                    "wsa:Action does not name the operation of the body",
+                    requirement="INS-01",
+                    expected=ACTION_PREFIX + (op or "<operation>"),
+                    received=str(action),
+                    location=where(exchange),
+                )
+            )
         message_id = _text(root, "/soap:Envelope/soap:Header/wsa:MessageID")
         if not message_id or not MESSAGE_ID.match(message_id):
-            findings.append(Finding("insi.wsa-messageid", "wsa:MessageID is missing or not uuid:<UUID>",
-                                    requirement="INS-01", expected="uuid:<UUID>", received=str(message_id),
-                                    location=where(exchange)))  # fmt: skip
+            findings.append(
+                Finding(
+                    "insi.wsa-messageid",
+                    "wsa:MessageID is missing or not uuid:<UUID>",
+                    requirement="INS-01",
+                    expected="uuid:<UUID>",
+                    received=str(message_id),
+                    location=where(exchange),
+                )
+            )
     ids = [_text(r, "//wsa:MessageID") for r in filter(None, (_parse(e.request_body) for e in exchanges))]
     reused = sorted({i for i in ids if i and ids.count(i) > 1})
     if reused:
-        findings.append(Finding("insi.wsa-messageid-unique", "a wsa:MessageID is reused across calls",
-                                requirement="INS-01", expected="one MessageID per call", received=", ".join(reused)))
+        findings.append(
+            Finding(
+                "insi.wsa-messageid-unique",
+                "a wsa:MessageID is reused across calls",
+                requirement="INS-01",
+                expected="one MessageID per call",
+                received=", ".join(reused),
+            )
+        )
     return findings
 
 
@@ -142,10 +176,17 @@ def check_contexts(exchanges: list[Exchange]) -> list[Finding]:
         "ContexteLPS": (
             "lps:ContexteLPS",
             {"@Nature": "CTXLPS", "@Version": "01_00", "lps:LPS/lps:IDAM/@R": "4"},
-            ["lps:Id", "lps:Temps", "lps:Emetteur", "lps:LPS/lps:IDAM", "lps:LPS/lps:Version",
-             "lps:LPS/lps:Instance", "lps:LPS/lps:Nom"],
+            [
+                "lps:Id",
+                "lps:Temps",
+                "lps:Emetteur",
+                "lps:LPS/lps:IDAM",
+                "lps:LPS/lps:Version",
+                "lps:LPS/lps:Instance",
+                "lps:LPS/lps:Nom",
+            ],
         ),
-    }  # fmt: skip
+    }
     for exchange in exchanges:
         root = _parse(exchange.request_body)
         if root is None:
@@ -153,30 +194,61 @@ def check_contexts(exchanges: list[Exchange]) -> list[Finding]:
         for name, (path, fixed, mandatory) in required.items():
             header = root.xpath(f"/soap:Envelope/soap:Header/{path}", namespaces=NS)
             if not header:
-                findings.append(Finding("insi.context-header", f"the {name} header is missing", requirement="INS-02",
-                                        expected=name, received="absent", location=where(exchange)))  # fmt: skip
+                findings.append(
+                    Finding(
+                        "insi.context-header",
+                        f"the {name} header is missing",
+                        requirement="INS-02",
+                        expected=name,
+                        received="absent",
+                        location=where(exchange),
+                    )
+                )
                 continue
             for sub, value in fixed.items():
                 got = _text(header[0], sub)
                 if got != value:
-                    findings.append(Finding("insi.context-value", f"{name} {sub} has the wrong value",
-                                            requirement="INS-02", expected=value, received=str(got),
-                                            location=where(exchange)))  # fmt: skip
+                    findings.append(
+                        Finding(
+                            "insi.context-value",
+                            f"{name} {sub} has the wrong value",
+                            requirement="INS-02",
+                            expected=value,
+                            received=str(got),
+                            location=where(exchange),
+                        )
+                    )
             missing = [m for m in mandatory if not _text(header[0], m)]
             if missing:
-                findings.append(Finding("insi.context-field", f"{name} lacks mandatory fields", requirement="INS-02",
-                                        expected=", ".join(mandatory), received=f"missing {', '.join(missing)}",
-                                        location=where(exchange)))  # fmt: skip
+                findings.append(
+                    Finding(
+                        "insi.context-field",
+                        f"{name} lacks mandatory fields",
+                        requirement="INS-02",
+                        expected=", ".join(mandatory),
+                        received=f"missing {', '.join(missing)}",
+                        location=where(exchange),
+                    )
+                )
         if read_response(exchange).fault_code == "desir_550":
-            findings.append(Finding("insi.idam", "INSi refused the software authorisation number (desir_550)",
-                                    requirement="INS-02", location=where(exchange)))  # fmt: skip
+            findings.append(
+                Finding(
+                    "insi.idam",
+                    "INSi refused the software authorisation number (desir_550)",
+                    requirement="INS-02",
+                    location=where(exchange),
+                )
+            )
     return findings
 
 
 def check_traits_request(exchanges: list[Exchange], person: dict[str, Any]) -> list[Finding]:
     """INS-03: traits in the RECSANSVITALE body, in the formats INSi expects."""
-    traits_calls = [e for e in exchanges if _parse(e.request_body) is not None
-                    and _parse(e.request_body).xpath("//sans:RECSANSVITALE", namespaces=NS)]  # type: ignore[union-attr]  # fmt: skip
+    traits_calls = [
+        e
+        for e in exchanges
+        if _parse(e.request_body) is not None and _parse(e.request_body).xpath("//sans:RECSANSVITALE", namespaces=NS)
+    ]  # type: ignore[union-attr]
     if not traits_calls:
         return no_exchange("INS-03")
     findings = []
@@ -190,12 +262,15 @@ def check_traits_request(exchanges: list[Exchange], person: dict[str, Any]) -> l
             return _text(body, f"sans:{name}")
 
         checks = [
-            ("NomNaissance", field("NomNaissance") is not None
-             and ins.normalise_name(field("NomNaissance") or "") == ins.normalise_name(person["nom_naissance"]),
-             person["nom_naissance"]),
+            (
+                "NomNaissance",
+                field("NomNaissance") is not None
+                and ins.normalise_name(field("NomNaissance") or "") == ins.normalise_name(person["nom_naissance"]),
+                person["nom_naissance"],
+            ),
             ("Sexe", field("Sexe") in ins.SEXES, "M or F"),
             ("DateNaissance", bool(ISO_DATE.match(field("DateNaissance") or "")), "YYYY-MM-DD"),
-        ]  # fmt: skip
+        ]
         lieu = field("LieuNaissance")
         if lieu is not None:
             checks.append(("LieuNaissance", ins.is_valid_cog(lieu), "a 5-character COG code"))
@@ -205,9 +280,16 @@ def check_traits_request(exchanges: list[Exchange], person: dict[str, Any]) -> l
         for name, ok, expected in checks:
             if not ok:
                 received = " ".join(prenoms) if name == "Prenom" else str(field(name))
-                findings.append(Finding("insi.traits-format", f"trait {name} is missing or badly formatted",
-                                        requirement="INS-03", expected=str(expected), received=received,
-                                        location=f"{where(exchange)} RECSANSVITALE/{name}"))  # fmt: skip
+                findings.append(
+                    Finding(
+                        "insi.traits-format",
+                        f"trait {name} is missing or badly formatted",
+                        requirement="INS-03",
+                        expected=str(expected),
+                        received=received,
+                        location=f"{where(exchange)} RECSANSVITALE/{name}",
+                    )
+                )
     return findings
 
 
@@ -226,9 +308,16 @@ def check_authentication(exchanges: list[Exchange]) -> list[Finding]:
         if exchange.client_subject is None and has_assertion:
             continue  # CPx mode; the CPx checks belong to the assertion rules
         if cn not in ALLOWED_CNS:
-            findings.append(Finding("insi.client-certificate", "the TLS client certificate is not an INSi one",
-                                    requirement="INS-04", expected="CN=INSI-AUTO or CN=INSI-MANU",
-                                    received=subject or "no client certificate", location=where(exchange)))  # fmt: skip
+            findings.append(
+                Finding(
+                    "insi.client-certificate",
+                    "the TLS client certificate is not an INSi one",
+                    requirement="INS-04",
+                    expected="CN=INSI-AUTO or CN=INSI-MANU",
+                    received=subject or "no client certificate",
+                    location=where(exchange),
+                )
+            )
     return findings
 
 
@@ -244,15 +333,26 @@ def check_kept_identity(answer: dict[str, Any], exchanges: list[Exchange], requi
     """INS-05 (and INS-10/12/14 through their data): the identity kept is INSi's, unchanged."""
     found = response_with_identity(exchanges)
     if found is None:
-        return [Finding("insi.answer", "INSi returned no identity in this scenario: the test data is wrong",
-                        requirement=requirement)]  # fmt: skip
+        return [
+            Finding(
+                "insi.answer",
+                "INSi returned no identity in this scenario: the test data is wrong",
+                requirement=requirement,
+            )
+        ]
     exchange, response = found
     location = where(exchange)
     if answer.get("outcome") != "found" or not isinstance(answer.get("identity"), dict):
-        return [Finding("insi.identity-kept", "INSi returned an identity (CR 00) but the product kept none",
-                        requirement=requirement, expected="outcome found with the identity",
-                        received=f"outcome {answer.get('outcome')!r}: {answer.get('message', '')}",
-                        location=location)]  # fmt: skip
+        return [
+            Finding(
+                "insi.identity-kept",
+                "INSi returned an identity (CR 00) but the product kept none",
+                requirement=requirement,
+                expected="outcome found with the identity",
+                received=f"outcome {answer.get('outcome')!r}: {answer.get('message', '')}",
+                location=location,
+            )
+        ]
     kept = answer["identity"]
     expected = {
         "ins": response.matricule,
@@ -264,23 +364,42 @@ def check_kept_identity(answer: dict[str, Any], exchanges: list[Exchange], requi
         "lieu_naissance": response.traits.get("LieuNaissance", ""),
     }
     return [
-        Finding("insi.identity-kept", f"the identity kept differs from INSi's answer on {key}",
-                requirement=requirement, expected=repr(value), received=repr(kept.get(key)), location=location)
+        Finding(
+            "insi.identity-kept",
+            f"the identity kept differs from INSi's answer on {key}",
+            requirement=requirement,
+            expected=repr(value),
+            received=repr(kept.get(key)),
+            location=location,
+        )
         for key, value in expected.items()
         if kept.get(key) != value
-    ]  # fmt: skip
+    ]
 
 
 def check_no_identity_kept(answer: dict[str, Any], expected_outcome: str, requirement: str) -> list[Finding]:
     """INS-06/07/13: nothing kept, and the answer tells the user what happened."""
     findings = []
     if answer.get("identity"):
-        findings.append(Finding("insi.no-identity", "the product kept an identity where INSi gave none",
-                                requirement=requirement, expected="no identity", received=repr(answer.get("identity"))))
+        findings.append(
+            Finding(
+                "insi.no-identity",
+                "the product kept an identity where INSi gave none",
+                requirement=requirement,
+                expected="no identity",
+                received=repr(answer.get("identity")),
+            )
+        )
     if answer.get("outcome") != expected_outcome:
-        findings.append(Finding("insi.outcome", "the product told the user something else than INSi answered",
-                                requirement=requirement, expected=expected_outcome,
-                                received=f"{answer.get('outcome')!r}: {answer.get('message', '')}"))  # fmt: skip
+        findings.append(
+            Finding(
+                "insi.outcome",
+                "the product told the user something else than INSi answered",
+                requirement=requirement,
+                expected=expected_outcome,
+                received=f"{answer.get('outcome')!r}: {answer.get('message', '')}",
+            )
+        )
     return findings
 
 
@@ -290,8 +409,15 @@ def check_status(answer: dict[str, Any], document_checked: bool) -> list[Finding
     expected = ins.status_after(retrieved_from_insi=True, identity_document_checked=document_checked).value
     if identity.get("status") != expected:
         reason = "with" if document_checked else "without"
-        return [Finding("ins.identity-status", f"wrong identity status for an INSi identity {reason} document check",
-                        requirement="INS-11", expected=expected, received=repr(identity.get("status")))]  # fmt: skip
+        return [
+            Finding(
+                "ins.identity-status",
+                f"wrong identity status for an INSi identity {reason} document check",
+                requirement="INS-11",
+                expected=expected,
+                received=repr(identity.get("status")),
+            )
+        ]
     return []
 
 
@@ -300,14 +426,34 @@ def check_export(answer: dict[str, Any], identity: dict[str, Any]) -> list[Findi
     carried = [i for i in answer.get("identifiers", []) if i.get("value") == identity["ins"]]
     may_carry = ins.may_carry_ins_in_exchanges(ins.IdentityStatus(identity["status"]))
     if carried and not may_carry:
-        return [Finding("ins.export-unqualified", "the INS is exported for an identity that is not qualified",
-                        requirement="INS-16", expected="no INS identifier", received=repr(carried),
-                        location=f"identity status {identity['status']}")]  # fmt: skip
+        return [
+            Finding(
+                "ins.export-unqualified",
+                "the INS is exported for an identity that is not qualified",
+                requirement="INS-16",
+                expected="no INS identifier",
+                received=repr(carried),
+                location=f"identity status {identity['status']}",
+            )
+        ]
     if may_carry and not carried:
-        return [Finding("ins.export-qualified", "a qualified identity is exported without its INS",
-                        requirement="INS-16", expected=f"{identity['ins']} with OID {identity['oid']}",
-                        received=repr(answer.get("identifiers")))]  # fmt: skip
+        return [
+            Finding(
+                "ins.export-qualified",
+                "a qualified identity is exported without its INS",
+                requirement="INS-16",
+                expected=f"{identity['ins']} with OID {identity['oid']}",
+                received=repr(answer.get("identifiers")),
+            )
+        ]
     if carried and carried[0].get("oid") != identity["oid"]:
-        return [Finding("ins.export-oid", "the exported INS does not carry its OID", requirement="INS-16",
-                        expected=identity["oid"], received=repr(carried[0].get("oid")))]  # fmt: skip
+        return [
+            Finding(
+                "ins.export-oid",
+                "the exported INS does not carry its OID",
+                requirement="INS-16",
+                expected=identity["oid"],
+                received=repr(carried[0].get("oid")),
+            )
+        ]
     return []

@@ -1,0 +1,103 @@
+"""`segur run` end to end against the INSi mock on loopback: the reference passes, every defect fails."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.runner import RunOptions, run
+from harness.sut.reference import REFERENCE_DEFECTS
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One PKI for the module: key generation is the slow part of a run."""
+    return tmp_path_factory.mktemp("segur-data")
+
+
+def load_report(report_dir: Path) -> dict:
+    return json.loads((report_dir / "report.json").read_text(encoding="utf-8"))
+
+
+def test_reference_sut_passes_the_ins_suite_and_writes_four_reports(tmp_path, data_dir, capsys):
+    status = run(RunOptions(suites="ins", report_dir=tmp_path / "r", data_dir=data_dir))
+    report = load_report(tmp_path / "r")
+    assert status == 0, capsys.readouterr().out
+    outcomes = {r["id"]: r["outcome"] for r in report["requirements"]}
+    assert outcomes["INS-15"] == "skip"  # attestation: a reviewer's job
+    assert {o for k, o in outcomes.items() if k != "INS-15"} == {"pass"}
+    assert (tmp_path / "r" / "junit.xml").is_file()
+    assert (tmp_path / "r" / "report.html").is_file()
+    assert list((tmp_path / "r" / "allure-results").glob("*-result.json"))
+    assert report["exchanges"], "exchanges are listed as evidence"
+
+
+@pytest.mark.parametrize("defect", sorted(REFERENCE_DEFECTS))
+def test_each_reference_defect_fails_at_least_one_requirement(tmp_path, data_dir, defect, capsys):
+    status = run(RunOptions(suites="ins", report_dir=tmp_path / "r", data_dir=data_dir, defects=[defect]))
+    report = load_report(tmp_path / "r")
+    failed = sorted(r["id"] for r in report["requirements"] if r["outcome"] == "fail")
+    errors = [t["nodeid"] for t in report["tests"] if t["outcome"] == "error"]
+    assert errors == [], f"{defect} must make the product fail, never the harness: {errors}"
+    assert status == 1 and failed, f"defect {defect} made no requirement fail: {capsys.readouterr().out}"
+    failing = [r for r in report["requirements"] if r["outcome"] == "fail"]
+    assert all(r["findings"] for r in failing), "every failed requirement explains itself with findings"
+
+
+def test_couloir_omits_requirements_that_do_not_apply(tmp_path, data_dir):
+    status = run(RunOptions(suites="ins", report_dir=tmp_path / "r", data_dir=data_dir, couloir="PFI"))
+    outcomes = {r["id"]: r["outcome"] for r in load_report(tmp_path / "r")["requirements"]}
+    assert status == 0
+    assert outcomes["INS-08"] == "omit"  # carte Vitale reading is not a PFI matter in the catalog
+    assert outcomes["INS-01"] == "pass"
+
+
+def test_command_sut_example_drives_the_product_through_subprocesses(tmp_path, data_dir):
+    example = Path(__file__).resolve().parent.parent / "fixtures" / "sut" / "example-command.toml"
+    status = run(RunOptions(sut=str(example), suites="ins", report_dir=tmp_path / "r", data_dir=data_dir))
+    report = load_report(tmp_path / "r")
+    assert status == 0, [r for r in report["requirements"] if r["outcome"] != "pass"]
+    assert report["sut"]["kind"] == "command"
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "harness.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "--suite", "nope"], "unknown suite 'nope'"),
+        (["run", "--suite", "dmp"], "not available in this version"),
+        (["run", "--couloir", "HOSPITAL"], "unknown couloir"),
+        (["run", "--defect", "ignore_cr02"], "did you mean ignores_cr02"),
+        (["run", "--sut", "missing.toml"], "does not exist"),
+        (["serve", "--services", "dmp"], "not available in this version"),
+    ],
+)
+def test_usage_errors_exit_2_with_a_message_and_no_traceback(tmp_path, args, message):
+    completed = run_cli(*args, cwd=tmp_path)
+    assert completed.returncode == 2, completed.stderr
+    assert message in completed.stderr
+    assert "Traceback" not in completed.stderr + completed.stdout
+
+
+def test_every_command_has_help(tmp_path):
+    for args in (
+        ["--help"],
+        ["run", "--help"],
+        ["serve", "--help"],
+        ["pki", "init", "--help"],
+        ["requirements", "--help"],
+        ["sut", "--help"],
+    ):
+        completed = run_cli(*args, cwd=tmp_path)
+        assert completed.returncode == 0 and "usage:" in completed.stdout
