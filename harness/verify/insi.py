@@ -43,7 +43,10 @@ def _parse(data: bytes) -> etree._Element | None:
 
 def _text(root: etree._Element, path: str) -> str | None:
     found = root.xpath(path, namespaces=NS)
-    return str(found[0]).strip() if found else None
+    if not found:
+        return None
+    value = found[0]
+    return (value.text or "").strip() if isinstance(value, etree._Element) else str(value).strip()
 
 
 def where(exchange: Exchange) -> str:
@@ -151,7 +154,8 @@ def check_addressing(exchanges: list[Exchange]) -> list[Finding]:
                     location=where(exchange),
                 )
             )
-    ids = [_text(r, "//wsa:MessageID") for r in filter(None, (_parse(e.request_body) for e in exchanges))]
+    roots = [_parse(e.request_body) for e in exchanges]
+    ids = [_text(r, "//wsa:MessageID") for r in roots if r is not None]
     reused = sorted({i for i in ids if i and ids.count(i) > 1})
     if reused:
         findings.append(
@@ -245,10 +249,8 @@ def check_contexts(exchanges: list[Exchange]) -> list[Finding]:
 def check_traits_request(exchanges: list[Exchange], person: dict[str, Any]) -> list[Finding]:
     """INS-03: traits in the RECSANSVITALE body, in the formats INSi expects."""
     traits_calls = [
-        e
-        for e in exchanges
-        if _parse(e.request_body) is not None and _parse(e.request_body).xpath("//sans:RECSANSVITALE", namespaces=NS)
-    ]  # type: ignore[union-attr]
+        e for e in exchanges if (r := _parse(e.request_body)) is not None and r.xpath("//sans:RECSANSVITALE", namespaces=NS)
+    ]
     if not traits_calls:
         return no_exchange("INS-03")
     findings = []

@@ -1,0 +1,1 @@
+"""Mock national services, one package per service."""
