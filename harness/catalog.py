@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import difflib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -63,7 +64,7 @@ class Catalog:
                 raise CatalogError(f"{path}: requirement id {req.id!r} appears twice")
             self._by_id[req.id] = req
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[Requirement]:
         return iter(self._by_id.values())
 
     def __len__(self) -> int:

@@ -24,7 +24,7 @@ _COG = re.compile(r"^(\d{2}|2A|2B)\d{3}$")
 
 
 def oid_kind(oid: str | None) -> str | None:
-    """"NIR", "NIA", "NIR-TEST", "NIR-DEMO", or None for an OID that is not an INS OID."""
+    """ "NIR", "NIA", "NIR-TEST", "NIR-DEMO", or None for an OID that is not an INS OID."""
     return _OID_KINDS.get(oid or "")
 
 

@@ -95,7 +95,10 @@ class PkiLayout:
 
 
 def _name(cn: str, ou: str | None = None, extra: Iterable[x509.NameAttribute] = ()) -> x509.Name:
-    attributes = [x509.NameAttribute(NameOID.COUNTRY_NAME, "FR"), x509.NameAttribute(NameOID.ORGANIZATION_NAME, ORGANISATION)]
+    attributes = [
+        x509.NameAttribute(NameOID.COUNTRY_NAME, "FR"),
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, ORGANISATION),
+    ]
     if ou:
         attributes.append(x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, ou))
     attributes.extend(extra)
@@ -114,7 +117,7 @@ def _key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=KEY_SIZE)
 
 
-def _builder(subject: x509.Name, issuer: _Issuer, key: rsa.RSAPrivateKey, start: dt.datetime, days: int):  # type: ignore[no-untyped-def]
+def _builder(subject: x509.Name, issuer: _Issuer, key: rsa.RSAPrivateKey, start: dt.datetime, days: int):
     builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
@@ -236,7 +239,9 @@ def init_pki(directory: Path, *, force: bool = False, now: dt.datetime | None = 
     )
     orgs = intermediates["organisations"]
     assert orgs.cert is not None
-    server_cert = _leaf(_name("localhost", "SERVICES SIMULES"), orgs, server_key, now - dt.timedelta(days=1), 825, "server", san)
+    server_cert = _leaf(
+        _name("localhost", "SERVICES SIMULES"), orgs, server_key, now - dt.timedelta(days=1), 825, "server", san
+    )
     server = _save_credential(directory / "server", "server", server_cert, server_key, [orgs.cert])
 
     clients = {}
@@ -247,11 +252,16 @@ def init_pki(directory: Path, *, force: bool = False, now: dt.datetime | None = 
     for name, (cn, issuer_label, validity) in _CLIENT_SPECS.items():
         issuer = issuers[issuer_label]
         assert issuer.cert is not None
-        start = {"valid": now - dt.timedelta(days=1), "expired": now - dt.timedelta(days=400),
-                 "future": now + dt.timedelta(days=30)}[validity]  # fmt: skip
+        start = {
+            "valid": now - dt.timedelta(days=1),
+            "expired": now - dt.timedelta(days=400),
+            "future": now + dt.timedelta(days=30),
+        }[validity]
         usage = "signature" if name == "cps-signature" else "client"
         extra = [x509.NameAttribute(NameOID.GIVEN_NAME, "MEDECIN"), x509.NameAttribute(NameOID.SURNAME, "TEST")]
-        subject = _name(cn, None if usage == "signature" else "ORGANISATION TEST", extra if usage == "signature" else ())
+        subject = _name(
+            cn, None if usage == "signature" else "ORGANISATION TEST", extra if usage == "signature" else ()
+        )
         cert = _leaf(subject, issuer, client_key, start, 365, usage)
         if name == "revoked":
             revoked_serial = cert.serial_number
@@ -263,7 +273,10 @@ def init_pki(directory: Path, *, force: bool = False, now: dt.datetime | None = 
         .last_update(now - dt.timedelta(hours=1))
         .next_update(now + dt.timedelta(days=30))
         .add_revoked_certificate(
-            x509.RevokedCertificateBuilder().serial_number(revoked_serial).revocation_date(now - dt.timedelta(hours=1)).build()
+            x509.RevokedCertificateBuilder()
+            .serial_number(revoked_serial)
+            .revocation_date(now - dt.timedelta(hours=1))
+            .build()
         )
         .sign(orgs.key, hashes.SHA256())
     )
@@ -303,7 +316,7 @@ def _write_manifest(layout: PkiLayout) -> None:
     _write(layout.directory / MANIFEST, json.dumps(manifest, indent=2).encode())
 
 
-def _layout_from(directory: Path, manifest: dict) -> PkiLayout:  # type: ignore[type-arg]
+def _layout_from(directory: Path, manifest: dict) -> PkiLayout:
     def credential(folder: str, name: str, subject: str) -> Credential:
         base = directory / folder
         return Credential(name, base / f"{name}.pem", base / f"{name}.key", base / f"{name}.p12", subject)

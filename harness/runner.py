@@ -13,6 +13,7 @@ from harness.catalog import COULOIRS
 from harness.errors import UsageError
 from harness.paths import suites_dir
 from harness.results import Outcome, RunResult
+from harness.sut import load_sut
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_HARNESS = 0, 1, 2, 3
 PLANNED_SUITES = {"dmp", "mss", "psc", "cda", "fhir"}
@@ -86,6 +87,8 @@ def pytest_arguments(options: RunOptions, suites: list[str]) -> list[str]:
         options.lang,
         "-q" if not options.verbose else "-v",
         "--no-header",
+        "-W",
+        "ignore::pytest.PytestAssertRewriteWarning",
         "-rN",
     ]
     if options.couloir:
@@ -104,6 +107,8 @@ def run(options: RunOptions, out: TextIO = sys.stdout) -> int:
     if options.couloir and options.couloir not in COULOIRS:
         raise UsageProblem(f"unknown couloir {options.couloir!r}; known: {', '.join(sorted(COULOIRS))}")
     suites = resolve_suites(options.suites)
+    # A bad SUT description is the user's error (exit 2), found before any test starts.
+    load_sut(options.sut, frozenset(d.strip() for opt in options.defects for d in opt.split(",") if d.strip()))
     grabber = _ResultGrabber()
     status = pytest.main(pytest_arguments(options, suites), plugins=[grabber])
     result = grabber.result

@@ -12,6 +12,7 @@ in process through :class:`ScenarioStore` or over HTTP with
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -92,7 +93,7 @@ class ClientIdentity:
         return str(names[0].value) if names else None
 
 
-def client_identity(scope: dict[str, Any]) -> ClientIdentity:
+def client_identity(scope: Mapping[str, Any]) -> ClientIdentity:
     """Read the client certificate from the ASGI TLS extension (``scope['extensions']['tls']``).
 
     The harness's server (``harness.mockserver``) fills ``client_cert_chain`` with PEM strings

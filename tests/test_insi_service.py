@@ -79,8 +79,14 @@ def store():
     store.close()
 
 
-def make_client(store, layout, *, client: str = "insi-auto", settings: InsiSettings | None = None,
-                scenarios: ScenarioStore | None = None) -> AsgiClient:  # fmt: skip
+def make_client(
+    store,
+    layout,
+    *,
+    client: str = "insi-auto",
+    settings: InsiSettings | None = None,
+    scenarios: ScenarioStore | None = None,
+) -> AsgiClient:
     app = create_app(store, scenarios or ScenarioStore(), settings)
     pem = first_cert_pem(layout.client(client).cert_pem) if client else None
     return AsgiClient(FakeTLS(app, pem))
@@ -89,9 +95,12 @@ def make_client(store, layout, *, client: str = "insi-auto", settings: InsiSetti
 def reference_request(operation: str = "rechercherInsAvecTraitsIdentite", **traits) -> bytes:
     builder = ReferenceInsiClient("https://insi.test/lps", None)
     body = builder._traits_body(
-        traits.get("nom", "ADRUN"), traits.get("prenoms", ["ZOE"]), traits.get("sexe", "F"),
-        traits.get("date", "1975-12-31"), traits.get("lieu", ""),
-    )  # fmt: skip
+        traits.get("nom", "ADRUN"),
+        traits.get("prenoms", ["ZOE"]),
+        traits.get("sexe", "F"),
+        traits.get("date", "1975-12-31"),
+        traits.get("lieu", ""),
+    )
     return builder._envelope(operation, body)
 
 
@@ -146,7 +155,9 @@ def test_response_over_the_wire_validates_against_the_official_xsd(store, layout
         etree.parse(str(reference / "insi" / "xsd" / "ServiceIdentiteCertifiee" / "INSi_RESULTAT_INS.xsd"))
     )
     with make_client(store, layout) as client:
-        response = post(client, reference_request(nom="ECETINSI", prenoms=["PIERRE-ALAIN"], sexe="M", date="2009-07-14"))
+        response = post(
+            client, reference_request(nom="ECETINSI", prenoms=["PIERRE-ALAIN"], sexe="M", date="2009-07-14")
+        )
     body = etree.fromstring(response.content).find(f".//{RESULTAT_NS}RESULTAT")
     assert schema.validate(body), schema.error_log
     assert len(body.findall(f".//{RESULTAT_NS}INSHISTO")) == 2
@@ -196,7 +207,9 @@ def test_no_authentication_at_all_is_refused(store, layout):
 
 def test_missing_lps_context_is_desir_550(store, layout):
     payload = ReferenceInsiClient("x", None, defects=frozenset({"no_contexte_lps"}))
-    request = payload._envelope("rechercherInsAvecTraitsIdentite", payload._traits_body("ADRUN", ["ZOE"], "F", "1975-12-31", ""))
+    request = payload._envelope(
+        "rechercherInsAvecTraitsIdentite", payload._traits_body("ADRUN", ["ZOE"], "F", "1975-12-31", "")
+    )
     with make_client(store, layout) as client:
         assert erreur_code(post(client, request)) == "desir_550"
 
@@ -242,9 +255,11 @@ def test_carte_vitale_search(store, layout):
 
 XXE = b"""<?xml version="1.0"?><!DOCTYPE e [<!ENTITY x SYSTEM "file:///etc/passwd">]>
 <soap:Envelope xmlns:soap="http://www.w3.org/2003/05/soap-envelope"><soap:Body>&x;</soap:Body></soap:Envelope>"""
-LAUGHS = b'<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa">' + b"".join(
-    f'<!ENTITY {chr(98 + i)} "{("&" + chr(97 + i) + ";") * 10}">'.encode() for i in range(9)
-) + b']><soap:Envelope xmlns:soap="http://www.w3.org/2003/05/soap-envelope"><soap:Body>&j;</soap:Body></soap:Envelope>'
+LAUGHS = (
+    b'<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa">'
+    + b"".join(f'<!ENTITY {chr(98 + i)} "{("&" + chr(97 + i) + ";") * 10}">'.encode() for i in range(9))
+    + b']><soap:Envelope xmlns:soap="http://www.w3.org/2003/05/soap-envelope"><soap:Body>&j;</soap:Body></soap:Envelope>'
+)
 
 
 @pytest.mark.parametrize(
@@ -256,15 +271,29 @@ LAUGHS = b'<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa">' + b"".joi
         (reference_request(), "application/json", 415, "application/soap+xml"),
         (b"<a/>", CONTENT_TYPE, 400, "not a SOAP envelope"),
         (b'<soap:Envelope xmlns:soap="http://www.w3.org/2003/05/soap-envelope"/>', CONTENT_TYPE, 400, "no Body"),
-        (reference_request().replace(b"rechercherInsAvecTraitsIdentite<", b"supprimerTout<"), "application/soap+xml", 400,
-         "opération inconnue"),
-        (reference_request().replace(b"<NomNaissance>ADRUN</NomNaissance>", b""), CONTENT_TYPE, 400,
-         "traits obligatoires"),
-        (reference_request("rechercherInsAvecCarteVitale"), CONTENT_TYPE.replace("TraitsIdentite", "CarteVitale"), 400,
-         "ne correspond pas"),
+        (
+            reference_request().replace(b"rechercherInsAvecTraitsIdentite<", b"supprimerTout<"),
+            "application/soap+xml",
+            400,
+            "opération inconnue",
+        ),
+        (
+            reference_request().replace(b"<NomNaissance>ADRUN</NomNaissance>", b""),
+            CONTENT_TYPE,
+            400,
+            "traits obligatoires",
+        ),
+        (
+            reference_request("rechercherInsAvecCarteVitale"),
+            CONTENT_TYPE.replace("TraitsIdentite", "CarteVitale"),
+            400,
+            "ne correspond pas",
+        ),
     ],
 )
-def test_bad_input_gets_a_sender_fault_and_is_recorded_as_rejected(store, layout, payload, content_type, status, reason):
+def test_bad_input_gets_a_sender_fault_and_is_recorded_as_rejected(
+    store, layout, payload, content_type, status, reason
+):
     with make_client(store, layout) as client:
         started = time.perf_counter()
         response = post(client, payload, content_type)

@@ -249,7 +249,9 @@ def check_contexts(exchanges: list[Exchange]) -> list[Finding]:
 def check_traits_request(exchanges: list[Exchange], person: dict[str, Any]) -> list[Finding]:
     """INS-03: traits in the RECSANSVITALE body, in the formats INSi expects."""
     traits_calls = [
-        e for e in exchanges if (r := _parse(e.request_body)) is not None and r.xpath("//sans:RECSANSVITALE", namespaces=NS)
+        e
+        for e in exchanges
+        if (r := _parse(e.request_body)) is not None and r.xpath("//sans:RECSANSVITALE", namespaces=NS)
     ]
     if not traits_calls:
         return no_exchange("INS-03")

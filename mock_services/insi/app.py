@@ -77,13 +77,21 @@ class InsiService:
         operation = summary.get("operation") or "unknown"
         self.store.record(
             Exchange(
-                service="insi", session_key=session_key, operation=operation, outcome=outcome,
-                request_body=body, response_body=payload, started_at=started, finished_at=time.time(),
-                http_status=status, client_subject=identity.subject,
+                service="insi",
+                session_key=session_key,
+                operation=operation,
+                outcome=outcome,
+                request_body=body,
+                response_body=payload,
+                started_at=started,
+                finished_at=time.time(),
+                http_status=status,
+                client_subject=identity.subject,
                 request_meta={"method": request.method, "path": request.url.path, "headers": dict(request.headers)},
-                response_meta={"content_type": _media(operation)}, summary=summary,
+                response_meta={"content_type": _media(operation)},
+                summary=summary,
             )
-        )  # fmt: skip
+        )
         return Response(payload, status_code=status, media_type=_media(operation))
 
     async def _read_body(self, request: Request) -> bytes:
@@ -99,8 +107,9 @@ class InsiService:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    async def _handle(self, request: Request, body: bytes, identity: Any, session_key: str,
-                      summary: dict[str, Any]) -> tuple[int, bytes, str]:  # fmt: skip
+    async def _handle(
+        self, request: Request, body: bytes, identity: Any, session_key: str, summary: dict[str, Any]
+    ) -> tuple[int, bytes, str]:
         media, params = soap.parse_content_type(request.headers.get("content-type", ""))
         if media not in (soap.SOAP12_CONTENT_TYPE, "text/xml"):
             raise _sender(f"type de contenu {media or 'absent'} refusé: application/soap+xml attendu", 415)
@@ -119,7 +128,9 @@ class InsiService:
         payload = message.body_element()
         if payload is None or payload.tag != f"{{{namespace}}}{element}":
             found = payload.tag if payload is not None else "rien"
-            raise _sender(f"le corps ne correspond pas à l'opération {operation}: {{{namespace}}}{element} attendu, {found} reçu")
+            raise _sender(
+                f"le corps ne correspond pas à l'opération {operation}: {{{namespace}}}{element} attendu, {found} reçu"
+            )
         summary["headers"] = messages.read_contexts(message)
         summary["auth"] = self._authenticate(message, identity, summary["message_id"])
         self._check_software(summary["headers"]["contexte_lps"], summary["message_id"])
@@ -132,9 +143,12 @@ class InsiService:
                 summary["request"] = request_data
                 raise _sender(f"traits obligatoires absents: {', '.join(missing)}")
             found = self.base.by_traits(
-                request_data["nom_naissance"], request_data["prenoms"], request_data["sexe"],
-                request_data["date_naissance"], request_data["lieu_naissance"],
-            )  # fmt: skip
+                request_data["nom_naissance"],
+                request_data["prenoms"],
+                request_data["sexe"],
+                request_data["date_naissance"],
+                request_data["lieu_naissance"],
+            )
         else:
             request_data = messages.read_carte_vitale(payload)
             if len(request_data["matricule_individu"]) != 15 or not request_data["date_naissance"]:
@@ -148,9 +162,12 @@ class InsiService:
         match = found[0] if code == "00" else None
         history_dates = scenario.options.get("history_dates", self.settings.history_dates)
         summary["response"] = {
-            "code_cr": code, "ins": match.matricule if match else None, "oid": match.oid if match else None,
-            "history": [h.matricule for h in match.history] if match else [], "identity_key": match.key if match else None,
-        }  # fmt: skip
+            "code_cr": code,
+            "ins": match.matricule if match else None,
+            "oid": match.oid if match else None,
+            "history": [h.matricule for h in match.history] if match else [],
+            "identity_key": match.key if match else None,
+        }
         header = [soap.wsa_element("Action", messages.ACTION_PREFIX + operation + "Response")]
         if summary["message_id"]:
             header.append(soap.wsa_element("RelatesTo", summary["message_id"]))
@@ -165,7 +182,12 @@ class InsiService:
             return {"mode": "mtls", "cn": identity.common_name, "subject": identity.subject}
         assertion = messages.cpx_assertion(message)
         if assertion is not None and "cpx" in modes:
-            return {"mode": "cpx", "cn": None, "subject": None, "cpx": check_assertion(assertion, self.settings.cpx_trust_pems)}
+            return {
+                "mode": "cpx",
+                "cn": None,
+                "subject": None,
+                "cpx": check_assertion(assertion, self.settings.cpx_trust_pems),
+            }
         if self.settings.require_authentication:
             raise self._auth_fault("authentification absente: certificat ORG ou assertion CPx attendu", message_id)
         return {"mode": None, "cn": None, "subject": None}
@@ -184,12 +206,20 @@ class InsiService:
         if contexte_lps is None and not self.settings.missing_lps_context_is_fault:
             return
         if not idam or (known is not None and idam not in known):
-            reason = ("L'accès par ce progiciel au service n'est pas autorisé. "
-                      "Contactez l'éditeur du progiciel ou votre responsable informatique.")  # fmt: skip
+            reason = (
+                "L'accès par ce progiciel au service n'est pas autorisé. "
+                "Contactez l'éditeur du progiciel ou votre responsable informatique."
+            )
             body = messages.siram_fault(
                 "Sender", "siram_100", "desir_550", reason, "Numéro d'autorisation du logiciel inconnu.", message_id
             )
-            fault = {"code": "Sender", "subcode": "siram_100", "erreur_code": "desir_550", "reason": reason, "idam": idam}
+            fault = {
+                "code": "Sender",
+                "subcode": "siram_100",
+                "erreur_code": "desir_550",
+                "reason": reason,
+                "idam": idam,
+            }
             raise Refusal(400, body, FAULT, fault)
 
     @staticmethod
@@ -200,8 +230,12 @@ class InsiService:
             # siram_40 / insi_102 for a technical error: facts §1.4, confidence M.
             reason = "Erreur technique du service INSi."
             body = messages.siram_fault("Receiver", "siram_40", "insi_102", reason, reason, None)
-            raise Refusal(500, body, FAULT, {"code": "Receiver", "subcode": "siram_40", "erreur_code": "insi_102",
-                                             "reason": reason})  # fmt: skip
+            raise Refusal(
+                500,
+                body,
+                FAULT,
+                {"code": "Receiver", "subcode": "siram_40", "erreur_code": "insi_102", "reason": reason},
+            )
         if scenario.fault == "unavailable":
             reason = "Service INSi indisponible."
             raise Refusal(503, soap.fault("Receiver", reason), FAULT, {"code": "Receiver", "reason": reason})
@@ -244,4 +278,3 @@ def create_app(
             Route("/_segur/scenario/{session_key}", set_scenario, methods=["PUT"]),
         ]
     )
-

@@ -100,8 +100,14 @@ def _sub(parent: etree._Element, name: str, text: str | None = None) -> etree._E
     return element
 
 
-def _ins_block(parent: etree._Element, name: str, matricule: str, oid: str, dates: tuple[str | None, str | None],
-               history_dates: str) -> None:  # fmt: skip
+def _ins_block(
+    parent: etree._Element,
+    name: str,
+    matricule: str,
+    oid: str,
+    dates: tuple[str | None, str | None],
+    history_dates: str,
+) -> None:
     block = _sub(parent, name)
     date_deb, date_fin = dates
 
