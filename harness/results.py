@@ -68,6 +68,8 @@ class NonConformance(AssertionError):
 class TestRecord:
     """The result of one conformance test (one pytest item)."""
 
+    __test__ = False  # not a pytest test class, despite its name
+
     nodeid: str
     name: str
     description: str
