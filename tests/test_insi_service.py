@@ -311,3 +311,48 @@ def test_oversized_body_is_413_and_never_read_whole(store, layout):
         response = post(client, b"<x>" + b"a" * 50_000 + b"</x>")
     assert response.status_code == 413
     assert store.exchanges()[0].outcome == REJECTED and store.exchanges()[0].request_body == b""
+
+
+def signed_cpx_request(layout, tamper: bool = False) -> bytes:
+    """A traits request carrying a SAML assertion signed with the harness's CPS-like certificate."""
+    from signxml import XMLSigner
+    from signxml.algorithms import CanonicalizationMethod
+
+    saml = "urn:oasis:names:tc:SAML:2.0:assertion"
+    assertion = etree.Element(f"{{{saml}}}Assertion", nsmap={None: saml}, ID="_a1", Version="2.0",
+                              IssueInstant="2026-11-22T10:00:00Z")  # fmt: skip
+    etree.SubElement(assertion, f"{{{saml}}}Issuer").text = "CN=899900000001"
+    subject = etree.SubElement(assertion, f"{{{saml}}}Subject")
+    etree.SubElement(subject, f"{{{saml}}}NameID", NameQualifier="CPS").text = "899900000001"
+    credential = layout.client("cps-signature")
+    signed = XMLSigner(c14n_algorithm=CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0).sign(
+        assertion, key=credential.key_pem.read_bytes(), cert=first_cert_pem(credential.cert_pem), reference_uri="_a1"
+    )
+    if tamper:
+        signed.find(f".//{{{saml}}}NameID").text = "899900000002"
+    envelope = etree.fromstring(reference_request())
+    header = envelope.find("{http://www.w3.org/2003/05/soap-envelope}Header")
+    wsse = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
+    etree.SubElement(header, f"{{{wsse}}}Security").append(signed)
+    return etree.tostring(envelope)
+
+
+@pytest.mark.parametrize(("tamper", "valid"), [(False, True), (True, False)])
+def test_cpx_assertion_signature_is_checked_against_the_trust_list(store, layout, tamper, valid):
+    trust = (layout.intermediate_ca_pems["personnes"].read_bytes(),)
+    with make_client(store, layout, client=None, settings=InsiSettings(cpx_trust_pems=trust)) as client:
+        response = post(client, signed_cpx_request(layout, tamper))
+    assert code_cr(response) == "00"  # lenient mock: the verdict is the verifiers' business
+    cpx = store.exchanges()[0].summary["auth"]["cpx"]
+    assert cpx["signature_valid"] is valid and cpx["trusted"] is valid, cpx["problems"]
+
+
+@pytest.mark.parametrize(("tamper", "findings"), [(False, 0), (True, 1)])
+def test_ins04_verifier_judges_cpx_assertions(store, layout, tamper, findings):
+    from harness.verify.insi import check_authentication
+
+    trust = (layout.intermediate_ca_pems["personnes"].read_bytes(),)
+    with make_client(store, layout, client=None) as client:
+        post(client, signed_cpx_request(layout, tamper))
+    assert len(check_authentication(store.exchanges(), trust)) == findings
+    assert len(check_authentication(store.exchanges(), ())) == 1, "an untrusted card never passes"

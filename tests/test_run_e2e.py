@@ -101,3 +101,21 @@ def test_every_command_has_help(tmp_path):
     ):
         completed = run_cli(*args, cwd=tmp_path)
         assert completed.returncode == 0 and "usage:" in completed.stdout
+
+
+def test_pki_init_command_writes_the_pki_and_refuses_to_overwrite(tmp_path):
+    first = run_cli("pki", "init", str(tmp_path / "pki"), cwd=tmp_path)
+    assert first.returncode == 0 and "INSI-AUTO" in first.stdout
+    assert (tmp_path / "pki" / "ca" / "ca-bundle.pem").is_file()
+    second = run_cli("pki", "init", str(tmp_path / "pki"), cwd=tmp_path)
+    assert second.returncode == 2 and "--force" in second.stderr
+
+
+def test_requirements_and_sut_commands_print_the_contract(tmp_path):
+    listing = run_cli("requirements", "--format", "json", cwd=tmp_path)
+    ids = [r["id"] for r in json.loads(listing.stdout)["requirements"]]
+    assert "INS-01" in ids
+    actions = run_cli("sut", "actions", cwd=tmp_path)
+    assert "insi.search_by_traits" in actions.stdout and "identity_document_checked" in actions.stdout
+    defects = run_cli("sut", "defects", cwd=tmp_path)
+    assert "ignores_cr02" in defects.stdout

@@ -13,6 +13,7 @@ from typing import Any
 from lxml import etree
 
 from harness import ins
+from harness.cpx import check_assertion
 from harness.recorder import Exchange
 from harness.results import Finding
 
@@ -297,20 +298,30 @@ def check_traits_request(exchanges: list[Exchange], person: dict[str, Any]) -> l
     return findings
 
 
-def check_authentication(exchanges: list[Exchange]) -> list[Finding]:
-    """INS-04: an organisation certificate with CN INSI-AUTO or INSI-MANU (or a CPx assertion)."""
+def check_authentication(exchanges: list[Exchange], cpx_trust_pems: tuple[bytes, ...] = ()) -> list[Finding]:
+    """INS-04: an organisation certificate with CN INSI-AUTO or INSI-MANU, or a valid CPx assertion."""
     if not exchanges:
         return no_exchange("INS-04")
     findings = []
     for exchange in exchanges:
         root = _parse(exchange.request_body)
-        has_assertion = root is not None and bool(
-            root.xpath("//*[local-name()='Security']/*[local-name()='Assertion']")
-        )
+        assertions = [] if root is None else root.xpath("//*[local-name()='Security']/*[local-name()='Assertion']")
         subject = exchange.client_subject or ""
         cn = next((p[3:] for p in subject.split(",") if p.startswith("CN=")), None)
-        if exchange.client_subject is None and has_assertion:
-            continue  # CPx mode; the CPx checks belong to the assertion rules
+        if exchange.client_subject is None and assertions:
+            cpx = check_assertion(assertions[0], cpx_trust_pems)
+            if not (cpx["signature_valid"] and cpx["trusted"]):
+                findings.append(
+                    Finding(
+                        "insi.cpx-assertion",
+                        "the CPx assertion is not validly signed by a trusted card",
+                        requirement="INS-04",
+                        expected="a signature by a trusted CPS certificate",
+                        received="; ".join(cpx["problems"]),
+                        location=where(exchange),
+                    )
+                )
+            continue
         if cn not in ALLOWED_CNS:
             findings.append(
                 Finding(

@@ -18,10 +18,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from harness import soap
+from harness.cpx import check_assertion
 from harness.recorder import FAULT, OK, REJECTED, Exchange, ExchangeStore
 from mock_services.common import DEFAULT_SESSION, Scenario, ScenarioStore, client_identity
 from mock_services.insi import messages
-from mock_services.insi.cpx import check_assertion
 from mock_services.insi.identities import IdentityBase
 
 SOAP_MEDIA = 'application/soap+xml; charset=utf-8; action="{action}"'

@@ -39,7 +39,8 @@ def test_traits_search_sends_traits_in_insi_formats(sut, insi):
 def test_authenticates_with_an_insi_organisation_certificate(sut, insi):
     """Le logiciel s'authentifie avec un certificat d'organisation dont le CN est INSI-AUTO ou INSI-MANU."""
     sut.perform("insi.search_by_traits", **traits(FOUND))
-    expect(verify.check_authentication(insi.exchanges()))
+    trusted_cards = (insi.env.pki.intermediate_ca_pems["personnes"].read_bytes(),)
+    expect(verify.check_authentication(insi.exchanges(), trusted_cards))
 
 
 @pytest.mark.requirement("INS-08")
