@@ -175,10 +175,13 @@ def render(result: RunResult, lang: str = "fr") -> str:
         f"<td>{escape(', '.join(r.requirements))}</td><td>{_badge(r.outcome, t)}</td></tr>"
         for r in result.tests
     )
+    sut_details = ", ".join(f"{k}: {v}" for k, v in sorted(result.sut.items()) if k not in ("name", "version"))
     header = (
         f"<tr><th>{escape(t['run'])}</th><td><code>{escape(result.run_id)}</code></td></tr>"
         f"<tr><th>{escape(t['sut'])}</th><td>{escape(str(result.sut.get('name', '')))}"
-        f" {escape(str(result.sut.get('version', '')))}</td></tr>"
+        f" {escape(str(result.sut.get('version', '')))}"
+        f"<br><small>{escape(sut_details)}"
+        "</small></td></tr>"
         f"<tr><th>{escape(t['suites'])}</th><td>{escape(', '.join(result.suites))}</td></tr>"
         f"<tr><th>{escape(t['couloir'])}</th><td>{escape(result.couloir or t['all'])}</td></tr>"
         f"<tr><th>{escape(t['dates'])}</th><td>{escape(result.started_at)} / {escape(result.finished_at)}</td></tr>"
