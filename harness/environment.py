@@ -25,11 +25,18 @@ def _insi_app(env: HarnessEnvironment) -> Any:
     return create_app(env.store, env.scenarios)
 
 
+def _psc_app(env: HarnessEnvironment) -> Any:
+    from mock_services.psc import create_app
+
+    return create_app(env.store, env.scenarios)
+
+
 # service name -> (app factory, path of the service endpoint under a session prefix)
 SERVICE_FACTORIES: dict[str, tuple[Callable[[HarnessEnvironment], Any], str]] = {
     "insi": (_insi_app, "lps"),
+    "psc": (_psc_app, "auth/realms/esante-wallet"),
 }
-PLANNED_SERVICES = {"dmp", "mss", "psc"}
+PLANNED_SERVICES = {"dmp", "mss"}
 
 
 class UnknownServiceError(UsageError):
@@ -39,7 +46,8 @@ class UnknownServiceError(UsageError):
 def check_services(names: list[str]) -> list[str]:
     for name in names:
         if name in PLANNED_SERVICES:
-            raise UnknownServiceError(f"the {name} mock is not available in this version; available: insi")
+            available = ", ".join(SERVICE_FACTORIES)
+            raise UnknownServiceError(f"the {name} mock is not available in this version; available: {available}")
         if name not in SERVICE_FACTORIES:
             raise UnknownServiceError(f"unknown service {name!r}; available: {', '.join(SERVICE_FACTORIES)}")
     return names
@@ -85,6 +93,8 @@ class HarnessEnvironment:
         doc: dict[str, Any] = {}
         if "insi" in self.servers:
             doc["insi"] = {"url": self.endpoint("insi")}
+        if "psc" in self.servers:
+            doc["psc"] = {"issuer": self.endpoint("psc")}
         client = self.pki.client("insi-auto")
         doc["pki"] = {
             "ca_bundle": str(self.pki.ca_bundle),

@@ -6,6 +6,8 @@ import multiprocessing
 import os
 import threading
 
+import pytest
+
 from harness.recorder import FAULT, OK, REJECTED, Exchange, ExchangeStore, now
 
 
@@ -26,8 +28,14 @@ def make(session: str = "s1", outcome: str = OK, body: bytes = b"<x/>") -> Excha
     )
 
 
-def test_round_trip_keeps_raw_bytes_and_summary(tmp_path):
+@pytest.fixture
+def store(tmp_path):
     store = ExchangeStore(tmp_path / "x.sqlite3")
+    yield store
+    store.close()
+
+
+def test_round_trip_keeps_raw_bytes_and_summary(store):
     stored = store.record(make(body=b"\x00\xffraw"))
     again = store.get(stored.id)
     assert again.request_body == b"\x00\xffraw"
@@ -36,8 +44,7 @@ def test_round_trip_keeps_raw_bytes_and_summary(tmp_path):
     assert again.seq == 1
 
 
-def test_filters_by_session_service_and_outcome(tmp_path):
-    store = ExchangeStore(tmp_path / "x.sqlite3")
+def test_filters_by_session_service_and_outcome(store):
     for session, outcome in [("a", OK), ("a", REJECTED), ("b", FAULT)]:
         store.record(make(session, outcome))
     assert [e.outcome for e in store.exchanges(session_key="a")] == [OK, REJECTED]
@@ -45,8 +52,7 @@ def test_filters_by_session_service_and_outcome(tmp_path):
     assert store.exchanges(service="dmp") == []
 
 
-def test_concurrent_writers_get_distinct_sequence_numbers(tmp_path):
-    store = ExchangeStore(tmp_path / "x.sqlite3")
+def test_concurrent_writers_get_distinct_sequence_numbers(store):
     threads = [threading.Thread(target=lambda: [store.record(make()) for _ in range(25)]) for _ in range(4)]
     for thread in threads:
         thread.start()
@@ -71,3 +77,4 @@ def test_what_was_recorded_survives_a_crash(tmp_path):
     reopened = ExchangeStore(path)
     assert [e.session_key for e in reopened.exchanges()] == ["crash"]
     assert reopened.record(make()).seq == 2
+    reopened.close()

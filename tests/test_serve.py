@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from harness import pki
@@ -27,7 +28,7 @@ def test_serve_writes_endpoints_answers_over_mtls_and_stops_on_sigterm(tmp_path:
             "harness.cli",
             "serve",
             "--services",
-            "insi",
+            "insi,psc",
             "--data-dir",
             str(tmp_path / "data"),
             "--endpoints-file",
@@ -47,6 +48,9 @@ def test_serve_writes_endpoints_answers_over_mtls_and_stops_on_sigterm(tmp_path:
         assert document["insi"]["url"].startswith("https://127.0.0.1:")
         assert Path(document["pki"]["ca_bundle"]).is_file()
         layout = pki.load_or_create_pki(tmp_path / "data" / "pki")
+        issuer = document["psc"]["issuer"]
+        with httpx.Client(verify=pki.client_ssl_context(layout, None), timeout=10) as http:
+            assert http.get(issuer + "/.well-known/openid-configuration").json()["issuer"] == issuer
         client = ReferenceInsiClient(document["insi"]["url"], pki.client_ssl_context(layout, "insi-auto"))
         answer = client.search_by_traits(**traits("ADRUN-ZOE"))
         assert answer["outcome"] == "found", answer

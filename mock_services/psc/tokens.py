@@ -1,0 +1,162 @@
+"""Signing keys (with rotation) and the tokens the PSC mock issues, including bad ones on demand.
+
+Bad tokens are served only when a scenario asks for them (``options.id_token_defect``), so a
+suite can check that the product refuses them.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from joserfc import jwt
+from joserfc.jwk import KeySet, RSAKey
+
+TOKEN_DEFECTS = (
+    "bad_signature",
+    "unknown_kid",
+    "alg_none",
+    "wrong_audience",
+    "wrong_issuer",
+    "expired",
+    "nonce_mismatch",
+)
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+class KeyRing:
+    """RS256 keys: the newest signs, every key still published verifies (rotation without breakage)."""
+
+    def __init__(self) -> None:
+        self.keys: list[RSAKey] = []
+        self.rotate()
+
+    def rotate(self) -> str:
+        kid = uuid.uuid4().hex[:16]
+        self.keys.append(RSAKey.generate_key(2048, parameters={"kid": kid, "use": "sig", "alg": "RS256"}))
+        self.keys = self.keys[-2:]  # the previous key stays published for tokens already issued
+        return kid
+
+    @property
+    def current(self) -> RSAKey:
+        return self.keys[-1]
+
+    def jwks(self) -> dict[str, Any]:
+        return dict(self.key_set().as_dict(private=False))
+
+    def key_set(self) -> KeySet:
+        return KeySet(list[Any](self.keys))
+
+    def sign(self, claims: dict[str, Any], defect: str | None = None) -> str:
+        kid = str(self.current.kid)
+        if defect == "alg_none":
+            header = _b64(json.dumps({"alg": "none", "typ": "JWT"}).encode())
+            return f"{header}.{_b64(json.dumps(claims).encode())}."
+        if defect == "unknown_kid":
+            stranger = RSAKey.generate_key(2048, parameters={"kid": "unknown-" + kid})
+            return jwt.encode({"alg": "RS256", "kid": "unknown-" + kid, "typ": "JWT"}, claims, stranger)
+        token = jwt.encode({"alg": "RS256", "kid": kid, "typ": "JWT"}, claims, self.current)
+        if defect == "bad_signature":
+            head, payload, signature = token.split(".")
+            flipped = bytearray(base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4)))
+            flipped[0] ^= 0xFF
+            token = f"{head}.{payload}.{_b64(bytes(flipped))}"
+        return token
+
+    def verify(self, token: str) -> dict[str, Any] | None:
+        """Claims of a token this provider issued and that has not expired; None otherwise."""
+        try:
+            decoded = jwt.decode(token, self.key_set(), algorithms=["RS256"])
+        except Exception:  # joserfc raises several error types for bad tokens; all mean "no"
+            return None
+        claims = dict(decoded.claims)
+        return claims if claims.get("exp", 0) > time.time() else None
+
+
+@dataclass
+class Lifetimes:
+    """Token lifetimes in seconds; PSC's own are not documented (facts §8 gap 3): configurable."""
+
+    access_token: int = 120
+    id_token: int = 300
+    refresh_token: int = 1800
+    code: int = 60
+
+
+@dataclass
+class Grant:
+    """What a login produced: a professional's session with one client."""
+
+    client_id: str
+    sub: str
+    id_nat_ps: str
+    scope: str
+    nonce: str | None
+    auth_time: int
+    acr: str
+    session_state: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+
+def at_hash(access_token: str) -> str:
+    return _b64(hashlib.sha256(access_token.encode()).digest()[:16])
+
+
+def issue(keyring: KeyRing, issuer: str, grant: Grant, lifetimes: Lifetimes, defect: str | None) -> dict[str, Any]:
+    """The token response for a grant; ``defect`` spoils the ID token in one named way."""
+    now = int(time.time())
+    common = {
+        "iss": issuer,
+        "sub": grant.sub,
+        "azp": grant.client_id,
+        "auth_time": grant.auth_time,
+        "session_state": grant.session_state,
+        "acr": grant.acr,
+        "preferred_username": grant.id_nat_ps,
+    }
+    access_claims = {
+        **common,
+        "typ": "Bearer",
+        "aud": "account",
+        "scope": grant.scope,
+        "jti": str(uuid.uuid4()),
+        "iat": now,
+        "exp": now + lifetimes.access_token,
+    }
+    access_token = keyring.sign(access_claims)
+    id_claims = {
+        **common,
+        "typ": "ID",
+        "aud": grant.client_id,
+        "jti": str(uuid.uuid4()),
+        "iat": now,
+        "exp": now + lifetimes.id_token,
+        "at_hash": at_hash(access_token),
+    }
+    if grant.nonce is not None:
+        id_claims["nonce"] = grant.nonce
+    if defect == "wrong_audience":
+        id_claims["aud"] = "another-client"
+    elif defect == "wrong_issuer":
+        id_claims["iss"] = issuer + "-other"
+    elif defect == "expired":
+        id_claims["iat"], id_claims["exp"] = now - 600, now - 300
+    elif defect == "nonce_mismatch":
+        id_claims["nonce"] = "not-the-nonce-you-sent"
+    sign_defect = defect if defect in ("bad_signature", "unknown_kid", "alg_none") else None
+    return {
+        "access_token": access_token,
+        "token_type": "Bearer",
+        "expires_in": lifetimes.access_token,
+        "refresh_expires_in": lifetimes.refresh_token,
+        "id_token": keyring.sign(id_claims, sign_defect),
+        "scope": grant.scope,
+        "session_state": grant.session_state,
+    }
