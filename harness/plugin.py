@@ -300,3 +300,22 @@ class MockHandle:
 def insi(segur_env: HarnessEnvironment, segur_session_key: str) -> MockHandle:
     """The INSi mock for this test (same routing key as the ``sut`` fixture)."""
     return MockHandle(segur_env, "insi", segur_session_key)
+
+
+@pytest.fixture
+def psc(segur_env: HarnessEnvironment, segur_session_key: str) -> MockHandle:
+    """The Pro Santé Connect mock for this test; ``url`` is the issuer."""
+    return MockHandle(segur_env, "psc", segur_session_key)
+
+
+@pytest.fixture
+def browser(segur_env: HarnessEnvironment) -> Any:
+    """A scripted browser: ``browser.psc_login(url, id_nat_ps)`` returns the callback URL."""
+    from harness import pki, useragent
+
+    class Browser:
+        @staticmethod
+        def psc_login(url: str, professional: str) -> str:
+            return useragent.psc_login(url, professional, pki.client_ssl_context(segur_env.pki, None))
+
+    return Browser()

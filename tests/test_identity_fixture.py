@@ -12,8 +12,18 @@ from harness import ins
 from harness.paths import data_dir
 
 R = "{http://www.cnamts.fr/INSiResultat}"
-REQUIRED = {"key": str, "cnda_case": str, "nom_naissance": str, "prenoms": list, "sexe": str,
-            "date_naissance": str, "matricule": str, "oid": str, "source": str, "synthetic": bool}  # fmt: skip
+REQUIRED = {
+    "key": str,
+    "cnda_case": str,
+    "nom_naissance": str,
+    "prenoms": list,
+    "sexe": str,
+    "date_naissance": str,
+    "matricule": str,
+    "oid": str,
+    "source": str,
+    "synthetic": bool,
+}
 
 
 @pytest.fixture(scope="module")
@@ -64,8 +74,10 @@ def test_reference_responses_agree_with_the_base(base, reference):
         assert tiq.findtext(f"{R}DateNaissance") == entry["date_naissance"], path.name
         assert tiq.findtext(f"{R}LieuNaissance") == entry["lieu_naissance"], path.name
         assert individu.findtext(f"{R}INSACTIF/{R}OID") == entry["oid"], path.name
-        history = [h.findtext(f"{R}IdIndividu/{R}NumIdentifiant") + h.findtext(f"{R}IdIndividu/{R}Cle")
-                   for h in individu.findall(f"{R}INSHISTO")]  # fmt: skip
+        history = [
+            h.findtext(f"{R}IdIndividu/{R}NumIdentifiant") + h.findtext(f"{R}IdIndividu/{R}Cle")
+            for h in individu.findall(f"{R}INSHISTO")
+        ]
         assert history == [h["matricule"] for h in entry.get("history", [])], path.name
         checked += 1
     assert checked == 4

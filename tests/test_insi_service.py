@@ -319,8 +319,9 @@ def signed_cpx_request(layout, tamper: bool = False) -> bytes:
     from signxml.algorithms import CanonicalizationMethod
 
     saml = "urn:oasis:names:tc:SAML:2.0:assertion"
-    assertion = etree.Element(f"{{{saml}}}Assertion", nsmap={None: saml}, ID="_a1", Version="2.0",
-                              IssueInstant="2026-11-22T10:00:00Z")  # fmt: skip
+    assertion = etree.Element(
+        f"{{{saml}}}Assertion", nsmap={None: saml}, ID="_a1", Version="2.0", IssueInstant="2026-11-22T10:00:00Z"
+    )
     etree.SubElement(assertion, f"{{{saml}}}Issuer").text = "CN=899900000001"
     subject = etree.SubElement(assertion, f"{{{saml}}}Subject")
     etree.SubElement(subject, f"{{{saml}}}NameID", NameQualifier="CPS").text = "899900000001"

@@ -92,10 +92,18 @@ def result() -> RunResult:
         "summary": {},
     }
     return RunResult(
-        run_id="run-1", harness_version="0.1.0", started_at="2026-11-22T10:00:00+00:00",
-        finished_at="2026-11-22T10:00:02+00:00", duration=2.0, sut={"name": "Mon DPI", "version": "1"},
-        suites=["ins"], couloir=None, tests=tests, requirements=requirements, exchanges=[exchange],
-    )  # fmt: skip
+        run_id="run-1",
+        harness_version="0.1.0",
+        started_at="2026-11-22T10:00:00+00:00",
+        finished_at="2026-11-22T10:00:02+00:00",
+        duration=2.0,
+        sut={"name": "Mon DPI", "version": "1"},
+        suites=["ins"],
+        couloir=None,
+        tests=tests,
+        requirements=requirements,
+        exchanges=[exchange],
+    )
 
 
 def test_json_report_round_trips(result, tmp_path):

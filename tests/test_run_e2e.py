@@ -10,7 +10,10 @@ from pathlib import Path
 import pytest
 
 from harness.runner import RunOptions, run
-from harness.sut.reference import REFERENCE_DEFECTS
+from harness.sut.reference_insi import INSI_DEFECTS
+from harness.sut.reference_psc import PSC_DEFECTS
+
+DEFECT_SUITES = [(d, "ins") for d in sorted(INSI_DEFECTS)] + [(d, "psc") for d in sorted(PSC_DEFECTS)]
 
 pytestmark = pytest.mark.slow
 
@@ -25,8 +28,8 @@ def load_report(report_dir: Path) -> dict:
     return json.loads((report_dir / "report.json").read_text(encoding="utf-8"))
 
 
-def test_reference_sut_passes_the_ins_suite_and_writes_four_reports(tmp_path, data_dir, capsys):
-    status = run(RunOptions(suites="ins", report_dir=tmp_path / "r", data_dir=data_dir))
+def test_reference_sut_passes_every_suite_and_writes_four_reports(tmp_path, data_dir, capsys):
+    status = run(RunOptions(suites="all", report_dir=tmp_path / "r", data_dir=data_dir))
     report = load_report(tmp_path / "r")
     assert status == 0, capsys.readouterr().out
     outcomes = {r["id"]: r["outcome"] for r in report["requirements"]}
@@ -38,9 +41,9 @@ def test_reference_sut_passes_the_ins_suite_and_writes_four_reports(tmp_path, da
     assert report["exchanges"], "exchanges are listed as evidence"
 
 
-@pytest.mark.parametrize("defect", sorted(REFERENCE_DEFECTS))
-def test_each_reference_defect_fails_at_least_one_requirement(tmp_path, data_dir, defect, capsys):
-    status = run(RunOptions(suites="ins", report_dir=tmp_path / "r", data_dir=data_dir, defects=[defect]))
+@pytest.mark.parametrize(("defect", "suite"), DEFECT_SUITES)
+def test_each_reference_defect_fails_at_least_one_requirement(tmp_path, data_dir, defect, suite, capsys):
+    status = run(RunOptions(suites=suite, report_dir=tmp_path / "r", data_dir=data_dir, defects=[defect]))
     report = load_report(tmp_path / "r")
     failed = sorted(r["id"] for r in report["requirements"] if r["outcome"] == "fail")
     errors = [t["nodeid"] for t in report["tests"] if t["outcome"] == "error"]
@@ -77,6 +80,7 @@ def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     [
         (["run", "--suite", "nope"], "unknown suite 'nope'"),
         (["run", "--suite", "dmp"], "not available in this version"),
+        (["run", "--suite", "ins,psc,mss"], "not available in this version"),
         (["run", "--couloir", "HOSPITAL"], "unknown couloir"),
         (["run", "--defect", "ignore_cr02"], "did you mean ignores_cr02"),
         (["run", "--sut", "missing.toml"], "does not exist"),

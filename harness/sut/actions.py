@@ -74,6 +74,35 @@ ACTIONS: dict[str, ActionSpec] = {
             '{"outcome": "exported", "identifiers": [{"value": "...", "oid": "..."}]}',
             frozenset({"exported", "error"}),
         ),
+        ActionSpec(
+            "psc.authorization_url",
+            "Start a Pro Santé Connect login: give the URL the product sends the user's browser to.",
+            {},
+            '{"outcome": "ok", "url": "the authorization request URL"}',
+            frozenset({"ok", "error"}),
+        ),
+        ActionSpec(
+            "psc.callback",
+            "Finish the login: the browser comes back to the product's redirect URI with this URL "
+            "(code and state, or an error); the product exchanges the code and checks the tokens.",
+            {"url": "the full callback URL the browser was redirected to"},
+            '{"outcome": "logged_in|refused", "user": {"id_nat_ps": "...", "sub": "..."} or null, "message": "..."}',
+            frozenset({"logged_in", "refused", "error"}),
+        ),
+        ActionSpec(
+            "psc.refresh",
+            "Renew the tokens of the current PSC session with the refresh token.",
+            {},
+            '{"outcome": "refreshed|refused"}',
+            frozenset({"refreshed", "refused", "error"}),
+        ),
+        ActionSpec(
+            "psc.logout_url",
+            "Log the user out: give the PSC end-session URL the product sends the browser to.",
+            {},
+            '{"outcome": "ok", "url": "the end-session request URL"}',
+            frozenset({"ok", "error"}),
+        ),
     )
 }
 

@@ -1,0 +1,1 @@
+"""PSC suite: how the product logs professionals in with Pro Santé Connect."""
