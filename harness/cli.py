@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -35,6 +36,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from harness.environment import HarnessEnvironment, check_services
 
     services = check_services([s.strip() for s in args.services.split(",") if s.strip()])
+    if args.psc_clients:
+        from harness.environment import PSC_CLIENTS_ENV
+
+        os.environ[PSC_CLIENTS_ENV] = str(Path(args.psc_clients).resolve())
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -117,10 +122,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=_cmd_run)
 
     serve = commands.add_parser("serve", help="run the mock services in the foreground")
-    serve.add_argument("--services", default="insi", help="comma-separated services (default insi)")
+    serve.add_argument("--services", default="insi,psc", help="comma-separated services (default insi,psc)")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--data-dir", default=None, help="PKI and exchange store folder (default: temporary)")
     serve.add_argument("--endpoints-file", default=None, help="write the endpoints JSON here once ready")
+    serve.add_argument("--psc-clients", default=None, help="TOML registry of PSC clients (default: the built-in one)")
     serve.set_defaults(func=_cmd_serve)
 
     pki_cmd = commands.add_parser("pki", help="test PKI (IGC-Santé shaped)")

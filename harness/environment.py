@@ -6,6 +6,7 @@ lazily, the first time a test or the user asks for a service.
 
 from __future__ import annotations
 
+import os
 import tempfile
 import uuid
 from collections.abc import Callable
@@ -25,10 +26,19 @@ def _insi_app(env: HarnessEnvironment) -> Any:
     return create_app(env.store, env.scenarios)
 
 
-def _psc_app(env: HarnessEnvironment) -> Any:
-    from mock_services.psc import create_app
+PSC_CLIENTS_ENV = "SEGUR_PSC_CLIENTS"
 
-    return create_app(env.store, env.scenarios)
+
+def _psc_app(env: HarnessEnvironment) -> Any:
+    from mock_services.psc import Registry, create_app
+
+    # The product's own client registration (TOML like fixtures/psc/clients.toml), when given.
+    clients = os.environ.get(PSC_CLIENTS_ENV)
+    try:
+        registry = Registry.load(clients=Path(clients) if clients else None)
+    except (OSError, ValueError, KeyError) as exc:
+        raise UnknownServiceError(f"PSC client registry {clients}: {exc}") from exc
+    return create_app(env.store, env.scenarios, registry=registry)
 
 
 # service name -> (app factory, path of the service endpoint under a session prefix)

@@ -116,6 +116,7 @@ def serve_app(
         log_level=logging.WARNING,
         access_log=False,
         timeout_keep_alive=5,
+        timeout_graceful_shutdown=2,  # an idle keep-alive client must not hold a stop for long
         ws="none",
     )
     config.load()

@@ -40,6 +40,13 @@ def provider(layout):
 
 
 @pytest.fixture
+def store():
+    store = ExchangeStore()
+    yield store
+    store.close()
+
+
+@pytest.fixture
 def issuer(provider) -> str:
     return provider[0].url + "/auth/realms/esante-wallet"
 
@@ -272,3 +279,104 @@ def test_every_exchange_is_recorded(provider, issuer, http):
     login(http, config)
     operations = [e.operation for e in store.exchanges()[before:]]
     assert operations == ["discovery", "authorize"]
+
+
+@pytest.mark.parametrize(("decision", "expected"), [("approve", "access_token"), ("deny", "access_denied")])
+def test_ciba_push_to_the_e_cps_app(provider, http, decision, expected):
+    served, _, scenarios = provider
+    scenarios.update("ciba", options={"ciba_decision": decision})
+    config = discover(http, served.url + "/s/ciba/auth/realms/esante-wallet")
+    started = http.post(
+        config["backchannel_authentication_endpoint"],
+        auth=(CLIENT, SECRET),
+        data={"scope": "openid", "login_hint": "infirmier", "binding_message": "A1"},
+    ).json()
+    poll = {"grant_type": "urn:openid:params:grant-type:ciba", "auth_req_id": started["auth_req_id"]}
+    answer = http.post(config["token_endpoint"], data=poll, auth=(CLIENT, SECRET)).json()
+    assert expected in answer.values() or expected in answer
+
+
+def test_ciba_pending_then_unknown_user(layout, store):
+    from mock_services.psc import PscSettings
+
+    app = create_app(store, ScenarioStore(), PscSettings(ciba_approval_delay=60))
+    with (
+        serve_app(app, name="psc-slow", ssl_context=pki.server_ssl_context(layout)) as served,
+        httpx.Client(verify=pki.client_ssl_context(layout, None), timeout=10) as http,
+    ):
+        config = discover(http, served.url + "/auth/realms/esante-wallet")
+        started = http.post(
+            config["backchannel_authentication_endpoint"],
+            auth=(CLIENT, SECRET),
+            data={"scope": "openid", "login_hint": MEDECIN},
+        ).json()
+        poll = {"grant_type": "urn:openid:params:grant-type:ciba", "auth_req_id": started["auth_req_id"]}
+        assert http.post(config["token_endpoint"], data=poll, auth=(CLIENT, SECRET)).json()["error"] == (
+            "authorization_pending"
+        )
+        unknown = http.post(
+            config["backchannel_authentication_endpoint"],
+            auth=(CLIENT, SECRET),
+            data={"scope": "openid", "login_hint": "nobody"},
+        )
+        assert unknown.json()["error"] == "unknown_user_id"
+
+
+def test_tls_client_auth_with_the_organisation_certificate(layout, issuer):
+    with httpx.Client(verify=pki.client_ssl_context(layout, "insi-auto"), timeout=10) as http:
+        config = discover(http, issuer)
+        params = {
+            "response_type": "code",
+            "client_id": "INSI-AUTO",
+            "redirect_uri": "https://127.0.0.1:8765/callback",
+            "scope": "openid",
+            "login_hint": MEDECIN,
+        }
+        code = parse_qs(urlparse(http.get(config["authorization_endpoint"], params=params).headers["location"]).query)
+        data = {
+            "grant_type": "authorization_code",
+            "code": code["code"][0],
+            "client_id": "INSI-AUTO",
+            "redirect_uri": "https://127.0.0.1:8765/callback",
+        }
+        assert "access_token" in http.post(config["token_endpoint"], data=data).json()
+    with httpx.Client(verify=pki.client_ssl_context(layout, None), timeout=10) as anonymous:
+        assert anonymous.post(config["token_endpoint"], data=data).json()["error"] == "invalid_client"
+
+
+def test_expired_codes_are_refused(layout, store):
+    from mock_services.psc import PscSettings
+    from mock_services.psc.tokens import Lifetimes
+
+    app = create_app(store, ScenarioStore(), PscSettings(lifetimes=Lifetimes(code=-1)))
+    with (
+        serve_app(app, name="psc-expired", ssl_context=pki.server_ssl_context(layout)) as served,
+        httpx.Client(verify=pki.client_ssl_context(layout, None), timeout=10) as http,
+    ):
+        config = discover(http, served.url + "/auth/realms/esante-wallet")
+        answer = exchange(http, config, login(http, config)["code"][0]).json()
+    assert answer == {"error": "invalid_grant", "error_description": "authorization code expired"}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "status", "error"),
+    [
+        ({"json": {"grant_type": "authorization_code"}}, 400, "invalid_request"),
+        ({"data": {"grant_type": "password", "username": "x"}}, 400, "unsupported_grant_type"),
+        (
+            {"content": b"a=" + b"x" * 70_000, "headers": {"Content-Type": "application/x-www-form-urlencoded"}},
+            413,
+            "invalid_request",
+        ),
+        (
+            {"data": {"grant_type": "authorization_code"}, "headers": {"Authorization": "Basic !!!"}},
+            401,
+            "invalid_client",
+        ),
+    ],
+)
+def test_malformed_token_requests_get_oauth_errors(issuer, http, kwargs, status, error):
+    config = discover(http, issuer)
+    auth = None if "Authorization" in kwargs.get("headers", {}) else (CLIENT, SECRET)
+    response = http.post(config["token_endpoint"], auth=auth, **kwargs)
+    assert (response.status_code, response.json()["error"]) == (status, error)

@@ -85,6 +85,7 @@ def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
         (["run", "--defect", "ignore_cr02"], "did you mean ignores_cr02"),
         (["run", "--sut", "missing.toml"], "does not exist"),
         (["serve", "--services", "dmp"], "not available in this version"),
+        (["serve", "--services", "psc", "--psc-clients", "missing.toml"], "PSC client registry"),
     ],
 )
 def test_usage_errors_exit_2_with_a_message_and_no_traceback(tmp_path, args, message):

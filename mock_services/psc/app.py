@@ -31,6 +31,7 @@ from mock_services.psc.tokens import TOKEN_DEFECTS, Grant, KeyRing, Lifetimes, i
 
 REALM = "/auth/realms/esante-wallet"
 OIDC = "/protocol/openid-connect"
+CIBA_GRANT = "urn:openid:params:grant-type:ciba"
 
 
 @dataclass
@@ -39,6 +40,9 @@ class PscSettings:
     headless_login: bool = True  # test-only: login_hint names the professional, no human needed
     acr: str = "eidas1"
     max_form_bytes: int = 64 * 1024
+    # e-CPS push (CIBA): the simulated phone answers after this delay; scenario option
+    # ``ciba_decision`` = "approve" (default) or "deny" chooses the answer.
+    ciba_approval_delay: float = 0.0
 
 
 class OAuthError(Exception):
@@ -49,6 +53,14 @@ class OAuthError(Exception):
     def response(self) -> JSONResponse:
         headers = {"WWW-Authenticate": 'Basic realm="esante-wallet"'} if self.status == 401 else None
         return JSONResponse({"error": self.error, "error_description": self.description}, self.status, headers)
+
+
+@dataclass
+class PendingCiba:
+    grant: Grant
+    answer_at: float
+    expires: float
+    decision: str
 
 
 @dataclass
@@ -67,6 +79,7 @@ class PscProvider:
         self.keyring = KeyRing()
         self.codes: dict[str, PendingCode] = {}
         self.refresh_tokens: dict[str, tuple[Grant, float]] = {}
+        self.ciba_requests: dict[str, PendingCiba] = {}
 
     # -- plumbing -----------------------------------------------------------------------------
     @staticmethod
@@ -149,7 +162,9 @@ class PscProvider:
             "introspection_endpoint": issuer + OIDC + "/token/introspect",
             "jwks_uri": issuer + OIDC + "/certs",
             "response_types_supported": ["code"],
-            "grant_types_supported": ["authorization_code", "refresh_token"],
+            "grant_types_supported": ["authorization_code", "refresh_token", CIBA_GRANT],
+            "backchannel_authentication_endpoint": issuer + OIDC + "/ext/ciba/auth",
+            "backchannel_token_delivery_modes_supported": ["poll"],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["RS256"],
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "tls_client_auth"],
@@ -268,13 +283,16 @@ class PscProvider:
                 "grant_type": grant_type,
                 "auth_method": client.token_endpoint_auth_method,
             }
+            if grant_type not in ("authorization_code", "refresh_token", CIBA_GRANT):
+                raise OAuthError("unsupported_grant_type", f"grant_type {grant_type!r} is not supported")
             if grant_type not in client.grant_types:
                 raise OAuthError("unauthorized_client", f"grant_type {grant_type!r} is not allowed for this client")
-            grant = (
-                self.code_grant(params, client, summary)
-                if grant_type == "authorization_code"
-                else (self.refresh_grant(params, client))
-            )
+            if grant_type == "authorization_code":
+                grant = self.code_grant(params, client, summary)
+            elif grant_type == CIBA_GRANT:
+                grant = self.ciba_grant(params, client)
+            else:
+                grant = self.refresh_grant(params, client)
             defect = self.scenarios.get(request.path_params.get("session_key", DEFAULT_SESSION)).options.get(
                 "id_token_defect"
             )
@@ -312,6 +330,62 @@ class PscProvider:
             if not verifier or not hmac.compare_digest(computed, pending.code_challenge):
                 raise OAuthError("invalid_grant", "PKCE code_verifier does not match the code_challenge")
         return pending.grant
+
+    def ciba_grant(self, params: dict[str, str], client: Client) -> Grant:
+        pending = self.ciba_requests.get(params.get("auth_req_id", ""))
+        if pending is None or pending.grant.client_id != client.client_id:
+            raise OAuthError("invalid_grant", "unknown auth_req_id")
+        now = time.time()
+        if now > pending.expires:
+            del self.ciba_requests[params["auth_req_id"]]
+            raise OAuthError("expired_token", "the backchannel authentication request expired")
+        if now < pending.answer_at:
+            raise OAuthError("authorization_pending", "the professional has not answered on the e-CPS app yet")
+        del self.ciba_requests[params["auth_req_id"]]
+        if pending.decision != "approve":
+            raise OAuthError("access_denied", "the professional refused the request on the e-CPS app")
+        return pending.grant
+
+    async def backchannel(self, request: Request) -> Response:
+        """CIBA (poll mode): an e-CPS push to the professional named by login_hint."""
+        started = time.time()
+        body = b""
+        try:
+            body, params = await self.form(request)
+            client = self.authenticate_client(request, params)
+            if CIBA_GRANT not in client.grant_types:
+                raise OAuthError("unauthorized_client", "this client may not use CIBA")
+            if "openid" not in params.get("scope", "").split():
+                raise OAuthError("invalid_scope", "the openid scope is required")
+            professional = self.registry.professional(params.get("login_hint", ""))
+            if professional is None:
+                raise OAuthError("unknown_user_id", "login_hint names no known professional")
+            decision = self.scenarios.get(request.path_params.get("session_key", DEFAULT_SESSION)).options.get(
+                "ciba_decision", "approve"
+            )
+            grant = Grant(
+                client.client_id,
+                professional.sub,
+                professional.id_nat_ps,
+                params["scope"],
+                None,
+                int(time.time()),
+                self.settings.acr,
+            )
+            auth_req_id = secrets.token_urlsafe(24)
+            lifetime = self.settings.lifetimes.code * 2
+            self.ciba_requests[auth_req_id] = PendingCiba(
+                grant, time.time() + self.settings.ciba_approval_delay, time.time() + lifetime, decision
+            )
+            summary = {
+                "client_id": client.client_id,
+                "login_hint": professional.id_nat_ps,
+                "binding_message": params.get("binding_message"),
+            }
+            response: Response = JSONResponse({"auth_req_id": auth_req_id, "expires_in": lifetime, "interval": 1})
+        except OAuthError as exc:
+            summary, response = {"error": exc.error}, exc.response()
+        return self.record(request, "backchannel", body, response, summary, started)
 
     def refresh_grant(self, params: dict[str, str], client: Client) -> Grant:
         entry = self.refresh_tokens.pop(params.get("refresh_token", ""), None)  # rotated: one use only
@@ -401,6 +475,7 @@ def create_app(
         Route(OIDC + "/userinfo", provider.userinfo, methods=["GET", "POST"]),
         Route(OIDC + "/token/introspect", provider.introspect, methods=["POST"]),
         Route(OIDC + "/logout", provider.logout, methods=["GET"]),
+        Route(OIDC + "/ext/ciba/auth", provider.backchannel, methods=["POST"]),
     ]
 
     async def server_error(request: Request, exc: Exception) -> JSONResponse:
