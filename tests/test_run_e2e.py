@@ -14,6 +14,32 @@ from harness.sut.reference_insi import INSI_DEFECTS
 from harness.sut.reference_psc import PSC_DEFECTS
 
 DEFECT_SUITES = [(d, "ins") for d in sorted(INSI_DEFECTS)] + [(d, "psc") for d in sorted(PSC_DEFECTS)]
+# The requirement each defect is built to break (others may fail too, as a consequence).
+EXPECTED_FAILURE = {
+    "no_contexte_lps": "INS-02",
+    "no_message_id": "INS-01",
+    "wrong_traits_format": "INS-03",
+    "wrong_certificate_cn": "INS-04",
+    "ignores_cr02": "INS-07",
+    "ins_without_oid": "INS-05",
+    "nia_as_nir": "INS-12",
+    "stores_historic_ins": "INS-10",
+    "rewrites_traits": "INS-05",
+    "qualifies_without_verification": "INS-11",
+    "skips_verification_compare": "INS-09",
+    "error_as_not_found": "INS-13",
+    "naive_key_check": "INS-14",
+    "shares_unqualified_ins": "INS-16",
+    "no_state_check": "PSC-07",
+    "no_nonce": "PSC-02",
+    "no_pkce": "PSC-03",
+    "no_acr_values": "PSC-04",
+    "skips_signature_check": "PSC-08",
+    "ignores_audience": "PSC-08",
+    "ignores_expiry": "PSC-08",
+    "logout_without_hint": "PSC-10",
+    "unregistered_redirect_uri": "PSC-05",
+}
 
 pytestmark = pytest.mark.slow
 
@@ -42,13 +68,13 @@ def test_reference_sut_passes_every_suite_and_writes_four_reports(tmp_path, data
 
 
 @pytest.mark.parametrize(("defect", "suite"), DEFECT_SUITES)
-def test_each_reference_defect_fails_at_least_one_requirement(tmp_path, data_dir, defect, suite, capsys):
+def test_each_reference_defect_fails_its_requirement(tmp_path, data_dir, defect, suite, capsys):
     status = run(RunOptions(suites=suite, report_dir=tmp_path / "r", data_dir=data_dir, defects=[defect]))
     report = load_report(tmp_path / "r")
     failed = sorted(r["id"] for r in report["requirements"] if r["outcome"] == "fail")
     errors = [t["nodeid"] for t in report["tests"] if t["outcome"] == "error"]
     assert errors == [], f"{defect} must make the product fail, never the harness: {errors}"
-    assert status == 1 and failed, f"defect {defect} made no requirement fail: {capsys.readouterr().out}"
+    assert status == 1 and EXPECTED_FAILURE[defect] in failed, f"{defect}: failed {failed}"
     failing = [r for r in report["requirements"] if r["outcome"] == "fail"]
     assert all(r["findings"] for r in failing), "every failed requirement explains itself with findings"
 
@@ -124,3 +150,9 @@ def test_requirements_and_sut_commands_print_the_contract(tmp_path):
     assert "insi.search_by_traits" in actions.stdout and "identity_document_checked" in actions.stdout
     defects = run_cli("sut", "defects", cwd=tmp_path)
     assert "ignores_cr02" in defects.stdout
+
+
+def test_every_defect_names_the_requirement_it_breaks():
+    from harness.sut.reference import REFERENCE_DEFECTS
+
+    assert set(EXPECTED_FAILURE) == set(REFERENCE_DEFECTS)
