@@ -1,6 +1,6 @@
 """INSi mock throughput on loopback: requests per second over mutual TLS, keep-alive.
 
-    python benchmarks/insi_mock_rps.py [--requests 2000] [--clients 4] [--runs 5]
+    python -m benchmarks.insi_mock_rps [--requests 2000] [--clients 4] [--runs 5]
 
 Each run sends ``--requests`` traits searches (CNDA person ADRUN ZOE, CR 00) split across
 ``--clients`` threads, each with its own keep-alive connection; the mock records every
@@ -11,19 +11,20 @@ Prints each run and the median; any non-200 answer or error counts and is report
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
-import threading
-import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 
+from benchmarks.loadrun import report_runs, threaded_rate
 from harness import pki
 from harness.environment import HarnessEnvironment
 from harness.sut.reference_insi import ReferenceInsiClient
 from suites.ins.persons import traits
+
+ACTION = "urn:ServiceIdentiteCertifiee:1.0.0:rechercherInsAvecTraitsIdentite"
 
 
 def one_run(env: HarnessEnvironment, requests: int, clients: int) -> tuple[float, int]:
@@ -32,28 +33,20 @@ def one_run(env: HarnessEnvironment, requests: int, clients: int) -> tuple[float
     p = traits("ADRUN-ZOE")
     body = builder._traits_body(p["nom_naissance"], p["prenoms"][:1], p["sexe"], p["date_naissance"], "")
     payload = builder._envelope("rechercherInsAvecTraitsIdentite", body)
-    action = "urn:ServiceIdentiteCertifiee:1.0.0:rechercherInsAvecTraitsIdentite"
-    headers = {"Content-Type": f'application/soap+xml; charset=utf-8; action="{action}"'}
-    errors = [0]
-    per_client = requests // clients
+    headers = {"Content-Type": f'application/soap+xml; charset=utf-8; action="{ACTION}"'}
 
-    def worker() -> None:
-        context = pki.client_ssl_context(env.pki, "insi-auto")
-        with httpx.Client(verify=context, timeout=10) as client:
-            for _ in range(per_client):
-                try:
-                    if client.post(url, content=payload, headers=headers).status_code != 200:
-                        errors[0] += 1
-                except httpx.HTTPError:
-                    errors[0] += 1
+    def connect() -> tuple[Callable[[], bool], Callable[[], None]]:
+        client = httpx.Client(verify=pki.client_ssl_context(env.pki, "insi-auto"), timeout=10)
 
-    threads = [threading.Thread(target=worker) for _ in range(clients)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return per_client * clients / (time.perf_counter() - started), errors[0]
+        def search() -> bool:
+            try:
+                return client.post(url, content=payload, headers=headers).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        return search, client.close
+
+    return threaded_rate(clients, requests // clients, connect)
 
 
 def main() -> int:
@@ -63,17 +56,9 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, HarnessEnvironment(Path(tmp)) as env:
-        env.start("insi")
         one_run(env, 100, 1)  # warm-up: imports, first TLS handshakes
-        rates = []
-        for index in range(args.runs):
-            rate, errors = one_run(env, args.requests, args.clients)
-            rates.append(rate)
-            print(f"run {index + 1}: {rate:8.1f} req/s, {errors} errors")
-            if errors:
-                return 1
-        print(f"median: {statistics.median(rates):.1f} req/s ({args.requests} requests, {args.clients} clients)")
-    return 0
+        label = f"{args.requests} requests, {args.clients} clients"
+        return report_runs(args.runs, lambda: one_run(env, args.requests, args.clients), "req/s", label)
 
 
 if __name__ == "__main__":

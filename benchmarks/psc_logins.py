@@ -1,6 +1,6 @@
 """Pro Santé Connect mock throughput: complete logins per second on loopback over TLS.
 
-    python benchmarks/psc_logins.py [--logins 300] [--clients 4] [--runs 5]
+    python -m benchmarks.psc_logins [--logins 300] [--clients 4] [--runs 5]
 
 One login = authorization request (headless, login_hint) + code exchange with PKCE and
 client_secret_basic + userinfo, each on a keep-alive connection per client thread; every
@@ -13,16 +13,15 @@ import argparse
 import base64
 import hashlib
 import secrets
-import statistics
 import sys
 import tempfile
-import threading
-import time
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import httpx
 
+from benchmarks.loadrun import report_runs, threaded_rate
 from harness import pki
 from harness.environment import HarnessEnvironment
 
@@ -56,23 +55,13 @@ def one_login(http: httpx.Client, config: dict) -> bool:
 
 def one_run(env: HarnessEnvironment, logins: int, clients: int) -> tuple[float, int]:
     issuer = env.endpoint("psc", env.new_session_key("bench"))
-    errors = [0]
-    per_client = logins // clients
 
-    def worker() -> None:
-        with httpx.Client(verify=pki.client_ssl_context(env.pki, None), timeout=10) as http:
-            config = http.get(issuer + "/.well-known/openid-configuration").json()
-            for _ in range(per_client):
-                if not one_login(http, config):
-                    errors[0] += 1
+    def connect() -> tuple[Callable[[], bool], Callable[[], None]]:
+        http = httpx.Client(verify=pki.client_ssl_context(env.pki, None), timeout=10)
+        config = http.get(issuer + "/.well-known/openid-configuration").json()
+        return (lambda: one_login(http, config)), http.close
 
-    threads = [threading.Thread(target=worker) for _ in range(clients)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return per_client * clients / (time.perf_counter() - started), errors[0]
+    return threaded_rate(clients, logins // clients, connect)
 
 
 def main() -> int:
@@ -83,15 +72,8 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, HarnessEnvironment(Path(tmp)) as env:
         one_run(env, 20, 1)  # warm-up
-        rates = []
-        for index in range(args.runs):
-            rate, errors = one_run(env, args.logins, args.clients)
-            rates.append(rate)
-            print(f"run {index + 1}: {rate:7.1f} logins/s, {errors} errors")
-            if errors:
-                return 1
-        print(f"median: {statistics.median(rates):.1f} logins/s ({args.logins} logins, {args.clients} clients)")
-    return 0
+        label = f"{args.logins} logins, {args.clients} clients"
+        return report_runs(args.runs, lambda: one_run(env, args.logins, args.clients), "logins/s", label)
 
 
 if __name__ == "__main__":
