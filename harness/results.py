@@ -40,6 +40,7 @@ class Finding:
     expected: str | None = None
     received: str | None = None
     evidence: tuple[str, ...] = ()
+    line: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -53,6 +54,8 @@ class Finding:
             text += f" (expected {self.expected!s}, received {self.received!s})"
         if self.location:
             text += f" at {self.location}"
+        if self.line:
+            text += f" (line {self.line})"
         return text
 
 
