@@ -88,6 +88,19 @@ def _cmd_requirements(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from harness.errors import UsageError
+    from harness.validate import KINDS, PLANNED_KINDS, run
+
+    if args.kind in PLANNED_KINDS:
+        raise UsageError(
+            f"`segur validate {args.kind}` is not available in this version; available: {', '.join(KINDS)}"
+        )
+    if args.jobs < 1:
+        raise UsageError(f"--jobs must be 1 or more, not {args.jobs}")
+    return run(args.kind, args.files, args.format, args.target, args.jobs)
+
+
 def _cmd_sut(args: argparse.Namespace) -> int:
     if args.what == "actions":
         from harness.sut.actions import describe_actions
@@ -139,6 +152,14 @@ def build_parser() -> argparse.ArgumentParser:
     reqs = commands.add_parser("requirements", help="print the requirement catalog with its coverage")
     reqs.add_argument("--format", default="text", choices=["text", "csv", "json"])
     reqs.set_defaults(func=_cmd_requirements)
+
+    validate = commands.add_parser("validate", help="validate documents (cda) against the project's own rules")
+    validate.add_argument("kind", choices=["cda", "fhir", "xds", "xdm"], help="what the files are")
+    validate.add_argument("files", nargs="+", metavar="FILE")
+    validate.add_argument("--format", default="text", choices=["text", "json"])
+    validate.add_argument("--target", default=None, choices=["dmp"], help="apply the rules of a destination (dmp)")
+    validate.add_argument("--jobs", type=int, default=1, help="files validated in parallel (default 1)")
+    validate.set_defaults(func=_cmd_validate)
 
     sut = commands.add_parser("sut", help="what a system under test must implement")
     sut.add_argument(
