@@ -10,10 +10,12 @@ from pathlib import Path
 import pytest
 
 from harness.runner import RunOptions, run
+from harness.sut.reference_cda import CDA_DEFECTS
 from harness.sut.reference_insi import INSI_DEFECTS
 from harness.sut.reference_psc import PSC_DEFECTS
 
 DEFECT_SUITES = [(d, "ins") for d in sorted(INSI_DEFECTS)] + [(d, "psc") for d in sorted(PSC_DEFECTS)]
+DEFECT_SUITES += [(d, "cda") for d in sorted(CDA_DEFECTS)]
 # The requirement each defect is built to break (others may fail too, as a consequence).
 EXPECTED_FAILURE = {
     "no_contexte_lps": "INS-02",
@@ -39,6 +41,14 @@ EXPECTED_FAILURE = {
     "ignores_expiry": "PSC-08",
     "logout_without_hint": "PSC-10",
     "unregistered_redirect_uri": "PSC-05",
+    "cda_missing_ci_sis_template": "CDA-01",
+    "cda_document_id_with_extension": "CDA-02",
+    "cda_ins_not_first": "CDA-03",
+    "cda_null_flavor_on_custodian_id": "CDA-04",
+    "cda_effective_time_without_offset": "CDA-05",
+    "cda_local_document_code": "CDA-06",
+    "cda_volet_template_wrong_code": "CDA-07",
+    "cda_word_media_type": "CDA-08",
 }
 
 pytestmark = pytest.mark.slow

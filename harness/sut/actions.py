@@ -103,6 +103,17 @@ ACTIONS: dict[str, ActionSpec] = {
             '{"outcome": "ok", "url": "the end-session request URL"}',
             frozenset({"ok", "error"}),
         ),
+        ActionSpec(
+            "cda.produce_document",
+            "Produce the CDA R2 document the product would share for this patient (a consultation note, "
+            "or whatever document type it produces), as it would send it to the DMP or by MSSanté.",
+            {
+                "patient": f"the stored identity: {IDENTITY_FIELDS}",
+                "title": "the document title to use",
+            },
+            '{"outcome": "produced", "document": "the file, base64-encoded" (or "path": "a file it wrote")}',
+            frozenset({"produced", "error"}),
+        ),
     )
 }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import difflib
 import time
 from typing import Any
@@ -9,10 +10,11 @@ from typing import Any
 from harness import pki
 from harness.sut.actions import check_answer
 from harness.sut.base import ActionNotSupported, ActionResult, SutConfigError, SutContext
+from harness.sut.reference_cda import CDA_DEFECTS, build_n1_document
 from harness.sut.reference_insi import INSI_DEFECTS, ReferenceInsiClient
 from harness.sut.reference_psc import PSC_DEFECTS, ReferencePscClient
 
-REFERENCE_DEFECTS: dict[str, str] = {**INSI_DEFECTS, **PSC_DEFECTS}
+REFERENCE_DEFECTS: dict[str, str] = {**INSI_DEFECTS, **PSC_DEFECTS, **CDA_DEFECTS}
 
 
 class ReferenceSut:
@@ -81,6 +83,9 @@ class ReferenceSut:
             data = self._insi_client(context).verify_identity(params["identity"])
         elif action == "identity.export":
             data = self._insi_client(context).export_identifiers(params["identity"])
+        elif action == "cda.produce_document":
+            document = build_n1_document(params["patient"], self.defects, title=params["title"])
+            data = {"outcome": "produced", "document": base64.b64encode(document).decode("ascii")}
         else:
             raise ActionNotSupported(f"the reference SUT has no action {action!r}")
         return ActionResult(action, params, check_answer(action, data), time.perf_counter() - started)

@@ -1,0 +1,106 @@
+"""CDA documents the product produces, judged by the project's own CI-SIS header rules."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.cda import NotACda, read_cda, validate_document
+from harness.cda.document import CdaDocument
+from harness.cda.rules import RULES
+from harness.recorder import OK, Exchange
+from harness.sut.base import SutFailure
+from harness.verify import expect
+from suites.ins.persons import stored_identity
+
+PATIENT = "ADRUN-ZOE"
+
+
+def produce(sut, segur_env, *, patient: str = PATIENT) -> CdaDocument:
+    """Ask the product for a document, keep it as evidence, and parse it (unreadable = non-conformance)."""
+    started = time.time()
+    answer = sut.perform("cda.produce_document", patient=stored_identity(patient), title="Note de consultation").data
+    if answer["outcome"] != "produced":
+        raise SutFailure(f"the product produced no document: {answer.get('message', answer['outcome'])}")
+    try:
+        raw = (
+            Path(answer["path"]).read_bytes()
+            if "path" in answer
+            else base64.b64decode(answer["document"], validate=True)
+        )
+    except (KeyError, OSError, binascii.Error) as exc:
+        raise SutFailure(f"the answer to cda.produce_document carries no readable document: {exc}") from None
+    segur_env.store.record(
+        Exchange(
+            "cda",
+            sut.context.session_key,
+            "cda.produce_document",
+            OK,
+            b"",
+            raw,
+            started,
+            time.time(),
+            summary={"bytes": len(raw)},
+        )
+    )
+    try:
+        return read_cda(raw)
+    except NotACda as exc:
+        raise SutFailure(f"the product's document cannot be read as a CDA: {exc}") from None
+
+
+def check(document: CdaDocument, requirement: str, target: str | None = None) -> None:
+    rule_ids = {rule.id for rule in RULES.values() if rule.requirement == requirement}
+    expect(validate_document(document, target, rule_ids).findings)
+
+
+@pytest.mark.requirement("CDA-01")
+def test_header_structure_and_fixed_values(sut, segur_env):
+    """Éléments de premier niveau, cardinalités, valeurs fixes, templateIds, titre et langue."""
+    check(produce(sut, segur_env), "CDA-01")
+
+
+@pytest.mark.requirement("CDA-02")
+def test_identifiers_for_the_dmp(sut, segur_env):
+    """Identifiant du document (racine seule pour le DMP), racines des professionnels et des structures."""
+    check(produce(sut, segur_env), "CDA-02", target="dmp")
+
+
+@pytest.mark.requirement("CDA-03")
+def test_patient_ins_and_traits(sut, segur_env):
+    """INS en premier identifiant avec son OID et les traits obligatoires."""
+    check(produce(sut, segur_env), "CDA-03")
+
+
+@pytest.mark.requirement("CDA-04")
+def test_null_flavors(sut, segur_env):
+    """nullFlavor de la liste CI-SIS, absents où ils sont interdits."""
+    check(produce(sut, segur_env), "CDA-04")
+
+
+@pytest.mark.requirement("CDA-05")
+def test_timestamps(sut, segur_env):
+    """Horodatages avec décalage UTC ; effectiveTime à la seconde."""
+    check(produce(sut, segur_env), "CDA-05")
+
+
+@pytest.mark.requirement("CDA-06")
+def test_header_codes_in_their_value_sets(sut, segur_env):
+    """Codes de l'en-tête dans leurs jeux de valeurs."""
+    check(produce(sut, segur_env), "CDA-06")
+
+
+@pytest.mark.requirement("CDA-07")
+def test_volet_template_matches_document_code(sut, segur_env):
+    """templateId de volet cohérent avec le code du document."""
+    check(produce(sut, segur_env), "CDA-07")
+
+
+@pytest.mark.requirement("CDA-08")
+def test_non_structured_body(sut, segur_env):
+    """Corps N1 : XDS-SD, base64, type de média autorisé."""
+    check(produce(sut, segur_env), "CDA-08")
