@@ -90,7 +90,7 @@ def _cmd_requirements(args: argparse.Namespace) -> int:
 
 def _cmd_validate(args: argparse.Namespace) -> int:
     from harness.errors import UsageError
-    from harness.validate import KINDS, PLANNED_KINDS, run
+    from harness.validate import KINDS, PLANNED_KINDS, ValidateOptions, run
 
     if args.kind in PLANNED_KINDS:
         raise UsageError(
@@ -98,7 +98,15 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         )
     if args.jobs < 1:
         raise UsageError(f"--jobs must be 1 or more, not {args.jobs}")
-    return run(args.kind, args.files, args.format, args.target, args.jobs)
+    kit = None
+    if args.kit:
+        from harness.cda.kit import OfficialKit
+
+        kit = OfficialKit(args.kit)
+    elif args.volet or not args.own_rules:
+        raise UsageError("--volet and --no-own-rules need --kit DIR")
+    options = ValidateOptions(args.target, kit, args.volet, args.own_rules, args.jobs)
+    return run(args.kind, args.files, args.format, options)
 
 
 def _cmd_sut(args: argparse.Namespace) -> int:
@@ -153,12 +161,25 @@ def build_parser() -> argparse.ArgumentParser:
     reqs.add_argument("--format", default="text", choices=["text", "csv", "json"])
     reqs.set_defaults(func=_cmd_requirements)
 
-    validate = commands.add_parser("validate", help="validate documents (cda) against the project's own rules")
+    validate = commands.add_parser(
+        "validate", help="validate documents (cda) with the project's own rules and, optionally, the official ANS kit"
+    )
     validate.add_argument("kind", choices=["cda", "fhir", "xds", "xdm"], help="what the files are")
     validate.add_argument("files", nargs="+", metavar="FILE")
     validate.add_argument("--format", default="text", choices=["text", "json"])
     validate.add_argument("--target", default=None, choices=["dmp"], help="apply the rules of a destination (dmp)")
     validate.add_argument("--jobs", type=int, default=1, help="files validated in parallel (default 1)")
+    validate.add_argument(
+        "--kit",
+        metavar="DIR",
+        default=os.environ.get("SEGUR_CDA_KIT"),
+        help="also run the official ANS CDA kit in DIR (TestContenuCDA layout: XSD + schematrons); "
+        "default: $SEGUR_CDA_KIT",
+    )
+    validate.add_argument("--volet", help="with --kit: volet schematron to use (e.g. CI-SIS_LDL-SES_2022.01)")
+    validate.add_argument(
+        "--no-own-rules", dest="own_rules", action="store_false", help="with --kit: the kit's verdict alone"
+    )
     validate.set_defaults(func=_cmd_validate)
 
     sut = commands.add_parser("sut", help="what a system under test must implement")

@@ -1,7 +1,8 @@
 """``segur validate KIND FILE...``: validators as a command (contract in the blueprint).
 
 Exit status: 0 no error-level finding, 1 at least one, 2 an input cannot be read or parsed
-as the kind asked. Output: text, or JSON ``{"results": [{"file", "valid", "findings": [...]}]}``.
+as the kind asked (or a bad option). Output: text, or JSON
+``{"results": [{"file", "valid", "findings": [...]}], "kit": {...}}`` (``kit`` with ``--kit``).
 """
 
 from __future__ import annotations
@@ -10,27 +11,49 @@ import json
 import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from harness.results import Severity
+from harness.results import Finding, Severity
+
+if TYPE_CHECKING:
+    from harness.cda.kit import OfficialKit
 
 KINDS = ("cda",)
 PLANNED_KINDS = ("fhir", "xds", "xdm")
 
 
-def _validate_cda_file(path: Path, target: str | None) -> dict[str, Any]:
-    from harness.cda import NotACda, validate_cda
+@dataclass
+class ValidateOptions:
+    target: str | None = None
+    kit: OfficialKit | None = None
+    volet: str | None = None  # kit volet schematron to use instead of the one the document implies
+    own_rules: bool = True
+    jobs: int = 1
+
+
+def _validate_cda_file(path: Path, options: ValidateOptions) -> dict[str, Any]:
+    from harness.cda import NotACda, read_cda, validate_document
+    from harness.schematron import SchematronError
 
     try:
-        report = validate_cda(path.read_bytes(), target)
+        raw = path.read_bytes()
+        doc = read_cda(raw)
     except (NotACda, OSError) as exc:
         return {"file": str(path), "valid": False, "error": str(exc), "findings": []}
-    result: dict[str, Any] = {
-        "file": str(path),
-        "valid": report.valid,
-        "findings": [_finding_json(f.to_dict()) for f in report.findings],
-    }
+    report = validate_document(doc, options.target)
+    findings: list[Finding] = report.findings if options.own_rules else []
+    result: dict[str, Any] = {"file": str(path)}
+    if options.kit is not None:
+        try:
+            kit_report = options.kit.validate(doc, raw, options.volet)
+        except SchematronError as exc:
+            return {"file": str(path), "valid": False, "error": f"the ANS kit could not run: {exc}", "findings": []}
+        findings = findings + kit_report.findings
+        result["kit_schematrons"] = kit_report.schematrons
+    result["valid"] = not any(f.severity is Severity.ERROR for f in findings)
+    result["findings"] = [_finding_json(f.to_dict()) for f in findings]
     if report.wrapper:
         result["wrapper"] = report.wrapper
     if report.format_code:
@@ -40,18 +63,21 @@ def _validate_cda_file(path: Path, target: str | None) -> dict[str, Any]:
 
 def _finding_json(data: dict[str, Any]) -> dict[str, Any]:
     keys = ("rule", "severity", "message", "location", "line", "requirement", "expected", "received")
-    return {k: data[k] for k in keys if data.get(k) is not None}
+    out = {k: data[k] for k in keys if data.get(k) is not None}
+    if data.get("evidence"):
+        out["source"] = data["evidence"][0]
+    return out
 
 
-VALIDATORS: dict[str, Callable[[Path, str | None], dict[str, Any]]] = {"cda": _validate_cda_file}
+VALIDATORS: dict[str, Callable[[Path, ValidateOptions], dict[str, Any]]] = {"cda": _validate_cda_file}
 
 
-def validate_files(kind: str, files: list[Path], target: str | None = None, jobs: int = 1) -> list[dict[str, Any]]:
+def validate_files(kind: str, files: list[Path], options: ValidateOptions) -> list[dict[str, Any]]:
     validator = VALIDATORS[kind]
-    if jobs <= 1 or len(files) <= 1:
-        return [validator(f, target) for f in files]
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        return list(pool.map(lambda f: validator(f, target), files))
+    if options.jobs <= 1 or len(files) <= 1:
+        return [validator(f, options) for f in files]
+    with ThreadPoolExecutor(max_workers=options.jobs) as pool:
+        return list(pool.map(lambda f: validator(f, options), files))
 
 
 def render_text(results: list[dict[str, Any]], out: TextIO) -> None:
@@ -66,7 +92,8 @@ def render_text(results: list[dict[str, Any]], out: TextIO) -> None:
         )
         for f in result["findings"]:
             where = f"{f.get('location', '')}" + (f":{f['line']}" if f.get("line") else "")
-            detail = f" expected {f['expected']}, received {f['received']}" if "expected" in f else ""
+            received = f", received {f['received']}" if "received" in f else ""
+            detail = f" expected {f['expected']}{received}" if "expected" in f and "received" in f else ""
             out.write(
                 f"  {f['severity']:<7} {f['rule']:<22} {f['message']}.{detail} [{where}] ({f.get('requirement')})\n"
             )
@@ -78,11 +105,28 @@ def exit_status(results: list[dict[str, Any]]) -> int:
     return 0 if all(r["valid"] for r in results) else 1
 
 
-def run(kind: str, files: list[str], fmt: str, target: str | None, jobs: int, out: TextIO | None = None) -> int:
+def run(kind: str, files: list[str], fmt: str, options: ValidateOptions, out: TextIO | None = None) -> int:
     out = out or sys.stdout
-    results = validate_files(kind, [Path(f) for f in files], target, jobs)
+    paths = [Path(f) for f in files]
+    if options.kit is not None and len(paths) > 1 and fmt == "text":
+        sys.stderr.write(f"segur validate: compiling the ANS kit's schematrons once for {len(paths)} files...\n")
+    results = validate_files(kind, paths, options)
+    kit = options.kit
     if fmt == "json":
-        out.write(json.dumps({"results": results}, ensure_ascii=False, indent=2) + "\n")
+        document: dict[str, Any] = {"results": results}
+        if kit is not None:
+            document["kit"] = {
+                "path": str(kit.root),
+                "version": kit.version,
+                "diagnostics": [
+                    {"severity": d.severity, "message": d.message, "file": d.file} for d in kit.diagnostics
+                ],
+            }
+        out.write(json.dumps(document, ensure_ascii=False, indent=2) + "\n")
     else:
+        if kit is not None:
+            out.write(f"ANS kit: {kit.root} — {kit.version}\n")
+            for d in kit.diagnostics:
+                out.write(f"  kit {d.severity}: {d.message} [{Path(d.file).name}]\n")
         render_text(results, out)
     return exit_status(results)

@@ -1,0 +1,139 @@
+"""The official ANS CDA kit run in-process (``segur validate cda --kit``), read from ../shared."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from lxml import etree
+
+from harness.cda import read_cda, validate_cda
+from harness.cda.document import NS
+from harness.cda.kit import KitError, OfficialKit
+from harness.cli import main
+from harness.results import Severity
+from harness.sut.reference_cda import build_n1_document
+from tests.test_cda_rules import PATIENT, kit_examples
+
+pytestmark = pytest.mark.skipif(
+    not kit_examples(), reason="ANS CDA kit not found (../shared/reference or SEGUR_REFERENCE_DIR)"
+)
+# Examples the kit itself rejects: value sets have moved on since they were written (author
+# specialties G15_10/SCH10 and SCH16 left JDV_J01; a name qualifier StrucMin now refuses), and
+# the generic content-model showcase that belongs to no volet.
+KIT_REJECTS = {
+    "01_Modèles_contenus_CDA.xml",
+    "CANCER-FRCP_2022.01_Appareil.xml",
+    "CANCER-FRCP_2022.01_Transversale.xml",
+    "TLM-DA_2022.01_TCG.xml",
+    "TLM-DA_2022.01_TCG_anamnèse-non-structurée.xml",
+    "TLM-DA_2022.01_TE1_anamnèse-non-structurée.xml",
+    "eDISP-MED_2024.01.xml",
+}
+
+
+@pytest.fixture(scope="module")
+def kit() -> OfficialKit:
+    return OfficialKit(kit_examples()[0].parent.parent)
+
+
+def kit_errors(kit: OfficialKit, raw: bytes, volet: str | None = None) -> list[str]:
+    report = kit.validate(read_cda(raw), raw, volet)
+    return [f.rule for f in report.findings if f.severity is Severity.ERROR]
+
+
+@pytest.mark.slow
+def test_kit_verdicts_on_every_example_and_own_rules_agree_where_the_kit_accepts(kit):
+    rejected, own_errors = set(), {}
+    for path in kit_examples():
+        raw = path.read_bytes()
+        if kit_errors(kit, raw):
+            rejected.add(path.name)
+        elif not validate_cda(raw).valid:
+            own_errors[path.name] = [f.rule for f in validate_cda(raw).findings if f.severity is Severity.ERROR]
+    assert rejected == KIT_REJECTS
+    assert own_errors == {}, "the own rules must not reject what the kit accepts"
+
+
+def test_the_reference_products_document_passes_the_kit(kit):
+    assert kit_errors(kit, build_n1_document(PATIENT)) == []
+
+
+def example(name: str) -> etree._Element:
+    return etree.fromstring((kit_examples()[0].parent / name).read_bytes())
+
+
+def test_a_missing_mandatory_section_fails_the_volet_schematron(kit):
+    root = example("LDL-SES_2022.01.xml")
+    section = root.xpath("//c:section[c:templateId/@root='1.2.250.1.213.1.1.2.35.1']", namespaces=NS)[0]
+    section.getparent().getparent().remove(section.getparent())
+    errors = kit_errors(kit, etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
+    assert any(e.startswith("kit:CI-SIS_LDL-SES_2022.01:") for e in errors), errors
+
+
+def test_an_element_the_schema_does_not_know_fails_the_xsd(kit):
+    root = example("DOC_NON_STRUCTURE_CDA-R2-N1.xml")
+    root.find("c:title", NS).addnext(etree.Element("{urn:hl7-org:v3}unknownElement"))
+    assert "kit:CDA_extended.xsd" in kit_errors(kit, etree.tostring(root))
+
+
+def test_a_header_code_without_display_name_fails_structuration_minimale(kit):
+    root = etree.fromstring(build_n1_document(PATIENT))
+    del root.find("c:author/c:assignedAuthor/c:code", NS).attrib["displayName"]
+    errors = kit_errors(kit, etree.tostring(root))
+    assert errors and all(e.startswith("kit:ASIP-STRUCT-MIN-StrucMin:") for e in errors)
+
+
+def test_findings_keep_the_kit_message_and_say_which_kit_produced_them(kit):
+    raw = (kit_examples()[0].parent / "eDISP-MED_2024.01.xml").read_bytes()
+    finding = next(f for f in kit.validate(read_cda(raw), raw).findings if f.severity is Severity.ERROR)
+    assert (
+        "qualifiers" in finding.message
+        and finding.location == "/ClinicalDocument/recordTarget/patientRole/patient/name"
+    )
+    assert finding.line and finding.line > 1 and finding.requirement == "CDA-01"
+    assert finding.evidence == (f"kit {kit.version}",)
+
+
+def test_kit_defects_are_diagnosed(kit):
+    messages = {(d.severity, d.message) for d in kit.diagnose()}
+    assert any(s == "warning" and "resolved case-insensitively" in m for s, m in messages)
+    assert any(s == "error" and "BIO-CR-BIO_2023.01" in m and "not found" in m for s, m in messages)
+    assert any(s == "warning" and "voc-1.2.250.1.213.1.1.5.471-DYNAMIC.xml' is missing" in m for s, m in messages)
+
+
+def test_the_volet_comes_from_the_document_when_not_given(kit):
+    raw = (kit_examples()[0].parent / "LDL-SES_2022.01.xml").read_bytes()
+    without_hint = raw.replace(b"oxygen SCHSchema", b"oxygen-removed x")
+    doc = read_cda(without_hint)
+    assert kit.volet_for(doc, without_hint).name == "CI-SIS_LDL-SES_2022.01.sch"
+    assert kit.volet_for(doc, without_hint, "CI-SIS_LDL-EES_2022.01").name == "CI-SIS_LDL-EES_2022.01.sch"
+    with pytest.raises(KitError, match="no volet schematron"):
+        kit.volet_for(doc, without_hint, "CI-SIS_NOPE")
+
+
+def test_schematrons_are_compiled_once_and_reused(kit):
+    raw = build_n1_document(PATIENT)
+    kit.validate(read_cda(raw), raw)
+    compiled = dict(kit._compiled)
+    kit.validate(read_cda(raw), raw)
+    assert kit._compiled == compiled and all(kit._compiled[k] is compiled[k] for k in compiled)
+
+
+def test_cli_json_names_the_kit_and_its_diagnostics(tmp_path, capsys):
+    path = tmp_path / "n1.xml"
+    path.write_bytes(build_n1_document(PATIENT, frozenset({"cda_ins_not_first"})))
+    status = main(["validate", "cda", str(path), "--kit", str(kit_examples()[0].parent.parent), "--format", "json"])
+    output = json.loads(capsys.readouterr().out)
+    assert status == 1
+    assert output["kit"]["version"].startswith("ans-cda-kit") and output["kit"]["diagnostics"]
+    assert "cda.ins" in {f["rule"] for f in output["results"][0]["findings"]}
+    assert output["results"][0]["kit_schematrons"][-1] == "CI-SIS_Modeles_ANS.sch"
+
+
+def test_cli_refuses_a_folder_that_is_not_a_kit(tmp_path, capsys):
+    path = tmp_path / "n1.xml"
+    path.write_bytes(build_n1_document(PATIENT))
+    assert main(["validate", "cda", str(path), "--kit", str(tmp_path)]) == 2
+    assert "is not an ANS CDA kit folder" in capsys.readouterr().err
+    assert main(["validate", "cda", str(path), "--volet", "CI-SIS_LDL-SES_2022.01"]) == 2
