@@ -37,8 +37,14 @@ CDA_DEFECTS: dict[str, str] = {
 }
 
 # A consultation note: a document type of JDV_J07 usable in a non-structured document.
-DOCUMENT_CODE = ("11488-4", "Note de consultation")
-PROFESSIONAL = {"id_nat_ps": "899900000011", "family": "MEDECIN", "given": "Test", "specialty": "G15_10/SM26"}
+DOCUMENT_CODE = ("11488-4", "CR ou fiche de consultation ou de visite")
+PROFESSIONAL = {
+    "id_nat_ps": "899900000011",
+    "family": "MEDECIN",
+    "given": "Test",
+    "specialty": "G15_10/SM26",
+    "specialty_name": "Médecin - Qualifié en Médecine Générale (SM)",
+}
 STRUCTURE = {"id": "1750803447", "name": "Centre hospitalier de référence segur-harness"}
 
 
@@ -173,7 +179,13 @@ def _author(w: _Writer, now: dt.datetime) -> None:
     w.add(author, "time", value=_ts(now))
     assigned = w.add(author, "assignedAuthor")
     w.add(assigned, "id", root=PS_ROOT, extension=PROFESSIONAL["id_nat_ps"])
-    w.add(assigned, "code", code=PROFESSIONAL["specialty"], codeSystem="1.2.250.1.213.1.1.4.5")
+    w.add(
+        assigned,
+        "code",
+        code=PROFESSIONAL["specialty"],
+        codeSystem="1.2.250.1.213.1.1.4.5",
+        displayName=PROFESSIONAL["specialty_name"],
+    )
     name = w.add(w.add(assigned, "assignedPerson"), "name")
     w.add(name, "given", PROFESSIONAL["given"])
     w.add(name, "family", PROFESSIONAL["family"])
@@ -192,4 +204,10 @@ def _documentation_of(w: _Writer, now: dt.datetime) -> None:
     w.add(performer, "id", root=PS_ROOT, extension=PROFESSIONAL["id_nat_ps"])
     organization = w.add(performer, "representedOrganization")
     w.add(organization, "id", root=STRUCTURE_ROOT, extension=STRUCTURE["id"])
-    w.add(organization, "standardIndustryClassCode", code="ETABLISSEMENT", codeSystem="1.2.250.1.213.1.1.4.9")
+    w.add(
+        organization,
+        "standardIndustryClassCode",
+        code="ETABLISSEMENT",
+        codeSystem="1.2.250.1.213.1.1.4.9",
+        displayName="Etablissement de santé",
+    )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
+import os
 import time
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import pytest
 
 from harness.cda import NotACda, read_cda, validate_document
 from harness.cda.document import CdaDocument
+from harness.cda.kit import OfficialKit
 from harness.cda.rules import RULES
 from harness.recorder import OK, Exchange
 from harness.sut.base import SutFailure
@@ -104,3 +107,19 @@ def test_volet_template_matches_document_code(sut, segur_env):
 def test_non_structured_body(sut, segur_env):
     """Corps N1 : XDS-SD, base64, type de média autorisé."""
     check(produce(sut, segur_env), "CDA-08")
+
+
+@pytest.mark.requirement("CDA-09")
+def test_valid_against_the_official_ans_kit(sut, segur_env):
+    """Validité selon le kit officiel ANS (XSD et schématrons), lorsque son dossier est fourni."""
+    folder = os.environ.get("SEGUR_CDA_KIT")
+    if not folder:
+        pytest.skip("no ANS CDA kit configured: set SEGUR_CDA_KIT to a TestContenuCDA folder to judge CDA-09")
+    document = produce(sut, segur_env)
+    raw = segur_env.store.exchanges(session_key=sut.context.session_key, service="cda")[-1].response_body
+    expect(_kit(folder).validate(document, raw).findings)
+
+
+@functools.cache
+def _kit(folder: str) -> OfficialKit:
+    return OfficialKit(folder)
