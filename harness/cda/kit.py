@@ -91,7 +91,8 @@ class OfficialKit:
         if target.is_file():
             return target
         for svs in sorted((self.root / VALUE_SETS).glob("*.xml")):
-            head = svs.read_bytes()[:4096]
+            with svs.open("rb") as handle:
+                head = handle.read(4096)
             if f'id="{match["oid"]}"'.encode() not in head:
                 continue
             tree = etree.parse(str(svs), etree.XMLParser(resolve_entities=False, no_network=True))
@@ -180,15 +181,21 @@ class OfficialKit:
         report = KitReport()
         cda_bytes = raw if doc.wrapper is None else etree.tostring(doc.root, encoding="UTF-8", xml_declaration=True)
         schema = self.xml_schema()
-        with self._lock:
-            valid = schema.validate(etree.fromstring(cda_bytes, etree.XMLParser(resolve_entities=False)))
+        with self._lock:  # the parsed tree is validated as is: lines are the file's, wrapper or not
+            valid = schema.validate(doc.root)
             errors = list(schema.error_log) if not valid else []
         for error in errors:
             report.findings.append(
-                Finding(rule="kit:CDA_extended.xsd", message=error.message, severity=Severity.ERROR,
-                        requirement="CDA-01", line=error.line if doc.wrapper is None else None,
-                        location=error.path or None, evidence=(f"kit {self.version}",))
-            )  # fmt: skip
+                Finding(
+                    rule="kit:CDA_extended.xsd",
+                    message=error.message,
+                    severity=Severity.ERROR,
+                    requirement="CDA-01",
+                    line=error.line,
+                    location=error.path or None,
+                    evidence=(f"kit {self.version}",),
+                )
+            )
         volet_path = self.volet_for(doc, raw, volet)
         runs = [(p, r) for _, p, r in PROFILES]
         if volet_path is not None:
