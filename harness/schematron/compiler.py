@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from xml.sax.saxutils import quoteattr
+from xml.sax.saxutils import escape, quoteattr
 
 from lxml import etree
 
@@ -89,12 +89,13 @@ def _load(path: Path, diagnostics: list[Diagnostic], seen: tuple[Path, ...] = ()
 def _expand_includes(root: etree._Element, path: Path, diagnostics: list[Diagnostic], seen: tuple[Path, ...]) -> None:
     for include in list(root.iter(f"{_S}include")):
         href = include.get("href", "")
-        target, exact = resolve_href(path.parent, href)
         parent = include.getparent()
+        if parent is None:
+            raise SchematronError(f"{path}: an include cannot be the root element")
+        target, exact = resolve_href(path.parent, href)
         if target is None:
             diagnostics.append(Diagnostic("error", f"include {href!r} not found (from {path.name})", str(path)))
-            if parent is not None:
-                parent.remove(include)
+            parent.remove(include)
             continue
         if not exact:
             diagnostics.append(
@@ -103,8 +104,6 @@ def _expand_includes(root: etree._Element, path: Path, diagnostics: list[Diagnos
         if target in seen:
             raise SchematronError(f"include cycle: {' -> '.join(p.name for p in (*seen, target))}")
         included = _load(target, diagnostics, seen)
-        if parent is None:
-            raise SchematronError(f"{path}: an include cannot be the root element")
         included.tail = include.tail
         parent.replace(include, included)
 
@@ -200,7 +199,7 @@ def _message(node: etree._Element) -> str:
 def _xsl_text(text: str | None) -> str:
     if not text:
         return ""
-    return "<xsl:text>" + text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") + "</xsl:text>"
+    return f"<xsl:text>{escape(text)}</xsl:text>"
 
 
 def _variable(let: etree._Element) -> str:
@@ -231,8 +230,9 @@ _DOC_LITERAL = re.compile(r"""\b(doc|document|doc-available)\(\s*(['"])([^'"]+)\
 MissingDocument = Callable[[str], "Path | None"]
 
 
-def _check_documents(schema: etree._Element, path: Path, diagnostics: list[Diagnostic],
-                     substitute: MissingDocument | None) -> None:  # fmt: skip
+def _check_documents(
+    schema: etree._Element, path: Path, diagnostics: list[Diagnostic], substitute: MissingDocument | None
+) -> None:
     """Diagnose doc('literal') files that are absent; point them at a substitute when one is given."""
     replaced: dict[str, str] = {}
     for element in schema.iter():
