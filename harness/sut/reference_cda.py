@@ -132,7 +132,7 @@ def build_n1_document(
     legal = w.add(doc, "legalAuthenticator")
     w.add(legal, "time", value=_ts(now))
     w.add(legal, "signatureCode", code="S")
-    _person(w, w.add(legal, "assignedEntity"), with_organization=False)
+    _professional(w, w.add(legal, "assignedEntity"))
     _documentation_of(w, now)
     encounter = w.add(w.add(doc, "componentOf"), "encompassingEncounter")
     w.add(w.add(encounter, "effectiveTime"), "low", value=_ts(now))
@@ -163,35 +163,36 @@ def _record_target(w: _Writer, patient: dict[str, Any], defects: frozenset[str])
         w.add(w.add(place, "addr"), "county", patient["lieu_naissance"])
 
 
-def _person(w: _Writer, entity: etree._Element, *, with_organization: bool = True) -> None:
+def _professional(w: _Writer, entity: etree._Element, *, code: bool = False) -> None:
+    """The professional's id, [specialty code,] and name, in the order the CDA schema wants."""
     w.add(entity, "id", root=PS_ROOT, extension=PROFESSIONAL["id_nat_ps"])
+    if code:
+        w.add(
+            entity,
+            "code",
+            code=PROFESSIONAL["specialty"],
+            codeSystem="1.2.250.1.213.1.1.4.5",
+            displayName=PROFESSIONAL["specialty_name"],
+        )
     name = w.add(w.add(entity, "assignedPerson"), "name")
     w.add(name, "given", PROFESSIONAL["given"])
     w.add(name, "family", PROFESSIONAL["family"])
-    if with_organization:
-        organization = w.add(entity, "representedOrganization")
-        w.add(organization, "id", root=STRUCTURE_ROOT, extension=STRUCTURE["id"])
+
+
+def _organization(w: _Writer, parent: etree._Element, *, named: bool = True) -> etree._Element:
+    organization = w.add(parent, "representedOrganization")
+    w.add(organization, "id", root=STRUCTURE_ROOT, extension=STRUCTURE["id"])
+    if named:
         w.add(organization, "name", STRUCTURE["name"])
+    return organization
 
 
 def _author(w: _Writer, now: dt.datetime) -> None:
     author = w.add(w.root, "author")
     w.add(author, "time", value=_ts(now))
     assigned = w.add(author, "assignedAuthor")
-    w.add(assigned, "id", root=PS_ROOT, extension=PROFESSIONAL["id_nat_ps"])
-    w.add(
-        assigned,
-        "code",
-        code=PROFESSIONAL["specialty"],
-        codeSystem="1.2.250.1.213.1.1.4.5",
-        displayName=PROFESSIONAL["specialty_name"],
-    )
-    name = w.add(w.add(assigned, "assignedPerson"), "name")
-    w.add(name, "given", PROFESSIONAL["given"])
-    w.add(name, "family", PROFESSIONAL["family"])
-    organization = w.add(assigned, "representedOrganization")
-    w.add(organization, "id", root=STRUCTURE_ROOT, extension=STRUCTURE["id"])
-    w.add(organization, "name", STRUCTURE["name"])
+    _professional(w, assigned, code=True)
+    _organization(w, assigned)
 
 
 def _documentation_of(w: _Writer, now: dt.datetime) -> None:
@@ -202,8 +203,7 @@ def _documentation_of(w: _Writer, now: dt.datetime) -> None:
     w.add(times, "high", value=_ts(now))
     performer = w.add(w.add(event, "performer", typeCode="PRF"), "assignedEntity")
     w.add(performer, "id", root=PS_ROOT, extension=PROFESSIONAL["id_nat_ps"])
-    organization = w.add(performer, "representedOrganization")
-    w.add(organization, "id", root=STRUCTURE_ROOT, extension=STRUCTURE["id"])
+    organization = _organization(w, performer, named=False)
     w.add(
         organization,
         "standardIndustryClassCode",
