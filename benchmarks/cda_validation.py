@@ -39,7 +39,7 @@ def main() -> int:
     kit = OfficialKit(folder)
     started = time.perf_counter()
     kit.xml_schema()
-    volets = {kit.volet_for(read_cda(p.read_bytes()), p.read_bytes()) for p in examples}
+    volets = {kit.volet_for(read_cda(raw), raw) for raw in (p.read_bytes() for p in examples)}
     for _, relative, _ in PROFILES:
         kit.schematron(relative)
     profiles_compile = time.perf_counter() - started

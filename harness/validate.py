@@ -41,7 +41,7 @@ def _validate_cda_file(path: Path, options: ValidateOptions) -> dict[str, Any]:
         raw = path.read_bytes()
         doc = read_cda(raw)
     except (NotACda, OSError) as exc:
-        return {"file": str(path), "valid": False, "error": str(exc), "findings": []}
+        return _unreadable(path, str(exc))
     report = validate_document(doc, options.target)
     findings: list[Finding] = report.findings if options.own_rules else []
     result: dict[str, Any] = {"file": str(path)}
@@ -49,7 +49,7 @@ def _validate_cda_file(path: Path, options: ValidateOptions) -> dict[str, Any]:
         try:
             kit_report = options.kit.validate(doc, raw, options.volet)
         except SchematronError as exc:
-            return {"file": str(path), "valid": False, "error": f"the ANS kit could not run: {exc}", "findings": []}
+            return _unreadable(path, f"the ANS kit could not run: {exc}")
         findings = findings + kit_report.findings
         result["kit_schematrons"] = kit_report.schematrons
     result["valid"] = not any(f.severity is Severity.ERROR for f in findings)
@@ -59,6 +59,10 @@ def _validate_cda_file(path: Path, options: ValidateOptions) -> dict[str, Any]:
     if report.format_code:
         result["format_code"] = report.format_code
     return result
+
+
+def _unreadable(path: Path, reason: str) -> dict[str, Any]:
+    return {"file": str(path), "valid": False, "error": reason, "findings": []}
 
 
 def _finding_json(data: dict[str, Any]) -> dict[str, Any]:

@@ -23,8 +23,8 @@ from suites.ins.persons import stored_identity
 PATIENT = "ADRUN-ZOE"
 
 
-def produce(sut, segur_env, *, patient: str = PATIENT) -> CdaDocument:
-    """Ask the product for a document, keep it as evidence, and parse it (unreadable = non-conformance)."""
+def produce_bytes(sut, segur_env, *, patient: str = PATIENT) -> bytes:
+    """Ask the product for a document and keep it as evidence (no document = non-conformance)."""
     started = time.time()
     answer = sut.perform("cda.produce_document", patient=stored_identity(patient), title="Note de consultation").data
     if answer["outcome"] != "produced":
@@ -50,10 +50,18 @@ def produce(sut, segur_env, *, patient: str = PATIENT) -> CdaDocument:
             summary={"bytes": len(raw)},
         )
     )
+    return raw
+
+
+def parse(raw: bytes) -> CdaDocument:
     try:
         return read_cda(raw)
     except NotACda as exc:
         raise SutFailure(f"the product's document cannot be read as a CDA: {exc}") from None
+
+
+def produce(sut, segur_env) -> CdaDocument:
+    return parse(produce_bytes(sut, segur_env))
 
 
 def check(document: CdaDocument, requirement: str, target: str | None = None) -> None:
@@ -115,9 +123,8 @@ def test_valid_against_the_official_ans_kit(sut, segur_env):
     folder = os.environ.get("SEGUR_CDA_KIT")
     if not folder:
         pytest.skip("no ANS CDA kit configured: set SEGUR_CDA_KIT to a TestContenuCDA folder to judge CDA-09")
-    document = produce(sut, segur_env)
-    raw = segur_env.store.exchanges(session_key=sut.context.session_key, service="cda")[-1].response_body
-    expect(_kit(folder).validate(document, raw).findings)
+    raw = produce_bytes(sut, segur_env)
+    expect(_kit(folder).validate(parse(raw), raw).findings)
 
 
 @functools.cache
