@@ -17,6 +17,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cryptography import x509
+from starlette.requests import Request
+from starlette.responses import JSONResponse
 
 DEFAULT_SESSION = "default"
 FAULTS = {"technical", "unavailable"}
@@ -104,3 +106,20 @@ def client_identity(scope: Mapping[str, Any]) -> ClientIdentity:
     if not chain:
         return ClientIdentity(None)
     return ClientIdentity(x509.load_pem_x509_certificate(chain[0].encode("ascii")))
+
+
+def scenario_endpoint(scenarios: ScenarioStore) -> Any:
+    """``PUT /_segur/scenario/{session_key}`` with a JSON scenario; a bad one answers 400."""
+
+    async def set_scenario(request: Request) -> JSONResponse:
+        try:
+            data = await request.json()
+            if not isinstance(data, dict):
+                raise ValueError("the scenario must be a JSON object")
+            scenario = Scenario.from_dict(data)
+        except ValueError as exc:  # json.JSONDecodeError is a ValueError
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        scenarios.set(request.path_params["session_key"], scenario)
+        return JSONResponse({"session_key": request.path_params["session_key"], "scenario": data})
+
+    return set_scenario

@@ -20,7 +20,7 @@ from starlette.routing import Route
 from harness import soap
 from harness.cpx import check_assertion
 from harness.recorder import FAULT, OK, REJECTED, Exchange, ExchangeStore
-from mock_services.common import DEFAULT_SESSION, Scenario, ScenarioStore, client_identity
+from mock_services.common import DEFAULT_SESSION, Scenario, ScenarioStore, client_identity, scenario_endpoint
 from mock_services.insi import messages
 from mock_services.insi.identities import IdentityBase
 
@@ -259,22 +259,11 @@ def create_app(
     scenarios = scenarios or ScenarioStore()
     service = InsiService(store, scenarios, settings or InsiSettings(), identities or IdentityBase.load())
 
-    async def set_scenario(request: Request) -> JSONResponse:
-        try:
-            data = await request.json()
-            if not isinstance(data, dict):
-                raise ValueError("the scenario must be a JSON object")
-            scenario = Scenario.from_dict(data)
-        except ValueError as exc:  # json.JSONDecodeError is a ValueError
-            return JSONResponse({"error": str(exc)}, status_code=400)
-        scenarios.set(request.path_params["session_key"], scenario)
-        return JSONResponse({"session_key": request.path_params["session_key"], "scenario": data})
-
     return Starlette(
         routes=[
             Route("/lps", service.endpoint, methods=["POST"]),
             Route("/s/{session_key}/lps", service.endpoint, methods=["POST"]),
             Route("/_segur/health", health, methods=["GET"]),
-            Route("/_segur/scenario/{session_key}", set_scenario, methods=["PUT"]),
+            Route("/_segur/scenario/{session_key}", scenario_endpoint(scenarios), methods=["PUT"]),
         ]
     )
