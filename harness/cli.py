@@ -40,6 +40,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         from harness.environment import PSC_CLIENTS_ENV
 
         os.environ[PSC_CLIENTS_ENV] = str(Path(args.psc_clients).resolve())
+    from harness.environment import DMP_FAULTS_ENV, DMP_PATIENTS_ENV
+
+    for value, variable in ((args.dmp_patients, DMP_PATIENTS_ENV), (args.dmp_faults, DMP_FAULTS_ENV)):
+        if value:
+            os.environ[variable] = str(Path(value).resolve())
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -143,11 +148,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=_cmd_run)
 
     serve = commands.add_parser("serve", help="run the mock services in the foreground")
-    serve.add_argument("--services", default="insi,psc", help="comma-separated services (default insi,psc)")
+    serve.add_argument("--services", default="insi,psc,dmp", help="comma-separated services (default insi,psc,dmp)")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--data-dir", default=None, help="PKI and exchange store folder (default: temporary)")
     serve.add_argument("--endpoints-file", default=None, help="write the endpoints JSON here once ready")
     serve.add_argument("--psc-clients", default=None, help="TOML registry of PSC clients (default: the built-in one)")
+    serve.add_argument(
+        "--dmp-patients", default=None, help="TOML of extra DMP test patients (same shape as the built-in)"
+    )
+    serve.add_argument("--dmp-faults", default=None, help="TOML overriding the DMP mock's fault table")
     serve.set_defaults(func=_cmd_serve)
 
     pki_cmd = commands.add_parser("pki", help="test PKI (IGC-Santé shaped)")

@@ -41,12 +41,34 @@ def _psc_app(env: HarnessEnvironment) -> Any:
     return create_app(env.store, env.scenarios, registry=registry)
 
 
+DMP_PATIENTS_ENV = "SEGUR_DMP_PATIENTS"
+DMP_FAULTS_ENV = "SEGUR_DMP_FAULTS"
+
+
+def _dmp_app(env: HarnessEnvironment) -> Any:
+    from mock_services.dmp import DmpRegistry, DmpSettings, FaultTable, PatientBase, create_app
+
+    patients_file, faults_file = os.environ.get(DMP_PATIENTS_ENV), os.environ.get(DMP_FAULTS_ENV)
+    try:
+        patients = PatientBase.load(Path(patients_file) if patients_file else None)
+        faults = FaultTable.load(Path(faults_file) if faults_file else None)
+    except (OSError, ValueError, KeyError) as exc:
+        raise UnknownServiceError(f"DMP mock configuration: {exc}") from exc
+    # The VIHF is trusted when signed under the harness's CAs (CPS-like cards, organisations).
+    trusted = tuple(pki.trusted_ca_certificates(env.pki))
+    registry = DmpRegistry(env.data_dir / "dmp.sqlite3")
+    env.on_close.append(registry.close)
+    settings = DmpSettings(trusted_signers=trusted)
+    return create_app(env.store, env.scenarios, settings=settings, patients=patients, registry=registry, faults=faults)
+
+
 # service name -> (app factory, path of the service endpoint under a session prefix)
 SERVICE_FACTORIES: dict[str, tuple[Callable[[HarnessEnvironment], Any], str]] = {
     "insi": (_insi_app, "lps"),
     "psc": (_psc_app, "auth/realms/esante-wallet"),
+    "dmp": (_dmp_app, "si-dmp-server/v2/services"),
 }
-PLANNED_SERVICES = {"dmp", "mss"}
+PLANNED_SERVICES = {"mss"}
 
 
 class UnknownServiceError(UsageError):
@@ -78,6 +100,7 @@ class HarnessEnvironment:
         self.store = ExchangeStore(data_dir / "exchanges.sqlite3")
         self.scenarios = ScenarioStore()
         self.servers: dict[str, ServedApp] = {}
+        self.on_close: list[Callable[[], None]] = []
         self.run_key = uuid.uuid4().hex[:12]
 
     def start(self, service: str) -> ServedApp:
@@ -105,6 +128,8 @@ class HarnessEnvironment:
             doc["insi"] = {"url": self.endpoint("insi")}
         if "psc" in self.servers:
             doc["psc"] = {"issuer": self.endpoint("psc")}
+        if "dmp" in self.servers:
+            doc["dmp"] = {"url": self.endpoint("dmp")}
         client = self.pki.client("insi-auto")
         doc["pki"] = {
             "ca_bundle": str(self.pki.ca_bundle),
@@ -119,6 +144,9 @@ class HarnessEnvironment:
         for served in self.servers.values():
             served.stop()
         self.servers.clear()
+        for close in self.on_close:
+            close()
+        self.on_close.clear()
         self.store.close()
         if self._tmp is not None:
             self._tmp.cleanup()

@@ -407,3 +407,8 @@ def client_ssl_context(layout: PkiLayout, client: str | None = "insi-auto") -> s
         credential = layout.client(client)
         context.load_cert_chain(credential.cert_pem, credential.key_pem)
     return context
+
+
+def trusted_ca_certificates(layout: PkiLayout) -> list[x509.Certificate]:
+    """The intermediate CAs that issue end-entity certificates (cards and organisations)."""
+    return [x509.load_pem_x509_certificate(p.read_bytes()) for p in layout.intermediate_ca_pems.values()]

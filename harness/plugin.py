@@ -309,6 +309,12 @@ def psc(segur_env: HarnessEnvironment, segur_session_key: str) -> MockHandle:
 
 
 @pytest.fixture
+def dmp(segur_env: HarnessEnvironment, segur_session_key: str) -> MockHandle:
+    """The DMP mock for this test; ``url`` is the base of the DMPi services."""
+    return MockHandle(segur_env, "dmp", segur_session_key)
+
+
+@pytest.fixture
 def browser(segur_env: HarnessEnvironment) -> Any:
     """A scripted browser: ``browser.psc_login(url, id_nat_ps)`` returns the callback URL."""
     from harness import pki, useragent

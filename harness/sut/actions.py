@@ -114,6 +114,88 @@ ACTIONS: dict[str, ActionSpec] = {
             '{"outcome": "produced", "document": "the file, base64-encoded" (or "path": "a file it wrote")}',
             frozenset({"produced", "error"}),
         ),
+        ActionSpec(
+            "dmp.check_dmp",
+            "Check that the patient has a DMP and whether the user is authorised on it (TD0.2), as the "
+            "product does before feeding or consulting.",
+            {"patient": f"the stored identity: {IDENTITY_FIELDS}"},
+            '{"outcome": "exists|not_found|closed|error", '
+            '"authorisation": "VALIDE|NON_EXISTE|INTERDIT|EXPIRE" or null}',
+            frozenset({"exists", "not_found", "closed", "error"}),
+        ),
+        ActionSpec(
+            "dmp.declare_authorisation",
+            "Declare the user authorised on the patient's DMP (TD0.3, action AJOUT) or withdraw it (SUPPRESSION).",
+            {"patient": f"the stored identity: {IDENTITY_FIELDS}", "action": "AJOUT or SUPPRESSION"},
+            '{"outcome": "done|refused|error", "message": "..."}',
+            frozenset({"done", "refused", "error"}),
+        ),
+        ActionSpec(
+            "dmp.feed_document",
+            "Share a document of the patient in the DMP (TD2.1): the product produces it (as for "
+            "cda.produce_document) and sends it with its metadata.",
+            {
+                "patient": f"the stored identity: {IDENTITY_FIELDS}",
+                "title": "the document title to use",
+                "masking": "DMP confidentiality codes to apply, a list (empty, or e.g. MASQUE_PS)",
+            },
+            '{"outcome": "stored|refused|error", "unique_id": "the document uniqueId", "message": "..."}',
+            frozenset({"stored", "refused", "error"}),
+        ),
+        ActionSpec(
+            "dmp.replace_document",
+            "Share a new version of a document the product shared before (replacement).",
+            {
+                "patient": f"the stored identity: {IDENTITY_FIELDS}",
+                "unique_id": "the uniqueId of the document to replace",
+                "title": "the title of the new version",
+            },
+            '{"outcome": "stored|refused|error", "unique_id": "the new uniqueId", "message": "..."}',
+            frozenset({"stored", "refused", "error"}),
+        ),
+        ActionSpec(
+            "dmp.find_documents",
+            "List the patient's documents in the DMP (TD3.1).",
+            {"patient": f"the stored identity: {IDENTITY_FIELDS}"},
+            '{"outcome": "ok|refused|error", "documents": [{"unique_id": "...", "title": "...", "type_code": "..."}]}',
+            frozenset({"ok", "refused", "error"}),
+        ),
+        ActionSpec(
+            "dmp.read_document",
+            "Read one of the patient's documents from the DMP (TD3.2).",
+            {"patient": f"the stored identity: {IDENTITY_FIELDS}", "unique_id": "the document uniqueId"},
+            '{"outcome": "ok|not_found|refused|error", "document": "the file, base64-encoded"}',
+            frozenset({"ok", "not_found", "refused", "error"}),
+        ),
+        ActionSpec(
+            "dmp.mask_document",
+            "Hide one of the product's documents from other professionals (TD3.3a), or show it again.",
+            {
+                "patient": f"the stored identity: {IDENTITY_FIELDS}",
+                "unique_id": "the document uniqueId",
+                "masked": "true to hide, false to show again",
+            },
+            '{"outcome": "done|refused|error", "message": "..."}',
+            frozenset({"done", "refused", "error"}),
+        ),
+        ActionSpec(
+            "dmp.delete_document",
+            "Delete one of the product's documents from the DMP (TD3.3c).",
+            {"patient": f"the stored identity: {IDENTITY_FIELDS}", "unique_id": "the document uniqueId"},
+            '{"outcome": "done|refused|error", "message": "..."}',
+            frozenset({"done", "refused", "error"}),
+        ),
+        ActionSpec(
+            "dmp.archive_document",
+            "Archive one of the product's documents (TD3.3d), or bring it back.",
+            {
+                "patient": f"the stored identity: {IDENTITY_FIELDS}",
+                "unique_id": "the document uniqueId",
+                "archived": "true to archive, false to unarchive",
+            },
+            '{"outcome": "done|refused|error", "message": "..."}',
+            frozenset({"done", "refused", "error"}),
+        ),
     )
 }
 

@@ -7,14 +7,17 @@ import difflib
 import time
 from typing import Any
 
-from harness import pki
+from harness import pki, xds
 from harness.sut.actions import check_answer
 from harness.sut.base import ActionNotSupported, ActionResult, SutConfigError, SutContext
 from harness.sut.reference_cda import CDA_DEFECTS, build_n1_document
+from harness.sut.reference_dmp import DMP_DEFECTS, DmpCallError, ReferenceDmpClient
 from harness.sut.reference_insi import INSI_DEFECTS, ReferenceInsiClient
 from harness.sut.reference_psc import PSC_DEFECTS, ReferencePscClient
+from harness.vihf import VihfSigner
+from harness.xades import DocumentSigner
 
-REFERENCE_DEFECTS: dict[str, str] = {**INSI_DEFECTS, **PSC_DEFECTS, **CDA_DEFECTS}
+REFERENCE_DEFECTS: dict[str, str] = {**INSI_DEFECTS, **PSC_DEFECTS, **CDA_DEFECTS, **DMP_DEFECTS}
 
 
 class ReferenceSut:
@@ -34,6 +37,7 @@ class ReferenceSut:
         self.defects = frozenset(defects)
         self._layout: pki.PkiLayout | None = None
         self._psc_clients: dict[str, ReferencePscClient] = {}  # one relying-party session per test
+        self._dmp_client: ReferenceDmpClient | None = None
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -64,8 +68,58 @@ class ReferenceSut:
             self._psc_clients = {context.session_key: client}  # earlier tests' sessions are over
         return client
 
+    def _dmp(self, context: SutContext) -> ReferenceDmpClient:
+        layout = self._pki(context)
+        if self._dmp_client is None:
+            # The VIHF is signed with the CPS signature key; the defect uses an authentication certificate.
+            key_name = "dmp-org" if "vihf_authentication_key" in self.defects else "cps-signature"
+            signing = layout.client(key_name)
+            self._dmp_client = ReferenceDmpClient(
+                url=context.endpoints["dmp"],
+                ssl_context=pki.client_ssl_context(layout, "dmp-org"),
+                signer=VihfSigner.from_files(signing.key_pem, signing.cert_pem),
+                document_signer=DocumentSigner.from_files(
+                    layout.client("cps-signature").key_pem, layout.client("cps-signature").cert_pem
+                ),
+                defects=self.defects,
+            )
+        self._dmp_client.url = context.endpoints["dmp"]  # each test has its own session route
+        return self._dmp_client
+
+    def _perform_dmp(self, action: str, params: dict[str, Any], context: SutContext) -> dict[str, Any]:
+        client = self._dmp(context)
+        patient = params["patient"]
+        try:
+            if action == "dmp.check_dmp":
+                return client.check_dmp(patient)
+            if action == "dmp.declare_authorisation":
+                return client.declare_authorisation(patient, params.get("action", "AJOUT"))
+            if action == "dmp.feed_document":
+                return client.feed_document(patient, params["title"], list(params.get("masking") or []))
+            if action == "dmp.replace_document":
+                return client.feed_document(patient, params["title"], replaces=params["unique_id"])
+            if action == "dmp.find_documents":
+                found = client.find_documents(patient)["documents"]
+                keys = ("unique_id", "title", "type_code", "status")
+                return {"outcome": "ok", "documents": [{k: d[k] for k in keys} for d in found]}
+            if action == "dmp.read_document":
+                return client.read_document(patient, params["unique_id"])
+            if action == "dmp.mask_document":
+                return client.mask_document(patient, params["unique_id"], bool(params.get("masked", True)))
+            if action == "dmp.delete_document":
+                return client.set_availability(patient, params["unique_id"], xds.DELETED)
+            if action == "dmp.archive_document":
+                status = xds.ARCHIVED if params.get("archived", True) else xds.APPROVED
+                return client.set_availability(patient, params["unique_id"], status)
+        except DmpCallError as exc:
+            return {"outcome": "refused" if action != "dmp.check_dmp" else "error", "message": str(exc)}
+        raise ActionNotSupported(f"the reference SUT has no action {action!r}")
+
     def perform(self, action: str, params: dict[str, Any], context: SutContext) -> ActionResult:
         started = time.perf_counter()
+        if action.startswith("dmp."):
+            data = self._perform_dmp(action, params, context)
+            return ActionResult(action, params, check_answer(action, data), time.perf_counter() - started)
         if action.startswith("psc."):
             client = self._psc_client(context)
             handlers = {

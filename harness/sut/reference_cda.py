@@ -94,9 +94,17 @@ class _Writer:
 
 
 def build_n1_document(
-    patient: dict[str, Any], defects: frozenset[str] = frozenset(), *, title: str = "Note de consultation"
+    patient: dict[str, Any],
+    defects: frozenset[str] = frozenset(),
+    *,
+    title: str = "Note de consultation",
+    replaces: dict[str, Any] | None = None,
 ) -> bytes:
-    """A N1 CDA for ``patient`` (identity fields of the SUT actions), as UTF-8 bytes."""
+    """A N1 CDA for ``patient`` (identity fields of the SUT actions), as UTF-8 bytes.
+
+    ``replaces`` (``document_id``, ``set_id``, ``version``) makes it the next version of a
+    document already shared: same setId, versionNumber + 1, relatedDocument RPLC (STRUCMIN §3.5.5.10).
+    """
     now = dt.datetime.now(dt.timezone(dt.timedelta(hours=1))).replace(microsecond=0)
     w = _Writer()
     doc = w.root
@@ -119,8 +127,8 @@ def build_n1_document(
     w.add(doc, "effectiveTime", value=_ts(now, defect="cda_effective_time_without_offset" in defects))
     w.add(doc, "confidentialityCode", code="N", codeSystem="2.16.840.1.113883.5.25", displayName="Normal")
     w.add(doc, "languageCode", code="fr-FR")
-    w.add(doc, "setId", root=_uuid_oid())
-    w.add(doc, "versionNumber", value="1")
+    w.add(doc, "setId", root=replaces["set_id"] if replaces else _uuid_oid())
+    w.add(doc, "versionNumber", value=str(int(replaces["version"]) + 1) if replaces else "1")
     _record_target(w, patient, defects)
     _author(w, now)
     custodian = w.add(w.add(w.add(doc, "custodian"), "assignedCustodian"), "representedCustodianOrganization")
@@ -134,6 +142,11 @@ def build_n1_document(
     w.add(legal, "signatureCode", code="S")
     _professional(w, w.add(legal, "assignedEntity"))
     _documentation_of(w, now)
+    if replaces:
+        parent = w.add(w.add(doc, "relatedDocument", typeCode="RPLC"), "parentDocument")
+        w.add(parent, "id", root=replaces["document_id"])
+        w.add(parent, "setId", root=replaces["set_id"])
+        w.add(parent, "versionNumber", value=str(replaces["version"]))
     encounter = w.add(w.add(doc, "componentOf"), "encompassingEncounter")
     w.add(w.add(encounter, "effectiveTime"), "low", value=_ts(now))
     facility = w.add(w.add(encounter, "location"), "healthCareFacility")
