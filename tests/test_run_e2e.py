@@ -12,11 +12,13 @@ import pytest
 
 from harness.runner import RunOptions, run
 from harness.sut.reference_cda import CDA_DEFECTS
+from harness.sut.reference_dmp import DMP_DEFECTS
 from harness.sut.reference_insi import INSI_DEFECTS
 from harness.sut.reference_psc import PSC_DEFECTS
 
 DEFECT_SUITES = [(d, "ins") for d in sorted(INSI_DEFECTS)] + [(d, "psc") for d in sorted(PSC_DEFECTS)]
 DEFECT_SUITES += [(d, "cda") for d in sorted(CDA_DEFECTS)]
+DEFECT_SUITES += [(d, "dmp") for d in sorted(DMP_DEFECTS)] + [("cda_missing_ci_sis_template", "dmp")]
 # The requirement each defect is built to break (others may fail too, as a consequence).
 EXPECTED_FAILURE = {
     "no_contexte_lps": "INS-02",
@@ -50,7 +52,24 @@ EXPECTED_FAILURE = {
     "cda_local_document_code": "CDA-06",
     "cda_volet_template_wrong_code": "CDA-07",
     "cda_word_media_type": "CDA-08",
+    "dmp_no_message_id": "DMP-01",
+    "vihf_unsigned": "DMP-02",
+    "vihf_authentication_key": "DMP-02",
+    "vihf_without_software": "DMP-03",
+    "vihf_other_patient": "DMP-03",
+    "xds_local_patient_id": "DMP-04",
+    "xds_unique_id_extension": "DMP-05",
+    "xds_no_class_code": "DMP-05",
+    "xds_type_code_mismatch": "DMP-06",
+    "xds_no_signature_document": "DMP-08",
+    "dmp_retrieve_wrong_repository": "DMP-09",
+    "dmp_mask_with_local_code": "DMP-10",
+    "dmp_replace_without_rplc": "DMP-11",
+    "dmp_delete_wrong_status": "DMP-12",
+    "dmp_closed_as_open": "DMP-13",
 }
+# A CDA defect also breaks the DMP requirement on the fed document.
+EXPECTED_FAILURE_IN_SUITE = {("cda_missing_ci_sis_template", "dmp"): "DMP-07"}
 
 pytestmark = pytest.mark.slow
 
@@ -86,7 +105,8 @@ def test_each_reference_defect_fails_its_requirement(tmp_path, data_dir, defect,
     failed = sorted(r["id"] for r in report["requirements"] if r["outcome"] == "fail")
     errors = [t["nodeid"] for t in report["tests"] if t["outcome"] == "error"]
     assert errors == [], f"{defect} must make the product fail, never the harness: {errors}"
-    assert status == 1 and EXPECTED_FAILURE[defect] in failed, f"{defect}: failed {failed}"
+    expected = EXPECTED_FAILURE_IN_SUITE.get((defect, suite), EXPECTED_FAILURE[defect])
+    assert status == 1 and expected in failed, f"{defect}: failed {failed}"
     failing = [r for r in report["requirements"] if r["outcome"] == "fail"]
     assert all(r["findings"] for r in failing), "every failed requirement explains itself with findings"
 
@@ -117,12 +137,12 @@ def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     ("args", "message"),
     [
         (["run", "--suite", "nope"], "unknown suite 'nope'"),
-        (["run", "--suite", "dmp"], "not available in this version"),
+        (["run", "--suite", "mss"], "not available in this version"),
         (["run", "--suite", "ins,psc,mss"], "not available in this version"),
         (["run", "--couloir", "HOSPITAL"], "unknown couloir"),
         (["run", "--defect", "ignore_cr02"], "did you mean ignores_cr02"),
         (["run", "--sut", "missing.toml"], "does not exist"),
-        (["serve", "--services", "dmp"], "not available in this version"),
+        (["serve", "--services", "mss"], "not available in this version"),
         (["serve", "--services", "psc", "--psc-clients", "missing.toml"], "PSC client registry"),
     ],
 )

@@ -1,0 +1,1 @@
+"""DMP suite: how the product feeds, consults and manages documents in the DMP."""
