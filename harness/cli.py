@@ -103,6 +103,10 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         )
     if args.jobs < 1:
         raise UsageError(f"--jobs must be 1 or more, not {args.jobs}")
+    if args.kind != "cda":
+        if args.volet or (args.kit and args.kit != os.environ.get("SEGUR_CDA_KIT")):
+            raise UsageError("--kit and --volet apply to `segur validate cda` only")
+        args.kit = None  # $SEGUR_CDA_KIT is for CDA files
     kit = None
     if args.kit:
         from harness.cda.kit import OfficialKit
@@ -171,7 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
     reqs.set_defaults(func=_cmd_requirements)
 
     validate = commands.add_parser(
-        "validate", help="validate documents (cda) with the project's own rules and, optionally, the official ANS kit"
+        "validate",
+        help="validate CDA documents (own rules, optionally the official ANS kit) or XDS submissions for the DMP",
     )
     validate.add_argument("kind", choices=["cda", "fhir", "xds", "xdm"], help="what the files are")
     validate.add_argument("files", nargs="+", metavar="FILE")

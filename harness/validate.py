@@ -20,8 +20,8 @@ from harness.results import Finding, Severity
 if TYPE_CHECKING:
     from harness.cda.kit import OfficialKit
 
-KINDS = ("cda",)
-PLANNED_KINDS = ("fhir", "xds", "xdm")
+KINDS = ("cda", "xds")
+PLANNED_KINDS = ("fhir", "xdm")
 
 
 @dataclass
@@ -73,7 +73,26 @@ def _finding_json(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-VALIDATORS: dict[str, Callable[[Path, ValidateOptions], dict[str, Any]]] = {"cda": _validate_cda_file}
+def _validate_xds_file(path: Path, options: ValidateOptions) -> dict[str, Any]:
+    from harness.verify.xds_metadata import NotASubmission, read_submission, validate_submission
+
+    try:
+        submission, documents = read_submission(path.read_bytes())
+    except (NotASubmission, OSError) as exc:
+        return _unreadable(path, str(exc))
+    findings = validate_submission(submission, documents)
+    return {
+        "file": str(path),
+        "valid": not any(f.severity is Severity.ERROR for f in findings),
+        "findings": [_finding_json(f.to_dict()) for f in findings],
+        "documents": len(submission.documents),
+    }
+
+
+VALIDATORS: dict[str, Callable[[Path, ValidateOptions], dict[str, Any]]] = {
+    "cda": _validate_cda_file,
+    "xds": _validate_xds_file,
+}
 
 
 def validate_files(kind: str, files: list[Path], options: ValidateOptions) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ the reference client signs with it, the verifiers check the signature and every 
 from __future__ import annotations
 
 import base64
+import copy
 import datetime as dt
 import hashlib
 import uuid
@@ -33,8 +34,14 @@ _DIGESTS = {SHA256: hashlib.sha256, "http://www.w3.org/2000/09/xmldsig#sha1": ha
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
 
 
-def _c14n(element: etree._Element) -> bytes:
-    return etree.tostring(element, method="c14n", exclusive=True, with_comments=False)
+def _c14n(element: etree._Element, algorithm: str = EXC_C14N) -> bytes:
+    """Canonical form for the four c14n algorithms of XML-DSig (the kit's sample uses inclusive c14n)."""
+    exclusive = algorithm.startswith("http://www.w3.org/2001/10/xml-exc-c14n#")
+    if not exclusive:
+        # libxml2's inclusive c14n of a subtree in place writes spurious xmlns="" on some
+        # descendants; a copy carries the in-scope namespaces and canonicalises correctly.
+        element = copy.deepcopy(element)
+    return etree.tostring(element, method="c14n", exclusive=exclusive, with_comments=algorithm.endswith("WithComments"))
 
 
 def _b64(data: bytes) -> str:
@@ -146,7 +153,9 @@ def verify_signature_document(data: bytes, documents: dict[str, bytes]) -> Signa
             else hashes.SHA256()
         )
         signature_value = base64.b64decode("".join((root.findtext(f"{{{DS}}}SignatureValue") or "").split()))
-        public_key.verify(signature_value, _c14n(signed_info), padding.PKCS1v15(), chosen)
+        method = signed_info.find(f"{{{DS}}}CanonicalizationMethod")
+        c14n = method.get("Algorithm", EXC_C14N) if method is not None else EXC_C14N
+        public_key.verify(signature_value, _c14n(signed_info, c14n), padding.PKCS1v15(), chosen)
         check.signer = certificate
     except (ValueError, InvalidSignature) as exc:
         check.problems.append(f"the signature value does not verify: {type(exc).__name__} {exc}")
@@ -157,7 +166,9 @@ def verify_signature_document(data: bytes, documents: dict[str, bytes]) -> Signa
         if target is None:
             check.problems.append(f"signed reference {reference.get('URI')} points to nothing in the signature")
             continue
-        if not _digest_matches(reference, _c14n(target)):
+        transform = reference.find(f"{{{DS}}}Transforms/{{{DS}}}Transform")
+        algorithm = transform.get("Algorithm", "") if transform is not None else ""
+        if not _digest_matches(reference, _c14n(target, algorithm if "c14n" in algorithm else EXC_C14N)):
             check.problems.append(f"signed reference {reference.get('URI')}: digest differs (altered after signing)")
     manifest = by_id.get("IHEManifest")
     if manifest is None:

@@ -11,8 +11,9 @@ import re
 from collections.abc import Sequence
 
 from cryptography import x509
+from lxml import etree
 
-from harness import ins, xds
+from harness import ins, mtom, soap, xds
 from harness.cda import NotACda, read_cda, validate_document
 from harness.results import Finding, Severity
 from harness.xades import verify_signature_document
@@ -39,10 +40,16 @@ def is_signature_entry(entry: xds.RegistryObject) -> bool:
 # -- DMP-04: the patient's identity ---------------------------------------------------------
 
 
-def check_patient_identity(submission: xds.Submission, patient: dict[str, str], where: str) -> list[Finding]:
-    """patientId of the set and of every entry: the patient's INS as a CX with an INS OID."""
+def check_patient_identity(submission: xds.Submission, patient: dict[str, str] | None, where: str) -> list[Finding]:
+    """patientId of the set and of every entry: the patient's INS as a CX with an INS OID.
+
+    Without ``patient`` (a file judged on its own), every patientId must name the same INS.
+    """
     findings = []
     holders = [*submission.submission_sets, *submission.documents]
+    if patient is None:
+        first = xds.patient_ins(holders[0].patient_id) if holders else None
+        patient = {"ins": first[0], "oid": first[1] or ""} if first else {"ins": "", "oid": ""}
     expected = xds.format_cx(patient["ins"], patient["oid"])
     for holder in holders:
         value = holder.patient_id
@@ -292,8 +299,9 @@ def _consistency(entry: xds.RegistryObject, header, format_code: str | None, loc
 
 
 def check_signature_document(
-    submission: xds.Submission, documents: dict[str, bytes], trusted: Sequence[x509.Certificate], where: str
+    submission: xds.Submission, documents: dict[str, bytes], trusted: Sequence[x509.Certificate] | None, where: str
 ) -> list[Finding]:
+    """DMP-08; ``trusted`` None skips the trust check (a file judged away from any PKI)."""
     signatures = [e for e in submission.documents if is_signature_entry(e)]
     if not signatures:
         return [_f("dmp.signature", "DMP-08", "the submission carries no signature document", where)]
@@ -320,7 +328,7 @@ def check_signature_document(
         for unique_id in signed:
             if f"urn:oid:{unique_id}" not in check.signed_documents:
                 findings.append(_f("dmp.signature", "DMP-08", f"document {unique_id} is not in the manifest", loc))
-        if check.signer is not None and not _trusted(check.signer, trusted):
+        if check.signer is not None and trusted is not None and not _trusted(check.signer, trusted):
             findings.append(
                 _f(
                     "dmp.signature",
@@ -341,3 +349,49 @@ def _trusted(certificate: x509.Certificate, trusted: Sequence[x509.Certificate])
         except Exception:
             continue
     return False
+
+
+class NotASubmission(ValueError):
+    """The input cannot be read as an ITI-41 submission (exit status 2 in `segur validate xds`)."""
+
+
+def read_submission(data: bytes) -> tuple[xds.Submission, dict[str, bytes]]:
+    """A TD2.1 request saved as a file: MIME (MTOM), SOAP envelope, or the bare request element."""
+    parts = None
+    if data.lstrip().startswith(b"--"):
+        boundary = data.lstrip().split(b"\n", 1)[0].strip()[2:].decode("ascii", "replace")
+        try:
+            parts = mtom.parse_multipart(data.lstrip(), f'multipart/related; boundary="{boundary}"')
+        except mtom.MtomError as exc:
+            raise NotASubmission(f"unreadable MIME message: {exc}") from None
+        data = parts.root.body
+    try:
+        root = soap.parse_envelope(data).body_element() if b"Envelope" in data[:2000] else None
+        if root is None:
+            root = etree.fromstring(data, etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False))
+    except (soap.SoapInputError, etree.XMLSyntaxError) as exc:
+        raise NotASubmission(f"unreadable XML: {exc}") from None
+    request = (
+        root if root.tag == f"{{{xds.LCM}}}SubmitObjectsRequest" else root.find(f"{{{xds.LCM}}}SubmitObjectsRequest")
+    )
+    if request is None:
+        raise NotASubmission(f"no lcm:SubmitObjectsRequest (root element {root.tag})")
+    submission = xds.parse_submission(request)
+    contents = {}
+    empty = mtom.MultipartMessage(mtom.MimePart(None, "", {}, b""), {})
+    for document in root.findall(f"{{{xds.XDSB}}}Document"):
+        try:
+            contents[document.get("id", "")] = mtom.include_content(document, parts or empty) or b""
+        except mtom.MtomError as exc:
+            raise NotASubmission(f"Document {document.get('id')}: {exc}") from None
+    return submission, xds.attach_documents(submission, contents)[0]
+
+
+def validate_submission(submission: xds.Submission, documents: dict[str, bytes]) -> list[Finding]:
+    """Everything that can be judged of a submission on its own (no expected patient, no PKI)."""
+    where = "submission"
+    findings = check_patient_identity(submission, None, where) + check_metadata(submission, where)
+    findings += check_cda(submission, documents, where)
+    if any(is_signature_entry(e) for e in submission.documents):
+        findings += check_signature_document(submission, documents, None, where)
+    return findings
