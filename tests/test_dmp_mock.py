@@ -328,3 +328,35 @@ def test_what_was_acknowledged_survives_a_restart(env):
         assert len(reopened.entries(realm, PATIENTS["VIDE"].ins)) == 2
     finally:
         reopened.close()
+
+
+# -- scenarios --------------------------------------------------------------------------------
+
+
+def set_scenario(env, realm: str, scenario: dict) -> None:
+    with httpx.Client(verify=pki.client_ssl_context(env["layout"], None), timeout=30) as http:
+        assert http.put(f"{env['served'].url}/_segur/scenario/{realm}", json=scenario).status_code == 200
+
+
+def test_technical_fault_on_retrieval_is_still_an_mtom_answer(env):
+    realm = uuid.uuid4().hex[:10]
+    reference = client(env, realm=realm)
+    listed = reference.find_documents(patient("OUVERT"))["documents"]
+    set_scenario(env, realm, {"fault": "technical"})
+    request = etree.Element(f"{{{xds.XDSB}}}RetrieveDocumentSetRequest", nsmap={"xdsb": xds.XDSB})
+    document = etree.SubElement(request, f"{{{xds.XDSB}}}DocumentRequest")
+    etree.SubElement(document, f"{{{xds.XDSB}}}RepositoryUniqueId").text = xds.DMP_REPOSITORY_ID
+    etree.SubElement(document, f"{{{xds.XDSB}}}DocumentUniqueId").text = listed[0]["unique_id"]
+    call = reference.prepare("DocumentRepository_Service", "urn:ihe:iti:2007:RetrieveDocumentSet", request, None)
+    with httpx.Client(verify=pki.client_ssl_context(env["layout"], "dmp-org"), timeout=30) as http:
+        response = http.post(call.url, content=call.content, headers={"content-type": call.content_type})
+    assert response.status_code == 500 and mtom.is_multipart(response.headers["content-type"])
+    root = mtom.parse_multipart(response.content, response.headers["content-type"]).root.body
+    assert soap.parse_envelope(root).body.find(f"{{{soap.SOAP12_NS}}}Fault") is not None
+
+
+def test_unavailable_service_answers_503(env):
+    realm = uuid.uuid4().hex[:10]
+    set_scenario(env, realm, {"fault": "unavailable"})
+    with pytest.raises(Exception, match="Service DMP indisponible"):
+        client(env, realm=realm).check_dmp(patient("OUVERT"))
