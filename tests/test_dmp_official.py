@@ -200,3 +200,14 @@ def test_official_status_change_is_applied(mock, kit, official_patient, transact
     assert payload is not None and payload.get("status") == xds.SUCCESS, response.text[:800]
     new_status = re.findall(r"<Value>(urn:[^<]+StatusType:[A-Za-z]+)</Value>", request)[-1]
     assert registry.entry(realm, target).status == new_status
+
+
+@pytest.mark.parametrize("transaction", ["TD0.5", "TD1.3a", "TD1.3b", "TD1.4", "TD1.6"])
+def test_official_requests_of_transactions_not_simulated_get_a_clear_fault(mock, kit, transaction):
+    served, client, _, _ = mock
+    data = message(kit, transaction).read_bytes()
+    response = client.post(
+        f"{served.url}/si-dmp-server/v2/services/patient", content=data, headers={"content-type": content_type(data)}
+    )
+    reason = soap.parse_envelope(response.content).body.findtext(f".//{{{soap.SOAP12_NS}}}Text")
+    assert response.status_code == 400 and "non prise en charge" in reason

@@ -154,6 +154,9 @@ class DmpService:
         message_id = message.wsa("MessageID")
         summary.update(soap_version=message.version, action=action, message_id=message_id)
         transaction = messages.ACTIONS.get(action)
+        if action in messages.UNSUPPORTED_ACTIONS:
+            summary["transaction"] = messages.UNSUPPORTED_ACTIONS[action]
+            raise self._fault("unsupported", message_id, summary["transaction"], False)
         if transaction is None:
             raise self._protocol_refusal(f"action inconnue du DMP: {action or 'aucune wsa:Action'}")
         summary["transaction"] = transaction

@@ -35,6 +35,15 @@ ACTIONS = {
     "urn:ihe:iti:2007:RetrieveDocumentSet": "TD3.2",
     "urn:ihe:iti:2010:UpdateDocumentSet": "TD3.3",
 }
+# DMPi transactions the mock knows but does not implement: answered with the "unsupported" fault.
+UNSUPPORTED_ACTIONS = {
+    "urn:hl7-org:v3:PRPA_IN201305UV02": "TD0.5",
+    "urn:hl7-org:v3:PRPA_IN201314UV02": "TD1.3b/TD1.4",
+    "urn:si-dmp-habilitations:HabilitationsEndPoint:listAuthorizationByPatient": "TD1.6",
+    "urn:si-dmp-patients:PatientSpecificEndPoint:createPatientAccess": "TD1.5a (withdrawn in 2024)",
+    "urn:si-dmp-patients:PatientSpecificEndPoint:patientOTPUpdate": "TD1.5b (withdrawn in 2024)",
+    "urn:si-dmp-patients:PatientSpecificEndPoint:updatePatientAccess": "TD1.5d (withdrawn in 2024)",
+}
 RESPONSE_ACTIONS = {
     "TD0.2": "urn:hl7-org:v3:PRPA_IN201308UV02",
     "TD0.3": "urn:si-dmp-habilitations:HabilitationsEndPoint:setAuthorizationResponse",

@@ -180,6 +180,10 @@ class Transactions:
     # -- TD0.x ---------------------------------------------------------------------------------
 
     def td02_test_existence(self, realm, payload, attachments, actor, summary) -> Answer:
+        reason = payload.find(f"{{{HL7}}}controlActProcess/{{{HL7}}}reasonCode")
+        if reason is None or reason.get("code") != "TEST_EXST":
+            # The same HL7 interaction carries TD1.3a (consultation of the administrative file).
+            raise BusinessError("unsupported", f"reasonCode {reason.get('code') if reason is not None else 'absent'}")
         value = payload.find(f".//{{{HL7}}}patientIdentifier/{{{HL7}}}value")
         ins = value.get("extension") if value is not None else None
         oid = value.get("root") if value is not None else None
