@@ -87,16 +87,8 @@ class ServerStartError(RuntimeError):
     """The server did not come up; the message carries what it said."""
 
 
-def serve_app(
-    app: ASGIApp,
-    *,
-    name: str,
-    host: str = LOOPBACK,
-    port: int = 0,
-    ssl_context: ssl.SSLContext | None = None,
-    startup_timeout: float = 10.0,
-) -> ServedApp:
-    """Start ``app`` in a background thread and return once it accepts connections."""
+def listening_socket(name: str, host: str, port: int) -> socket.socket:
+    """A bound TCP socket for a server on ``host:port`` (0: any free port); ServerStartError if taken."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # proto=IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on accepted sockets whose proto
     # says TCP; without it every response waits ~40 ms for the client's delayed ACK (Nagle).
@@ -108,6 +100,20 @@ def serve_app(
     except OSError as exc:
         sock.close()
         raise ServerStartError(f"{name}: cannot listen on {host}:{port}: {exc}") from exc
+    return sock
+
+
+def serve_app(
+    app: ASGIApp,
+    *,
+    name: str,
+    host: str = LOOPBACK,
+    port: int = 0,
+    ssl_context: ssl.SSLContext | None = None,
+    startup_timeout: float = 10.0,
+) -> ServedApp:
+    """Start ``app`` in a background thread and return once it accepts connections."""
+    sock = listening_socket(name, host, port)
     bound_port = sock.getsockname()[1]
     config = uvicorn.Config(
         app,

@@ -10,11 +10,12 @@ nothing behind.
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+from harness.durable import open_database
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS entry (
@@ -90,10 +91,7 @@ class DmpRegistry:
 
     def __init__(self, path: Path | str = ":memory:"):
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(SCHEMA)
+        self._db = open_database(path, SCHEMA)
         self._seq = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM entry").fetchone()[0]
 
     def close(self) -> None:

@@ -1,0 +1,381 @@
+"""The MSSanté operator's SMTP submission service (aiosmtpd): authentication, checks, delivery, acks.
+
+Two listeners, as operators run them (facts §3.1): implicit TLS (port 465 style) and STARTTLS
+(port 587 style, no AUTH before TLS). A sender authenticates with a PSC bearer token
+(XOAUTH2/OAUTHBEARER, the token's IdNatPs owning the mailbox), a password where the directory
+gives one, or an ORG certificate naming an ORG/APP mailbox. Every SMTP transaction is recorded;
+a message is delivered to all its recipients in one transaction, or not at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import email.policy
+import email.utils
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from typing import Any
+
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from cryptography import x509
+
+from harness import mssmail, xdm
+from harness.mockserver import listening_socket
+from harness.recorder import FAULT, OK, REJECTED, Exchange, ExchangeStore
+from mock_services.mssante.directory import Directory, Mailbox
+from mock_services.mssante.store import MailStore
+
+BearerValidator = Callable[[str], dict[str, Any] | None]
+
+
+class ActiveSession:
+    """The session key exchanges are recorded under (SMTP has no URL to carry one): set per test."""
+
+    def __init__(self, key: str = "default"):
+        self.key = key
+
+
+@dataclass(frozen=True)
+class MssSettings:
+    domain: str = "harnais.mssante.fr"
+    # Inferred: facts §3.3 gives a usual 25 MB limit for patient messages; the same limit for all.
+    max_message_bytes: int = 25 * 1024 * 1024
+    allow_password: bool = True  # operators differ (facts §3.1): passwords allowed, for test mailboxes
+
+
+@dataclass
+class Principal:
+    method: str
+    mailboxes: list[Mailbox]
+    user: str | None = None
+    claims: dict[str, Any] = field(default_factory=dict)
+
+
+def _peer_certificate(server: SMTP) -> x509.Certificate | None:
+    transport = server.transport
+    ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
+    der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+    return x509.load_der_x509_certificate(der) if der else None
+
+
+def _common_name(certificate: x509.Certificate | None) -> str | None:
+    if certificate is None:
+        return None
+    names = certificate.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    return str(names[0].value) if names else None
+
+
+def _sasl_bearer(blob: bytes, mechanism: str) -> tuple[str, str] | None:
+    """(user, token) from an XOAUTH2 (``user=..\\x01auth=Bearer ..``) or OAUTHBEARER (RFC 7628) response."""
+    text = blob.decode("utf-8", "replace")
+    user = token = None
+    head, _, rest = text.partition("\x01") if mechanism == "OAUTHBEARER" else ("", "", text)
+    for part in head.split(","):
+        if part.startswith("a="):
+            user = part[2:]
+    for item in rest.split("\x01"):
+        key, _, value = item.partition("=")
+        if key == "user":
+            user = value
+        elif key == "auth" and value.lower().startswith("bearer "):
+            token = value[7:].strip()
+    return (user, token) if user and token else None
+
+
+class OperatorHandler:
+    def __init__(
+        self,
+        store: MailStore,
+        directory: Directory,
+        exchanges: ExchangeStore,
+        active: ActiveSession,
+        settings: MssSettings,
+        bearer: BearerValidator | None,
+        listener: str,
+    ):
+        self.store, self.directory, self.exchanges, self.active = store, directory, exchanges, active
+        self.settings, self.bearer, self.listener = settings, bearer, listener
+
+    # -- recording -------------------------------------------------------------------------
+
+    def record(self, operation: str, outcome: str, request: bytes, response: str, meta: dict[str, Any]) -> None:
+        now = time.time()
+        self.exchanges.record(
+            Exchange(
+                service="mss",
+                session_key=self.active.key,
+                operation=operation,
+                outcome=outcome,
+                request_body=request,
+                response_body=response.encode(),
+                started_at=meta.pop("_started", now),
+                finished_at=now,
+                client_subject=meta.get("client_subject"),
+                request_meta=meta,
+                summary={"response": response, **{k: meta[k] for k in ("auth", "tls") if k in meta}},
+            )
+        )
+
+    def _meta(self, server: SMTP, session: Session, envelope: Envelope | None = None) -> dict[str, Any]:
+        certificate = _peer_certificate(server)
+        principal: Principal | None = getattr(session, "auth_data", None)
+        meta: dict[str, Any] = {
+            "listener": self.listener,
+            "tls": "implicit" if self.listener == "smtps" else ("starttls" if session.ssl is not None else "none"),
+            "client_subject": certificate.subject.rfc4514_string() if certificate else None,
+            "auth": principal.method if isinstance(principal, Principal) else None,
+            "user": principal.user if isinstance(principal, Principal) else None,
+            "helo": session.host_name,
+        }
+        if envelope is not None:
+            meta.update(
+                mail_from=envelope.mail_from,
+                rcpt_tos=list(envelope.rcpt_tos),
+                mail_options=list(envelope.mail_options),
+                rcpt_options=list(getattr(envelope, "rcpt_options", [])),
+            )
+        return meta
+
+    # -- authentication --------------------------------------------------------------------
+
+    def authenticator(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
+    ) -> AuthResult:
+        """PLAIN and LOGIN: a directory password, when the operator allows passwords."""
+        if not isinstance(data, LoginPassword) or not self.settings.allow_password:
+            return AuthResult(success=False, handled=False)
+        user = data.login.decode("utf-8", "replace").lower()
+        mailbox = self.directory.get(user)
+        ok = mailbox is not None and mailbox.password is not None and mailbox.password == data.password.decode()
+        meta = self._meta(server, session) | {"auth_attempt": mechanism, "user": user}
+        self.record("smtp.auth", OK if ok else REJECTED, b"", "235" if ok else "535", meta)
+        if not ok or mailbox is None:
+            return AuthResult(success=False, handled=False)
+        return AuthResult(success=True, auth_data=Principal(mechanism, [mailbox], user))
+
+    async def _bearer(self, server: SMTP, args: list[str], mechanism: str) -> AuthResult:
+        blob: Any = base64.b64decode(args[1]) if len(args) > 1 else await server.challenge_auth("")
+        if not isinstance(blob, bytes):
+            return AuthResult(success=False, handled=True)
+        parsed = _sasl_bearer(blob, mechanism)
+        claims = self.bearer(parsed[1]) if parsed and self.bearer else None
+        owner = claims.get("preferred_username") if claims else None
+        mailbox = self.directory.get(parsed[0]) if parsed else None
+        ok = mailbox is not None and owner is not None and mailbox.owner == owner
+        assert server.session is not None
+        meta = self._meta(server, server.session) | {"auth_attempt": mechanism, "user": parsed[0] if parsed else None}
+        self.record("smtp.auth", OK if ok else REJECTED, b"", "235" if ok else "535", meta)
+        if not ok or mailbox is None or claims is None:
+            if mechanism == "XOAUTH2":  # Google's exchange: an error challenge, then the client's empty line
+                await server.challenge_auth(b'{"status":"401","schemes":"bearer"}')
+            return AuthResult(success=False, handled=False, message="535 5.7.8 Jeton PSC refusé")
+        return AuthResult(
+            success=True, auth_data=Principal(mechanism, [mailbox], parsed[0] if parsed else None, claims)
+        )
+
+    async def auth_XOAUTH2(self, server: SMTP, args: list[str]) -> AuthResult:
+        return await self._bearer(server, args, "XOAUTH2")
+
+    async def auth_OAUTHBEARER(self, server: SMTP, args: list[str]) -> AuthResult:
+        return await self._bearer(server, args, "OAUTHBEARER")
+
+    def _principal(self, server: SMTP, session: Session) -> Principal | None:
+        authenticated = getattr(session, "auth_data", None)
+        if isinstance(authenticated, Principal):
+            return authenticated
+        mailboxes = self.directory.by_certificate(_common_name(_peer_certificate(server)))
+        return Principal("certificate", mailboxes) if mailboxes else None
+
+    # -- the transaction -------------------------------------------------------------------
+
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        principal = self._principal(server, session)
+        meta = self._meta(server, session) | {"mail_from": address}
+        if principal is None:
+            status = "530 5.7.0 Authentification requise (jeton PSC, certificat ORG ou mot de passe)"
+        elif address.lower() not in {m.address for m in principal.mailboxes}:
+            status = "553 5.7.1 Adresse d'expéditeur non autorisée pour cette authentification"
+        else:
+            envelope.mail_from = address
+            envelope.mail_options.extend(options)
+            session.auth_data = principal  # type: ignore[assignment]  # aiosmtpd types it as the AUTH data
+            return "250 2.1.0 OK"
+        self.record("smtp.mail", REJECTED, b"", status, meta)
+        return status
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        accepted, reason = self.directory.accepts(address)
+        if not accepted:
+            status = f"550 5.1.1 {address}: {reason}"
+            self.record("smtp.rcpt", REJECTED, b"", status, self._meta(server, session, envelope) | {"rcpt": address})
+            return status
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(options)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        raw = envelope.original_content or b""
+        meta = self._meta(server, session, envelope)
+        message, problem = inspect(raw)
+        if problem is not None or message is None:
+            status = f"554 5.6.0 Message refusé: {problem}"
+            self.record("smtp.data", REJECTED, raw, status, meta)
+            return status
+        stamped = self._stamp(raw, envelope, session)
+        try:
+            self.store.deliver_all([(r, stamped) for r in envelope.rcpt_tos])
+        except Exception as exc:  # a storage failure is a temporary failure, never a half delivery
+            status = f"451 4.3.0 Remise impossible: {type(exc).__name__}"
+            self.record("smtp.data", FAULT, raw, status, meta)
+            return status
+        status = "250 2.0.0 Message accepté"
+        self.record("smtp.data", OK, raw, status, meta)
+        self._acknowledge(raw, message, envelope)
+        return status
+
+    def _stamp(self, raw: bytes, envelope: Envelope, session: Session) -> bytes:
+        received = (
+            f"Return-Path: <{envelope.mail_from}>\r\n"
+            f"Received: from {session.host_name or 'unknown'} by {self.settings.domain} with ESMTPSA; "
+            f"{email.utils.formatdate(localtime=True)}\r\n"
+        )
+        return received.encode() + raw
+
+    def _acknowledge(self, raw: bytes, message: EmailMessage, envelope: Envelope) -> None:
+        """A DSN when asked (NOTIFY=SUCCESS or Return-Receipt-To), an MDN from auto-acknowledging mailboxes."""
+        sender = envelope.mail_from or ""
+        wants_dsn = any("NOTIFY=" in o.upper() and "SUCCESS" in o.upper() for o in envelope.rcpt_options)
+        if (wants_dsn or message.get("Return-Receipt-To")) and self.directory.get(sender):
+            report = mssmail.dsn(
+                raw,
+                reporting_mta=self.settings.domain,
+                recipients=list(envelope.rcpt_tos),
+                sender=sender,
+                postmaster=f"postmaster@{self.settings.domain}",
+            )
+            self.store.deliver(sender, report)
+        ack_to = str(message.get("Disposition-Notification-To") or "")
+        target = email.utils.parseaddr(ack_to)[1].lower()
+        for recipient in envelope.rcpt_tos:
+            mailbox = self.directory.get(recipient)
+            if mailbox is None or not mailbox.auto_ack or not self.directory.get(target):
+                continue
+            error = None if mailbox.auto_ack == "processed" else mailbox.auto_ack
+            self.store.deliver(target, mssmail.mdn(raw, reporter=mailbox.address, error=error))
+
+
+def inspect(raw: bytes) -> tuple[EmailMessage | None, str | None]:
+    """The parsed message, and why it cannot be accepted (None when it can); parsed once."""
+    head, separator, _ = raw.partition(b"\r\n\r\n")
+    if not separator:
+        head, separator, _ = raw.partition(b"\n\n")
+    if not separator:
+        return None, "pas de séparation entre en-têtes et corps"
+    if b"\x00" in head:
+        return None, "octet nul dans les en-têtes"
+    for line in head.replace(b"\r\n", b"\n").split(b"\n"):
+        if len(line) > 998:
+            return None, "ligne d'en-tête de plus de 998 octets"
+        if b"\r" in line:
+            return None, "retour chariot isolé dans les en-têtes"
+    message = mssmail.parse(raw)
+    for name in ("From", "Date"):
+        if message.get(name) is None:
+            return message, f"en-tête {name} absent"
+    for name, value in message.items():
+        if "\r" in str(value) or "\n" in str(value):
+            return message, f"en-tête {name} contenant un saut de ligne (injection d'en-tête)"
+    return message, attachment_problem(message)
+
+
+def attachment_problem(message: EmailMessage) -> str | None:
+    """An IHE_XDM.ZIP attachment that is dangerous to open (zip bomb, path traversal...), or None."""
+    for name, _, data in mssmail.attachments(message):
+        if name.upper() == mssmail.XDM_NAME:
+            try:
+                xdm.read_xdm(data)
+            except xdm.NotAnXdm as exc:
+                if xdm.is_dangerous(exc):
+                    return f"pièce jointe {name} dangereuse: {exc}"
+    return None
+
+
+@dataclass
+class ServedSmtp:
+    host: str
+    port: int
+    implicit_tls: bool
+    _loop: asyncio.AbstractEventLoop = field(repr=False)
+    _thread: threading.Thread = field(repr=False)
+    _server: asyncio.base_events.Server | None = field(default=None, repr=False)
+
+    def stop(self) -> None:
+        def close() -> None:
+            if self._server is not None:
+                self._server.close()
+            self._loop.stop()
+
+        self._loop.call_soon_threadsafe(close)
+        self._thread.join(10)
+
+    def __enter__(self) -> ServedSmtp:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def serve_smtp(
+    handler: OperatorHandler,
+    ssl_context: ssl.SSLContext,
+    *,
+    implicit_tls: bool,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    max_message_bytes: int,
+) -> ServedSmtp:
+    """Run one SMTP listener in a background thread; returns once it accepts connections."""
+    sock = listening_socket("smtp", host, port)
+    loop = asyncio.new_event_loop()
+
+    def factory() -> SMTP:
+        server = SMTP(
+            handler,
+            hostname=handler.settings.domain,
+            data_size_limit=max_message_bytes,
+            enable_SMTPUTF8=True,
+            tls_context=None if implicit_tls else ssl_context,
+            require_starttls=not implicit_tls,
+            auth_require_tls=not implicit_tls,  # implicit TLS: the whole connection is already encrypted
+            authenticator=handler.authenticator,
+            loop=loop,
+        )
+        server.command_size_limits["AUTH"] = 12288  # RFC 4954 §4: room for a bearer token (a PSC JWT)
+        return server
+
+    ready = threading.Event()
+    served = ServedSmtp(host, sock.getsockname()[1], implicit_tls, loop, threading.Thread())
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        served._server = loop.run_until_complete(
+            loop.create_server(factory, sock=sock, ssl=ssl_context if implicit_tls else None)
+        )
+        ready.set()
+        loop.run_forever()
+        loop.close()
+
+    served._thread = threading.Thread(target=run, name=f"segur-smtp-{served.port}", daemon=True)
+    served._thread.start()
+    if not ready.wait(10):
+        raise RuntimeError("the SMTP listener did not start")
+    return served
