@@ -40,9 +40,14 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         from harness.environment import PSC_CLIENTS_ENV
 
         os.environ[PSC_CLIENTS_ENV] = str(Path(args.psc_clients).resolve())
-    from harness.environment import DMP_FAULTS_ENV, DMP_PATIENTS_ENV
+    from harness.environment import DMP_FAULTS_ENV, DMP_PATIENTS_ENV, MSS_DIRECTORY_ENV
 
-    for value, variable in ((args.dmp_patients, DMP_PATIENTS_ENV), (args.dmp_faults, DMP_FAULTS_ENV)):
+    overrides = (
+        (args.dmp_patients, DMP_PATIENTS_ENV),
+        (args.dmp_faults, DMP_FAULTS_ENV),
+        (args.mss_directory, MSS_DIRECTORY_ENV),
+    )
+    for value, variable in overrides:
         if value:
             os.environ[variable] = str(Path(value).resolve())
     stop = threading.Event()
@@ -51,7 +56,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     data_dir = Path(args.data_dir) if args.data_dir else None
     with HarnessEnvironment(data_dir, host=args.host) as env:
         for service in services:
-            env.start(service)
+            env.start_any(service)
         document = env.endpoints_document()
         if args.endpoints_file:
             target = Path(args.endpoints_file)
@@ -152,7 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=_cmd_run)
 
     serve = commands.add_parser("serve", help="run the mock services in the foreground")
-    serve.add_argument("--services", default="insi,psc,dmp", help="comma-separated services (default insi,psc,dmp)")
+    serve.add_argument(
+        "--services", default="insi,psc,dmp,mss", help="comma-separated services (default insi,psc,dmp,mss)"
+    )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--data-dir", default=None, help="PKI and exchange store folder (default: temporary)")
     serve.add_argument("--endpoints-file", default=None, help="write the endpoints JSON here once ready")
@@ -161,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--dmp-patients", default=None, help="TOML of extra DMP test patients (same shape as the built-in)"
     )
     serve.add_argument("--dmp-faults", default=None, help="TOML overriding the DMP mock's fault table")
+    serve.add_argument("--mss-directory", default=None, help="TOML of the MSSanté test mailboxes (default: built-in)")
     serve.set_defaults(func=_cmd_serve)
 
     pki_cmd = commands.add_parser("pki", help="test PKI (IGC-Santé shaped)")
@@ -176,7 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     validate = commands.add_parser(
         "validate",
-        help="validate CDA documents (own rules, optionally the official ANS kit) or XDS submissions for the DMP",
+        help="validate CDA documents (own rules, optionally the official ANS kit), XDS submissions for the DMP, "
+        "or MSSanté XDM archives",
     )
     validate.add_argument("kind", choices=["cda", "fhir", "xds", "xdm"], help="what the files are")
     validate.add_argument("files", nargs="+", metavar="FILE")

@@ -18,6 +18,7 @@ from harness.errors import UsageError
 from harness.mockserver import LOOPBACK, ServedApp, serve_app
 from harness.recorder import ExchangeStore
 from mock_services.common import ScenarioStore
+from mock_services.mssante.smtp import ActiveSession
 
 
 def _insi_app(env: HarnessEnvironment) -> Any:
@@ -68,7 +69,11 @@ SERVICE_FACTORIES: dict[str, tuple[Callable[[HarnessEnvironment], Any], str]] = 
     "psc": (_psc_app, "auth/realms/esante-wallet"),
     "dmp": (_dmp_app, "si-dmp-server/v2/services"),
 }
-PLANNED_SERVICES = {"mss"}
+# Mail services have no URL path to carry a session: their listeners are started apart.
+MAIL_SERVICES = {"mss"}
+ALL_SERVICES = [*SERVICE_FACTORIES, *sorted(MAIL_SERVICES)]
+PLANNED_SERVICES: set[str] = set()
+MSS_DIRECTORY_ENV = "SEGUR_MSS_DIRECTORY"
 
 
 class UnknownServiceError(UsageError):
@@ -78,10 +83,10 @@ class UnknownServiceError(UsageError):
 def check_services(names: list[str]) -> list[str]:
     for name in names:
         if name in PLANNED_SERVICES:
-            available = ", ".join(SERVICE_FACTORIES)
+            available = ", ".join(ALL_SERVICES)
             raise UnknownServiceError(f"the {name} mock is not available in this version; available: {available}")
-        if name not in SERVICE_FACTORIES:
-            raise UnknownServiceError(f"unknown service {name!r}; available: {', '.join(SERVICE_FACTORIES)}")
+        if name not in ALL_SERVICES:
+            raise UnknownServiceError(f"unknown service {name!r}; available: {', '.join(ALL_SERVICES)}")
     return names
 
 
@@ -100,16 +105,58 @@ class HarnessEnvironment:
         self.store = ExchangeStore(data_dir / "exchanges.sqlite3")
         self.scenarios = ScenarioStore()
         self.servers: dict[str, ServedApp] = {}
+        self.apps: dict[str, Any] = {}
         self.on_close: list[Callable[[], None]] = []
         self.run_key = uuid.uuid4().hex[:12]
+        self.active_session = ActiveSession()
+        self.mss: Any = None  # the MSSanté operator, once started
 
     def start(self, service: str) -> ServedApp:
         check_services([service])
+        if service in MAIL_SERVICES:
+            raise UnknownServiceError(f"{service} is a mail service: use start_mss()")
         if service not in self.servers:
             factory, _ = SERVICE_FACTORIES[service]
             context = pki.server_ssl_context(self.pki, require_client_cert=False)
-            self.servers[service] = serve_app(factory(self), name=service, host=self.host, ssl_context=context)
+            self.apps[service] = factory(self)
+            self.servers[service] = serve_app(self.apps[service], name=service, host=self.host, ssl_context=context)
         return self.servers[service]
+
+    def start_mss(self) -> Any:
+        """The MSSanté operator (SMTP implicit TLS and STARTTLS, IMAP); PSC tokens checked by the PSC mock."""
+        if self.mss is None:
+            from mock_services.mssante import Directory, start_operator
+
+            directory_file = os.environ.get(MSS_DIRECTORY_ENV)
+            try:
+                directory = Directory.load(Path(directory_file) if directory_file else None)
+            except (OSError, ValueError, KeyError) as exc:
+                raise UnknownServiceError(f"MSSanté directory {directory_file}: {exc}") from exc
+
+            def bearer(token: str) -> dict[str, Any] | None:
+                psc = self.apps.get("psc")
+                return psc.state.provider.keyring.verify(token) if psc is not None else None
+
+            self.mss = start_operator(
+                self.store,
+                pki.server_ssl_context(self.pki, require_client_cert=False),
+                data_dir=self.data_dir,
+                host=self.host,
+                directory=directory,
+                bearer=bearer,
+                active=self.active_session,
+            )
+        return self.mss
+
+    def start_any(self, service: str) -> None:
+        self.start_mss() if service in MAIL_SERVICES else self.start(service)
+
+    def endpoints_for(self, session_key: str) -> dict[str, str]:
+        """Every endpoint a SUT may use in one test (mail endpoints are host:port)."""
+        endpoints = {name: self.endpoint(name, session_key) for name in SERVICE_FACTORIES}
+        for name, address in self.start_mss().endpoints().items():
+            endpoints["mss" if name == "smtp" else f"mss_{name}"] = address
+        return endpoints
 
     def endpoint(self, service: str, session_key: str | None = None) -> str:
         """The URL a client uses; with a session key, exchanges are recorded under that key."""
@@ -130,6 +177,9 @@ class HarnessEnvironment:
             doc["psc"] = {"issuer": self.endpoint("psc")}
         if "dmp" in self.servers:
             doc["dmp"] = {"url": self.endpoint("dmp")}
+        if self.mss is not None:
+            endpoints = self.mss.endpoints()
+            doc["mss"] = {key: endpoints[key] for key in ("smtp", "smtp_starttls", "imap")}
         client = self.pki.client("insi-auto")
         doc["pki"] = {
             "ca_bundle": str(self.pki.ca_bundle),
@@ -144,6 +194,9 @@ class HarnessEnvironment:
         for served in self.servers.values():
             served.stop()
         self.servers.clear()
+        if self.mss is not None:
+            self.mss.stop()
+            self.mss = None
         for close in self.on_close:
             close()
         self.on_close.clear()

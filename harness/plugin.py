@@ -238,7 +238,9 @@ def segur_sut(pytestconfig: pytest.Config) -> SutAdapter:
 def segur_session_key(request: pytest.FixtureRequest, segur_env: HarnessEnvironment) -> Iterator[str]:
     """A fresh routing key: the exchanges of this test are recorded under it and cited as evidence."""
     key = segur_env.new_session_key(request.node.name)
+    segur_env.active_session.key = key  # mail exchanges carry no URL: they go to the running test
     yield key
+    segur_env.active_session.key = "default"
     request.node.stash[evidence_key] = [e.id for e in segur_env.store.exchanges(session_key=key)]
     segur_env.scenarios.clear(key)
 
@@ -264,12 +266,11 @@ class BoundSut:
 def sut(segur_sut: SutAdapter, segur_env: HarnessEnvironment, segur_session_key: str, tmp_path: Path) -> BoundSut:
     """The system under test, pointed at this test's mock endpoints."""
     from harness import pki
-    from harness.environment import SERVICE_FACTORIES
 
     client = segur_env.pki.client("insi-auto")
     context = SutContext(
         session_key=segur_session_key,
-        endpoints={name: segur_env.endpoint(name, segur_session_key) for name in SERVICE_FACTORIES},
+        endpoints=segur_env.endpoints_for(segur_session_key),
         ca_bundle=segur_env.pki.ca_bundle,
         client_cert=client.cert_pem,
         client_key=client.key_pem,
@@ -312,6 +313,28 @@ def psc(segur_env: HarnessEnvironment, segur_session_key: str) -> MockHandle:
 def dmp(segur_env: HarnessEnvironment, segur_session_key: str) -> MockHandle:
     """The DMP mock for this test; ``url`` is the base of the DMPi services."""
     return MockHandle(segur_env, "dmp", segur_session_key)
+
+
+class MailHandle(MockHandle):
+    """The MSSanté operator for one test: what was submitted, and the mailboxes."""
+
+    def __init__(self, env: HarnessEnvironment, session_key: str):
+        self.env, self.service, self.session_key = env, "mss", session_key
+        self.operator = env.start_mss()
+        self.url = self.operator.endpoints()["smtp"]
+
+    def mailbox(self, address: str, folder: str = "INBOX") -> list[Any]:
+        return self.operator.store.messages(address, folder)
+
+    def deliver(self, address: str, raw: bytes) -> int:
+        """Put a message in a mailbox, as the operator would after accepting it."""
+        return int(self.operator.store.deliver(address, raw))
+
+
+@pytest.fixture
+def mss(segur_env: HarnessEnvironment, segur_session_key: str) -> MailHandle:
+    """The MSSanté operator mock for this test."""
+    return MailHandle(segur_env, segur_session_key)
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from harness.results import Outcome, RunResult
 from harness.sut import load_sut
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_HARNESS = 0, 1, 2, 3
-PLANNED_SUITES = {"mss", "fhir"}
+PLANNED_SUITES = {"fhir"}
 
 
 class UsageProblem(UsageError):

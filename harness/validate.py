@@ -20,8 +20,8 @@ from harness.results import Finding, Severity
 if TYPE_CHECKING:
     from harness.cda.kit import OfficialKit
 
-KINDS = ("cda", "xds")
-PLANNED_KINDS = ("fhir", "xdm")
+KINDS = ("cda", "xds", "xdm")
+PLANNED_KINDS = ("fhir",)
 
 
 @dataclass
@@ -89,9 +89,16 @@ def _validate_xds_file(path: Path, options: ValidateOptions) -> dict[str, Any]:
     }
 
 
+def _validate_xdm_file(path: Path, options: ValidateOptions) -> dict[str, Any]:
+    from harness.xdm import validate_xdm_file
+
+    return validate_xdm_file(path, options)
+
+
 VALIDATORS: dict[str, Callable[[Path, ValidateOptions], dict[str, Any]]] = {
     "cda": _validate_cda_file,
     "xds": _validate_xds_file,
+    "xdm": _validate_xdm_file,
 }
 
 

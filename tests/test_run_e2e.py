@@ -14,11 +14,13 @@ from harness.runner import RunOptions, run
 from harness.sut.reference_cda import CDA_DEFECTS
 from harness.sut.reference_dmp import DMP_DEFECTS
 from harness.sut.reference_insi import INSI_DEFECTS
+from harness.sut.reference_mss import MSS_DEFECTS
 from harness.sut.reference_psc import PSC_DEFECTS
 
 DEFECT_SUITES = [(d, "ins") for d in sorted(INSI_DEFECTS)] + [(d, "psc") for d in sorted(PSC_DEFECTS)]
 DEFECT_SUITES += [(d, "cda") for d in sorted(CDA_DEFECTS)]
 DEFECT_SUITES += [(d, "dmp") for d in sorted(DMP_DEFECTS)] + [("cda_missing_ci_sis_template", "dmp")]
+DEFECT_SUITES += [(d, "mss") for d in sorted(MSS_DEFECTS)] + [("cda_missing_ci_sis_template", "mss")]
 # The requirement each defect is built to break (others may fail too, as a consequence).
 EXPECTED_FAILURE = {
     "no_contexte_lps": "INS-02",
@@ -67,9 +69,21 @@ EXPECTED_FAILURE = {
     "dmp_replace_without_rplc": "DMP-11",
     "dmp_delete_wrong_status": "DMP-12",
     "dmp_closed_as_open": "DMP-13",
+    "mss_password_auth": "MSS-01",
+    "mss_subject_format": "MSS-02",
+    "mss_no_pdf_copy": "MSS-02",
+    "mss_xdm_wrong_hash": "MSS-03",
+    "mss_no_mss_headers": "MSS-04",
+    "mss_patient_unqualified": "MSS-05",
+    "mss_no_ack_request": "MSS-06",
+    "mss_identifies_by_subject": "MSS-07",
+    "mss_no_mdn": "MSS-08",
 }
 # A CDA defect also breaks the DMP requirement on the fed document.
-EXPECTED_FAILURE_IN_SUITE = {("cda_missing_ci_sis_template", "dmp"): "DMP-07"}
+EXPECTED_FAILURE_IN_SUITE = {
+    ("cda_missing_ci_sis_template", "dmp"): "DMP-07",
+    ("cda_missing_ci_sis_template", "mss"): "MSS-03",
+}
 
 pytestmark = pytest.mark.slow
 
@@ -137,12 +151,12 @@ def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     ("args", "message"),
     [
         (["run", "--suite", "nope"], "unknown suite 'nope'"),
-        (["run", "--suite", "mss"], "not available in this version"),
-        (["run", "--suite", "ins,psc,mss"], "not available in this version"),
+        (["run", "--suite", "fhir"], "not available in this version"),
+        (["run", "--suite", "ins,psc,fhir"], "not available in this version"),
         (["run", "--couloir", "HOSPITAL"], "unknown couloir"),
         (["run", "--defect", "ignore_cr02"], "did you mean ignores_cr02"),
         (["run", "--sut", "missing.toml"], "does not exist"),
-        (["serve", "--services", "mss"], "not available in this version"),
+        (["serve", "--services", "fax"], "unknown service 'fax'"),
         (["serve", "--services", "psc", "--psc-clients", "missing.toml"], "PSC client registry"),
     ],
 )

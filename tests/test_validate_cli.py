@@ -129,7 +129,7 @@ def test_parallel_jobs_give_the_same_results_in_the_same_order(files, capsys):
     assert sequential == parallel and sequential[0] == 2
 
 
-@pytest.mark.parametrize("kind", ["fhir", "xdm"])
+@pytest.mark.parametrize("kind", ["fhir"])
 def test_kinds_not_built_yet_are_a_usage_error(kind, files, capsys):
     status, _, err = run_cli(capsys, kind, str(files["valid.xml"]))
     assert status == 2 and "not available" in err

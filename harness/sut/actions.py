@@ -196,6 +196,32 @@ ACTIONS: dict[str, ActionSpec] = {
             '{"outcome": "done|refused|error", "message": "..."}',
             frozenset({"done", "refused", "error"}),
         ),
+        ActionSpec(
+            "mss.send_document",
+            "Send a document of the patient by MSSanté to a professional's mailbox (IHE XDM attachment).",
+            {
+                "patient": f"the stored identity: {IDENTITY_FIELDS}",
+                "recipient": "the recipient's MSSanté address",
+                "title": "the document title to use",
+            },
+            '{"outcome": "sent|refused|error", "message_id": "the Message-ID of the message sent"}',
+            frozenset({"sent", "refused", "error"}),
+        ),
+        ActionSpec(
+            "mss.send_to_patient",
+            "Send a document to the patient's own mailbox (Mon espace santé), when the product may.",
+            {"patient": f"the stored identity: {IDENTITY_FIELDS}", "title": "the document title to use"},
+            '{"outcome": "sent|refused|error", "message_id": "...", "message": "why it refused"}',
+            frozenset({"sent", "refused", "error"}),
+        ),
+        ActionSpec(
+            "mss.receive",
+            "Read the product's MSSanté mailbox and integrate what arrived, as it does on its own.",
+            {},
+            '{"outcome": "ok|error", "messages": [{"message_id": "...", "status": "integrated|rejected", '
+            '"patient": {"ins": "...", "oid": "..."} or null, "error_code": "902" or null}]}',
+            frozenset({"ok", "error"}),
+        ),
     )
 }
 

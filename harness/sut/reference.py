@@ -13,11 +13,14 @@ from harness.sut.base import ActionNotSupported, ActionResult, SutConfigError, S
 from harness.sut.reference_cda import CDA_DEFECTS, build_n1_document
 from harness.sut.reference_dmp import DMP_DEFECTS, DmpCallError, ReferenceDmpClient
 from harness.sut.reference_insi import INSI_DEFECTS, ReferenceInsiClient
+from harness.sut.reference_mss import MSS_DEFECTS, ReferenceMssClient
 from harness.sut.reference_psc import PSC_DEFECTS, ReferencePscClient
 from harness.vihf import VihfSigner
 from harness.xades import DocumentSigner
 
-REFERENCE_DEFECTS: dict[str, str] = {**INSI_DEFECTS, **PSC_DEFECTS, **CDA_DEFECTS, **DMP_DEFECTS}
+# The reference product's applicative mailbox (fixtures/mss/directory.toml, ORG certificate CN DMP-ORG).
+MSS_MAILBOX = "dpi-reference@harnais.mssante.fr"
+REFERENCE_DEFECTS: dict[str, str] = {**INSI_DEFECTS, **PSC_DEFECTS, **CDA_DEFECTS, **DMP_DEFECTS, **MSS_DEFECTS}
 
 
 class ReferenceSut:
@@ -38,6 +41,7 @@ class ReferenceSut:
         self._layout: pki.PkiLayout | None = None
         self._psc_clients: dict[str, ReferencePscClient] = {}  # one relying-party session per test
         self._dmp_client: ReferenceDmpClient | None = None
+        self._mss_client: ReferenceMssClient | None = None
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -86,6 +90,23 @@ class ReferenceSut:
         self._dmp_client.url = context.endpoints["dmp"]  # each test has its own session route
         return self._dmp_client
 
+    def _mss(self, context: SutContext) -> ReferenceMssClient:
+        if self._mss_client is None:
+            from mock_services.dmp.patients import PatientBase
+
+            layout = self._pki(context)
+            patients = {p.ins: p.identity() for p in PatientBase.load().by_ins.values()}
+            self._mss_client = ReferenceMssClient(
+                smtp=context.endpoints["mss"],
+                imap=context.endpoints["mss_imap"],
+                ssl_context=pki.client_ssl_context(layout, "dmp-org"),
+                mailbox=MSS_MAILBOX,
+                password="segur-test",
+                known_patients=patients,
+                defects=self.defects,
+            )
+        return self._mss_client
+
     def _perform_dmp(self, action: str, params: dict[str, Any], context: SutContext) -> dict[str, Any]:
         client = self._dmp(context)
         patient = params["patient"]
@@ -117,6 +138,17 @@ class ReferenceSut:
 
     def perform(self, action: str, params: dict[str, Any], context: SutContext) -> ActionResult:
         started = time.perf_counter()
+        if action.startswith("mss."):
+            mail = self._mss(context)
+            if action == "mss.send_document":
+                data = mail.send_document(params["patient"], params["recipient"], params["title"])
+            elif action == "mss.send_to_patient":
+                data = mail.send_to_patient(params["patient"], params["title"])
+            elif action == "mss.receive":
+                data = mail.receive()
+            else:
+                raise ActionNotSupported(f"the reference SUT has no action {action!r}")
+            return ActionResult(action, params, check_answer(action, data), time.perf_counter() - started)
         if action.startswith("dmp."):
             data = self._perform_dmp(action, params, context)
             return ActionResult(action, params, check_answer(action, data), time.perf_counter() - started)

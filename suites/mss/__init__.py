@@ -1,0 +1,1 @@
+"""MSS suite: how the product sends and receives MSSanté secure health mail."""
