@@ -18,7 +18,8 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from email.message import EmailMessage
+from email.message import EmailMessage, Message
+from email.parser import BytesParser
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
@@ -274,7 +275,12 @@ class OperatorHandler:
 
 
 def inspect(raw: bytes) -> tuple[EmailMessage | None, str | None]:
-    """The parsed message, and why it cannot be accepted (None when it can); parsed once."""
+    """The message's headers, and why it cannot be accepted (None when it can).
+
+    Headers are read with the modern policy (it decodes encoded words, where an injection
+    hides); the body only with the light compat32 one, to find the XDM: on a 400 KB message
+    the full modern parse costs twice as much.
+    """
     head, separator, _ = raw.partition(b"\r\n\r\n")
     if not separator:
         head, separator, _ = raw.partition(b"\n\n")
@@ -287,17 +293,18 @@ def inspect(raw: bytes) -> tuple[EmailMessage | None, str | None]:
             return None, "ligne d'en-tête de plus de 998 octets"
         if b"\r" in line:
             return None, "retour chariot isolé dans les en-têtes"
-    message = mssmail.parse(raw)
+    message = BytesParser(policy=email.policy.default).parsebytes(raw, headersonly=True)
+    assert isinstance(message, EmailMessage)
     for name in ("From", "Date"):
         if message.get(name) is None:
             return message, f"en-tête {name} absent"
     for name, value in message.items():
         if "\r" in str(value) or "\n" in str(value):
             return message, f"en-tête {name} contenant un saut de ligne (injection d'en-tête)"
-    return message, attachment_problem(message)
+    return message, attachment_problem(email.message_from_bytes(raw, policy=email.policy.compat32))
 
 
-def attachment_problem(message: EmailMessage) -> str | None:
+def attachment_problem(message: Message) -> str | None:
     """An IHE_XDM.ZIP attachment that is dangerous to open (zip bomb, path traversal...), or None."""
     for name, _, data in mssmail.attachments(message):
         if name.upper() == mssmail.XDM_NAME:
