@@ -119,7 +119,17 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         kit = OfficialKit(args.kit)
     elif args.volet or not args.own_rules:
         raise UsageError("--volet and --no-own-rules need --kit DIR")
-    options = ValidateOptions(args.target, kit, args.volet, args.own_rules, args.jobs)
+    if args.profile and args.kind != "fhir":
+        raise UsageError("--profile applies to `segur validate fhir` only")
+    profile = None
+    if args.profile:
+        from harness.fhir import known_profiles, resolve_profile
+
+        profile = resolve_profile(args.profile)
+        if profile is None:
+            known = ", ".join(url.rsplit("/", 1)[-1] for url in known_profiles())
+            raise UsageError(f"unknown FHIR profile {args.profile!r}; give a URL or one of: {known}")
+    options = ValidateOptions(args.target, kit, args.volet, args.own_rules, args.jobs, profile=profile)
     return run(args.kind, args.files, args.format, options)
 
 
@@ -185,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate = commands.add_parser(
         "validate",
         help="validate CDA documents (own rules, optionally the official ANS kit), XDS submissions for the DMP, "
-        "or MSSanté XDM archives",
+        "MSSanté XDM archives, or FHIR resources against the French profiles",
     )
     validate.add_argument("kind", choices=["cda", "fhir", "xds", "xdm"], help="what the files are")
     validate.add_argument("files", nargs="+", metavar="FILE")
@@ -200,6 +210,11 @@ def build_parser() -> argparse.ArgumentParser:
         "default: $SEGUR_CDA_KIT",
     )
     validate.add_argument("--volet", help="with --kit: volet schematron to use (e.g. CI-SIS_LDL-SES_2022.01)")
+    validate.add_argument(
+        "--profile",
+        help="fhir: profile to apply instead of the resources' meta.profile (canonical URL or id, "
+        "e.g. fr-core-patient-ins)",
+    )
     validate.add_argument(
         "--no-own-rules", dest="own_rules", action="store_false", help="with --kit: the kit's verdict alone"
     )

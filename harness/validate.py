@@ -20,8 +20,8 @@ from harness.results import Finding, Severity
 if TYPE_CHECKING:
     from harness.cda.kit import OfficialKit
 
-KINDS = ("cda", "xds", "xdm")
-PLANNED_KINDS = ("fhir",)
+KINDS = ("cda", "xds", "xdm", "fhir")
+PLANNED_KINDS: tuple[str, ...] = ()
 
 
 @dataclass
@@ -31,6 +31,7 @@ class ValidateOptions:
     volet: str | None = None  # kit volet schematron to use instead of the one the document implies
     own_rules: bool = True
     jobs: int = 1
+    profile: str | None = None  # FHIR profile URL to apply instead of meta.profile
 
 
 def _validate_cda_file(path: Path, options: ValidateOptions) -> dict[str, Any]:
@@ -89,6 +90,23 @@ def _validate_xds_file(path: Path, options: ValidateOptions) -> dict[str, Any]:
     }
 
 
+def _validate_fhir_file(path: Path, options: ValidateOptions) -> dict[str, Any]:
+    from harness.fhir import NotFhir, read_resource, validate_resource
+
+    try:
+        resource = read_resource(path.read_bytes())
+    except (NotFhir, OSError) as exc:
+        return _unreadable(path, str(exc))
+    report = validate_resource(resource, options.profile)
+    return {
+        "file": str(path),
+        "valid": report.valid,
+        "findings": [_finding_json(f.to_dict()) for f in report.findings],
+        "resource_type": report.resource_type,
+        "profiles": report.profiles,
+    }
+
+
 def _validate_xdm_file(path: Path, options: ValidateOptions) -> dict[str, Any]:
     from harness.xdm import validate_xdm_file
 
@@ -99,6 +117,7 @@ VALIDATORS: dict[str, Callable[[Path, ValidateOptions], dict[str, Any]]] = {
     "cda": _validate_cda_file,
     "xds": _validate_xds_file,
     "xdm": _validate_xdm_file,
+    "fhir": _validate_fhir_file,
 }
 
 

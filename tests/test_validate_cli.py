@@ -129,12 +129,6 @@ def test_parallel_jobs_give_the_same_results_in_the_same_order(files, capsys):
     assert sequential == parallel and sequential[0] == 2
 
 
-@pytest.mark.parametrize("kind", ["fhir"])
-def test_kinds_not_built_yet_are_a_usage_error(kind, files, capsys):
-    status, _, err = run_cli(capsys, kind, str(files["valid.xml"]))
-    assert status == 2 and "not available" in err
-
-
 def test_jobs_must_be_positive(files, capsys):
     status, _, err = run_cli(capsys, "cda", str(files["valid.xml"]), "--jobs", "0")
     assert status == 2 and "--jobs" in err

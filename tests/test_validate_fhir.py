@@ -1,0 +1,102 @@
+"""`segur validate fhir`: the blueprint's contract (exit 0/1/2, JSON), --profile, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from harness.cli import main
+from harness.fhir import terminology
+from harness.sut.reference_fhir import document_bundle, patient_resource, practitioner_resource
+from suites.ins.persons import stored_identity
+
+
+def run_cli(capsys, *args: str) -> tuple[int, str, str]:
+    status = main(["validate", "fhir", *args])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+@pytest.fixture
+def files(tmp_path):
+    identity = stored_identity("ADRUN-ZOE")
+    good = patient_resource(identity)
+    bare = dict(good)
+    bare.pop("meta")
+    written = {
+        "good.json": json.dumps(good),
+        "bad-key.json": json.dumps(patient_resource(identity, frozenset({"fhir_ins_bad_key"}))),
+        "bare.json": json.dumps(bare),
+        "practitioner.json": json.dumps(practitioner_resource()),
+        "bundle.json": json.dumps(document_bundle(identity, "Compte rendu")),
+        "not-json.json": "{ this is not json",
+        "array.json": "[1, 2]",
+        "unknown-type.json": json.dumps({"resourceType": "Patientt"}),
+        "deep.json": '{"resourceType": "Patient", "x": ' + "[" * 10000 + "]" * 10000 + "}",
+        "good.xml": "<Patient xmlns='http://hl7.org/fhir'><birthDate value='1975-12-15'/></Patient>",
+    }
+    for name, text in written.items():
+        (tmp_path / name).write_text(text)
+    return {name: str(tmp_path / name) for name in written}
+
+
+def test_valid_resources_exit_0(files, capsys):
+    status, out, _ = run_cli(
+        capsys, files["good.json"], files["practitioner.json"], files["bundle.json"], files["good.xml"]
+    )
+    assert status == 0, out
+
+
+def test_an_error_exits_1_with_rule_location_and_values(files, capsys):
+    status, out, _ = run_cli(capsys, files["bad-key.json"], "--format", "json")
+    assert status == 1
+    result = json.loads(out)["results"][0]
+    finding = next(f for f in result["findings"] if f["rule"] == "fhir.check.ins-matricule")
+    assert finding["severity"] == "error" and "Patient.identifier[0].value" in finding["location"]
+    assert result["resource_type"] == "Patient" and result["profiles"] == [terminology.PATIENT_INS]
+
+
+def test_profile_option_takes_an_id_or_a_url(files, capsys):
+    assert run_cli(capsys, files["bare.json"])[0] == 0  # no profile: structure only
+    for profile in ("fr-core-patient-ins", terminology.PATIENT_INS):
+        status, out, _ = run_cli(capsys, files["bare.json"], "--profile", profile, "--format", "json")
+        assert status == 0 and json.loads(out)["results"][0]["profiles"] == [terminology.PATIENT_INS]
+    assert run_cli(capsys, files["bad-key.json"], "--profile", "fr-core-patient")[0] == 0  # no INS rules there
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--profile", "fr-core-nope"], "unknown FHIR profile"),
+    ],
+)
+def test_usage_errors_exit_2(files, capsys, args, says):
+    status, _, err = run_cli(capsys, files["good.json"], *args)
+    assert status == 2 and says in err
+
+
+def test_profile_is_for_fhir_only(files, capsys):
+    status = main(["validate", "cda", files["good.xml"], "--profile", "fr-core-patient-ins"])
+    _, err = capsys.readouterr()
+    assert status == 2 and "--profile" in err
+
+
+@pytest.mark.parametrize(
+    ("name", "says"),
+    [
+        ("not-json.json", "neither JSON nor XML"),
+        ("array.json", "no resourceType"),
+        ("deep.json", "nested"),
+    ],
+)
+def test_unreadable_input_exits_2_with_a_reason(files, capsys, name, says):
+    status, out, err = run_cli(capsys, files[name], "--format", "json")
+    assert status == 2
+    assert says in json.loads(out)["results"][0]["error"]
+    assert "Traceback" not in out + err
+
+
+def test_an_unknown_resource_type_is_a_finding(files, capsys):
+    status, out, _ = run_cli(capsys, files["unknown-type.json"], "--format", "json")
+    assert status == 1 and json.loads(out)["results"][0]["findings"][0]["rule"] == "fhir.json"
