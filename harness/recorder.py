@@ -185,5 +185,14 @@ def _from_row(row: tuple[Any, ...]) -> Exchange:
     )
 
 
+def record_artefact(
+    store: ExchangeStore, service: str, session_key: str, operation: str, raw: bytes, started: float
+) -> None:
+    """Keep what a product produced on request (a document, a resource) as run evidence."""
+    store.record(
+        Exchange(service, session_key, operation, OK, b"", raw, started, time.time(), summary={"bytes": len(raw)})
+    )
+
+
 def now() -> float:
     return time.time()

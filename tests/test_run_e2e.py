@@ -13,6 +13,7 @@ import pytest
 from harness.runner import RunOptions, run
 from harness.sut.reference_cda import CDA_DEFECTS
 from harness.sut.reference_dmp import DMP_DEFECTS
+from harness.sut.reference_fhir import FHIR_DEFECTS
 from harness.sut.reference_insi import INSI_DEFECTS
 from harness.sut.reference_mss import MSS_DEFECTS
 from harness.sut.reference_psc import PSC_DEFECTS
@@ -21,6 +22,7 @@ DEFECT_SUITES = [(d, "ins") for d in sorted(INSI_DEFECTS)] + [(d, "psc") for d i
 DEFECT_SUITES += [(d, "cda") for d in sorted(CDA_DEFECTS)]
 DEFECT_SUITES += [(d, "dmp") for d in sorted(DMP_DEFECTS)] + [("cda_missing_ci_sis_template", "dmp")]
 DEFECT_SUITES += [(d, "mss") for d in sorted(MSS_DEFECTS)] + [("cda_missing_ci_sis_template", "mss")]
+DEFECT_SUITES += [(d, "fhir") for d in sorted(FHIR_DEFECTS)]
 # The requirement each defect is built to break (others may fail too, as a consequence).
 EXPECTED_FAILURE = {
     "no_contexte_lps": "INS-02",
@@ -78,6 +80,15 @@ EXPECTED_FAILURE = {
     "mss_no_ack_request": "MSS-06",
     "mss_identifies_by_subject": "MSS-07",
     "mss_no_mdn": "MSS-08",
+    "fhir_unknown_element": "FHIR-01",
+    "fhir_ins_bad_key": "FHIR-02",
+    "fhir_no_birth_place": "FHIR-03",
+    "fhir_idnatps_without_prefix": "FHIR-04",
+    "fhir_siret_short": "FHIR-05",
+    "fhir_docref_without_author": "FHIR-06",
+    "fhir_dangling_reference": "FHIR-07",
+    "fhir_wrong_hash": "FHIR-08",
+    "fhir_ins_for_unqualified": "FHIR-09",
 }
 # A CDA defect also breaks the DMP requirement on the fed document.
 EXPECTED_FAILURE_IN_SUITE = {
@@ -151,8 +162,6 @@ def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     ("args", "message"),
     [
         (["run", "--suite", "nope"], "unknown suite 'nope'"),
-        (["run", "--suite", "fhir"], "not available in this version"),
-        (["run", "--suite", "ins,psc,fhir"], "not available in this version"),
         (["run", "--couloir", "HOSPITAL"], "unknown couloir"),
         (["run", "--defect", "ignore_cr02"], "did you mean ignores_cr02"),
         (["run", "--sut", "missing.toml"], "does not exist"),

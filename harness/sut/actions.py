@@ -222,6 +222,22 @@ ACTIONS: dict[str, ActionSpec] = {
             '"patient": {"ins": "...", "oid": "..."} or null, "error_code": "902" or null}]}',
             frozenset({"ok", "error"}),
         ),
+        ActionSpec(
+            "fhir.produce_resource",
+            "Produce the FHIR R4 resource the product would exchange: the patient (FR Core Patient, "
+            "with the INS only when the identity is qualified), the user as a professional (FR Core "
+            "Practitioner), its structure (FR Core Organization), or a document of the patient as a "
+            "PDSm ITI-65 transaction bundle (SubmissionSet, DocumentReference, Binary, Patient).",
+            {
+                "kind": "patient | practitioner | organization | document-bundle",
+                "patient": f"patient and document-bundle: the stored identity: {IDENTITY_FIELDS}",
+                "title": "document-bundle: the document title to use",
+            },
+            '{"outcome": "produced", "resource": {the resource as FHIR JSON}} (or "document": its JSON '
+            'or XML, base64-encoded, or "path": a file it wrote); "not_supported" when the product '
+            "never produces this kind",
+            frozenset({"produced", "not_supported", "error"}),
+        ),
     )
 }
 

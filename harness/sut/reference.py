@@ -12,6 +12,7 @@ from harness.sut.actions import check_answer
 from harness.sut.base import ActionNotSupported, ActionResult, SutConfigError, SutContext
 from harness.sut.reference_cda import CDA_DEFECTS, build_n1_document
 from harness.sut.reference_dmp import DMP_DEFECTS, DmpCallError, ReferenceDmpClient
+from harness.sut.reference_fhir import FHIR_DEFECTS
 from harness.sut.reference_insi import INSI_DEFECTS, ReferenceInsiClient
 from harness.sut.reference_mss import MSS_DEFECTS, ReferenceMssClient
 from harness.sut.reference_psc import PSC_DEFECTS, ReferencePscClient
@@ -20,7 +21,14 @@ from harness.xades import DocumentSigner
 
 # The reference product's applicative mailbox (fixtures/mss/directory.toml, ORG certificate CN DMP-ORG).
 MSS_MAILBOX = "dpi-reference@harnais.mssante.fr"
-REFERENCE_DEFECTS: dict[str, str] = {**INSI_DEFECTS, **PSC_DEFECTS, **CDA_DEFECTS, **DMP_DEFECTS, **MSS_DEFECTS}
+REFERENCE_DEFECTS: dict[str, str] = {
+    **INSI_DEFECTS,
+    **PSC_DEFECTS,
+    **CDA_DEFECTS,
+    **DMP_DEFECTS,
+    **MSS_DEFECTS,
+    **FHIR_DEFECTS,
+}
 
 
 class ReferenceSut:
@@ -172,6 +180,13 @@ class ReferenceSut:
         elif action == "cda.produce_document":
             document = build_n1_document(params["patient"], self.defects, title=params["title"])
             data = {"outcome": "produced", "document": base64.b64encode(document).decode("ascii")}
+        elif action == "fhir.produce_resource":
+            from harness.sut.reference_fhir import produce
+
+            try:
+                data = {"outcome": "produced", "resource": produce(params["kind"], params, self.defects)}
+            except KeyError:
+                data = {"outcome": "not_supported", "message": f"no FHIR {params.get('kind')!r} here"}
         else:
             raise ActionNotSupported(f"the reference SUT has no action {action!r}")
         return ActionResult(action, params, check_answer(action, data), time.perf_counter() - started)

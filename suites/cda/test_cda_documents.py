@@ -15,7 +15,7 @@ from harness.cda import NotACda, read_cda, validate_document
 from harness.cda.document import CdaDocument
 from harness.cda.kit import OfficialKit
 from harness.cda.rules import RULES
-from harness.recorder import OK, Exchange
+from harness.recorder import record_artefact
 from harness.sut.base import SutFailure
 from harness.verify import expect
 from suites.ins.persons import stored_identity
@@ -37,19 +37,7 @@ def produce_bytes(sut, segur_env, *, patient: str = PATIENT) -> bytes:
         )
     except (KeyError, OSError, binascii.Error) as exc:
         raise SutFailure(f"the answer to cda.produce_document carries no readable document: {exc}") from None
-    segur_env.store.record(
-        Exchange(
-            "cda",
-            sut.context.session_key,
-            "cda.produce_document",
-            OK,
-            b"",
-            raw,
-            started,
-            time.time(),
-            summary={"bytes": len(raw)},
-        )
-    )
+    record_artefact(segur_env.store, "cda", sut.context.session_key, "cda.produce_document", raw, started)
     return raw
 
 
