@@ -366,6 +366,9 @@ def test_profile_data_errors_are_caught_when_loading(tmp_path):
     (tmp_path / "b.json").write_text(json.dumps({"url": "v", "type": "Patient", "base": "u"}))
     with pytest.raises(ProfileDataError, match="loops"):
         Registry(tmp_path).get("u")
+    (tmp_path / "b.json").unlink()  # a base nobody holds would silently drop its rules
+    with pytest.raises(ProfileDataError, match="base v is not held"):
+        Registry(tmp_path).get("u")
 
 
 def test_a_big_bundle_is_walked_in_linear_time(registry):

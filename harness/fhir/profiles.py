@@ -16,6 +16,8 @@ from typing import Any
 from harness.paths import data_dir
 
 UNSET: Any = object()
+CORE_PREFIX = "http://hl7.org/fhir/StructureDefinition/"
+
 PROFILE_KEYS = frozenset(
     {"id", "min", "max", "fixed", "pattern", "binding", "types", "mustSupport", "check", "slicing", "short", "comment"}
 )
@@ -224,6 +226,9 @@ class Registry:
         elements: dict[str, dict[str, Any]] = {}
         constraints: list[dict[str, Any]] = []
         base = data.get("base")
+        if base and base not in self._raw and not base.startswith(CORE_PREFIX):
+            # An unheld base would silently drop its constraints: a data error, not a lenient profile.
+            raise ProfileDataError(f"{data['_file']}: its base {base} is not held in profiles/fhir")
         if base and base in self._raw:
             base_elements, base_constraints = self._elements(base, seen)
             elements = {e["id"]: dict(e) for e in base_elements}

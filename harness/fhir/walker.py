@@ -13,12 +13,11 @@ from typing import Any
 
 from harness.fhir.checks import run_check
 from harness.fhir.fhirpath import FhirPathError, holds
-from harness.fhir.profiles import UNSET, Node, Profile, Registry
+from harness.fhir.profiles import CORE_PREFIX, UNSET, Node, Profile, Registry
 from harness.fhir.report import FhirIssue, wrong_resource_type
 
 BINDING_SEVERITY = {"required": "error", "extensible": "warning", "preferred": "information"}
 EXTENSION_ELEMENTS = ("extension", "modifierExtension")
-CORE_PREFIX = "http://hl7.org/fhir/StructureDefinition/"
 
 Resolver = Callable[[str, dict[str, Any]], "dict[str, Any] | None"]
 
