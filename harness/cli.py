@@ -227,6 +227,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="actions: the action contract; defects: reference defects",
     )
     sut.set_defaults(func=_cmd_sut)
+
+    from harness.cli_evidence import add_commands
+
+    add_commands(commands)
     return parser
 
 
@@ -242,6 +246,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the reader went away (segur ... | head): not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:  # a harness bug: say so plainly, never as a product failure
         print(f"segur {args.command}: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
         print("This is a harness bug; please report it with the command you ran.", file=sys.stderr)

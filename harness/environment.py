@@ -17,6 +17,7 @@ from harness import pki
 from harness.errors import UsageError
 from harness.mockserver import LOOPBACK, ServedApp, serve_app
 from harness.recorder import ExchangeStore
+from harness.signing import Signer
 from mock_services.common import ScenarioStore
 from mock_services.mssante.smtp import ActiveSession
 
@@ -102,7 +103,8 @@ class HarnessEnvironment:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.host = host
         self.pki = pki.load_or_create_pki(data_dir / "pki")
-        self.store = ExchangeStore(data_dir / "exchanges.sqlite3")
+        # The mocks sign what they record, so a pack's exchanges can be checked against their key.
+        self.store = ExchangeStore(data_dir / "exchanges.sqlite3", signer=Signer(self.pki.signers["trace"]))
         self.scenarios = ScenarioStore()
         self.servers: dict[str, ServedApp] = {}
         self.apps: dict[str, Any] = {}
@@ -110,6 +112,11 @@ class HarnessEnvironment:
         self.run_key = uuid.uuid4().hex[:12]
         self.active_session = ActiveSession()
         self.mss: Any = None  # the MSSanté operator, once started
+        self.trust_override: list[Any] | None = None
+
+    def trusted_cas(self) -> list[Any]:
+        """CAs whose end-entity certificates verifiers trust (a replay brings back the recorded run's)."""
+        return self.trust_override if self.trust_override is not None else pki.trusted_ca_certificates(self.pki)
 
     def start(self, service: str) -> ServedApp:
         check_services([service])

@@ -20,7 +20,7 @@ import json
 import os
 import ssl
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
@@ -28,6 +28,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from harness.signing import SIGNER_NAMES, SigningCredential, issue_signers
 
 P12_PASSWORD = "segur-test"
 MANIFEST = "pki.json"
@@ -84,6 +86,7 @@ class PkiLayout:
     server: Credential
     clients: dict[str, Credential]
     unknown_ca_pem: Path
+    signers: dict[str, SigningCredential] = field(default_factory=dict)
 
     def client(self, name: str) -> Credential:
         try:
@@ -291,6 +294,7 @@ def init_pki(directory: Path, *, force: bool = False, now: dt.datetime | None = 
         server=server,
         clients=clients,
         unknown_ca_pem=ca_dir / "unknown-root.pem",
+        signers=issue_signers(directory / "signing", orgs.name, orgs.key, [orgs.cert, root.cert], now, _write),
     )
     _write_manifest(layout)
     return layout
@@ -332,6 +336,10 @@ def _layout_from(directory: Path, manifest: dict) -> PkiLayout:
         server=credential("server", "server", manifest["server"]["subject"]),
         clients={n: credential("clients", n, e["subject"]) for n, e in manifest["clients"].items()},
         unknown_ca_pem=ca_dir / "unknown-root.pem",
+        signers={
+            name: SigningCredential(name, directory / "signing" / f"{name}.pem", directory / "signing" / f"{name}.key")
+            for name in SIGNER_NAMES
+        },
     )
 
 
@@ -344,6 +352,7 @@ def load_or_create_pki(directory: Path) -> PkiLayout:
         horizon = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
         files = [layout.root_ca_pem, layout.ca_bundle, layout.crl_pem, layout.unknown_ca_pem, layout.root_ca_der]
         files += [p for c in [layout.server, *layout.clients.values()] for p in (c.cert_pem, c.key_pem, c.p12)]
+        files += [p for signer in layout.signers.values() for p in signer.files()]
         complete = all(p.is_file() for p in files) and set(layout.clients) == set(CLIENT_PROFILES)
         if complete and dt.datetime.fromisoformat(manifest["server"]["not_after"]) > horizon:
             return layout

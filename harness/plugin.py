@@ -7,6 +7,7 @@ It is inert in a pytest run that uses none of it: fixtures are lazy and only tes
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 import uuid
 from collections.abc import Generator, Iterator
@@ -16,10 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from harness import __version__
+from harness import __version__, evidence
 from harness.catalog import COULOIRS, Catalog, CatalogError, load_catalog, unknown_id_message
+from harness.replay import NOT_REJUDGEABLE, InteractionLog, Replayer
 from harness.results import Finding, NonConformance, Outcome, RunResult, TestRecord
 from harness.runresult import build_run_result
+from harness.signing import Signer
 from harness.sut.base import (
     ActionNotSupported,
     ActionResult,
@@ -35,6 +38,9 @@ if TYPE_CHECKING:
 OMIT_PREFIX = "omit: "
 session_state_key = pytest.StashKey["SegurSession"]()
 evidence_key = pytest.StashKey[list[str]]()
+interactions_key = pytest.StashKey[InteractionLog]()
+session_key_stash = pytest.StashKey[str]()
+replayer_key = pytest.StashKey[Replayer]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -46,12 +52,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--segur-data-dir", default=None, help="data folder (PKI, exchanges); default: temporary")
     group.addoption("--segur-catalog", default=None, help="requirement catalog CSV (default: the built-in one)")
     group.addoption("--segur-lang", default="fr", choices=["fr", "en"], help="language of report.html")
+    group.addoption(
+        "--segur-replay", default=None, help="judge again the recordings of this report folder (segur rejudge)"
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "requirement(*ids): the catalog requirement(s) this test verifies")
     config.addinivalue_line("markers", "segur_service(name): the national service this test exercises")
     config.stash[session_state_key] = SegurSession(config)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    state = session.config.stash[session_state_key]
+    if state.report_dir is not None and state.replay_dir is None:
+        # A pack describes one run: the blobs and manifest of an earlier run in this folder go.
+        evidence.clear_pack(state.report_dir)
 
 
 @dataclass
@@ -66,7 +82,27 @@ class SegurSession:
     sut_description: dict[str, Any] | None = None
     environment: HarnessEnvironment | None = None
     exchanges: list[dict[str, Any]] = field(default_factory=list)
+    signer: Signer | None = None  # the evidence-pack key of this run's PKI, kept past the environment
+    interactions: dict[str, dict[str, Any]] = field(default_factory=dict)  # nodeid -> evidence/tests.json entry
     _catalog: Catalog | None = None
+    _replay: dict[str, Any] | None = None
+
+    @property
+    def report_dir(self) -> Path | None:
+        option = self.config.getoption("--segur-report-dir")
+        return Path(option) if option else None
+
+    @property
+    def replay_dir(self) -> Path | None:
+        option = self.config.getoption("--segur-replay")
+        return Path(option) if option else None
+
+    def recorded_tests(self) -> dict[str, Any]:
+        """The pack's evidence/tests.json, when replaying."""
+        if self._replay is None:
+            assert self.replay_dir is not None
+            self._replay = json.loads((self.replay_dir / evidence.TESTS).read_text(encoding="utf-8"))
+        return self._replay
 
     @property
     def catalog(self) -> Catalog:
@@ -165,6 +201,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         record.outcome, record.message = Outcome.ERROR, message
     if report.when == "teardown":
         record.findings = [_with_evidence(f, evidence, req_ids) for f in record.findings]
+        log = item.stash.get(interactions_key, None)
+        state.interactions[item.nodeid] = {
+            "session_key": item.stash.get(session_key_stash, None),
+            "interactions": log.entries if log is not None else [],
+        }
 
 
 def _with_evidence(finding: Finding, evidence: list[str], req_ids: list[str]) -> Finding:
@@ -194,11 +235,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         catalog=state.catalog,
         exchanges=state.exchanges,
     )
-    report_dir = session.config.getoption("--segur-report-dir")
+    report_dir = state.report_dir
     if report_dir:
         from harness.reports import write_reports
 
-        write_reports(state.result, Path(report_dir), lang=session.config.getoption("--segur-lang"))
+        write_reports(state.result, report_dir, lang=session.config.getoption("--segur-lang"))
+        if state.signer is not None and state.replay_dir is None:
+            evidence.write_tests(report_dir, state.interactions)
+            evidence.seal(report_dir, state.signer, run=evidence.run_description(state.result))
 
 
 # -- fixtures -----------------------------------------------------------------------------
@@ -213,9 +257,19 @@ def segur_env(pytestconfig: pytest.Config) -> Iterator[HarnessEnvironment]:
     state = pytestconfig.stash[session_state_key]
     with HarnessEnvironment(Path(data_dir) if data_dir else None) as env:
         state.environment = env
+        if state.replay_dir is not None:
+            for exchange in evidence.load_exchanges(state.replay_dir):
+                env.store.import_exchange(exchange)
+            env.trust_override = evidence.load_trusted_cas(state.replay_dir)
         yield env
         # Session fixtures end before pytest_sessionfinish: keep what the reports need now.
         state.exchanges = [e.brief() for e in env.store.exchanges()]
+        if state.report_dir is not None and state.replay_dir is None:
+            evidence.export_exchanges(env.store, state.report_dir, env.pki.signers["trace"].cert_pem.read_text())
+            evidence.export_trusted_cas(
+                state.report_dir, [p.read_bytes() for p in env.pki.intermediate_ca_pems.values()]
+            )
+            state.signer = Signer(env.pki.signers["evidence"])
 
 
 @pytest.fixture(scope="session")
@@ -237,7 +291,15 @@ def segur_sut(pytestconfig: pytest.Config) -> SutAdapter:
 @pytest.fixture
 def segur_session_key(request: pytest.FixtureRequest, segur_env: HarnessEnvironment) -> Iterator[str]:
     """A fresh routing key: the exchanges of this test are recorded under it and cited as evidence."""
-    key = segur_env.new_session_key(request.node.name)
+    state = request.config.stash[session_state_key]
+    if state.replay_dir is not None:
+        recorded = state.recorded_tests().get(request.node.nodeid)
+        if recorded is None or not recorded.get("session_key"):
+            pytest.skip(f"{NOT_REJUDGEABLE}this test is not in the recorded run")
+        key = recorded["session_key"]
+    else:
+        key = segur_env.new_session_key(request.node.name)
+    request.node.stash[session_key_stash] = key
     segur_env.active_session.key = key  # mail exchanges carry no URL: they go to the running test
     yield key
     segur_env.active_session.key = "default"
@@ -246,24 +308,56 @@ def segur_session_key(request: pytest.FixtureRequest, segur_env: HarnessEnvironm
 
 
 class BoundSut:
-    """The SUT bound to one test's endpoints; ``perform`` raises a skip for unmapped actions."""
+    """The SUT bound to one test's endpoints; ``perform`` raises a skip for unmapped actions.
 
-    def __init__(self, adapter: SutAdapter, context: SutContext):
+    Every answer is logged for the evidence pack; when replaying, answers come from that log.
+    """
+
+    def __init__(self, adapter: SutAdapter, context: SutContext, log: InteractionLog, replayer: Replayer | None = None):
         self.adapter = adapter
         self.context = context
         self.results: list[ActionResult] = []
+        self.log, self.replayer = log, replayer
 
     def perform(self, action: str, **params: Any) -> ActionResult:
-        try:
-            result = self.adapter.perform(action, params, self.context)
-        except ActionNotSupported as exc:
-            pytest.skip(str(exc))
+        if self.replayer is not None:
+            result = self.replayer.action(action, params)
+        else:
+            try:
+                result = self.adapter.perform(action, params, self.context)
+            except ActionNotSupported as exc:
+                self.log.action_refused(action, "not_supported", str(exc))
+                pytest.skip(str(exc))
+            except SutFailure as exc:
+                self.log.action_refused(action, "failure", str(exc))
+                raise
+            self.log.action(result)
         self.results.append(result)
         return result
 
 
+def _interactions(request: pytest.FixtureRequest) -> tuple[InteractionLog, Replayer | None]:
+    """This test's interaction log, and its replayer when judging a past run again."""
+    node, state = request.node, request.config.stash[session_state_key]
+    if interactions_key not in node.stash:
+        node.stash[interactions_key] = InteractionLog(state.report_dir if state.replay_dir is None else None)
+    if state.replay_dir is None:
+        return node.stash[interactions_key], None
+    if replayer_key not in node.stash:
+        recorded = state.recorded_tests().get(node.nodeid, {})
+        work_dir = Path(request.getfixturevalue("tmp_path"))
+        node.stash[replayer_key] = Replayer(state.replay_dir, recorded.get("interactions", []), work_dir)
+    return node.stash[interactions_key], node.stash[replayer_key]
+
+
 @pytest.fixture
-def sut(segur_sut: SutAdapter, segur_env: HarnessEnvironment, segur_session_key: str, tmp_path: Path) -> BoundSut:
+def sut(
+    request: pytest.FixtureRequest,
+    segur_sut: SutAdapter,
+    segur_env: HarnessEnvironment,
+    segur_session_key: str,
+    tmp_path: Path,
+) -> BoundSut:
     """The system under test, pointed at this test's mock endpoints."""
     from harness import pki
 
@@ -279,7 +373,7 @@ def sut(segur_sut: SutAdapter, segur_env: HarnessEnvironment, segur_session_key:
         work_dir=tmp_path,
         pki_dir=segur_env.pki.directory,
     )
-    return BoundSut(segur_sut, context)
+    return BoundSut(segur_sut, context, *_interactions(request))
 
 
 class MockHandle:
@@ -318,33 +412,70 @@ def dmp(segur_env: HarnessEnvironment, segur_session_key: str) -> MockHandle:
 class MailHandle(MockHandle):
     """The MSSanté operator for one test: what was submitted, and the mailboxes."""
 
-    def __init__(self, env: HarnessEnvironment, session_key: str):
+    def __init__(
+        self, env: HarnessEnvironment, session_key: str, log: InteractionLog, replayer: Replayer | None = None
+    ):
         self.env, self.service, self.session_key = env, "mss", session_key
         self.operator = env.start_mss()
         self.url = self.operator.endpoints()["smtp"]
+        self.log, self.replayer = log, replayer
 
     def mailbox(self, address: str, folder: str = "INBOX") -> list[Any]:
-        return self.operator.store.messages(address, folder)
+        if self.replayer is not None:
+            return self.replayer.mailbox()
+        messages = self.operator.store.messages(address, folder)
+        self.log.call("mss.mailbox", [self.log.blob(m.raw) for m in messages])
+        return messages
 
-    def deliver(self, address: str, raw: bytes) -> int:
-        """Put a message in a mailbox, as the operator would after accepting it."""
-        return int(self.operator.store.deliver(address, raw))
+    def deliver(self, address: str, raw: bytes) -> bytes:
+        """Put a message in a mailbox, as the operator would after accepting it; returns what was delivered.
+
+        When replaying, that is the message of the recorded run (its Message-ID is what the
+        product's answers cite), not the one the test has just built.
+        """
+        if self.replayer is not None:
+            return self.replayer.blob(self.replayer.call("mss.deliver"))
+        self.operator.store.deliver(address, raw)
+        self.log.call("mss.deliver", self.log.blob(raw))
+        return raw
 
 
 @pytest.fixture
-def mss(segur_env: HarnessEnvironment, segur_session_key: str) -> MailHandle:
+def mss(request: pytest.FixtureRequest, segur_env: HarnessEnvironment, segur_session_key: str) -> MailHandle:
     """The MSSanté operator mock for this test."""
-    return MailHandle(segur_env, segur_session_key)
+    return MailHandle(segur_env, segur_session_key, *_interactions(request))
 
 
 @pytest.fixture
-def browser(segur_env: HarnessEnvironment) -> Any:
+def browser(request: pytest.FixtureRequest, segur_env: HarnessEnvironment) -> Any:
     """A scripted browser: ``browser.psc_login(url, id_nat_ps)`` returns the callback URL."""
     from harness import pki, useragent
+
+    log, replayer = _interactions(request)
 
     class Browser:
         @staticmethod
         def psc_login(url: str, professional: str) -> str:
-            return useragent.psc_login(url, professional, pki.client_ssl_context(segur_env.pki, None))
+            if replayer is not None:
+                return str(replayer.call("browser.psc_login"))
+            try:
+                callback = useragent.psc_login(url, professional, pki.client_ssl_context(segur_env.pki, None))
+            except Exception as exc:
+                log.call("browser.psc_login", error=exc)
+                raise
+            log.call("browser.psc_login", callback)
+            return callback
+
+        @staticmethod
+        def visit(url: str) -> int:
+            """Follow a link the product gave (a logout redirect...); returns the HTTP status."""
+            if replayer is not None:
+                return int(replayer.call("browser.visit"))
+            import httpx
+
+            with httpx.Client(verify=pki.client_ssl_context(segur_env.pki, None), timeout=10) as http:
+                status = http.get(url).status_code
+            log.call("browser.visit", status)
+            return status
 
     return Browser()

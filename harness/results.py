@@ -48,6 +48,12 @@ class Finding:
         data["evidence"] = list(self.evidence)
         return data
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Finding:
+        return cls(
+            **{**data, "severity": Severity(data.get("severity", "error")), "evidence": tuple(data.get("evidence", []))}
+        )
+
     def describe(self) -> str:
         text = f"[{self.rule}] {self.message}"
         if self.expected is not None or self.received is not None:
@@ -101,6 +107,12 @@ class TestRecord:
             "message": self.message,
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TestRecord:
+        fields = {**data, "outcome": Outcome(data["outcome"])}
+        fields["findings"] = [Finding.from_dict(f) for f in data.get("findings", [])]
+        return cls(**fields)
+
 
 @dataclass
 class RequirementResult:
@@ -118,6 +130,8 @@ class RequirementResult:
     findings: list[Finding] = field(default_factory=list)
     evidence: list[str] = field(default_factory=list)
     reason: str = ""
+    evidence_expected: str = ""  # the catalog's "evidence" column: what a reviewer looks at
+    attestation: dict[str, Any] | None = None  # a reviewer's verdict (segur attest), when recorded
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -133,7 +147,15 @@ class RequirementResult:
             "tests": self.tests,
             "findings": [f.to_dict() for f in self.findings],
             "evidence": self.evidence,
+            "evidence_expected": self.evidence_expected,
+            "attestation": self.attestation,
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RequirementResult:
+        fields = {**data, "outcome": Outcome(data["outcome"])}
+        fields["findings"] = [Finding.from_dict(f) for f in data.get("findings", [])]
+        return cls(**fields)
 
 
 @dataclass
@@ -184,6 +206,23 @@ class RunResult:
             "tests": [t.to_dict() for t in self.tests],
             "exchanges": self.exchanges,
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunResult:
+        """A report.json read back (``segur attest`` re-renders the reports from it)."""
+        return cls(
+            run_id=data["run_id"],
+            harness_version=data["harness_version"],
+            started_at=data["started_at"],
+            finished_at=data["finished_at"],
+            duration=data["duration"],
+            sut=data["sut"],
+            suites=data["suites"],
+            couloir=data["couloir"],
+            tests=[TestRecord.from_dict(t) for t in data["tests"]],
+            requirements=[RequirementResult.from_dict(r) for r in data["requirements"]],
+            exchanges=data.get("exchanges", []),
+        )
 
 
 def aggregate(outcomes: list[Outcome]) -> Outcome:

@@ -60,6 +60,7 @@ def build_run_result(
                 findings=findings,
                 evidence=evidence,
                 reason=reason if outcome is not Outcome.PASS else "",
+                evidence_expected=req.evidence,
             )
         )
     return RunResult(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness import pki, xds
+from harness import xds
 from harness.verify import dmp as verify
 from harness.verify import expect, xds_metadata
 from suites.dmp.patients import identity
@@ -15,7 +15,7 @@ PATIENT = "OUVERT"
 
 
 def trusted_cas(env) -> list:
-    return pki.trusted_ca_certificates(env.pki)
+    return env.trusted_cas()
 
 
 def feed(sut, dmp, requirement: str, key: str = PATIENT) -> tuple[verify.DmpRequest, xds.Submission]:

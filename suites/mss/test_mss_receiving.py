@@ -40,7 +40,7 @@ def incoming(document_patient: dict, subject_patient: dict) -> bytes:
 
 
 def receive(sut, mss, raw: bytes) -> tuple[str, dict | None]:
-    mss.deliver(PRODUCT_MAILBOX, raw)
+    raw = mss.deliver(PRODUCT_MAILBOX, raw)
     message_id = str(mssmail.parse(raw)["Message-ID"])
     answer = sut.perform("mss.receive").data
     mine = [m for m in answer.get("messages", []) if m.get("message_id") == message_id]

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import contextlib
 
-import httpx
 import pytest
 
-from harness import pki
 from harness.useragent import LoginFailed
 from harness.verify import expect
 from harness.verify import psc as verify
@@ -122,6 +120,5 @@ def test_logout_ends_the_psc_session(sut, psc, browser):
     """La déconnexion passe par PSC avec id_token_hint et une adresse de retour enregistrée."""
     log_in(sut, browser)
     url = sut.perform("psc.logout_url").data["url"]
-    with httpx.Client(verify=pki.client_ssl_context(psc.env.pki, None), timeout=10) as http:
-        http.get(url)
+    browser.visit(url)
     expect(verify.check_logout(psc.exchanges()))

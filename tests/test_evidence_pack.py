@@ -1,0 +1,223 @@
+"""The evidence pack: signed manifest, mock traces, verify, diff, rejudge and attest, end to end."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from contextlib import redirect_stdout
+from pathlib import Path
+
+import pytest
+
+from harness import cli, evidence, pki
+from harness.recorder import Exchange, ExchangeStore
+from harness.runner import RunOptions, run
+from harness.signing import Signer, canonical_json, sha256_hex
+
+
+def segur(*argv: str) -> tuple[int, str]:
+    out = io.StringIO()
+    with redirect_stdout(out):
+        status = cli.main(list(argv))
+    return status, out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def reference_run(tmp_path_factory) -> tuple[Path, Path]:
+    """One run of the reference product on every suite: (report folder, data folder)."""
+    base = tmp_path_factory.mktemp("pack")
+    options = RunOptions(report_dir=base / "report", data_dir=base / "data")
+    assert run(options, out=io.StringIO()) == 0
+    return base / "report", base / "data"
+
+
+@pytest.fixture
+def pack(reference_run, tmp_path) -> Path:
+    """A copy of the reference pack that a test may damage."""
+    return Path(shutil.copytree(reference_run[0], tmp_path / "pack"))
+
+
+def resign_manifest(pack: Path, files: dict[str, str] | None = None, signer: Signer | None = None) -> None:
+    """What a forger can do: rewrite the manifest's hashes, and sign it with a key of their own."""
+    manifest = json.loads((pack / evidence.MANIFEST).read_text(encoding="utf-8"))
+    original_signature = manifest.pop("signature")
+    if files:
+        manifest["files"].update(files)
+    if signer is None:  # without the key: the old signature is all they have
+        (pack / evidence.MANIFEST).write_text(json.dumps({**manifest, "signature": original_signature}))
+        return
+    manifest["signature"] = {
+        "algorithm": signer.algorithm,
+        "signer_fingerprint": signer.fingerprint,
+        "signer_chain": signer.chain_pem,
+        "value": signer.sign(canonical_json(manifest)),
+    }
+    (pack / evidence.MANIFEST).write_text(json.dumps(manifest))
+
+
+def test_a_run_leaves_a_signed_pack_of_every_exchange_and_file(reference_run):
+    report, data = reference_run
+    manifest = json.loads((report / evidence.MANIFEST).read_text(encoding="utf-8"))
+    assert manifest["format"] == evidence.PACK_FORMAT
+    assert {"report.json", "report.html", "junit.xml", evidence.EXCHANGES, evidence.TESTS} <= set(manifest["files"])
+    assert manifest["run"]["exit_code"] == 0 and manifest["rules"]["catalog_sha256"]
+    assert "https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-patient-ins" in manifest["rules"]["fhir_profiles"]
+    store = ExchangeStore(data / "exchanges.sqlite3")
+    recorded = store.exchanges()
+    store.close()
+    listed = json.loads((report / evidence.EXCHANGES).read_text(encoding="utf-8"))
+    assert len(listed) == len(recorded) > 50
+    for exchange in recorded:
+        assert (report / evidence.BLOBS / sha256_hex(exchange.request_body)).read_bytes() == exchange.request_body
+        assert exchange.trace, "every recorded exchange carries the mock's trace signature"
+    status, out = segur("report", "verify", str(report), "--trust", str(data / "pki" / "ca" / "root.pem"))
+    assert status == 0, out
+    assert "intact" in out and "not pinned" not in out
+
+
+def test_verify_names_each_altered_missing_or_added_file(pack):
+    blob = sorted((pack / evidence.BLOBS).iterdir())[0]
+    blob.write_bytes(blob.read_bytes() + b" ")
+    (pack / "junit.xml").unlink()
+    (pack / "report.json").write_text((pack / "report.json").read_text().replace('"pass"', '"fail"', 1))
+    (pack / "extra.txt").write_text("slipped in")
+    status, out = segur("report", "verify", str(pack))
+    assert status == 1
+    assert f"altered: evidence/blobs/{blob.name}" in out
+    assert "altered: report.json" in out and "missing: junit.xml" in out and "added after sealing: extra.txt" in out
+    assert "its trace signature does not match" in out  # the exchange whose body changed is named too
+
+
+def test_an_exchange_rewritten_with_fresh_hashes_fails_on_the_signatures(pack):
+    records = json.loads((pack / evidence.EXCHANGES).read_text(encoding="utf-8"))
+    records[0]["outcome"] = "fault" if records[0]["outcome"] != "fault" else "ok"
+    data = (json.dumps(records, ensure_ascii=False, indent=1, sort_keys=True) + "\n").encode()
+    (pack / evidence.EXCHANGES).write_bytes(data)
+    resign_manifest(pack, {evidence.EXCHANGES: sha256_hex(data)})
+    status, out = segur("report", "verify", str(pack))
+    assert status == 1
+    assert "manifest: the signature does not verify" in out
+    assert f"exchange {records[0]['id']}" in out and "trace signature does not match" in out
+
+
+def test_a_forger_with_their_own_pki_is_caught_by_pinning(pack, reference_run, tmp_path):
+    """Re-signing everything with another harness PKI verifies only when nobody pins the signer."""
+    forger = pki.load_or_create_pki(tmp_path / "forger")
+    trace_signer = Signer(forger.signers["trace"])
+    exchanges = evidence.load_exchanges(pack)
+    forged: Exchange = exchanges[0]
+    forged.response_body = b"<fabricated/>"
+    for exchange in exchanges:
+        exchange.trace = trace_signer.sign(exchange.trace_payload())
+    shutil.rmtree(pack / evidence.EVIDENCE)
+    store = ExchangeStore()
+    for exchange in exchanges:
+        store.import_exchange(exchange)
+    evidence.export_exchanges(store, pack, forger.signers["trace"].cert_pem.read_text())
+    evidence.export_trusted_cas(pack, [forger.root_ca_pem.read_bytes()])
+    evidence.write_tests(pack, {})
+    evidence.seal(pack, Signer(forger.signers["evidence"]), run={"forged": True})
+
+    status, out = segur("report", "verify", str(pack))
+    assert status == 0 and "not pinned" in out  # self-consistent, and said to be unpinned
+    status, out = segur("report", "verify", str(pack), "--trust", str(reference_run[1] / "pki" / "ca" / "root.pem"))
+    assert status == 1
+    assert "manifest signer: the signer's chain ends at" in out and "trace signer:" in out
+
+
+def test_verify_refuses_what_is_not_a_pack(tmp_path, capsys):
+    assert cli.main(["report", "verify", str(tmp_path)]) == 2
+    assert "not an evidence pack" in capsys.readouterr().err
+    (tmp_path / "manifest.json").write_text("{not json")
+    assert cli.main(["report", "verify", str(tmp_path)]) == 2
+
+
+def test_two_runs_of_the_same_product_do_not_differ_and_a_defect_is_a_regression(reference_run, tmp_path):
+    again = tmp_path / "again"
+    assert run(RunOptions(report_dir=again), out=io.StringIO()) == 0
+    status, out = segur("report", "diff", str(reference_run[0]), str(again), "--strict")
+    assert (status, out.startswith("No change")) == (0, True), out
+
+    defective = tmp_path / "defective"
+    run(RunOptions(suites="ins", report_dir=defective, defects=["no_message_id"]), out=io.StringIO())
+    status, out = segur("report", "diff", str(reference_run[0] / "report.json"), str(defective), "--format", "json")
+    diff = json.loads(out)
+    assert status == 1
+    assert {"requirement": "INS-01", "old": "pass", "new": "fail"}.items() <= diff["regressions"][0].items()
+    assert any(f["rule"] == "insi.wsa-messageid" for f in diff["new_findings"])
+    assert "MSS-01" in diff["removed_requirements"]  # the defective run did not run the mss suite
+    status, _ = segur("report", "diff", str(defective), str(reference_run[0]))
+    assert status == 0  # an improvement is no regression
+
+
+def test_diff_refuses_folders_without_a_report(tmp_path, capsys):
+    assert cli.main(["report", "diff", str(tmp_path), str(tmp_path)]) == 2
+    assert "report.json" in capsys.readouterr().err
+
+
+def test_rejudging_an_untouched_pack_reproduces_every_verdict(reference_run):
+    status, out = segur("rejudge", str(reference_run[0]), "--format", "json")
+    result = json.loads(out)
+    assert status == 0, out
+    assert result["flips"] == [] and result["new_findings"] == [] and result["not_rejudged"] == {}
+    assert result["pack_intact"] is True
+
+
+def test_rejudging_with_changed_rules_shows_the_flips(tmp_path, monkeypatch):
+    pack = tmp_path / "pack"
+    run(RunOptions(suites="ins", report_dir=pack, defects=["no_message_id"]), out=io.StringIO())
+    from harness.verify import insi
+
+    monkeypatch.setattr(insi, "check_addressing", lambda exchanges: [])  # a rule relaxed since the run
+    status, out = segur("rejudge", str(pack))
+    assert status == 1
+    assert "INS-01   fail -> pass" in out and "vanished" in out
+
+
+def test_a_reviewer_attests_an_item_no_test_can_judge(pack, reference_run, tmp_path, capsys):
+    screenshot = tmp_path / "ecran statut INS.png"
+    screenshot.write_bytes(b"\x89PNG\r\n\x1a\nfake screenshot")
+    reviewer_data = tmp_path / "reviewer"
+    args = ["attest", str(pack), "INS-15", "--reviewer", "Camille Relectrice", "--verdict", "pass"]
+    status = cli.main([*args, "--file", str(screenshot), "--data-dir", str(reviewer_data), "--comment", "vu"])
+    assert status == 0, capsys.readouterr().err
+    report = json.loads((pack / "report.json").read_text(encoding="utf-8"))
+    item = next(r for r in report["requirements"] if r["id"] == "INS-15")
+    assert item["outcome"] == "pass" and item["attestation"]["reviewer"] == "Camille Relectrice"
+    stored = pack / evidence.ATTESTATIONS / item["attestation"]["file"]
+    assert stored.read_bytes() == screenshot.read_bytes()
+    assert "Camille Relectrice" in (pack / "report.html").read_text(encoding="utf-8")
+    assert (pack / evidence.ATTESTATIONS / "previous-manifests" / "manifest-1.json").is_file()
+    # The mocks' traces stay under the run's PKI, the seal is now the reviewer's: both are pinned.
+    trusted = ["--trust", str(reviewer_data / "pki" / "ca" / "root.pem")]
+    assert cli.main(["report", "verify", str(pack), *trusted]) == 1
+    trusted += ["--trust", str(reference_run[1] / "pki" / "ca" / "root.pem")]
+    assert cli.main(["report", "verify", str(pack), *trusted]) == 0
+
+
+@pytest.mark.parametrize(
+    ("requirement", "extra", "message"),
+    [
+        ("INS-01", [], "judged by automated tests"),
+        ("INS-99", [], "INS-"),
+        ("INS-15", ["--data-dir", ""], "--data-dir"),
+    ],
+)
+def test_attest_refuses_bad_requests(pack, tmp_path, capsys, monkeypatch, requirement, extra, message):
+    monkeypatch.delenv("SEGUR_DATA_DIR", raising=False)
+    proof = tmp_path / "proof.txt"
+    proof.write_text("proof")
+    base = ["attest", str(pack), requirement, "--reviewer", "R", "--verdict", "fail", "--file", str(proof)]
+    data = extra or ["--data-dir", str(tmp_path / "reviewer")]
+    assert cli.main(base + data) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_attest_refuses_an_altered_pack(pack, tmp_path, capsys):
+    (pack / "report.html").write_text("changed")
+    proof = tmp_path / "proof.txt"
+    proof.write_text("proof")
+    args = ["attest", str(pack), "INS-15", "--reviewer", "R", "--verdict", "pass", "--file", str(proof)]
+    assert cli.main([*args, "--data-dir", str(tmp_path / "d")]) == 2
+    assert "altered" in capsys.readouterr().err
