@@ -1,6 +1,6 @@
 """Cost of the evidence pack: trace signing per exchange, export, sealing and verification.
 
-    python -m benchmarks.evidence_pack [--exchanges 5000] [--body-bytes 8192]
+python -m benchmarks.evidence_pack [--exchanges 5000] [--body-bytes 8192]
 """
 
 from __future__ import annotations
