@@ -21,6 +21,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 DEFAULT_SESSION = "default"
+# Every HTTP answer names the exchange the mock recorded (and signed) for it, so a client can cite it.
+TRACE_HEADER = "X-Segur-Trace"
 FAULTS = {"technical", "unavailable"}
 
 

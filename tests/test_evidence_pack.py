@@ -221,3 +221,26 @@ def test_attest_refuses_an_altered_pack(pack, tmp_path, capsys):
     args = ["attest", str(pack), "INS-15", "--reviewer", "R", "--verdict", "pass", "--file", str(proof)]
     assert cli.main([*args, "--data-dir", str(tmp_path / "d")]) == 2
     assert "altered" in capsys.readouterr().err
+
+
+def test_http_mocks_name_the_signed_exchange_in_every_answer(tmp_path):
+    """X-Segur-Trace lets a product's logs cite the very exchange the pack holds."""
+    import ssl
+
+    import httpx
+
+    from harness.environment import HarnessEnvironment
+    from harness.signing import load_chain, verify_signature
+    from mock_services.common import TRACE_HEADER
+
+    with HarnessEnvironment(tmp_path / "data") as env:
+        trace_cert = load_chain(env.pki.signers["trace"].cert_pem.read_bytes())[0]
+        answers = []
+        with httpx.Client(verify=ssl.create_default_context(cafile=str(env.pki.ca_bundle)), timeout=10) as http:
+            answers.append(http.post(env.endpoint("insi", "k1"), content=b"<not-soap/>"))
+            answers.append(http.post(env.endpoint("dmp", "k1") + "/patient", content=b"<not-soap/>"))
+            answers.append(http.get(env.endpoint("psc", "k1") + "/.well-known/openid-configuration"))
+        for answer in answers:
+            exchange = env.store.get(answer.headers[TRACE_HEADER])
+            assert exchange.response_body == answer.content
+            assert verify_signature(trace_cert, exchange.trace_payload(), exchange.trace)

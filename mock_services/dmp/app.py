@@ -24,7 +24,14 @@ from starlette.routing import Route
 
 from harness import mtom, soap, vihf
 from harness.recorder import FAULT, REJECTED, Exchange, ExchangeStore
-from mock_services.common import DEFAULT_SESSION, Scenario, ScenarioStore, client_identity, scenario_endpoint
+from mock_services.common import (
+    DEFAULT_SESSION,
+    TRACE_HEADER,
+    Scenario,
+    ScenarioStore,
+    client_identity,
+    scenario_endpoint,
+)
 from mock_services.dmp import messages
 from mock_services.dmp.messages import FaultSpec, FaultTable
 from mock_services.dmp.patients import PatientBase
@@ -89,7 +96,7 @@ class DmpService:
             reason = f"erreur interne du simulateur: {type(exc).__name__}: {exc}"
             status, payload, outcome = 500, soap.fault("Receiver", reason), FAULT
             summary["fault"] = {"code": "Receiver", "reason": reason, "internal_error": True}
-        self.store.record(
+        exchange = self.store.record(
             Exchange(
                 service="dmp",
                 session_key=session_key,
@@ -106,7 +113,7 @@ class DmpService:
                 summary=summary,
             )
         )
-        return Response(payload, status_code=status, headers={"content-type": content_type})
+        return Response(payload, status_code=status, headers={"content-type": content_type, TRACE_HEADER: exchange.id})
 
     async def _read_body(self, request: Request) -> bytes:
         limit = self.settings.max_body_bytes

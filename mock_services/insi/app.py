@@ -20,7 +20,14 @@ from starlette.routing import Route
 from harness import soap
 from harness.cpx import check_assertion
 from harness.recorder import FAULT, OK, REJECTED, Exchange, ExchangeStore
-from mock_services.common import DEFAULT_SESSION, Scenario, ScenarioStore, client_identity, scenario_endpoint
+from mock_services.common import (
+    DEFAULT_SESSION,
+    TRACE_HEADER,
+    Scenario,
+    ScenarioStore,
+    client_identity,
+    scenario_endpoint,
+)
 from mock_services.insi import messages
 from mock_services.insi.identities import IdentityBase
 
@@ -75,7 +82,7 @@ class InsiService:
             status, payload, outcome = 500, soap.fault("Receiver", reason), FAULT
             summary["fault"] = {"code": "Receiver", "reason": reason, "internal_error": True}
         operation = summary.get("operation") or "unknown"
-        self.store.record(
+        exchange = self.store.record(
             Exchange(
                 service="insi",
                 session_key=session_key,
@@ -92,7 +99,7 @@ class InsiService:
                 summary=summary,
             )
         )
-        return Response(payload, status_code=status, media_type=_media(operation))
+        return Response(payload, status_code=status, media_type=_media(operation), headers={TRACE_HEADER: exchange.id})
 
     async def _read_body(self, request: Request) -> bytes:
         declared = request.headers.get("content-length")

@@ -25,7 +25,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Mount, Route
 
 from harness.recorder import FAULT, OK, REJECTED, Exchange, ExchangeStore
-from mock_services.common import DEFAULT_SESSION, ScenarioStore, client_identity
+from mock_services.common import DEFAULT_SESSION, TRACE_HEADER, ScenarioStore, client_identity
 from mock_services.psc.registry import Client, Registry
 from mock_services.psc.tokens import TOKEN_DEFECTS, Grant, KeyRing, Lifetimes, issue
 
@@ -93,7 +93,7 @@ class PscProvider:
     ) -> Response:
         status = response.status_code
         outcome = OK if status < 400 else REJECTED if status < 500 else FAULT
-        self.store.record(
+        exchange = self.store.record(
             Exchange(
                 service="psc",
                 session_key=request.path_params.get("session_key", DEFAULT_SESSION),
@@ -115,6 +115,7 @@ class PscProvider:
                 summary=summary,
             )
         )
+        response.headers[TRACE_HEADER] = exchange.id
         return response
 
     async def form(self, request: Request) -> tuple[bytes, dict[str, str]]:
