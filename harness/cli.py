@@ -92,9 +92,16 @@ def _cmd_pki_init(args: argparse.Namespace) -> int:
 
 
 def _cmd_requirements(args: argparse.Namespace) -> int:
+    from harness.catalog import COULOIRS
     from harness.coverage import coverage_rows, render
 
-    sys.stdout.write(render(coverage_rows(), args.format))
+    if args.couloir is not None and args.couloir not in COULOIRS:
+        print(
+            f"segur requirements: unknown couloir {args.couloir!r}; known: {', '.join(sorted(COULOIRS))}",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    sys.stdout.write(render(coverage_rows(couloir=args.couloir), args.format))
     return 0
 
 
@@ -190,6 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     reqs = commands.add_parser("requirements", help="print the requirement catalog with its coverage")
     reqs.add_argument("--format", default="text", choices=["text", "csv", "json"])
+    reqs.add_argument(
+        "--couloir", default=None, help="only the requirements that apply to this couloir (DPI, LGC, SGL, ...)"
+    )
     reqs.set_defaults(func=_cmd_requirements)
 
     validate = commands.add_parser(

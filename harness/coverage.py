@@ -44,11 +44,16 @@ def cited_requirements(root: Path | None = None) -> dict[str, list[str]]:
     return cited
 
 
-def coverage_rows(catalog: Catalog | None = None, root: Path | None = None) -> list[dict[str, Any]]:
+def coverage_rows(
+    catalog: Catalog | None = None, root: Path | None = None, couloir: str | None = None
+) -> list[dict[str, Any]]:
+    """One row per requirement; with ``couloir``, only those that apply to it (the others are omit)."""
     catalog = catalog or default_catalog()
     cited = cited_requirements(root)
     rows = []
     for req in catalog:
+        if not req.applies_to(couloir):
+            continue
         tests = cited.get(req.id, [])
         if tests:
             status = "automated"
