@@ -101,7 +101,17 @@ def _cmd_requirements(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
-    sys.stdout.write(render(coverage_rows(couloir=args.couloir), args.format))
+    if args.dsr is not None:
+        from harness.dsr_import import import_report, render_report
+
+        mapping = Path(args.mapping) if args.mapping else None
+        report = import_report(Path(args.dsr), mapping, couloir=args.couloir)
+        sys.stdout.write(render_report(report, args.format))
+        return 0
+    if args.mapping is not None:
+        print("segur requirements: --mapping goes with --dsr FILE (the official export)", file=sys.stderr)
+        return EXIT_USAGE
+    sys.stdout.write(render(coverage_rows(couloir=args.couloir), args.format, couloir=args.couloir))
     return 0
 
 
@@ -199,6 +209,19 @@ def build_parser() -> argparse.ArgumentParser:
     reqs.add_argument("--format", default="text", choices=["text", "csv", "json"])
     reqs.add_argument(
         "--couloir", default=None, help="only the requirements that apply to this couloir (DPI, LGC, SGL, ...)"
+    )
+    reqs.add_argument(
+        "--dsr",
+        metavar="FILE",
+        default=None,
+        help="official DSR requirement export (.xlsx, or CSV with ; or ,): say which official requirements "
+        "are automated, attested or not covered, and which catalog requirements no official one maps to",
+    )
+    reqs.add_argument(
+        "--mapping",
+        metavar="MAP.csv",
+        default=None,
+        help="with --dsr: official_ref,requirement_id,note lines (default: suites/dsr-mapping.csv)",
     )
     reqs.set_defaults(func=_cmd_requirements)
 

@@ -77,7 +77,7 @@ def coverage_rows(
     return rows
 
 
-def render(rows: list[dict[str, Any]], fmt: str) -> str:
+def render(rows: list[dict[str, Any]], fmt: str, couloir: str | None = None) -> str:
     if fmt == "json":
         return json.dumps({"requirements": rows}, ensure_ascii=False, indent=2) + "\n"
     if fmt == "csv":
@@ -92,5 +92,6 @@ def render(rows: list[dict[str, Any]], fmt: str) -> str:
     for row in rows:
         lines.append(f"{row['id']:<9}{row['domain']:<7}{row['criticite']:<10}{row['coverage']:<13}{len(row['tests'])}")
     covered = sum(1 for r in rows if r["coverage"] != "not covered")
-    lines.append(f"\n{covered}/{len(rows)} requirements automated or attested")
+    scope = f" for couloir {couloir}" if couloir else ""
+    lines.append(f"\n{covered}/{len(rows)} requirements automated or attested{scope}")
     return "\n".join(lines) + "\n"
