@@ -57,6 +57,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     with HarnessEnvironment(data_dir, host=args.host) as env:
         for service in services:
             env.start_any(service)
+        if args.console:
+            env.start_console()
         document = env.endpoints_document()
         if args.endpoints_file:
             target = Path(args.endpoints_file)
@@ -64,6 +66,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             tmp.write_text(json.dumps(document, indent=2), encoding="utf-8")
             tmp.replace(target)  # readers never see a half-written file
         print(json.dumps(document, indent=2), flush=True)
+        if env.console is not None:
+            print(f"segur serve: operator console at {env.console.url} (this machine only)", flush=True)
         print(
             f"segur serve: {', '.join(services)} ready; data in {env.data_dir}; Ctrl+C or SIGTERM stops.",
             flush=True,
@@ -196,6 +200,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--dmp-faults", default=None, help="TOML overriding the DMP mock's fault table")
     serve.add_argument("--mss-directory", default=None, help="TOML of the MSSanté test mailboxes (default: built-in)")
+    serve.add_argument(
+        "--console",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="operator web page on 127.0.0.1: live exchanges, fault injection (default on)",
+    )
     serve.set_defaults(func=_cmd_serve)
 
     pki_cmd = commands.add_parser("pki", help="test PKI (IGC-Santé shaped)")

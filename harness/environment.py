@@ -11,7 +11,7 @@ import tempfile
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness import pki
 from harness.errors import UsageError
@@ -20,6 +20,9 @@ from harness.recorder import ExchangeStore
 from harness.signing import Signer
 from mock_services.common import ScenarioStore
 from mock_services.mssante.smtp import ActiveSession
+
+if TYPE_CHECKING:
+    from harness.console import RunningConsole
 
 
 def _insi_app(env: HarnessEnvironment) -> Any:
@@ -112,6 +115,7 @@ class HarnessEnvironment:
         self.run_key = uuid.uuid4().hex[:12]
         self.active_session = ActiveSession()
         self.mss: Any = None  # the MSSanté operator, once started
+        self.console: RunningConsole | None = None  # the operator console, once started
         self.trust_override: list[Any] | None = None
 
     def trusted_cas(self) -> list[Any]:
@@ -158,6 +162,15 @@ class HarnessEnvironment:
     def start_any(self, service: str) -> None:
         self.start_mss() if service in MAIL_SERVICES else self.start(service)
 
+    def start_console(self) -> RunningConsole:
+        """The operator console (live exchanges, scenarios, manual steps), on loopback whatever ``host`` is."""
+        if self.console is None:
+            from harness.console import start_console
+
+            self.console = start_console(self.store, self.scenarios)
+            self.on_close.append(self.console.stop)
+        return self.console
+
     def endpoints_for(self, session_key: str) -> dict[str, str]:
         """Every endpoint a SUT may use in one test (mail endpoints are host:port)."""
         endpoints = {name: self.endpoint(name, session_key) for name in SERVICE_FACTORIES}
@@ -195,6 +208,8 @@ class HarnessEnvironment:
             "client_p12": str(client.p12),
             "p12_password": pki.P12_PASSWORD,
         }
+        if self.console is not None:
+            doc["console"] = {"url": self.console.url}
         return doc
 
     def close(self) -> None:

@@ -6,6 +6,7 @@ It is inert in a pytest run that uses none of it: fixtures are lazy and only tes
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import time
@@ -273,7 +274,7 @@ def segur_env(pytestconfig: pytest.Config) -> Iterator[HarnessEnvironment]:
 
 
 @pytest.fixture(scope="session")
-def segur_sut(pytestconfig: pytest.Config) -> SutAdapter:
+def segur_sut(request: pytest.FixtureRequest, pytestconfig: pytest.Config) -> SutAdapter:
     """The system under test chosen with --segur-sut (and --segur-defect for the reference)."""
     defects = frozenset(
         d.strip() for opt in pytestconfig.getoption("--segur-defect") for d in opt.split(",") if d.strip()
@@ -285,7 +286,35 @@ def segur_sut(pytestconfig: pytest.Config) -> SutAdapter:
     except SutConfigError as exc:
         raise pytest.UsageError(str(exc)) from exc
     pytestconfig.stash[session_state_key].sut_description = adapter.describe()
+    _guide_operator(request, adapter)
     return adapter
+
+
+def _guide_operator(request: pytest.FixtureRequest, adapter: SutAdapter) -> None:
+    """The manual SUT gets the operator console, whose address is the first thing the operator needs."""
+    if adapter.name != "manual" or request.config.stash[session_state_key].replay_dir is not None:
+        return
+    from harness.sut.manual import ManualSut
+
+    assert isinstance(adapter, ManualSut)
+    console = request.getfixturevalue("segur_env").start_console()
+    capture = request.config.pluginmanager.getplugin("capturemanager")
+    adapter.attach(console, (lambda: _terminal_released(capture)) if capture is not None else None)
+    with adapter.uncaptured():
+        print(f"\nsegur: console opérateur {console.url}", flush=True)
+
+
+@contextlib.contextmanager
+def _terminal_released(capture: Any) -> Iterator[None]:
+    """pytest holds the terminal during tests: the operator must see the prompts and may type the answer.
+
+    Standard input included, as pdb does; ``global_and_fixture_disabled`` would leave it captured.
+    """
+    capture.suspend(in_=True)
+    try:
+        yield
+    finally:
+        capture.resume()
 
 
 @pytest.fixture
