@@ -34,7 +34,7 @@ def main() -> None:
             timings[name] = time.perf_counter() - start
         report = base / "report"
         start = time.perf_counter()
-        evidence.export_exchanges(store, report, layout.signers["trace"].cert_pem.read_text())
+        evidence.export_exchanges(store.exchanges(), report, layout.signers["trace"].cert_pem.read_text())
         timings["export"] = time.perf_counter() - start
         start = time.perf_counter()
         evidence.seal(report, Signer(layout.signers["evidence"]), run={"bench": True})

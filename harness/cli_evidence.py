@@ -16,12 +16,9 @@ DATA_DIR_ENV = "SEGUR_DATA_DIR"
 
 
 def _cmd_report_verify(args: argparse.Namespace) -> int:
-    from harness.evidence import PackError, verify_pack
+    from harness.evidence import verify_pack
 
-    try:
-        result = verify_pack(Path(args.directory), [Path(p) for p in args.trust] if args.trust else None)
-    except PackError as exc:
-        raise UsageError(str(exc)) from exc
+    result = verify_pack(Path(args.directory), [Path(p) for p in args.trust] if args.trust else None)
     if args.format == "json":
         print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
     else:
@@ -50,13 +47,9 @@ def _cmd_report_diff(args: argparse.Namespace) -> int:
 
 
 def _cmd_rejudge(args: argparse.Namespace) -> int:
-    from harness.evidence import PackError
     from harness.rejudge import rejudge, render_text
 
-    try:
-        result = rejudge(Path(args.directory), Path(args.report_dir) if args.report_dir else None)
-    except PackError as exc:
-        raise UsageError(str(exc)) from exc
+    result = rejudge(Path(args.directory), Path(args.report_dir) if args.report_dir else None)
     if args.format == "json":
         print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
     else:
@@ -66,7 +59,6 @@ def _cmd_rejudge(args: argparse.Namespace) -> int:
 
 def _cmd_attest(args: argparse.Namespace) -> int:
     from harness.attest import attest
-    from harness.evidence import PackError
 
     data_dir = args.data_dir or os.environ.get(DATA_DIR_ENV)
     if not data_dir:
@@ -74,18 +66,15 @@ def _cmd_attest(args: argparse.Namespace) -> int:
             "attest re-seals the pack with your harness PKI's evidence key: give --data-dir DIR "
             f"(or set {DATA_DIR_ENV}); a PKI is created there when it has none"
         )
-    try:
-        entry = attest(
-            Path(args.directory),
-            args.requirement,
-            reviewer=args.reviewer,
-            verdict=args.verdict,
-            file=Path(args.file),
-            data_dir=Path(data_dir),
-            comment=args.comment,
-        )
-    except PackError as exc:
-        raise UsageError(str(exc)) from exc
+    entry = attest(
+        Path(args.directory),
+        args.requirement,
+        reviewer=args.reviewer,
+        verdict=args.verdict,
+        file=Path(args.file),
+        data_dir=Path(data_dir),
+        comment=args.comment,
+    )
     print(
         f"{entry['requirement']}: {entry['verdict']} attested by {entry['reviewer']} "
         f"(file {entry['file']}, SHA-256 {entry['sha256']}); {args.directory} sealed again"

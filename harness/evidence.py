@@ -19,13 +19,15 @@ import datetime as dt
 import json
 import os
 import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness import __version__
+from harness.errors import UsageError
 from harness.paths import data_dir, suites_dir
-from harness.recorder import Exchange, ExchangeStore
+from harness.recorder import Exchange
 from harness.signing import (
     Signer,
     canonical_json,
@@ -49,7 +51,7 @@ ATTESTATIONS_FILE = f"{ATTESTATIONS}/attestations.json"
 CDA_KIT_ENV = "SEGUR_CDA_KIT"
 
 
-class PackError(Exception):
+class PackError(UsageError):
     """The folder is not an evidence pack that can be read (exit status 2, not 'altered')."""
 
 
@@ -73,24 +75,15 @@ def clear_pack(report_dir: Path) -> None:
     (report_dir / MANIFEST).unlink(missing_ok=True)
 
 
-def exchange_record(exchange: Exchange) -> dict[str, Any]:
-    """An exchange as the pack keeps it: everything but the bodies, which are blobs."""
+def exchange_record(exchange: Exchange, request_sha256: str, response_sha256: str) -> dict[str, Any]:
+    """An exchange as the pack keeps it: everything but the bodies, which are blobs of these digests."""
     return {
-        "id": exchange.id,
-        "seq": exchange.seq,
-        "service": exchange.service,
-        "session_key": exchange.session_key,
-        "operation": exchange.operation,
-        "outcome": exchange.outcome,
-        "http_status": exchange.http_status,
-        "client_subject": exchange.client_subject,
-        "started_at": exchange.started_at,
-        "finished_at": exchange.finished_at,
+        **exchange.identity(),
         "request_meta": exchange.request_meta,
         "response_meta": exchange.response_meta,
         "summary": exchange.summary,
-        "request_sha256": sha256_hex(exchange.request_body),
-        "response_sha256": sha256_hex(exchange.response_body),
+        "request_sha256": request_sha256,
+        "response_sha256": response_sha256,
         "trace": exchange.trace,
     }
 
@@ -103,13 +96,14 @@ def put_blob(report_dir: Path, data: bytes) -> str:
     return digest
 
 
-def export_exchanges(store: ExchangeStore, report_dir: Path, trace_chain_pem: str) -> int:
-    """Copy every recorded exchange of the store into the pack; returns how many."""
-    records = []
-    for exchange in store.exchanges():
-        put_blob(report_dir, exchange.request_body)
-        put_blob(report_dir, exchange.response_body)
-        records.append(exchange_record(exchange))
+def export_exchanges(exchanges: Iterable[Exchange], report_dir: Path, trace_chain_pem: str) -> int:
+    """Copy recorded exchanges (a store's, read once by the caller) into the pack; returns how many."""
+    records = [
+        exchange_record(
+            exchange, put_blob(report_dir, exchange.request_body), put_blob(report_dir, exchange.response_body)
+        )
+        for exchange in exchanges
+    ]
     _write(report_dir / EXCHANGES, _json_bytes(records))
     _write(report_dir / TRACE_CHAIN, trace_chain_pem.encode("ascii"))
     return len(records)

@@ -264,9 +264,10 @@ def segur_env(pytestconfig: pytest.Config) -> Iterator[HarnessEnvironment]:
             env.trust_override = evidence.load_trusted_cas(state.replay_dir)
         yield env
         # Session fixtures end before pytest_sessionfinish: keep what the reports need now.
-        state.exchanges = [e.brief() for e in env.store.exchanges()]
+        recorded = env.store.exchanges()
+        state.exchanges = [e.brief() for e in recorded]
         if state.report_dir is not None and state.replay_dir is None:
-            evidence.export_exchanges(env.store, state.report_dir, env.pki.signers["trace"].cert_pem.read_text())
+            evidence.export_exchanges(recorded, state.report_dir, env.pki.signers["trace"].cert_pem.read_text())
             evidence.export_trusted_cas(
                 state.report_dir, [p.read_bytes() for p in env.pki.intermediate_ca_pems.values()]
             )

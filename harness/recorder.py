@@ -84,20 +84,26 @@ class Exchange:
     seq: int = 0
     trace: str = ""  # the mock's signature of trace_payload(), when its store has a signer
 
+    def identity(self) -> dict[str, Any]:
+        """Who, what and when: the fields a trace signs and an evidence pack lists."""
+        return {
+            "id": self.id,
+            "seq": self.seq,
+            "service": self.service,
+            "session_key": self.session_key,
+            "operation": self.operation,
+            "outcome": self.outcome,
+            "http_status": self.http_status,
+            "client_subject": self.client_subject,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+        }
+
     def trace_payload(self) -> bytes:
         """What the trace signature covers: identity, timing and the SHA-256 of both bodies."""
         return canonical_json(
             {
-                "id": self.id,
-                "seq": self.seq,
-                "service": self.service,
-                "session_key": self.session_key,
-                "operation": self.operation,
-                "outcome": self.outcome,
-                "http_status": self.http_status,
-                "client_subject": self.client_subject,
-                "started_at": self.started_at,
-                "finished_at": self.finished_at,
+                **self.identity(),
                 "request_sha256": sha256_hex(self.request_body),
                 "response_sha256": sha256_hex(self.response_body),
             }

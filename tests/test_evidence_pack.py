@@ -111,10 +111,7 @@ def test_a_forger_with_their_own_pki_is_caught_by_pinning(pack, reference_run, t
     for exchange in exchanges:
         exchange.trace = trace_signer.sign(exchange.trace_payload())
     shutil.rmtree(pack / evidence.EVIDENCE)
-    store = ExchangeStore()
-    for exchange in exchanges:
-        store.import_exchange(exchange)
-    evidence.export_exchanges(store, pack, forger.signers["trace"].cert_pem.read_text())
+    evidence.export_exchanges(exchanges, pack, forger.signers["trace"].cert_pem.read_text())
     evidence.export_trusted_cas(pack, [forger.root_ca_pem.read_bytes()])
     evidence.write_tests(pack, {})
     evidence.seal(pack, Signer(forger.signers["evidence"]), run={"forged": True})
