@@ -23,11 +23,13 @@ COLUMNS = (
     "nature",
     "criticite",
     "statement",
+    "statement_en",
     "couloirs",
     "evidence",
     "automation",
     "source",
 )
+OPTIONAL_COLUMNS = {"statement_en"}
 NATURES = {"EXIGENCE", "PRÉCONISATION"}
 CRITICITES = {"MINOR", "MAJOR", "CRITICAL"}
 AUTOMATIONS = {"automated", "attestation"}
@@ -50,6 +52,7 @@ class Requirement:
     evidence: str
     automation: str
     source: str
+    statement_en: str = ""  # the statement in English, for reports in English
 
     def applies_to(self, couloir: str | None) -> bool:
         return couloir is None or couloir in self.couloirs
@@ -91,7 +94,7 @@ def unknown_id_message(req_id: str, known: object) -> str:
 
 def _parse_row(row: dict[str, str], line: int, path: Path) -> Requirement:
     where = f"{path}:{line}"
-    missing = [c for c in COLUMNS if c not in row]
+    missing = [c for c in COLUMNS if c not in row and c not in OPTIONAL_COLUMNS]
     if missing:
         raise CatalogError(f"{where}: missing columns {missing}")
     nature, criticite, automation = row["nature"].strip(), row["criticite"].strip(), row["automation"].strip()
@@ -118,6 +121,7 @@ def _parse_row(row: dict[str, str], line: int, path: Path) -> Requirement:
         evidence=row["evidence"].strip(),
         automation=automation,
         source=row["source"].strip(),
+        statement_en=(row.get("statement_en") or "").strip(),
     )
 
 

@@ -21,9 +21,10 @@ import pytest
 from harness import __version__, evidence
 from harness.catalog import COULOIRS, Catalog, CatalogError, load_catalog, unknown_id_message
 from harness.replay import NOT_REJUDGEABLE, InteractionLog, Replayer
-from harness.results import Finding, NonConformance, Outcome, RunResult, TestRecord
+from harness.results import Finding, NonConformance, Outcome, RunResult, SkipKind, TestRecord
 from harness.runresult import build_run_result
 from harness.signing import Signer
+from harness.skips import NotEvaluated
 from harness.sut.base import (
     ActionNotSupported,
     ActionResult,
@@ -147,24 +148,45 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason=f"{OMIT_PREFIX}not applicable to couloir {couloir}"))
 
 
-def _classify(call: pytest.CallInfo[None], report: pytest.TestReport) -> tuple[Outcome, list[Finding], str]:
+@dataclass
+class _Classified:
+    outcome: Outcome
+    findings: list[Finding] = field(default_factory=list)
+    message: str = ""
+    message_fr: str = ""
+    skip_kind: SkipKind | None = None
+    blocked_by: list[str] = field(default_factory=list)
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    return reason.removeprefix("Skipped: ")
+
+
+def _classify(call: pytest.CallInfo[None], report: pytest.TestReport) -> _Classified:
     if report.passed:
-        return Outcome.PASS, [], ""
-    if report.skipped:
-        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
-        reason = reason.removeprefix("Skipped: ")
-        if reason.startswith(OMIT_PREFIX):
-            return Outcome.OMIT, [], reason.removeprefix(OMIT_PREFIX)
-        return Outcome.SKIP, [], reason
+        return _Classified(Outcome.PASS)
     exc = call.excinfo.value if call.excinfo else None
+    if report.skipped:
+        if isinstance(exc, NotEvaluated):
+            return _Classified(Outcome.SKIP, [], exc.en, exc.fr, exc.kind, exc.blocked_by)
+        reason = _skip_reason(report)
+        if reason.startswith(OMIT_PREFIX):
+            return _Classified(Outcome.OMIT, message=reason.removeprefix(OMIT_PREFIX))
+        kind = SkipKind.NOT_REJUDGEABLE if reason.startswith(NOT_REJUDGEABLE) else SkipKind.NOT_PERFORMED
+        return _Classified(Outcome.SKIP, message=reason, skip_kind=kind)
     if report.when == "call" and isinstance(exc, NonConformance):
-        return Outcome.FAIL, exc.findings, str(exc)
+        return _Classified(Outcome.FAIL, exc.findings, str(exc))
     if report.when == "call" and isinstance(exc, SutFailure):
-        finding = Finding(rule="sut.action", message=f"the product did not complete the action: {exc}")
-        return Outcome.FAIL, [finding], str(exc)
+        finding = Finding(
+            rule="sut.action",
+            message=f"the product did not complete the action: {exc}",
+            message_fr=f"le produit n'a pas mené l'action à bien : {exc.fr}",
+        )
+        return _Classified(Outcome.FAIL, [finding], str(exc), exc.fr)
     if report.when == "call" and isinstance(exc, AssertionError):
-        return Outcome.FAIL, [Finding(rule="assertion", message=str(exc))], str(exc)
-    return Outcome.ERROR, [], f"harness error in {report.when}: {report.longreprtext[-2000:]}"
+        return _Classified(Outcome.FAIL, [Finding(rule="assertion", message=str(exc))], str(exc))
+    return _Classified(Outcome.ERROR, message=f"harness error in {report.when}: {report.longreprtext[-2000:]}")
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -190,16 +212,17 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             started_at=call.start,
         )
         state.records[item.nodeid] = record
-    result, findings, message = _classify(call, report)
+    verdict = _classify(call, report)
     record.duration += report.duration
     evidence = item.stash.get(evidence_key, [])
     record.evidence = list(evidence)
     # A failure or error in any phase outranks a pass; the first non-pass phase tells why.
-    if record.outcome is Outcome.PASS and result is not Outcome.PASS:
-        record.outcome, record.message = result, message
-        record.findings = [_with_evidence(f, evidence, req_ids) for f in findings]
-    elif report.when == "teardown" and result is Outcome.ERROR and record.outcome is not Outcome.ERROR:
-        record.outcome, record.message = Outcome.ERROR, message
+    if record.outcome is Outcome.PASS and verdict.outcome is not Outcome.PASS:
+        record.outcome, record.message, record.message_fr = verdict.outcome, verdict.message, verdict.message_fr
+        record.skip_kind, record.blocked_by = verdict.skip_kind, verdict.blocked_by
+        record.findings = [_with_evidence(f, evidence, req_ids) for f in verdict.findings]
+    elif report.when == "teardown" and verdict.outcome is Outcome.ERROR and record.outcome is not Outcome.ERROR:
+        record.outcome, record.message, record.skip_kind = Outcome.ERROR, verdict.message, None
     if report.when == "teardown":
         record.findings = [_with_evidence(f, evidence, req_ids) for f in record.findings]
         log = item.stash.get(interactions_key, None)
@@ -325,7 +348,11 @@ def segur_session_key(request: pytest.FixtureRequest, segur_env: HarnessEnvironm
     if state.replay_dir is not None:
         recorded = state.recorded_tests().get(request.node.nodeid)
         if recorded is None or not recorded.get("session_key"):
-            pytest.skip(f"{NOT_REJUDGEABLE}this test is not in the recorded run")
+            raise NotEvaluated(
+                SkipKind.NOT_REJUDGEABLE,
+                f"{NOT_REJUDGEABLE}this test is not in the recorded run",
+                "non rejugeable : ce test n'est pas dans l'exécution enregistrée",
+            )
         key = recorded["session_key"]
     else:
         key = segur_env.new_session_key(request.node.name)
@@ -356,10 +383,10 @@ class BoundSut:
             try:
                 result = self.adapter.perform(action, params, self.context)
             except ActionNotSupported as exc:
-                self.log.action_refused(action, "not_supported", str(exc))
-                pytest.skip(str(exc))
+                self.log.action_refused(action, "not_supported", str(exc), exc.fr)
+                raise NotEvaluated(SkipKind.NOT_PERFORMED, str(exc), exc.fr) from None
             except SutFailure as exc:
-                self.log.action_refused(action, "failure", str(exc))
+                self.log.action_refused(action, "failure", str(exc), exc.fr)
                 raise
             self.log.action(result)
         self.results.append(result)

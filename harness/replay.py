@@ -16,9 +16,9 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import pytest
-
 from harness.evidence import BLOBS, put_blob
+from harness.results import SkipKind
+from harness.skips import NotEvaluated
 from harness.sut.base import ActionResult, SutFailure
 
 NOT_REJUDGEABLE = "not re-judgeable: "
@@ -59,8 +59,11 @@ class InteractionLog:
             }
         )
 
-    def action_refused(self, action: str, kind: str, message: str) -> None:
-        self.entries.append({"kind": "action", "action": action, kind: message})
+    def action_refused(self, action: str, kind: str, message: str, message_fr: str = "") -> None:
+        entry = {"kind": "action", "action": action, kind: message}
+        if message_fr and message_fr != message:
+            entry[f"{kind}_fr"] = message_fr
+        self.entries.append(entry)
 
     def call(self, name: str, result: Any = None, error: BaseException | None = None) -> None:
         entry: dict[str, Any] = {"kind": name, "result": jsonable(result)}
@@ -77,19 +80,28 @@ class Replayer:
 
     def _next(self, kind: str, name: str) -> dict[str, Any]:
         if not self.entries:
-            pytest.skip(f"{NOT_REJUDGEABLE}the test now asks for {name}, which the recorded run did not do")
+            raise NotEvaluated(
+                SkipKind.NOT_REJUDGEABLE,
+                f"{NOT_REJUDGEABLE}the test now asks for {name}, which the recorded run did not do",
+                f"non rejugeable : le test demande maintenant {name}, que l'exécution enregistrée n'a pas fait",
+            )
         entry = self.entries.pop(0)
         recorded = entry.get("action", entry["kind"]) if kind == "action" else entry["kind"]
         if entry["kind"] != kind or recorded != name:
-            pytest.skip(f"{NOT_REJUDGEABLE}the test now asks for {name} where the recorded run did {recorded}")
+            raise NotEvaluated(
+                SkipKind.NOT_REJUDGEABLE,
+                f"{NOT_REJUDGEABLE}the test now asks for {name} where the recorded run did {recorded}",
+                f"non rejugeable : le test demande maintenant {name} là où l'exécution enregistrée a fait {recorded}",
+            )
         return entry
 
     def action(self, action: str, params: dict[str, Any]) -> ActionResult:
         entry = self._next("action", action)
         if "not_supported" in entry:
-            pytest.skip(entry["not_supported"])
+            message = entry["not_supported"]
+            raise NotEvaluated(SkipKind.NOT_PERFORMED, message, entry.get("not_supported_fr", message))
         if "failure" in entry:
-            raise SutFailure(entry["failure"])
+            raise SutFailure(entry["failure"], entry.get("failure_fr"))
         data = dict(entry["data"])
         for key, digest in entry.get("files", {}).items():
             if digest:

@@ -20,6 +20,47 @@ class Outcome(enum.StrEnum):
     ERROR = "error"
 
 
+class SkipKind(enum.StrEnum):
+    """Why a requirement was not evaluated; the overall verdict depends on it.
+
+    ``not_performed``, ``blocked``, ``not_automated`` and ``not_rejudgeable`` leave the run
+    *incomplete*: something the product is judged on was not judged. ``attestation`` (a reviewer
+    judges it with the evidence listed) and ``not_configured`` (an optional input of the harness,
+    such as the official ANS kit, was not given) are listed with the verdict but do not make it
+    incomplete: no run of the automated suites can decide them.
+    """
+
+    NOT_PERFORMED = "not_performed"  # the product did not perform, or cannot perform, the action
+    BLOCKED = "blocked"  # a precondition failed because of the product: another named requirement
+    NOT_AUTOMATED = "not_automated"  # the catalog has no automated test for it in this version
+    NOT_REJUDGEABLE = "not_rejudgeable"  # segur rejudge: the recording does not hold what the test asks
+    ATTESTATION = "attestation"
+    NOT_CONFIGURED = "not_configured"
+
+
+INCOMPLETE_KINDS = frozenset(
+    {SkipKind.NOT_PERFORMED, SkipKind.BLOCKED, SkipKind.NOT_AUTOMATED, SkipKind.NOT_REJUDGEABLE}
+)
+
+
+class Verdict(enum.StrEnum):
+    CONFORME = "conforme"
+    NON_CONFORME = "non_conforme"
+    INCOMPLET = "incomplet"
+    ERREUR = "erreur"
+
+
+# The command-line contract: see `segur run --help`.
+EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_HARNESS, EXIT_INCOMPLETE = 0, 1, 2, 3, 4
+VERDICT_EXIT = {
+    Verdict.CONFORME: EXIT_OK,
+    Verdict.NON_CONFORME: EXIT_FAIL,
+    Verdict.ERREUR: EXIT_HARNESS,
+    Verdict.INCOMPLET: EXIT_INCOMPLETE,
+}
+CRITICITE_ORDER = {"CRITICAL": 0, "MAJOR": 1, "MINOR": 2}
+
+
 class Severity(enum.StrEnum):
     """OperationOutcome vocabulary, as the CDA and FHIR validators use it."""
 
@@ -41,6 +82,21 @@ class Finding:
     received: str | None = None
     evidence: tuple[str, ...] = ()
     line: int | None = None
+    # French wording of the prose fields (reports are in French by default); None where the
+    # English field is a value (a code, an XPath, an identifier) that reads the same in both.
+    message_fr: str | None = None
+    expected_fr: str | None = None
+    received_fr: str | None = None
+
+    def text(self, lang: str) -> tuple[str, str | None, str | None]:
+        """(message, expected, received) in ``lang`` ("fr" or "en")."""
+        if lang == "fr":
+            return (
+                self.message_fr or self.message,
+                self.expected if self.expected_fr is None else self.expected_fr,
+                self.received if self.received_fr is None else self.received_fr,
+            )
+        return self.message, self.expected, self.received
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -54,15 +110,20 @@ class Finding:
             **{**data, "severity": Severity(data.get("severity", "error")), "evidence": tuple(data.get("evidence", []))}
         )
 
-    def describe(self) -> str:
-        text = f"[{self.rule}] {self.message}"
-        if self.expected is not None or self.received is not None:
-            text += f" (expected {self.expected!s}, received {self.received!s})"
+    def describe(self, lang: str = "en") -> str:
+        message, expected, received = self.text(lang)
+        words = DESCRIBE_WORDS[lang]
+        text = f"[{self.rule}] {message}"
+        if expected is not None or received is not None:
+            text += f" ({words[0]} {expected!s}, {words[1]} {received!s})"
         if self.location:
-            text += f" at {self.location}"
+            text += f" {words[2]} {self.location}"
         if self.line:
-            text += f" (line {self.line})"
+            text += f" ({words[3]} {self.line})"
         return text
+
+
+DESCRIBE_WORDS = {"en": ("expected", "received", "at", "line"), "fr": ("attendu", "reçu", "à", "ligne")}
 
 
 class NonConformance(AssertionError):
@@ -91,6 +152,9 @@ class TestRecord:
     duration: float = 0.0
     message: str = ""
     started_at: float = 0.0
+    message_fr: str = ""  # the skip reason in French, when the test was not evaluated
+    skip_kind: SkipKind | None = None
+    blocked_by: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -105,11 +169,15 @@ class TestRecord:
             "evidence": self.evidence,
             "duration": round(self.duration, 6),
             "message": self.message,
+            "message_fr": self.message_fr,
+            "skip_kind": self.skip_kind.value if self.skip_kind else None,
+            "blocked_by": self.blocked_by,
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TestRecord:
         fields = {**data, "outcome": Outcome(data["outcome"])}
+        fields["skip_kind"] = SkipKind(data["skip_kind"]) if data.get("skip_kind") else None
         fields["findings"] = [Finding.from_dict(f) for f in data.get("findings", [])]
         return cls(**fields)
 
@@ -132,6 +200,20 @@ class RequirementResult:
     reason: str = ""
     evidence_expected: str = ""  # the catalog's "evidence" column: what a reviewer looks at
     attestation: dict[str, Any] | None = None  # a reviewer's verdict (segur attest), when recorded
+    statement_en: str = ""
+    reason_fr: str = ""
+    skip_kind: SkipKind | None = None
+    blocked_by: list[str] = field(default_factory=list)  # requirements whose failure kept this one from being judged
+
+    def localized(self, lang: str) -> tuple[str, str]:
+        """(statement, reason) in ``lang``."""
+        if lang == "en":
+            return self.statement_en or self.statement, self.reason
+        return self.statement, self.reason_fr or self.reason
+
+    @property
+    def leaves_run_incomplete(self) -> bool:
+        return self.outcome is Outcome.SKIP and (self.skip_kind is None or self.skip_kind in INCOMPLETE_KINDS)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -141,9 +223,13 @@ class RequirementResult:
             "nature": self.nature,
             "criticite": self.criticite,
             "statement": self.statement,
+            "statement_en": self.statement_en,
             "automation": self.automation,
             "outcome": self.outcome.value,
+            "skip_kind": self.skip_kind.value if self.skip_kind else None,
+            "blocked_by": self.blocked_by,
             "reason": self.reason,
+            "reason_fr": self.reason_fr,
             "tests": self.tests,
             "findings": [f.to_dict() for f in self.findings],
             "evidence": self.evidence,
@@ -154,6 +240,7 @@ class RequirementResult:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RequirementResult:
         fields = {**data, "outcome": Outcome(data["outcome"])}
+        fields["skip_kind"] = SkipKind(data["skip_kind"]) if data.get("skip_kind") else None
         fields["findings"] = [Finding.from_dict(f) for f in data.get("findings", [])]
         return cls(**fields)
 
@@ -173,6 +260,7 @@ class RunResult:
     tests: list[TestRecord]
     requirements: list[RequirementResult]
     exchanges: list[dict[str, Any]] = field(default_factory=list)
+    allow_incomplete: bool = False  # segur run --allow-incomplete: an incomplete run exits 0, and says so
 
     def counts(self) -> dict[str, int]:
         counts = {o.value: 0 for o in Outcome}
@@ -181,14 +269,40 @@ class RunResult:
         return counts
 
     @property
-    def exit_code(self) -> int:
-        """0 all applicable requirements pass, 1 some fail, 3 the harness broke (error wins)."""
+    def verdict(self) -> Verdict:
+        """Error wins, then fail; a run that left an applicable requirement unjudged is incomplete.
+
+        "conforme" therefore means every applicable requirement passed, or awaits the reviewer's
+        attestation or an optional input of the harness (:class:`SkipKind`); a run that judged
+        nothing is never "conforme".
+        """
         outcomes = {r.outcome for r in self.requirements} | {t.outcome for t in self.tests}
         if Outcome.ERROR in outcomes:
-            return 3
+            return Verdict.ERREUR
         if Outcome.FAIL in outcomes:
-            return 1
-        return 0
+            return Verdict.NON_CONFORME
+        if Outcome.PASS not in {r.outcome for r in self.requirements} or self.not_evaluated():
+            return Verdict.INCOMPLET
+        return Verdict.CONFORME
+
+    @property
+    def exit_code(self) -> int:
+        """The exit status of the command-line contract (``VERDICT_EXIT``); see ``allow_incomplete``."""
+        verdict = self.verdict
+        if verdict is Verdict.INCOMPLET and self.allow_incomplete:
+            return EXIT_OK
+        return VERDICT_EXIT[verdict]
+
+    def not_evaluated(self) -> list[RequirementResult]:
+        """The applicable requirements left unjudged that make the run incomplete, CRITICAL first."""
+        return sorted(
+            (r for r in self.requirements if r.leaves_run_incomplete),
+            key=lambda r: (CRITICITE_ORDER.get(r.criticite, 9), r.id),
+        )
+
+    def set_aside(self) -> list[RequirementResult]:
+        """Skipped requirements that do not make the run incomplete (attestations, harness options)."""
+        return [r for r in self.requirements if r.outcome is Outcome.SKIP and not r.leaves_run_incomplete]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -201,6 +315,8 @@ class RunResult:
             "suites": self.suites,
             "couloir": self.couloir,
             "summary": self.counts(),
+            "verdict": self.verdict.value,
+            "allow_incomplete": self.allow_incomplete,
             "exit_code": self.exit_code,
             "requirements": [r.to_dict() for r in self.requirements],
             "tests": [t.to_dict() for t in self.tests],
@@ -222,6 +338,7 @@ class RunResult:
             tests=[TestRecord.from_dict(t) for t in data["tests"]],
             requirements=[RequirementResult.from_dict(r) for r in data["requirements"]],
             exchanges=data.get("exchanges", []),
+            allow_incomplete=bool(data.get("allow_incomplete", False)),
         )
 
 

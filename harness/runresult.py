@@ -5,7 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from harness.catalog import Catalog
-from harness.results import Outcome, RequirementResult, RunResult, TestRecord, aggregate
+from harness.results import Outcome, RequirementResult, RunResult, SkipKind, TestRecord, aggregate
+
+ATTESTATION_REASON = (
+    "attestation: a reviewer checks this with the evidence listed",
+    "attestation : un relecteur le vérifie sur les preuves indiquées",
+)
+NOT_AUTOMATED_REASON = ("no automated test in this version", "pas de test automatisé dans cette version")
+
+
+def _joined(texts: set[str]) -> str:
+    return "; ".join(sorted(t for t in texts if t))[:500]
 
 
 def build_run_result(
@@ -20,6 +30,7 @@ def build_run_result(
     records: list[TestRecord],
     catalog: Catalog,
     exchanges: list[dict[str, Any]],
+    allow_incomplete: bool = False,
 ) -> RunResult:
     """Every requirement of the domains the run touched gets a verdict, tested or not.
 
@@ -35,15 +46,23 @@ def build_run_result(
     requirement_results = []
     for req in catalog.in_domains(domains):
         tests = by_requirement.get(req.id, [])
+        kind: SkipKind | None = None
+        blocked: list[str] = []
         if not req.applies_to(couloir):
-            outcome, reason = Outcome.OMIT, f"not applicable to couloir {couloir}"
+            outcome = Outcome.OMIT
+            reason, reason_fr = f"not applicable to couloir {couloir}", f"ne s'applique pas au couloir {couloir}"
         elif tests:
             outcome = aggregate([t.outcome for t in tests])
-            reason = "; ".join(sorted({t.message for t in tests if t.outcome is outcome and t.message}))[:500]
+            deciding = [t for t in tests if t.outcome is outcome]
+            reason = _joined({t.message for t in deciding})
+            reason_fr = _joined({t.message_fr or t.message for t in deciding})
+            if outcome is Outcome.SKIP:
+                kind = _skip_kind(deciding)
+                blocked = sorted({b for t in deciding for b in t.blocked_by})
         elif req.automation == "attestation":
-            outcome, reason = Outcome.SKIP, "attestation: a reviewer checks this with the evidence listed"
+            outcome, kind, (reason, reason_fr) = Outcome.SKIP, SkipKind.ATTESTATION, ATTESTATION_REASON
         else:
-            outcome, reason = Outcome.SKIP, "no automated test in this version"
+            outcome, kind, (reason, reason_fr) = Outcome.SKIP, SkipKind.NOT_AUTOMATED, NOT_AUTOMATED_REASON
         findings = [f for t in tests for f in t.findings if f.requirement in (None, req.id)]
         evidence = sorted({e for t in tests for e in t.evidence})
         requirement_results.append(
@@ -60,7 +79,11 @@ def build_run_result(
                 findings=findings,
                 evidence=evidence,
                 reason=reason if outcome is not Outcome.PASS else "",
+                reason_fr=reason_fr if outcome is not Outcome.PASS else "",
                 evidence_expected=req.evidence,
+                statement_en=req.statement_en,
+                skip_kind=kind,
+                blocked_by=blocked,
             )
         )
     return RunResult(
@@ -75,4 +98,14 @@ def build_run_result(
         tests=records,
         requirements=requirement_results,
         exchanges=exchanges,
+        allow_incomplete=allow_incomplete,
     )
+
+
+def _skip_kind(tests: list[TestRecord]) -> SkipKind:
+    """The kind that says most about a skipped requirement: a gap that leaves the run incomplete wins."""
+    kinds = [t.skip_kind or SkipKind.NOT_PERFORMED for t in tests]
+    for candidate in (SkipKind.BLOCKED, SkipKind.NOT_PERFORMED, SkipKind.NOT_REJUDGEABLE, SkipKind.NOT_AUTOMATED):
+        if candidate in kinds:
+            return candidate
+    return kinds[0]

@@ -246,10 +246,16 @@ def check_answer(action: str, data: object) -> dict[str, object]:
     """Check that an answer has the documented shape; raise SutFailure saying what is wrong."""
     spec = ACTIONS[action]
     if not isinstance(data, dict):
-        raise SutFailure(f"the answer to {action} must be a JSON object, received {type(data).__name__}")
+        raise SutFailure(
+            f"the answer to {action} must be a JSON object, received {type(data).__name__}",
+            f"la réponse à {action} doit être un objet JSON, reçu {type(data).__name__}",
+        )
     outcome = data.get("outcome")
     if outcome not in spec.outcomes:
-        raise SutFailure(f"the answer to {action} has outcome {outcome!r}; expected one of {sorted(spec.outcomes)}")
+        raise SutFailure(
+            f"the answer to {action} has outcome {outcome!r}; expected one of {sorted(spec.outcomes)}",
+            f"la réponse à {action} a pour outcome {outcome!r} ; attendu l'un de {sorted(spec.outcomes)}",
+        )
     return data
 
 

@@ -65,11 +65,19 @@ class ActionResult:
         return str(value) if value is not None else None
 
 
-class ActionNotSupported(Exception):
-    """The SUT configuration does not map this action: the test is skipped (precondition missing)."""
+class _Bilingual(Exception):
+    """An exception whose message (English) has a French wording for the French report."""
+
+    def __init__(self, message: str, fr: str | None = None):
+        super().__init__(message)
+        self.fr = fr or message
 
 
-class SutFailure(Exception):
+class ActionNotSupported(_Bilingual):
+    """The SUT configuration does not map this action: the test is not evaluated (precondition missing)."""
+
+
+class SutFailure(_Bilingual):
     """The product did not complete the action (non-zero exit, time-out, unreadable answer)."""
 
 

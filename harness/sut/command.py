@@ -130,7 +130,10 @@ class CommandSut:
     def perform(self, action: str, params: dict[str, Any], context: SutContext) -> ActionResult:
         spec = self.actions.get(action)
         if spec is None:
-            raise ActionNotSupported(f"{self.path.name} maps no command to action {action!r}")
+            raise ActionNotSupported(
+                f"{self.path.name} maps no command to action {action!r}",
+                f"{self.path.name} n'associe aucune commande à l'action {action!r}",
+            )
         if spec.shell:
             template = spec.command if isinstance(spec.command, str) else shlex.join(spec.command)
             quoted = {k: shlex.quote(" ".join(v) if isinstance(v, list) else _scalar(v)) for k, v in params.items()}
@@ -155,7 +158,10 @@ class CommandSut:
                 check=False,
             )
         except subprocess.TimeoutExpired as exc:
-            raise SutFailure(f"action {action}: the command did not finish within {spec.timeout} s") from exc
+            raise SutFailure(
+                f"action {action}: the command did not finish within {spec.timeout} s",
+                f"action {action} : la commande ne s'est pas terminée en {spec.timeout} s",
+            ) from exc
         except OSError as exc:
             raise SutConfigError(f"action {action}: cannot run {argv!r}: {exc}") from exc
         result = ActionResult(
@@ -169,7 +175,10 @@ class CommandSut:
         )
         if completed.returncode != 0:
             tail = completed.stderr.strip().splitlines()[-5:]
-            raise SutFailure(f"action {action}: exit status {completed.returncode}: {' / '.join(tail)}")
+            raise SutFailure(
+                f"action {action}: exit status {completed.returncode}: {' / '.join(tail)}",
+                f"action {action} : code de sortie {completed.returncode} : {' / '.join(tail)}",
+            )
         result.data = check_answer(action, _last_json_object(completed.stdout))
         return result
 

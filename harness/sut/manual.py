@@ -56,7 +56,9 @@ class ManualSut:
             terminal = stdin if stdin.isatty() else None
             if terminal is None and self.console is None:
                 raise ActionNotSupported(
-                    "manual SUT needs the operator console or an operator at a terminal; standard input is not one"
+                    "manual SUT needs the operator console or an operator at a terminal; standard input is not one",
+                    "le SUT manuel a besoin de la console opérateur ou d'un opérateur au terminal ; "
+                    "l'entrée standard n'en est pas un",
                 )
             step = manual_step(action, params, context)
             self._announce(out, step, terminal is not None)
@@ -102,7 +104,10 @@ class ManualSut:
                 ready, _, _ = select.select([terminal], [], [], 0 if desk else remaining)
                 if ready:
                     return _terminal_answer(step.action, terminal.readline())
-        raise SutFailure(f"no answer from the operator within {self.timeout:.0f} s")
+        raise SutFailure(
+            f"no answer from the operator within {self.timeout:.0f} s",
+            f"pas de réponse de l'opérateur en {self.timeout:.0f} s",
+        )
 
 
 def manual_step(action: str, params: dict[str, Any], context: SutContext) -> ManualStep:
@@ -130,14 +135,22 @@ def _terminal_answer(action: str, line: str) -> OperatorAnswer:
     try:
         data = json.loads(line)
     except json.JSONDecodeError as exc:
-        raise SutFailure(f"the operator's answer is not JSON: {exc}") from exc
+        raise SutFailure(
+            f"the operator's answer is not JSON: {exc}", f"la réponse de l'opérateur n'est pas du JSON : {exc}"
+        ) from exc
     return OperatorAnswer("answer", dict(check_answer(action, data)), channel="terminal")
 
 
 def _result(step: ManualStep, answer: OperatorAnswer, duration: float) -> ActionResult:
     if answer.kind == "not_supported":
         because = f": {answer.reason}" if answer.reason else ""
-        raise ActionNotSupported(f"the operator says the product cannot perform {step.action}{because}")
+        raise ActionNotSupported(
+            f"the operator says the product cannot perform {step.action}{because}",
+            f"selon l'opérateur, le produit ne sait pas faire {step.action}{because}",
+        )
     if answer.kind == "failure":
-        raise SutFailure(f"the operator reports that the product failed: {answer.reason}")
+        raise SutFailure(
+            f"the operator reports that the product failed: {answer.reason}",
+            f"l'opérateur signale l'échec du produit : {answer.reason}",
+        )
     return ActionResult(step.action, step.params, answer.data, duration, notes=[f"answered at the {answer.channel}"])

@@ -142,7 +142,9 @@ class ReferenceSut:
                 return client.set_availability(patient, params["unique_id"], status)
         except DmpCallError as exc:
             return {"outcome": "refused" if action != "dmp.check_dmp" else "error", "message": str(exc)}
-        raise ActionNotSupported(f"the reference SUT has no action {action!r}")
+        raise ActionNotSupported(
+            f"the reference SUT has no action {action!r}", f"le SUT de référence n'a pas d'action {action!r}"
+        )
 
     def perform(self, action: str, params: dict[str, Any], context: SutContext) -> ActionResult:
         started = time.perf_counter()
@@ -155,7 +157,9 @@ class ReferenceSut:
             elif action == "mss.receive":
                 data = mail.receive()
             else:
-                raise ActionNotSupported(f"the reference SUT has no action {action!r}")
+                raise ActionNotSupported(
+                    f"the reference SUT has no action {action!r}", f"le SUT de référence n'a pas d'action {action!r}"
+                )
             return ActionResult(action, params, check_answer(action, data), time.perf_counter() - started)
         if action.startswith("dmp."):
             data = self._perform_dmp(action, params, context)
@@ -188,5 +192,7 @@ class ReferenceSut:
             except KeyError:
                 data = {"outcome": "not_supported", "message": f"no FHIR {params.get('kind')!r} here"}
         else:
-            raise ActionNotSupported(f"the reference SUT has no action {action!r}")
+            raise ActionNotSupported(
+                f"the reference SUT has no action {action!r}", f"le SUT de référence n'a pas d'action {action!r}"
+            )
         return ActionResult(action, params, check_answer(action, data), time.perf_counter() - started)

@@ -16,6 +16,8 @@ from harness.cda.document import CdaDocument
 from harness.cda.kit import OfficialKit
 from harness.cda.rules import RULES
 from harness.recorder import record_artefact
+from harness.results import SkipKind
+from harness.skips import NotEvaluated
 from harness.sut.base import SutFailure
 from harness.verify import expect
 from suites.ins.persons import stored_identity
@@ -110,7 +112,11 @@ def test_valid_against_the_official_ans_kit(sut, segur_env):
     """Validité selon le kit officiel ANS (XSD et schématrons), lorsque son dossier est fourni."""
     folder = os.environ.get("SEGUR_CDA_KIT")
     if not folder:
-        pytest.skip("no ANS CDA kit configured: set SEGUR_CDA_KIT to a TestContenuCDA folder to judge CDA-09")
+        raise NotEvaluated(
+            SkipKind.NOT_CONFIGURED,
+            "no ANS CDA kit configured: set SEGUR_CDA_KIT to a TestContenuCDA folder to judge CDA-09",
+            "kit CDA de l'ANS non fourni : indiquez un dossier TestContenuCDA dans SEGUR_CDA_KIT pour juger CDA-09",
+        )
     raw = produce_bytes(sut, segur_env)
     expect(_kit(folder).validate(parse(raw), raw).findings)
 

@@ -8,7 +8,8 @@ import pytest
 
 from harness import xds
 from harness.cda import read_cda
-from harness.results import Finding
+from harness.results import Finding, SkipKind
+from harness.skips import NotEvaluated
 from harness.sut.base import SutFailure
 from harness.verify import dmp as verify
 from harness.verify import expect
@@ -71,7 +72,11 @@ def test_replacement_uses_rplc_and_the_cda_version_chain(sut, dmp):
     """Remplacement : RPLC vers l'entryUUID courant ; CDA même setId, version + 1, relatedDocument RPLC."""
     unique_id, cda = share(sut)
     if not cda:
-        pytest.skip("the product's answer to dmp.feed_document carries no document to compare the CDA chain with")
+        raise NotEvaluated(
+            SkipKind.NOT_PERFORMED,
+            "the product's answer to dmp.feed_document carries no document to compare the CDA chain with",
+            "la réponse du produit à dmp.feed_document ne porte pas le document : la chaîne CDA ne peut être comparée",
+        )
     sut.perform("dmp.replace_document", patient=identity(PATIENT), unique_id=unique_id, title="Compte rendu corrigé")
     expect(verify.check_replacement(dmp.exchanges(), unique_id, cda))
 

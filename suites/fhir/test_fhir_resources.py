@@ -13,6 +13,8 @@ import pytest
 
 from harness.fhir import NotFhir, read_resource, terminology, validate_resource
 from harness.recorder import record_artefact
+from harness.results import SkipKind
+from harness.skips import NotEvaluated
 from harness.sut.base import SutFailure
 from harness.verify import expect
 from harness.verify import fhir as verify
@@ -29,9 +31,18 @@ def produce(sut, segur_env, kind: str, **params: Any) -> dict[str, Any]:
     started = time.time()
     answer = sut.perform("fhir.produce_resource", kind=kind, **params).data
     if answer["outcome"] == "not_supported":
-        pytest.skip(f"the product does not produce a FHIR {kind}: {answer.get('message', 'not supported')}")
+        because = answer.get("message", "not supported")
+        raise NotEvaluated(
+            SkipKind.NOT_PERFORMED,
+            f"the product does not produce a FHIR {kind}: {because}",
+            f"le produit ne produit pas de ressource FHIR {kind} : {because}",
+        )
     if answer["outcome"] != "produced":
-        raise SutFailure(f"the product produced no FHIR {kind}: {answer.get('message', answer['outcome'])}")
+        because = answer.get("message", answer["outcome"])
+        raise SutFailure(
+            f"the product produced no FHIR {kind}: {because}",
+            f"le produit n'a produit aucune ressource FHIR {kind} : {because}",
+        )
     try:
         if "resource" in answer:
             raw = json.dumps(answer["resource"], ensure_ascii=False).encode()
