@@ -17,7 +17,7 @@ import pytest
 from harness.results import Finding, Severity, SkipKind
 
 
-class NotEvaluated(pytest.skip.Exception):  # type: ignore[name-defined,misc]
+class NotEvaluated(pytest.skip.Exception):  # type: ignore[name-defined]
     """A skip with its kind, its reason in English and French, and the requirements to blame."""
 
     def __init__(self, kind: SkipKind, en: str, fr: str, blocked_by: Iterable[str] = ()):
