@@ -53,7 +53,7 @@ def blocked_by(gates: Mapping[str, Iterable[Finding]], requirement: str) -> None
     first_fr = "; ".join(f"{req} : {f.text('fr')[0]}" for req, f in failing.items())
     raise NotEvaluated(
         SkipKind.BLOCKED,
-        f"not evaluable because of {names}: the product's request was refused ({first_en})",
-        f"non évaluable à cause de {names} : la requête du produit a été refusée ({first_fr})",
+        f"not evaluable because of {names}: the product's request got no usable answer ({first_en})",
+        f"non évaluable à cause de {names} : la requête du produit n'a pas obtenu de réponse exploitable ({first_fr})",
         blocked_by=failing,
     )

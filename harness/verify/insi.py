@@ -16,6 +16,7 @@ from harness import ins
 from harness.cpx import check_assertion
 from harness.recorder import Exchange
 from harness.results import Finding
+from harness.skips import HarnessDataError, blocked_by
 
 NS = {
     "soap": "http://www.w3.org/2003/05/soap-envelope",
@@ -298,6 +299,56 @@ def check_traits_request(exchanges: list[Exchange], person: dict[str, Any]) -> l
     return findings
 
 
+def check_carte_vitale_request(exchanges: list[Exchange], card: dict[str, Any], date_naissance: str) -> list[Finding]:
+    """INS-08: the RECVITALE body carries the matricule read on the card and the birth date.
+
+    The XSD types DateNaissance as a plain string (``DateLunaire``); the date is judged in the
+    YYYY-MM-DD form the facts give for the traits search, which is also what the mock compares.
+    """
+    vitale_calls = [e for e in exchanges if e.operation == "rechercherInsAvecCarteVitale"]
+    if not vitale_calls:
+        return no_exchange("INS-08")
+    findings = []
+    for exchange in vitale_calls:
+        root = _parse(exchange.request_body)
+        bodies = root.xpath("//vit:RECVITALE", namespaces=NS) if root is not None else []
+        if not bodies:
+            findings.append(
+                Finding(
+                    "insi.carte-vitale",
+                    "the request has no RECVITALE body",
+                    requirement="INS-08",
+                    location=where(exchange),
+                    message_fr="la requête n'a pas de corps RECVITALE",
+                )
+            )
+            continue
+        body = bodies[0]
+        matricule = (_text(body, "vit:MatriculeIndividu/vit:NumIdentifiant") or "") + (
+            _text(body, "vit:MatriculeIndividu/vit:Cle") or ""
+        )
+        sent_date = _text(body, "vit:DateNaissance") or ""
+        checks = [
+            ("MatriculeIndividu", matricule == card["matricule_individu"], card["matricule_individu"], matricule),
+            ("DateNaissance", sent_date == date_naissance and bool(ISO_DATE.match(sent_date)), date_naissance, sent_date),
+        ]
+        for name, ok, expected, received in checks:
+            if not ok:
+                findings.append(
+                    Finding(
+                        "insi.carte-vitale",
+                        f"{name} is missing or differs from the card read",
+                        requirement="INS-08",
+                        expected=expected,
+                        received=received or "(absent)",
+                        location=f"{where(exchange)} RECVITALE/{name}",
+                        message_fr=f"{name} est absent ou diffère de la carte lue",
+                        received_fr=received or "(absent)",
+                    )
+                )
+    return findings
+
+
 def check_authentication(exchanges: list[Exchange], cpx_trust_pems: tuple[bytes, ...] = ()) -> list[Finding]:
     """INS-04: an organisation certificate with CN INSI-AUTO or INSI-MANU, or a valid CPx assertion."""
     if not exchanges:
@@ -344,17 +395,61 @@ def response_with_identity(exchanges: list[Exchange]) -> tuple[Exchange, InsiRes
     return None
 
 
-def check_kept_identity(answer: dict[str, Any], exchanges: list[Exchange], requirement: str) -> list[Finding]:
-    """INS-05 (and INS-10/12/14 through their data): the identity kept is INSi's, unchanged."""
+def request_gates(
+    exchanges: list[Exchange], person: dict[str, Any] | None = None, cpx_trust_pems: tuple[bytes, ...] = ()
+) -> dict[str, list[Finding]]:
+    """The requirements that judge the product's own INSi requests, each with its findings.
+
+    They are the preconditions of every test that judges what the product did with INSi's
+    answer: INS-03 only for a search by traits, whose given traits are ``person``.
+    """
+    calls = business_exchanges(exchanges)
+    gates = {
+        "INS-01": check_addressing(calls),
+        "INS-02": check_contexts(exchanges),
+        "INS-04": check_authentication(exchanges, cpx_trust_pems),
+    }
+    if person is not None:
+        gates["INS-03"] = check_traits_request(calls, person)
+    return gates
+
+
+def require_answer(
+    exchanges: list[Exchange],
+    requirement: str,
+    codes: tuple[str, ...] = ("00",),
+    person: dict[str, Any] | None = None,
+    cpx_trust_pems: tuple[bytes, ...] = (),
+) -> None:
+    """Precondition of a test judging what the product kept: INSi answered one of ``codes`` (CodeCR).
+
+    When it did not, the product's own request is to blame if a requirement judging it fails
+    (the test is then not evaluable because of that requirement); otherwise the harness's test
+    data or mock is wrong, which is a harness error, never the product's.
+    """
+    if any(read_response(e).code_cr in codes for e in business_exchanges(exchanges)):
+        return
+    blocked_by(request_gates(exchanges, person, cpx_trust_pems), requirement)
+    raise HarnessDataError(
+        f"{requirement}: INSi gave no CR {'/'.join(codes)} in this scenario although the product's requests "
+        "meet INS-01 to INS-04: the harness's test data or INSi mock is wrong"
+    )
+
+
+def check_kept_identity(
+    answer: dict[str, Any],
+    exchanges: list[Exchange],
+    requirement: str,
+    person: dict[str, Any] | None = None,
+    cpx_trust_pems: tuple[bytes, ...] = (),
+) -> list[Finding]:
+    """INS-05 (and INS-08/10/12/14 through their data): the identity kept is INSi's, unchanged.
+
+    Its precondition is :func:`require_answer`: INSi gave an identity (CR 00).
+    """
+    require_answer(exchanges, requirement, ("00",), person, cpx_trust_pems)
     found = response_with_identity(exchanges)
-    if found is None:
-        return [
-            Finding(
-                "insi.answer",
-                "INSi returned no identity in this scenario: the test data is wrong",
-                requirement=requirement,
-            )
-        ]
+    assert found is not None  # require_answer saw a CR 00
     exchange, response = found
     location = where(exchange)
     if answer.get("outcome") != "found" or not isinstance(answer.get("identity"), dict):

@@ -59,3 +59,8 @@ def with_carte_vitale() -> dict[str, Any]:
         if "carte_vitale" in entry:
             return entry
     raise KeyError("no test person with carte Vitale data in fixtures/insi/identities.toml")
+
+
+def trusted_cards(insi: Any) -> tuple[bytes, ...]:
+    """The CA of the test professionals' cards, which a CPx assertion must chain to (INS-04)."""
+    return (insi.env.pki.intermediate_ca_pems["personnes"].read_bytes(),)

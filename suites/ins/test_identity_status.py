@@ -6,7 +6,7 @@ import pytest
 
 from harness.verify import expect
 from harness.verify import insi as verify
-from suites.ins.persons import stored_identity, traits
+from suites.ins.persons import stored_identity, traits, trusted_cards
 
 pytestmark = pytest.mark.segur_service("insi")
 
@@ -15,7 +15,9 @@ pytestmark = pytest.mark.segur_service("insi")
 @pytest.mark.parametrize("document_checked", [False, True], ids=["without-document", "with-document"])
 def test_identity_status_follows_document_check(sut, insi, document_checked):
     """Identité INSi sans contrôle de pièce: RECUP; avec contrôle d'une pièce à haut niveau de confiance: QUAL."""
-    answer = sut.perform("insi.search_by_traits", **traits("ADRUN-ZOE", document_checked=document_checked))
+    params = traits("ADRUN-ZOE", document_checked=document_checked)
+    answer = sut.perform("insi.search_by_traits", **params)
+    verify.require_answer(insi.exchanges(), "INS-11", ("00",), params, trusted_cards(insi))
     expect(verify.check_status(answer.data, document_checked))
 
 

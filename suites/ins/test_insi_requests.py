@@ -6,7 +6,7 @@ import pytest
 
 from harness.verify import expect
 from harness.verify import insi as verify
-from suites.ins.persons import traits, with_carte_vitale
+from suites.ins.persons import traits, trusted_cards, with_carte_vitale
 
 pytestmark = pytest.mark.segur_service("insi")
 
@@ -39,8 +39,7 @@ def test_traits_search_sends_traits_in_insi_formats(sut, insi):
 def test_authenticates_with_an_insi_organisation_certificate(sut, insi):
     """Le logiciel s'authentifie avec un certificat d'organisation dont le CN est INSI-AUTO ou INSI-MANU."""
     sut.perform("insi.search_by_traits", **traits(FOUND))
-    trusted_cards = (insi.env.pki.intermediate_ca_pems["personnes"].read_bytes(),)
-    expect(verify.check_authentication(insi.exchanges(), trusted_cards))
+    expect(verify.check_authentication(insi.exchanges(), trusted_cards(insi)))
 
 
 @pytest.mark.requirement("INS-08")
@@ -58,5 +57,8 @@ def test_carte_vitale_search_sends_card_data_and_keeps_identity(sut, insi):
     )
     exchanges = verify.business_exchanges(insi.exchanges())
     vitale_calls = [e for e in exchanges if e.operation == "rechercherInsAvecCarteVitale"]
-    findings = [] if vitale_calls else verify.no_exchange("INS-08")
-    expect(findings, verify.check_kept_identity(answer.data, vitale_calls, "INS-08") if vitale_calls else [])
+    # A badly formed request is this requirement's own failure: there is no answer to judge after it.
+    request_findings = verify.check_carte_vitale_request(vitale_calls, card, entry["date_naissance"])
+    if request_findings:
+        expect(request_findings)
+    expect(verify.check_kept_identity(answer.data, vitale_calls, "INS-08", None, trusted_cards(insi)))
