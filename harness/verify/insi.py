@@ -330,7 +330,12 @@ def check_carte_vitale_request(exchanges: list[Exchange], card: dict[str, Any], 
         sent_date = _text(body, "vit:DateNaissance") or ""
         checks = [
             ("MatriculeIndividu", matricule == card["matricule_individu"], card["matricule_individu"], matricule),
-            ("DateNaissance", sent_date == date_naissance and bool(ISO_DATE.match(sent_date)), date_naissance, sent_date),
+            (
+                "DateNaissance",
+                sent_date == date_naissance and ISO_DATE.match(sent_date) is not None,
+                date_naissance,
+                sent_date,
+            ),
         ]
         for name, ok, expected, received in checks:
             if not ok:
