@@ -82,6 +82,8 @@ def attest(
     entry_req["attestation"] = entry
     entry_req["outcome"] = verdict
     entry_req["reason"] = f"attestation by {entry['reviewer']}" + (f": {comment}" if comment else "")
+    entry_req["reason_fr"] = f"attestation de {entry['reviewer']}" + (f" : {comment}" if comment else "")
+    entry_req["skip_kind"] = None  # judged now: it no longer waits on anyone
     result = RunResult.from_dict(report)
     _rewrite_reports(pack, result)
     _reseal(pack, result, data_dir)

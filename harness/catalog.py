@@ -26,14 +26,24 @@ COLUMNS = (
     "statement_en",
     "couloirs",
     "evidence",
+    "evidence_en",
     "automation",
     "source",
 )
-OPTIONAL_COLUMNS = {"statement_en"}
+OPTIONAL_COLUMNS = {"statement_en", "evidence_en"}
 NATURES = {"EXIGENCE", "PRÉCONISATION"}
 CRITICITES = {"MINOR", "MAJOR", "CRITICAL"}
 AUTOMATIONS = {"automated", "attestation"}
 COULOIRS = {"DPI", "LGC", "SGL", "RIS", "PFI", "DUI", "OFFICINE"}
+
+
+def normalise_couloir(couloir: str | None) -> str | None:
+    """The catalog's spelling of a couloir given in any case ("dpi", "Officine"); unknown is a usage error."""
+    if not couloir:
+        return None
+    if couloir.strip().upper() not in COULOIRS:
+        raise UsageError(f"unknown couloir {couloir!r}; known: {', '.join(sorted(COULOIRS))} (any case)")
+    return couloir.strip().upper()
 
 
 class CatalogError(UsageError):
@@ -53,6 +63,7 @@ class Requirement:
     automation: str
     source: str
     statement_en: str = ""  # the statement in English, for reports in English
+    evidence_en: str = ""  # the evidence a reviewer looks at, in English
 
     def applies_to(self, couloir: str | None) -> bool:
         return couloir is None or couloir in self.couloirs
@@ -122,6 +133,7 @@ def _parse_row(row: dict[str, str], line: int, path: Path) -> Requirement:
         automation=automation,
         source=row["source"].strip(),
         statement_en=(row.get("statement_en") or "").strip(),
+        evidence_en=(row.get("evidence_en") or "").strip(),
     )
 
 

@@ -28,8 +28,27 @@ def _cmd_run(args: argparse.Namespace) -> int:
         lang=args.lang,
         verbose=args.verbose,
         keyword=args.k,
+        allow_incomplete=args.allow_incomplete,
     )
     return run(options)
+
+
+def _run_epilog() -> str:
+    """What `segur run --help` ends with: the suites and couloirs of this installation, and the exit statuses."""
+    from harness.catalog import COULOIRS
+    from harness.runner import available_suites
+
+    return (
+        f"suites: {', '.join(available_suites())} (or all)\n"
+        f"couloirs: {', '.join(sorted(COULOIRS))} (any case)\n"
+        "exit status:\n"
+        "  0  conforme: every applicable requirement passed, or awaits a reviewer's attestation\n"
+        "  1  non conforme: at least one requirement failed\n"
+        "  2  usage error (bad option, unknown suite or couloir, bad SUT file)\n"
+        "  3  harness error (the harness itself broke; never the product's fault)\n"
+        "  4  incomplet: nothing failed, but requirements were not evaluated (listed, CRITICAL first);\n"
+        "     --allow-incomplete turns this into 0 and the report says so"
+    )
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -96,15 +115,10 @@ def _cmd_pki_init(args: argparse.Namespace) -> int:
 
 
 def _cmd_requirements(args: argparse.Namespace) -> int:
-    from harness.catalog import COULOIRS
+    from harness.catalog import normalise_couloir
     from harness.coverage import coverage_rows, render
 
-    if args.couloir is not None and args.couloir not in COULOIRS:
-        print(
-            f"segur requirements: unknown couloir {args.couloir!r}; known: {', '.join(sorted(COULOIRS))}",
-            file=sys.stderr,
-        )
-        return EXIT_USAGE
+    args.couloir = normalise_couloir(args.couloir)
     if args.dsr is not None:
         from harness.dsr_import import import_report, render_report
 
@@ -129,6 +143,12 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         )
     if args.jobs < 1:
         raise UsageError(f"--jobs must be 1 or more, not {args.jobs}")
+    folders = [f for f in args.files if Path(f).is_dir()]
+    if folders:
+        suffix = {"cda": "xml", "fhir": "json", "xds": "xml", "xdm": "zip"}[args.kind]
+        raise UsageError(
+            f"{folders[0]} is a folder; give the files to validate, for example {Path(folders[0]) / ('*.' + suffix)}"
+        )
     if args.kind != "cda":
         if args.volet or (args.kit and args.kit != os.environ.get("SEGUR_CDA_KIT")):
             raise UsageError("--kit and --volet apply to `segur validate cda` only")
@@ -175,16 +195,29 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"segur-harness {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = commands.add_parser("run", help="run conformance suites against a system under test")
+    run = commands.add_parser(
+        "run",
+        help="run conformance suites against a system under test",
+        description="Run conformance suites against a system under test and write the reports.",
+        epilog=_run_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     run.add_argument("--sut", default="reference", help="reference (default), manual, or a command SUT .toml file")
     run.add_argument("--suite", default="all", help="comma-separated suites (ins, ...) or all (default)")
-    run.add_argument("--couloir", default=None, help="judge for this couloir (DPI, LGC, ...): others are omit")
+    run.add_argument(
+        "--couloir", default=None, help="judge for this couloir (DPI, LGC, ..., any case): others are omit"
+    )
     run.add_argument("--report-dir", default="reports/latest", help="where reports go (default reports/latest)")
     run.add_argument("--defect", action="append", default=[], help="reference SUT defect (see `segur sut defects`)")
     run.add_argument("--data-dir", default=None, help="keep PKI and exchanges here (default: temporary)")
     run.add_argument("--lang", default="fr", choices=["fr", "en"], help="language of report.html")
     run.add_argument("-k", default=None, help="only tests matching this pytest -k expression")
-    run.add_argument("-v", "--verbose", action="store_true", help="one line per test")
+    run.add_argument("-v", "--verbose", action="store_true", help="one line per test, and the tracebacks of failures")
+    run.add_argument(
+        "--allow-incomplete",
+        action="store_true",
+        help="exit 0 when the verdict is incomplete (requirements not evaluated); the report says so",
+    )
     run.set_defaults(func=_cmd_run)
 
     serve = commands.add_parser("serve", help="run the mock services in the foreground")

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from harness import __version__, evidence
-from harness.catalog import COULOIRS, Catalog, CatalogError, load_catalog, unknown_id_message
+from harness.catalog import COULOIRS, Catalog, CatalogError, load_catalog, normalise_couloir, unknown_id_message
+from harness.errors import UsageError
 from harness.replay import NOT_REJUDGEABLE, InteractionLog, Replayer
 from harness.results import Finding, NonConformance, Outcome, RunResult, SkipKind, TestRecord
 from harness.runresult import build_run_result
@@ -49,7 +50,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("segur", "Ségur conformance harness")
     group.addoption("--segur-sut", default="reference", help="reference, manual, or a command SUT .toml file")
     group.addoption("--segur-defect", action="append", default=[], help="reference SUT defect (repeatable)")
-    group.addoption("--segur-couloir", default=None, choices=sorted(COULOIRS), help="couloir to judge for")
+    group.addoption(
+        "--segur-couloir", default=None, help=f"couloir to judge for, any case: {', '.join(sorted(COULOIRS))}"
+    )
+    group.addoption(
+        "--segur-allow-incomplete",
+        action="store_true",
+        help="exit 0 when the verdict is incomplete (requirements not evaluated); the report says so",
+    )
     group.addoption("--segur-report-dir", default=None, help="write report.json, junit.xml, allure, html here")
     group.addoption("--segur-data-dir", default=None, help="data folder (PKI, exchanges); default: temporary")
     group.addoption("--segur-catalog", default=None, help="requirement catalog CSV (default: the built-in one)")
@@ -60,6 +68,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    try:
+        config.option.segur_couloir = normalise_couloir(config.option.segur_couloir)
+    except UsageError as problem:
+        raise pytest.UsageError(str(problem)) from None
     config.addinivalue_line("markers", "requirement(*ids): the catalog requirement(s) this test verifies")
     config.addinivalue_line("markers", "segur_service(name): the national service this test exercises")
     config.stash[session_state_key] = SegurSession(config)
@@ -258,6 +270,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         records=list(state.records.values()),
         catalog=state.catalog,
         exchanges=state.exchanges,
+        allow_incomplete=session.config.getoption("--segur-allow-incomplete"),
     )
     report_dir = state.report_dir
     if report_dir:

@@ -204,12 +204,16 @@ class RequirementResult:
     reason_fr: str = ""
     skip_kind: SkipKind | None = None
     blocked_by: list[str] = field(default_factory=list)  # requirements whose failure kept this one from being judged
+    evidence_expected_en: str = ""
 
     def localized(self, lang: str) -> tuple[str, str]:
         """(statement, reason) in ``lang``."""
         if lang == "en":
             return self.statement_en or self.statement, self.reason
         return self.statement, self.reason_fr or self.reason
+
+    def evidence_expected_in(self, lang: str) -> str:
+        return (self.evidence_expected_en or self.evidence_expected) if lang == "en" else self.evidence_expected
 
     @property
     def leaves_run_incomplete(self) -> bool:
@@ -234,6 +238,7 @@ class RequirementResult:
             "findings": [f.to_dict() for f in self.findings],
             "evidence": self.evidence,
             "evidence_expected": self.evidence_expected,
+            "evidence_expected_en": self.evidence_expected_en,
             "attestation": self.attestation,
         }
 

@@ -82,6 +82,7 @@ def build_run_result(
                 reason_fr=reason_fr if outcome is not Outcome.PASS else "",
                 evidence_expected=req.evidence,
                 statement_en=req.statement_en,
+                evidence_expected_en=req.evidence_en,
                 skip_kind=kind,
                 blocked_by=blocked,
             )

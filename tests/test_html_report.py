@@ -26,7 +26,7 @@ from lxml import html as lxml_html
 
 from harness.reports import write_reports
 from harness.reports.html import COLOURS, TRACE_SHOWN, render, write
-from harness.results import Finding, Outcome, RequirementResult, RunResult, TestRecord
+from harness.results import Finding, Outcome, RequirementResult, RunResult, SkipKind, TestRecord
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_TIMEOUT = 60  # seconds; a render takes about two
@@ -66,16 +66,21 @@ def requirement(
     outcome: Outcome,
     *,
     automation: str = "automated",
-    criticite: str = "MAJEURE",
+    criticite: str = "MAJOR",
     findings: list[Finding] | None = None,
     evidence: list[str] | None = None,
     evidence_expected: str = "",
+    evidence_expected_en: str = "",
     attestation: dict[str, object] | None = None,
     reason: str = "",
+    reason_fr: str = "",
+    skip_kind: SkipKind | None = None,
+    blocked_by: list[str] | None = None,
 ) -> RequirementResult:
     return RequirementResult(
         id=req_id,
         statement=f"Énoncé de {req_id} : le DPI interroge INSi avec les traits d'identité.",
+        statement_en=f"Statement of {req_id}: the DPI queries INSi with the identity traits.",
         domain="INS",
         criticite=criticite,
         nature="EXIGENCE",
@@ -85,7 +90,11 @@ def requirement(
         findings=findings or [],
         evidence=evidence or [],
         reason=reason,
+        reason_fr=reason_fr,
+        skip_kind=skip_kind,
+        blocked_by=blocked_by or [],
         evidence_expected=evidence_expected,
+        evidence_expected_en=evidence_expected_en,
         attestation=attestation,
     )
 
@@ -94,11 +103,13 @@ def build_result() -> RunResult:
     """One requirement of each kind the page must show: pass, fail with a finding, attestations."""
     finding = Finding(
         "insi.traits-format",
-        f"trait Sexe invalide {HOSTILE}",
+        f"trait Sexe is badly formatted {HOSTILE}",
         requirement="INS-2",
         location="/soap:Envelope/soap:Body/TraitsIdentite/Sexe",
-        expected="M ou F",
+        expected="M or F",
         received="1",
+        message_fr=f"trait Sexe mal formé {HOSTILE}",
+        expected_fr="M ou F",
         evidence=(FAIL_EXCHANGE,),
         line=12,
     )
@@ -114,23 +125,35 @@ def build_result() -> RunResult:
     }
     requirements = [
         requirement("INS-1", Outcome.PASS, evidence=[PASS_EXCHANGE]),
+        requirement("INS-2", Outcome.FAIL, criticite="CRITICAL", findings=[finding], evidence=[FAIL_EXCHANGE]),
         requirement(
-            "INS-2", Outcome.FAIL, criticite="BLOQUANTE", findings=[finding], evidence=[FAIL_EXCHANGE], reason="échec"
+            "INS-5",
+            Outcome.SKIP,
+            criticite="CRITICAL",
+            skip_kind=SkipKind.BLOCKED,
+            blocked_by=["INS-2"],
+            reason="not evaluable because of INS-2: the product's request got no usable answer",
+            reason_fr="non évaluable à cause de INS-2 : la requête du produit n'a pas obtenu de réponse exploitable",
         ),
         requirement(
             "INS-15",
             Outcome.SKIP,
             automation="attestation",
             evidence_expected=SCREEN_CAPTURE_EVIDENCE,
+            evidence_expected_en="Screenshot of the patient screen showing the status 'qualified identity'",
             reason="attestation: a reviewer checks this with the evidence listed",
+            reason_fr="attestation : un relecteur le vérifie sur les preuves indiquées",
+            skip_kind=SkipKind.ATTESTATION,
         ),
         requirement(
             "INS-16",
             Outcome.PASS,
             automation="attestation",
             evidence_expected="Vidéo de la saisie",
+            evidence_expected_en="Video of the data entry",
             attestation=recorded,
             reason="attestation by Camille Relectrice",
+            reason_fr="attestation de Camille Relectrice",
         ),
     ]
     tests = [
@@ -156,7 +179,7 @@ def build_result() -> RunResult:
         started_at="2026-11-22T10:00:00+00:00",
         finished_at="2026-11-22T10:00:02+00:00",
         duration=2.0,
-        sut={"name": "Mon DPI", "version": "1"},
+        sut={"name": "Mon DPI", "version": "1", "kind": "command", "actions": ["insi.search_by_traits"]},
         suites=["ins"],
         couloir=None,
         tests=tests,
@@ -214,12 +237,14 @@ def test_every_fragment_link_lands_on_an_element(page):
 def test_requirement_shows_statement_criticite_nature_reference_and_finding_cells(page):
     failed = page.get_element_by_id("r-INS-2")
     text = texts(failed)
-    for expected in ("Énoncé de INS-2", "BLOQUANTE", "EXIGENCE", "SEGUR-INS-2", "non conforme", "échec"):
+    for expected in ("Énoncé de INS-2", "Critique", "exigence", "SEGUR-INS-2", "non conforme", "trait Sexe mal formé"):
         assert expected in text
     row = failed.find_class("finding")[0]
     cells = {cell.get("class"): texts(cell) for cell in row.iter("td")}
+    french = {cell.get("class"): " ".join(texts(s) for s in cell.find_class("fr")) for cell in row.iter("td")}
     assert cells["rule"] == "insi.traits-format"
-    assert (cells["expected"], cells["received"]) == ("M ou F", "1")
+    assert (french["expected"], french["received"]) == ("M ou F", "1")
+    assert "M or F" in cells["expected"], "the English value is in the page for the English view"
     assert cells["location"].startswith("/soap:Envelope/soap:Body/TraitsIdentite/Sexe, ligne")
     assert cells["location"].endswith(" 12")
     assert "conforme" in texts(page.get_element_by_id("r-INS-1"))
@@ -300,7 +325,7 @@ def test_summary_has_verdict_counts_and_domain_criticite_table(page):
         for row in summary.find_class("domains")[0].iter("tr")
     ]
     assert rows[0] == ["Domaine", "Criticité", "conforme", "non conforme", "non évalué", "non applicable", "erreur"]
-    assert rows[1:] == [["INS", "BLOQUANTE", "0", "1", "0", "0", "0"], ["INS", "MAJEURE", "2", "0", "1", "0", "0"]]
+    assert rows[1:] == [["INS", "Critique", "0", "1", "1", "0", "0"], ["INS", "Majeure", "2", "0", "1", "0", "0"]]
 
 
 def test_same_result_gives_same_bytes(result, tmp_path):
@@ -577,3 +602,130 @@ def test_chromium_switches_to_english_without_javascript(rendered):
     # Switched by the URL or by the EN radio, the French page looks exactly like the page written in English.
     assert switched.top() == rendered.shots["en"].top()
     assert rendered.shots["radio-en"].top() == rendered.shots["en"].top()
+
+
+# -- one language per view ----------------------------------------------------------------
+# Frequent function words and the report's own vocabulary: a handful of these in a view means
+# text of the other language leaked into it. Names and codes (ids, rules, XPaths) contain none.
+FRENCH_WORDS = {
+    "le",
+    "la",
+    "les",
+    "des",
+    "du",
+    "de",
+    "est",
+    "une",
+    "et",
+    "à",
+    "aucun",
+    "exigence",
+    "exigences",
+    "énoncé",
+    "attendu",
+    "reçu",
+    "motif",
+    "preuve",
+    "relecteur",
+    "requête",
+    "réponse",
+    "critique",
+    "majeure",
+    "évalué",
+    "évaluées",
+    "conforme",
+    "non",
+    "constats",
+    "cause",
+    "selon",
+}
+ENGLISH_WORDS = {
+    "the",
+    "is",
+    "of",
+    "and",
+    "to",
+    "by",
+    "with",
+    "expected",
+    "received",
+    "reason",
+    "evidence",
+    "reviewer",
+    "request",
+    "response",
+    "critical",
+    "major",
+    "evaluated",
+    "conformant",
+    "not",
+    "findings",
+    "because",
+    "statement",
+}
+# What people wrote, shown as they wrote it in both views: the reviewer's name and comment, the SUT's name.
+USER_TEXT = ("Camille Relectrice", "statut affiché en tête du dossier", "Mon DPI")
+VISIBLE_TEXT_SCRIPT = (
+    "<script>addEventListener('load', () => document.documentElement.setAttribute('data-visible',"
+    " document.body.innerText))</script></body>"
+)
+
+
+def other_language_words(text: str, lang: str) -> set[str]:
+    for user_text in USER_TEXT:
+        text = text.replace(user_text, " ")
+    text = re.sub(r"--[\w-]+", " ", text)  # command-line options are names, like "--reviewer"
+    words = {w.lower() for w in re.findall(r"[^\W\d_]+", text)}
+    return words & (ENGLISH_WORDS if lang == "fr" else FRENCH_WORDS)
+
+
+def test_the_word_lists_tell_the_languages_apart():
+    french, english = render(build_result(), "fr"), render(build_result(), "en")
+    both = " ".join(texts(e) for e in lxml_html.fromstring(french).iter("body"))
+    assert len(other_language_words(both, "fr")) > 5 and len(other_language_words(both, "en")) > 5
+    assert not other_language_words("Exigences : 5 conformes, la requête du produit", "fr")
+    assert not other_language_words("Requirements: 5 pass, the product's request", "en")
+    assert french != english
+
+
+@pytest.fixture(scope="module")
+def visible_texts(tmp_path_factory) -> dict[str, str]:
+    """What a reader sees of the page (``innerText``, which leaves out hidden spans), per view.
+
+    Chromium runs a copy of the page with a script that writes the visible text into an attribute
+    of the document, which ``--dump-dom`` then prints; the real page carries no script at all.
+    """
+    chromium_path()
+    workdir = tmp_path_factory.mktemp("visible")
+    pages = {}
+    for lang in ("fr", "en"):
+        (workdir / lang).mkdir()
+        text = render(build_result(), lang)
+        text = re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", text)
+        pages[lang] = workdir / lang / "report.html"
+        pages[lang].write_text(text.replace("</body>", VISIBLE_TEXT_SCRIPT, 1), encoding="utf-8")
+    views = {"fr": pages["fr"].as_uri(), "fr#en": pages["fr"].as_uri() + "#en", "en": pages["en"].as_uri()}
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        dumps = {name: pool.submit(run_chromium, workdir, url, "--dump-dom") for name, url in views.items()}
+        return {
+            name: lxml_html.fromstring(dump.result().decode("utf-8")).get("data-visible") or ""
+            for name, dump in dumps.items()
+        }
+
+
+@pytest.mark.parametrize("view, lang", [("fr", "fr"), ("en", "en"), ("fr#en", "en")])
+def test_each_view_shows_one_language_apart_from_names_and_codes(visible_texts, view, lang):
+    shown = visible_texts[view]
+    assert len(shown) > 1000, "the page rendered almost nothing"
+    assert not other_language_words(shown, lang), shown
+    expected = (
+        ("Non conforme", "trait Sexe mal formé", "Critique")
+        if lang == "fr"
+        else (
+            "Not conformant",
+            "trait Sexe is badly formatted",
+            "Critical",
+        )
+    )
+    for text in expected:
+        assert text in shown

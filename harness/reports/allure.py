@@ -64,6 +64,7 @@ def write(result: RunResult, report_dir: Path) -> Path:
         "sut": str(result.sut.get("name", "")),
         "suites": ",".join(result.suites),
         "couloir": result.couloir or "all",
+        "verdict": result.verdict.value,
     }
     lines = "".join(f"{key}={value}\n" for key, value in environment.items())
     atomic_write(folder / "environment.properties", lines.encode("utf-8"))

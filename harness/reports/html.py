@@ -3,7 +3,9 @@
 Every label is written in both languages (``<span class="fr">``/``<span class="en">``) and CSS
 shows one: the ``lang`` argument picks the default, a radio switch in the page or the URL
 fragment ``#en``/``#fr`` picks the other, all without JavaScript (a reviewer may open the page
-where scripts are blocked). Statements, messages and findings stay as written (French).
+where scripts are blocked). Statements, findings, skip reasons and criticité are given in both
+languages as well (``harness.wording`` holds the shared words); only names and codes (requirement
+ids, rules, XPaths, identifiers) read the same in both.
 
 Links point into the evidence pack next to the page (``evidence/blobs/<sha256>``,
 ``attestations/<file>``) or inside it (``#x-<exchange id>``, ``#r-<requirement id>``): the page
@@ -21,8 +23,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from harness import wording
 from harness.reports import atomic_write
-from harness.results import Finding, Outcome, RequirementResult, RunResult
+from harness.results import Finding, Outcome, RequirementResult, RunResult, Verdict
 
 LANGUAGES = ("fr", "en")
 
@@ -38,7 +41,10 @@ TEXT: dict[str, dict[str, Any]] = {
         "version": "Version du harnais",
         "dates": "Début / fin",
         "summary": "Synthèse",
-        "verdict": {0: "Conforme", 1: "Non conforme", 3: "Erreur du harnais"},
+        "not_evaluated": "Non évaluées, critiques d'abord",
+        "set_aside": "Écartées du verdict (attestation ou entrée facultative non fournie)",
+        "allowed": "Lancé avec --allow-incomplete : le statut de sortie est 0 malgré un verdict incomplet.",
+        "natures": {"EXIGENCE": "exigence", "PRÉCONISATION": "préconisation"},
         "by_domain": "Par domaine et criticité",
         "domain": "Domaine",
         "criticite": "Criticité",
@@ -105,7 +111,10 @@ TEXT: dict[str, dict[str, Any]] = {
         "version": "Harness version",
         "dates": "Start / end",
         "summary": "Summary",
-        "verdict": {0: "Conformant", 1: "Not conformant", 3: "Harness error"},
+        "not_evaluated": "Not evaluated, critical first",
+        "set_aside": "Set aside from the verdict (attestation, or an optional input not given)",
+        "allowed": "Run with --allow-incomplete: the exit status is 0 although the verdict is incomplete.",
+        "natures": {"EXIGENCE": "requirement", "PRÉCONISATION": "recommendation"},
         "by_domain": "By domain and criticality",
         "domain": "Domain",
         "criticite": "Criticality",
@@ -158,8 +167,20 @@ TEXT: dict[str, dict[str, Any]] = {
 }
 
 # Status colours; tests/test_html_report.py looks for the pass and fail ones in a screenshot.
-COLOURS = {"pass": "#1e7b34", "fail": "#b3261e", "skip": "#6b6b6b", "omit": "#8a8a8a", "error": "#6a1b9a"}
-VERDICT_CLASS = {0: "pass", 1: "fail", 3: "error"}
+COLOURS = {
+    "pass": "#1e7b34",
+    "fail": "#b3261e",
+    "skip": "#6b6b6b",
+    "omit": "#8a8a8a",
+    "error": "#6a1b9a",
+    "incomplete": "#a15c00",
+}
+VERDICT_CLASS = {
+    Verdict.CONFORME: "pass",
+    Verdict.NON_CONFORME: "fail",
+    Verdict.ERREUR: "error",
+    Verdict.INCOMPLET: "incomplete",
+}
 COLON = {"fr": "\u00a0: ", "en": ": "}  # French puts a no-break space before a colon
 TRACE_SHOWN = 12  # characters of a trace signature shown; the title attribute holds all of it
 
@@ -244,6 +265,10 @@ def _outcome_label(outcome: str) -> str:
     return _both({code: TEXT[code]["outcomes"][outcome] for code in LANGUAGES})
 
 
+def _criticite(code: str) -> str:
+    return _both({lang: wording.criticite(code, lang) for lang in LANGUAGES})
+
+
 def _badge(outcome: Outcome) -> str:
     return f'<span class="badge {outcome.value}">{_outcome_label(outcome.value)}</span>'
 
@@ -274,9 +299,9 @@ def _findings_table(findings: list[Finding], known: set[str]) -> str:
             f'<td class="{name}">{value}</td>'
             for name, value in (
                 ("rule", f"<code>{_e(f.rule)}</code>"),
-                ("message", _e(f.message)),
-                ("expected", _e(f.expected)),
-                ("received", _e(f.received)),
+                ("message", _both({code: f.text(code)[0] for code in LANGUAGES})),
+                ("expected", _both({code: f.text(code)[1] or "" for code in LANGUAGES})),
+                ("received", _both({code: f.text(code)[2] or "" for code in LANGUAGES})),
                 ("location", _location(f)),
                 ("evidence", _evidence_links(f.evidence, known)),
             )
@@ -296,12 +321,12 @@ def _attestation(req: RequirementResult) -> str:
     """What the reviewer must attach and how, and the verdict once recorded."""
     recorded = req.attestation if isinstance(req.attestation, dict) else None
     commands = {code: TEXT[code]["command"].format(req=req.id) for code in LANGUAGES}
-    attach = req.evidence_expected or None
+    attach = {code: req.evidence_expected_in(code) for code in LANGUAGES} if req.evidence_expected else None
     parts = [
         f'<div class="attest {"attest-recorded" if recorded else "attest-pending"}">',
         f"<h4>{_label('attested' if recorded else 'to_attest')}</h4>",
         f'<p class="attach"><strong>{_field("attach")}</strong>',
-        _e(attach) if attach else _label("attach_default"),
+        _both(attach) if attach else _label("attach_default"),
         "</p>",
         f'<p class="how"><strong>{_field("how")}</strong><code>{_both(commands)}</code></p>',
     ]
@@ -328,9 +353,14 @@ def _requirement(req: RequirementResult, known: set[str]) -> str:
         if req.automation in TEXT["fr"]["automations"]
         else _e(req.automation)
     )
+    nature = (
+        _both({code: TEXT[code]["natures"][req.nature] for code in LANGUAGES})
+        if req.nature in TEXT["fr"]["natures"]
+        else _e(req.nature)
+    )
     meta = [
-        f"{_field('criticite')}<strong>{_e(req.criticite)}</strong>",
-        f"{_field('nature')}{_e(req.nature)}",
+        f"{_field('criticite')}<strong>{_criticite(req.criticite)}</strong>",
+        f"{_field('nature')}{nature}",
         f"{_field('domain')}{_e(req.domain)}",
         f"{_field('automation')}{automation_label}",
     ]
@@ -339,11 +369,12 @@ def _requirement(req: RequirementResult, known: set[str]) -> str:
     parts = [
         f'<section class="req req-{req.outcome.value}" id="r-{_e(req.id)}">',
         f"<h3><code>{_e(req.id)}</code> {_badge(req.outcome)}</h3>",
-        f'<p class="statement">{_e(req.statement)}</p>',
+        f'<p class="statement">{_both({code: req.localized(code)[0] for code in LANGUAGES})}</p>',
         f'<p class="meta">{" · ".join(meta)}</p>',
     ]
     if req.reason:
-        parts.append(f'<p class="reason">{_field("reason")}{_e(req.reason)}</p>')
+        reasons = {code: req.localized(code)[1] for code in LANGUAGES}
+        parts.append(f'<p class="reason">{_field("reason")}{_both(reasons)}</p>')
     if req.findings:
         parts.append(_findings_table(req.findings, known))
     if req.evidence:
@@ -351,7 +382,8 @@ def _requirement(req: RequirementResult, known: set[str]) -> str:
     if req.automation == "attestation":
         parts.append(_attestation(req))
     elif req.evidence_expected:
-        parts.append(f'<p class="evidence-expected">{_field("evidence_expected")}{_e(req.evidence_expected)}</p>')
+        expected = _both({code: req.evidence_expected_in(code) for code in LANGUAGES})
+        parts.append(f'<p class="evidence-expected">{_field("evidence_expected")}{expected}</p>')
     parts.append("</section>")
     return "".join(parts)
 
@@ -390,12 +422,12 @@ def _exchange_row(exchange: dict[str, Any]) -> str:
 
 
 def _summary(result: RunResult) -> str:
-    verdict = {code: TEXT[code]["verdict"][result.exit_code] for code in LANGUAGES}
+    verdict = {code: wording.VERDICT[code][result.verdict] for code in LANGUAGES}
     counts = "".join(f"<td>{_badge(Outcome(k))} {n}</td>" for k, n in result.counts().items())
     outcome_heads = "".join(f"<th>{_outcome_label(o.value)}</th>" for o in Outcome)
     tally = Counter((r.domain, r.criticite, r.outcome) for r in result.requirements)
     domain_rows = "".join(
-        f"<tr><td>{_e(domain)}</td><td>{_e(criticite)}</td>"
+        f"<tr><td>{_e(domain)}</td><td>{_criticite(criticite)}</td>"
         + "".join(f"<td>{tally[domain, criticite, o]}</td>" for o in Outcome)
         + "</tr>"
         for domain, criticite in sorted({(r.domain, r.criticite) for r in result.requirements})
@@ -410,22 +442,44 @@ def _summary(result: RunResult) -> str:
     )
     return (
         f'<section id="summary"><h2>{_label("summary")}</h2>'
-        f'<p class="verdict {VERDICT_CLASS[result.exit_code]}">{_both(verdict)}</p>'
+        f'<p class="verdict {VERDICT_CLASS[result.verdict]}">{_both(verdict)}</p>{_unjudged(result)}'
         f'<table class="counts"><tr>{counts}</tr></table>{pending_line}'
         f'<h3>{_label("by_domain")}</h3><table class="domains"><tr><th>{_label("domain")}</th>'
         f"<th>{_label('criticite')}</th>{outcome_heads}</tr>{domain_rows}</table></section>"
     )
 
 
+def _unjudged(result: RunResult) -> str:
+    """Why the verdict is not "conforme" although nothing failed: what was not evaluated, and what was set aside."""
+    parts = []
+    if result.allow_incomplete and result.verdict is Verdict.INCOMPLET:
+        parts.append(f'<p class="allowed">{_label("allowed")}</p>')
+    not_evaluated = result.not_evaluated()
+    if not_evaluated:
+        items = "".join(
+            f'<li><a href="#r-{_e(r.id)}"><code>{_e(r.id)}</code></a> {_criticite(r.criticite)} — '
+            f"{_both({code: r.localized(code)[1] for code in LANGUAGES})}</li>"
+            for r in not_evaluated
+        )
+        parts.append(f'<h3>{_field("not_evaluated")}{len(not_evaluated)}</h3><ul class="not-evaluated">{items}</ul>')
+    set_aside = result.set_aside()
+    if set_aside:
+        kinds = {
+            r.id: {code: wording.SKIP_KIND[code][r.skip_kind] if r.skip_kind else "" for code in LANGUAGES}
+            for r in set_aside
+        }
+        listed = ", ".join(
+            f'<a href="#r-{_e(r.id)}"><code>{_e(r.id)}</code></a> ({_both(kinds[r.id])})' for r in set_aside
+        )
+        parts.append(f'<p class="set-aside">{_field("set_aside")}{listed}</p>')
+    return "".join(parts)
+
+
 def _header(result: RunResult) -> str:
-    sut_details = ", ".join(f"{k}: {v}" for k, v in sorted(result.sut.items()) if k not in ("name", "version"))
     couloir = _e(result.couloir) if result.couloir else _label("all")
     rows = (
         ("run", f"<code>{_e(result.run_id)}</code>"),
-        (
-            "sut",
-            f"{_e(result.sut.get('name', ''))} {_e(result.sut.get('version', ''))}<br><small>{_e(sut_details)}</small>",
-        ),
+        ("sut", _both({code: wording.describe_sut(result.sut, code) for code in LANGUAGES})),
         ("suites", _e(", ".join(result.suites))),
         ("couloir", couloir),
         ("dates", f"{_e(result.started_at)} / {_e(result.finished_at)}"),
@@ -448,7 +502,8 @@ def render(result: RunResult, lang: str = "fr") -> str:
     known = {str(e.get("id")) for e in result.exchanges}
     requirement_ids = {r.id for r in result.requirements}
     test_rows = "".join(
-        f"<tr><td><code>{_e(r.nodeid)}</code><br><small>{_e(r.description)}</small></td>"
+        # A test's description is its docstring, written in French: the English view shows the id only.
+        f"<tr><td><code>{_e(r.nodeid)}</code><br><small>{_both({'fr': r.description, 'en': ''})}</small></td>"
         f"<td>{', '.join(_requirement_link(req, requirement_ids) for req in r.requirements)}</td>"
         f"<td>{_badge(r.outcome)}</td></tr>"
         for r in result.tests

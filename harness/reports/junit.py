@@ -52,6 +52,11 @@ def write(result: RunResult, report_dir: Path) -> Path:
             time=f"{sum(r.duration for r in records):.3f}",
             timestamp=result.started_at,
         )
+        # The run's overall verdict, for CI gates that read junit.xml only: "incomplet" has no
+        # failing test case, yet must not pass for "conforme".
+        properties = etree.SubElement(element, "properties")
+        etree.SubElement(properties, "property", name="segur.verdict", value=result.verdict.value)
+        etree.SubElement(properties, "property", name="segur.exit_code", value=str(result.exit_code))
         for record in records:
             _testcase(element, record)
     data = etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)

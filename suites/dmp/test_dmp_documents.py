@@ -14,6 +14,7 @@ from harness.sut.base import SutFailure
 from harness.verify import dmp as verify
 from harness.verify import expect
 from harness.xds_cda import read_header
+from suites.dmp.blame import blamed_on_requests
 from suites.dmp.patients import identity, patient
 
 pytestmark = pytest.mark.segur_service("dmp")
@@ -38,63 +39,71 @@ def share(sut, key: str = PATIENT) -> tuple[str, dict[str, str]]:
 
 
 @pytest.mark.requirement("DMP-09")
-def test_consultation_finds_then_reads_what_the_registry_returned(sut, dmp):
+def test_consultation_finds_then_reads_what_the_registry_returned(sut, dmp, segur_env):
     """FindDocuments par INS et statut Approved, puis lecture avec repositoryUniqueId et uniqueId renvoyés."""
-    found = sut.perform("dmp.find_documents", patient=identity(PATIENT)).data
-    documents = found.get("documents") or []
-    if not documents:
-        raise SutFailure("the product listed no document for a patient whose DMP holds some")
-    read = sut.perform("dmp.read_document", patient=identity(PATIENT), unique_id=documents[0]["unique_id"]).data
-    findings = verify.check_consultation(dmp.exchanges(), identity(PATIENT))
-    if read["outcome"] != "ok":
-        findings.append(
-            Finding(
-                "dmp.read",
-                "the product could not read a document the registry listed",
-                requirement="DMP-09",
-                received=read.get("message"),
+    with blamed_on_requests(dmp, segur_env, "DMP-09", PATIENT):
+        found = sut.perform("dmp.find_documents", patient=identity(PATIENT)).data
+        documents = found.get("documents") or []
+        if not documents:
+            raise SutFailure("the product listed no document for a patient whose DMP holds some")
+        read = sut.perform("dmp.read_document", patient=identity(PATIENT), unique_id=documents[0]["unique_id"]).data
+        findings = verify.check_consultation(dmp.exchanges(), identity(PATIENT))
+        if read["outcome"] != "ok":
+            findings.append(
+                Finding(
+                    "dmp.read",
+                    "the product could not read a document the registry listed",
+                    requirement="DMP-09",
+                    received=read.get("message"),
+                )
             )
-        )
-    expect(findings)
+        expect(findings)
 
 
 @pytest.mark.requirement("DMP-10")
-def test_masking_publishes_a_new_version_with_masque_ps(sut, dmp):
+def test_masking_publishes_a_new_version_with_masque_ps(sut, dmp, segur_env):
     """Masquage : nouvelle version des métadonnées (lid, PreviousVersion) avec MASQUE_PS du JDV_J08."""
-    unique_id, _ = share(sut)
-    sut.perform("dmp.find_documents", patient=identity(PATIENT))
-    sut.perform("dmp.mask_document", patient=identity(PATIENT), unique_id=unique_id, masked=True)
-    expect(verify.check_masking(dmp.exchanges(), unique_id, masked=True))
+    with blamed_on_requests(dmp, segur_env, "DMP-10", PATIENT):
+        unique_id, _ = share(sut)
+        sut.perform("dmp.find_documents", patient=identity(PATIENT))
+        sut.perform("dmp.mask_document", patient=identity(PATIENT), unique_id=unique_id, masked=True)
+        expect(verify.check_masking(dmp.exchanges(), unique_id, masked=True))
 
 
 @pytest.mark.requirement("DMP-11")
-def test_replacement_uses_rplc_and_the_cda_version_chain(sut, dmp):
+def test_replacement_uses_rplc_and_the_cda_version_chain(sut, dmp, segur_env):
     """Remplacement : RPLC vers l'entryUUID courant ; CDA même setId, version + 1, relatedDocument RPLC."""
-    unique_id, cda = share(sut)
-    if not cda:
-        raise NotEvaluated(
-            SkipKind.NOT_PERFORMED,
-            "the product's answer to dmp.feed_document carries no document to compare the CDA chain with",
-            "la réponse du produit à dmp.feed_document ne porte pas le document : la chaîne CDA ne peut être comparée",
+    with blamed_on_requests(dmp, segur_env, "DMP-11", PATIENT):
+        unique_id, cda = share(sut)
+        if not cda:
+            raise NotEvaluated(
+                SkipKind.NOT_PERFORMED,
+                "the product's answer to dmp.feed_document carries no document to compare the CDA chain with",
+                "la réponse du produit à dmp.feed_document ne porte pas le document : "
+                "la chaîne CDA ne peut être comparée",
+            )
+        sut.perform(
+            "dmp.replace_document", patient=identity(PATIENT), unique_id=unique_id, title="Compte rendu corrigé"
         )
-    sut.perform("dmp.replace_document", patient=identity(PATIENT), unique_id=unique_id, title="Compte rendu corrigé")
-    expect(verify.check_replacement(dmp.exchanges(), unique_id, cda))
+        expect(verify.check_replacement(dmp.exchanges(), unique_id, cda))
 
 
 @pytest.mark.requirement("DMP-12")
-def test_deletion_changes_the_availability_status(sut, dmp):
+def test_deletion_changes_the_availability_status(sut, dmp, segur_env):
     """Suppression : UpdateAvailabilityStatus vers l'entryUUID courant, Approved -> Deleted."""
-    unique_id, _ = share(sut)
-    sut.perform("dmp.delete_document", patient=identity(PATIENT), unique_id=unique_id)
-    expect(verify.check_status_change(dmp.exchanges(), unique_id, xds.DELETED))
+    with blamed_on_requests(dmp, segur_env, "DMP-12", PATIENT):
+        unique_id, _ = share(sut)
+        sut.perform("dmp.delete_document", patient=identity(PATIENT), unique_id=unique_id)
+        expect(verify.check_status_change(dmp.exchanges(), unique_id, xds.DELETED))
 
 
 @pytest.mark.requirement("DMP-12")
-def test_archiving_changes_the_availability_status(sut, dmp):
+def test_archiving_changes_the_availability_status(sut, dmp, segur_env):
     """Archivage : UpdateAvailabilityStatus vers l'entryUUID courant, Approved -> Archived."""
-    unique_id, _ = share(sut)
-    sut.perform("dmp.archive_document", patient=identity(PATIENT), unique_id=unique_id, archived=True)
-    expect(verify.check_status_change(dmp.exchanges(), unique_id, xds.ARCHIVED))
+    with blamed_on_requests(dmp, segur_env, "DMP-12", PATIENT):
+        unique_id, _ = share(sut)
+        sut.perform("dmp.archive_document", patient=identity(PATIENT), unique_id=unique_id, archived=True)
+        expect(verify.check_status_change(dmp.exchanges(), unique_id, xds.ARCHIVED))
 
 
 @pytest.mark.requirement("DMP-13")
@@ -109,30 +118,31 @@ def test_archiving_changes_the_availability_status(sut, dmp):
         ("NON-CREE", "not_found", None),
     ],
 )
-def test_existence_test_is_read_correctly(sut, dmp, key, expected_outcome, expected_authorisation):
+def test_existence_test_is_read_correctly(sut, dmp, segur_env, key, expected_outcome, expected_authorisation):
     """Réponse TD0.2 lue correctement : existant, fermé ou inexistant, et statut d'autorisation."""
-    answer = sut.perform("dmp.check_dmp", patient=identity(key)).data
-    findings = []
-    if not verify.requests(dmp.exchanges(), "TD0.2"):
-        findings += verify.none_recorded("DMP-13", "existence test (TD0.2)")
-    if answer["outcome"] != expected_outcome:
-        findings.append(
-            Finding(
-                "dmp.td02-outcome",
-                f"the product misread the DMP state ({patient(key).situation})",
-                requirement="DMP-13",
-                expected=expected_outcome,
-                received=answer["outcome"],
+    with blamed_on_requests(dmp, segur_env, "DMP-13", key):
+        answer = sut.perform("dmp.check_dmp", patient=identity(key)).data
+        findings = []
+        if not verify.requests(dmp.exchanges(), "TD0.2"):
+            findings += verify.none_recorded("DMP-13", "existence test (TD0.2)")
+        if answer["outcome"] != expected_outcome:
+            findings.append(
+                Finding(
+                    "dmp.td02-outcome",
+                    f"the product misread the DMP state ({patient(key).situation})",
+                    requirement="DMP-13",
+                    expected=expected_outcome,
+                    received=answer["outcome"],
+                )
             )
-        )
-    if expected_authorisation and answer.get("authorisation") != expected_authorisation:
-        findings.append(
-            Finding(
-                "dmp.td02-authorisation",
-                "the product misread the authorisation status",
-                requirement="DMP-13",
-                expected=expected_authorisation,
-                received=answer.get("authorisation"),
+        if expected_authorisation and answer.get("authorisation") != expected_authorisation:
+            findings.append(
+                Finding(
+                    "dmp.td02-authorisation",
+                    "the product misread the authorisation status",
+                    requirement="DMP-13",
+                    expected=expected_authorisation,
+                    received=answer.get("authorisation"),
+                )
             )
-        )
-    expect(findings)
+        expect(findings)
