@@ -14,8 +14,8 @@ from pathlib import Path
 
 from lxml import etree
 
-from harness.cda import read_cda, validate_cda
-from harness.cda.kit import PROFILES, OfficialKit
+from harness.content.cda import read_cda, validate_cda
+from harness.content.cda.kit import PROFILES, OfficialKit
 
 REPEAT = 5
 

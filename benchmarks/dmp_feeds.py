@@ -23,11 +23,11 @@ from pathlib import Path
 import httpx
 
 from benchmarks.loadrun import report_runs, threaded_rate
-from harness import pki
-from harness.environment import HarnessEnvironment
-from harness.sut.reference_dmp import PreparedCall, ReferenceDmpClient
-from harness.vihf import VihfSigner
-from harness.xades import DocumentSigner
+from harness.core import pki
+from harness.protocols.vihf import VihfSigner
+from harness.protocols.xades import DocumentSigner
+from harness.run.environment import HarnessEnvironment
+from harness.run.sut.reference_dmp import PreparedCall, ReferenceDmpClient
 from suites.dmp.patients import identity
 
 

@@ -10,9 +10,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness import evidence, pki
-from harness.recorder import Exchange, ExchangeStore
-from harness.signing import Signer
+from harness.core import pki
+from harness.core.recorder import Exchange, ExchangeStore
+from harness.core.signing import Signer
+from harness.evidence import pack as evidence
 
 
 def main() -> None:

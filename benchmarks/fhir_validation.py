@@ -21,10 +21,10 @@ import time
 import uuid
 from typing import Any
 
-from harness.fhir import validate_resource
-from harness.fhir.structure import structure_issues
-from harness.ins import compute_key
-from harness.sut.reference_fhir import document_bundle, patient_resource
+from harness.content.fhir import validate_resource
+from harness.content.fhir.structure import structure_issues
+from harness.core.ins import compute_key
+from harness.run.sut.reference_fhir import document_bundle, patient_resource
 
 
 def identities(count: int) -> list[dict[str, Any]]:

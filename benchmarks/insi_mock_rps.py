@@ -19,9 +19,9 @@ from pathlib import Path
 import httpx
 
 from benchmarks.loadrun import report_runs, threaded_rate
-from harness import pki
-from harness.environment import HarnessEnvironment
-from harness.sut.reference_insi import ReferenceInsiClient
+from harness.core import pki
+from harness.run.environment import HarnessEnvironment
+from harness.run.sut.reference_insi import ReferenceInsiClient
 from suites.ins.persons import traits
 
 ACTION = "urn:ServiceIdentiteCertifiee:1.0.0:rechercherInsAvecTraitsIdentite"

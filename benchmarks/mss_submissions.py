@@ -22,9 +22,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks.loadrun import report_runs, threaded_rate
-from harness import mssmail, pki, xdm
-from harness.environment import HarnessEnvironment
-from harness.sut.reference_cda import build_n1_document, minimal_pdf
+from harness.core import pki
+from harness.protocols import mssmail, xdm
+from harness.run.environment import HarnessEnvironment
+from harness.run.sut.reference_cda import build_n1_document, minimal_pdf
 from suites.dmp.patients import identity
 
 SENDER = "dpi-reference@harnais.mssante.fr"

@@ -22,8 +22,8 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 
 from benchmarks.loadrun import report_runs, threaded_rate
-from harness import pki
-from harness.environment import HarnessEnvironment
+from harness.core import pki
+from harness.run.environment import HarnessEnvironment
 
 CLIENT, SECRET, REDIRECT = "segur-reference", "segur-reference-secret", "http://127.0.0.1:8765/callback"
 

@@ -100,7 +100,7 @@ class ClientIdentity:
 def client_identity(scope: Mapping[str, Any]) -> ClientIdentity:
     """Read the client certificate from the ASGI TLS extension (``scope['extensions']['tls']``).
 
-    The harness's server (``harness.mockserver``) fills ``client_cert_chain`` with PEM strings
+    The harness's server (``harness.protocols.mockserver``) fills ``client_cert_chain`` with PEM strings
     as the ASGI TLS extension specifies; in-process (httpx ASGI transport) there is none.
     """
     tls = (scope.get("extensions") or {}).get("tls") or {}

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.paths import reference_dir
+from harness.core.paths import reference_dir
 
 pytest_plugins = ["pytester"]
 

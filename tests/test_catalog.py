@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.catalog import CatalogError, default_catalog_path, load_catalog
-from harness.coverage import COVERAGE_FILE, coverage_rows, render
-from harness.paths import suites_dir
+from harness.core.catalog import CatalogError, default_catalog_path, load_catalog
+from harness.core.coverage import COVERAGE_FILE, coverage_rows, render
+from harness.core.paths import suites_dir
 
 HEADER = "id,official_ref,domain,nature,criticite,statement,couloirs,evidence,automation,source\n"
 

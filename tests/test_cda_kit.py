@@ -7,12 +7,12 @@ import json
 import pytest
 from lxml import etree
 
-from harness.cda import read_cda, validate_cda
-from harness.cda.document import NS
-from harness.cda.kit import KitError, OfficialKit
 from harness.cli import main
-from harness.results import Severity
-from harness.sut.reference_cda import build_n1_document
+from harness.content.cda import read_cda, validate_cda
+from harness.content.cda.kit import KitError, OfficialKit
+from harness.core.results import Severity
+from harness.protocols.cda_document import NS
+from harness.run.sut.reference_cda import build_n1_document
 from tests.test_cda_rules import PATIENT, kit_examples
 
 pytestmark = pytest.mark.skipif(

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from harness.cda import CdaDocument, read_cda, validate_cda, validate_document
-from harness.cda.document import NS
-from harness.cda.rules import RULES
-from harness.results import Severity
-from harness.sut.reference_cda import build_n1_document
+from harness.content.cda import CdaDocument, read_cda, validate_cda, validate_document
+from harness.content.cda.rules import RULES
+from harness.core.results import Severity
+from harness.protocols.cda_document import NS
+from harness.run.sut.reference_cda import build_n1_document
 
 HL7 = "urn:hl7-org:v3"
 PATIENT = {

@@ -12,7 +12,8 @@ import httpx
 import pytest
 
 from harness.cli import main
-from harness.console import (
+from harness.core.recorder import Exchange, ExchangeStore
+from harness.run.console import (
     FAULT_EFFECTS,
     HEX_SHOWN,
     HISTORY_DATES_EFFECTS,
@@ -22,8 +23,7 @@ from harness.console import (
     ManualDesk,
     start_console,
 )
-from harness.environment import HarnessEnvironment
-from harness.recorder import Exchange, ExchangeStore
+from harness.run.environment import HarnessEnvironment
 from mock_services.common import FAULTS, Scenario, ScenarioStore
 from mock_services.insi.messages import HISTORY_DATES
 from mock_services.psc.tokens import TOKEN_DEFECTS

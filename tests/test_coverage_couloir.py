@@ -13,9 +13,10 @@ import json
 
 import pytest
 
-from harness import cli, coverage
-from harness.catalog import Catalog, load_catalog
-from harness.paths import suites_dir
+from harness import cli
+from harness.core import coverage
+from harness.core.catalog import Catalog, load_catalog
+from harness.core.paths import suites_dir
 
 
 @pytest.fixture

@@ -8,11 +8,12 @@ import httpx
 import pytest
 from lxml import etree
 
-from harness import mtom, pki, soap, vihf, xds
-from harness.mockserver import serve_app
-from harness.recorder import REJECTED, ExchangeStore
-from harness.sut.reference_dmp import TD02_ACTION, ReferenceDmpClient
-from harness.xades import DocumentSigner
+from harness.core import pki
+from harness.core.recorder import REJECTED, ExchangeStore
+from harness.protocols import mtom, soap, vihf, xds
+from harness.protocols.mockserver import serve_app
+from harness.protocols.xades import DocumentSigner
+from harness.run.sut.reference_dmp import TD02_ACTION, ReferenceDmpClient
 from mock_services.dmp import DmpRegistry, DmpSettings, PatientBase, create_app
 
 PATIENTS = PatientBase.load()

@@ -17,9 +17,10 @@ import httpx
 import pytest
 from lxml import etree
 
-from harness import mtom, pki, soap, xds
-from harness.mockserver import serve_app
-from harness.recorder import ExchangeStore
+from harness.core import pki
+from harness.core.recorder import ExchangeStore
+from harness.protocols import mtom, soap, xds
+from harness.protocols.mockserver import serve_app
 from mock_services.dmp import DmpRegistry, DmpSettings, PatientBase, create_app
 from mock_services.dmp.registry import StoredEntry
 

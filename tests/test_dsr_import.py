@@ -16,9 +16,10 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from harness import cli, dsr_import
-from harness.catalog import Catalog, load_catalog
-from harness.dsr_import import DsrImportError, default_mapping_path, fold_header, load_mapping, read_export
+from harness import cli
+from harness.core import dsr_import
+from harness.core.catalog import Catalog, load_catalog
+from harness.core.dsr_import import DsrImportError, default_mapping_path, fold_header, load_mapping, read_export
 
 # The column names of the Squash "convergence-export" template (template-export-convergence.xlsx).
 SQUASH_HEADER = [

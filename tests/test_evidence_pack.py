@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from harness import cli, evidence, pki
-from harness.recorder import Exchange, ExchangeStore
-from harness.runner import RunOptions, run
-from harness.signing import Signer, canonical_json, sha256_hex
+from harness import cli
+from harness.core import pki
+from harness.core.recorder import Exchange, ExchangeStore
+from harness.core.signing import Signer, canonical_json, sha256_hex
+from harness.evidence import pack as evidence
+from harness.run.runner import RunOptions, run
 
 
 def segur(*argv: str) -> tuple[int, str]:
@@ -164,7 +166,7 @@ def test_rejudging_an_untouched_pack_reproduces_every_verdict(reference_run):
 def test_rejudging_with_changed_rules_shows_the_flips(tmp_path, monkeypatch):
     pack = tmp_path / "pack"
     run(RunOptions(suites="ins", report_dir=pack, defects=["no_message_id"]), out=io.StringIO())
-    from harness.verify import insi
+    from harness.run.verify import insi
 
     monkeypatch.setattr(insi, "check_addressing", lambda exchanges: [])  # a rule relaxed since the run
     status, out = segur("rejudge", str(pack))
@@ -226,8 +228,8 @@ def test_http_mocks_name_the_signed_exchange_in_every_answer(tmp_path):
 
     import httpx
 
-    from harness.environment import HarnessEnvironment
-    from harness.signing import load_chain, verify_signature
+    from harness.core.signing import load_chain, verify_signature
+    from harness.run.environment import HarnessEnvironment
     from mock_services.common import TRACE_HEADER
 
     with HarnessEnvironment(tmp_path / "data") as env:

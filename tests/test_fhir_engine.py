@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from harness.fhir import NotFhir, Registry, read_resource, validate_resource
-from harness.fhir.profiles import ProfileDataError
+from harness.content.fhir import NotFhir, Registry, read_resource, validate_resource
+from harness.content.fhir.profiles import ProfileDataError
 
 BASE = "https://example.org/StructureDefinition/"
 PATIENT = BASE + "test-patient"

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.fhir import known_profiles, read_resource, validate_resource
-from harness.fhir.profiles import registry
-from harness.paths import data_dir
+from harness.content.fhir import known_profiles, read_resource, validate_resource
+from harness.content.fhir.profiles import registry
+from harness.core.paths import data_dir
 
 FIXTURES = data_dir("fixtures") / "fhir"
 EXAMPLES = sorted(p for p in FIXTURES.rglob("*.json") if not p.name.startswith("cases-"))
@@ -99,9 +99,9 @@ def test_xml_and_json_forms_give_the_same_verdict(tmp_path: Path):
 
 
 def test_the_compiled_fhirpath_subset_agrees_with_fhirpathpy(monkeypatch):
-    """The invariants run through harness.fhir.fastpath; fhirpathpy is the reference it must match
+    """The invariants run through harness.content.fhir.fastpath; fhirpathpy is the reference it must match
     on every example and every broken variant."""
-    from harness.fhir import fhirpath
+    from harness.content.fhir import fhirpath
 
     resources = [json.loads(p.read_text(encoding="utf-8")) for p in EXAMPLES]
     for case in CASES:
@@ -140,8 +140,8 @@ def test_the_compiled_fhirpath_subset_agrees_with_fhirpathpy(monkeypatch):
     ],
 )
 def test_fastpath_expressions_match_fhirpathpy(expression):
-    from harness.fhir import fastpath
-    from harness.fhir.fhirpath import compiled
+    from harness.content.fhir import fastpath
+    from harness.content.fhir.fhirpath import compiled
 
     resource = json.loads((FIXTURES / "frcore" / "patient-ins-nir.json").read_text(encoding="utf-8"))
     env = {"resource": resource}
@@ -149,8 +149,8 @@ def test_fastpath_expressions_match_fhirpathpy(expression):
 
 
 def test_expressions_outside_the_subset_fall_back_to_fhirpathpy():
-    from harness.fhir import fastpath
-    from harness.fhir.fhirpath import holds
+    from harness.content.fhir import fastpath
+    from harness.content.fhir.fhirpath import holds
 
     with pytest.raises(fastpath.Unsupported):
         fastpath.compile_expression("birthDate < @2000-01-01")

@@ -24,9 +24,9 @@ from pathlib import Path
 import pytest
 from lxml import html as lxml_html
 
-from harness.reports import write_reports
-from harness.reports.html import COLOURS, TRACE_SHOWN, render, write
-from harness.results import Finding, Outcome, RequirementResult, RunResult, SkipKind, TestRecord
+from harness.core.results import Finding, Outcome, RequirementResult, RunResult, SkipKind, TestRecord
+from harness.evidence.reports import write_reports
+from harness.evidence.reports.html import COLOURS, TRACE_SHOWN, render, write
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_TIMEOUT = 60  # seconds; a render takes about two

@@ -8,8 +8,8 @@ import tomllib
 import pytest
 from lxml import etree
 
-from harness import ins
-from harness.paths import data_dir
+from harness.core import ins
+from harness.core.paths import data_dir
 
 R = "{http://www.cnamts.fr/INSiResultat}"
 REQUIRED = {

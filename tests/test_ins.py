@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness import ins
+from harness.core import ins
 
 CNDA_MATRICULES = {
     "ADRUN ZOE": "275126322074974",

@@ -10,8 +10,8 @@ import httpx
 import pytest
 from lxml import etree
 
-from harness.recorder import FAULT, OK, REJECTED, ExchangeStore
-from harness.sut.reference_insi import ReferenceInsiClient
+from harness.core.recorder import FAULT, OK, REJECTED, ExchangeStore
+from harness.run.sut.reference_insi import ReferenceInsiClient
 from mock_services.common import ScenarioStore
 from mock_services.insi import IdentityBase, InsiSettings, create_app
 from mock_services.insi.messages import resultat
@@ -62,7 +62,7 @@ class FakeTLS:
 
 @pytest.fixture(scope="module")
 def layout(tmp_path_factory):
-    from harness import pki
+    from harness.core import pki
 
     return pki.init_pki(tmp_path_factory.mktemp("pki"))
 
@@ -350,7 +350,7 @@ def test_cpx_assertion_signature_is_checked_against_the_trust_list(store, layout
 
 @pytest.mark.parametrize(("tamper", "findings"), [(False, 0), (True, 1)])
 def test_ins04_verifier_judges_cpx_assertions(store, layout, tamper, findings):
-    from harness.verify.insi import check_authentication
+    from harness.run.verify.insi import check_authentication
 
     trust = (layout.intermediate_ca_pems["personnes"].read_bytes(),)
     with make_client(store, layout, client=None) as client:

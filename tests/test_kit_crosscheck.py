@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from harness.cda import read_cda
-from harness.cda.kit import PROFILES, SCHEMATRONS, OfficialKit
-from harness.schematron.compiler import _check_documents, _load
-from harness.schematron.saxon import _processor, parse_svrl
+from harness.content.cda import read_cda
+from harness.content.cda.kit import PROFILES, SCHEMATRONS, OfficialKit
+from harness.content.schematron.compiler import _check_documents, _load
+from harness.content.schematron.saxon import _processor, parse_svrl
 from tests.test_cda_rules import kit_examples
 
 SKELETON = Path(os.environ.get("SEGUR_ISO_SKELETON_DIR", "/nonexistent"))

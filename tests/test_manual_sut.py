@@ -12,10 +12,10 @@ from typing import Any
 import httpx
 import pytest
 
-from harness.console import start_console
-from harness.recorder import ExchangeStore
-from harness.sut.base import ActionNotSupported, SutContext, SutFailure
-from harness.sut.manual import ManualSut
+from harness.core.recorder import ExchangeStore
+from harness.run.console import start_console
+from harness.run.sut.base import ActionNotSupported, SutContext, SutFailure
+from harness.run.sut.manual import ManualSut
 from mock_services.common import ScenarioStore
 
 CHANGE = {"X-Segur-Console": "1", "Content-Type": "application/json"}

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from harness.mockserver import ServerStartError, serve_app
+from harness.protocols.mockserver import ServerStartError, serve_app
 
 
 async def echo_tls(request: Request) -> JSONResponse:

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 from cryptography import x509
 
-from harness import pki
-from harness.mockserver import ServerStartError
+from harness.core import pki
+from harness.protocols.mockserver import ServerStartError
 from mock_services.mssante.imap import ImapServer, ImapSettings, Principal, ServedImap, serve_imap
 from mock_services.mssante.store import MailStore
 

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from harness import mssmail, pki, xdm
-from harness.recorder import ExchangeStore
-from harness.sut.reference_cda import build_n1_document, minimal_pdf
+from harness.core import pki
+from harness.core.recorder import ExchangeStore
+from harness.protocols import mssmail, xdm
+from harness.run.sut.reference_cda import build_n1_document, minimal_pdf
 from mock_services.dmp.patients import PatientBase
 from mock_services.mssante import Directory, MssSettings, start_operator
 from mock_services.psc.tokens import KeyRing

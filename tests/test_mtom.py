@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from lxml import etree
 
-from harness import mtom
+from harness.protocols import mtom
 
 TD21 = "dmp/messages/TD2.1_-_Alimentation_requete.xml"
 TD21_BOUNDARY = "----=_Part_9_20030738.1554380517598"

@@ -12,8 +12,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from harness import pki
-from harness.mockserver import serve_app
+from harness.core import pki
+from harness.protocols.mockserver import serve_app
 from mock_services.common import client_identity
 
 INSI_CNS = {"INSI-AUTO", "INSI-MANU"}

@@ -16,7 +16,7 @@ DEMO-05,,DEMO,EXIGENCE,MINOR,fifth,DPI|LGC,e,automated,test
 
 SUITE = '''
 import pytest
-from harness.results import Finding, NonConformance
+from harness.core.results import Finding, NonConformance
 
 @pytest.mark.requirement("DEMO-01")
 def test_pass():

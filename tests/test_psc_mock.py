@@ -13,9 +13,9 @@ from authlib.integrations.httpx_client import OAuth2Client
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from harness import pki
-from harness.mockserver import serve_app
-from harness.recorder import ExchangeStore
+from harness.core import pki
+from harness.core.recorder import ExchangeStore
+from harness.protocols.mockserver import serve_app
 from mock_services.common import ScenarioStore
 from mock_services.psc import create_app
 from mock_services.psc.tokens import TOKEN_DEFECTS

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from harness.recorder import FAULT, OK, REJECTED, Exchange, ExchangeStore, now
+from harness.core.recorder import FAULT, OK, REJECTED, Exchange, ExchangeStore, now
 
 
 def make(session: str = "s1", outcome: str = OK, body: bytes = b"<x/>") -> Exchange:

@@ -8,9 +8,9 @@ import pytest
 from lxml import etree
 from lxml import html as lxml_html
 
-from harness.reports import write_reports
-from harness.reports.html import render
-from harness.results import Finding, Outcome, RequirementResult, RunResult, TestRecord
+from harness.core.results import Finding, Outcome, RequirementResult, RunResult, TestRecord
+from harness.evidence.reports import write_reports
+from harness.evidence.reports.html import render
 
 EXCHANGE_ID = "a" * 32
 

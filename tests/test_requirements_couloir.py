@@ -9,7 +9,7 @@ import json
 import pytest
 
 from harness import cli
-from harness.catalog import COULOIRS, default_catalog
+from harness.core.catalog import COULOIRS, default_catalog
 
 
 def requirements(capsys, *argv: str) -> tuple[int, str, str]:

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from harness.runner import RunOptions, run
-from harness.sut.reference_cda import CDA_DEFECTS
-from harness.sut.reference_dmp import DMP_DEFECTS
-from harness.sut.reference_fhir import FHIR_DEFECTS
-from harness.sut.reference_insi import INSI_DEFECTS
-from harness.sut.reference_mss import MSS_DEFECTS
-from harness.sut.reference_psc import PSC_DEFECTS
+from harness.run.runner import RunOptions, run
+from harness.run.sut.reference_cda import CDA_DEFECTS
+from harness.run.sut.reference_dmp import DMP_DEFECTS
+from harness.run.sut.reference_fhir import FHIR_DEFECTS
+from harness.run.sut.reference_insi import INSI_DEFECTS
+from harness.run.sut.reference_mss import MSS_DEFECTS
+from harness.run.sut.reference_psc import PSC_DEFECTS
 
 DEFECT_SUITES = [(d, "ins") for d in sorted(INSI_DEFECTS)] + [(d, "psc") for d in sorted(PSC_DEFECTS)]
 DEFECT_SUITES += [(d, "cda") for d in sorted(CDA_DEFECTS)]
@@ -208,6 +208,6 @@ def test_requirements_and_sut_commands_print_the_contract(tmp_path):
 
 
 def test_every_defect_names_the_requirement_it_breaks():
-    from harness.sut.reference import REFERENCE_DEFECTS
+    from harness.run.sut.reference import REFERENCE_DEFECTS
 
     assert set(EXPECTED_FAILURE) == set(REFERENCE_DEFECTS)

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.schematron import SchematronError, compile_schematron
-from harness.schematron.compiler import resolve_href
-from harness.schematron.saxon import SaxonSchematron
+from harness.content.schematron import SchematronError, compile_schematron
+from harness.content.schematron.compiler import resolve_href
+from harness.content.schematron.saxon import SaxonSchematron
 
 SCH = 'xmlns="http://purl.oclc.org/dsdl/schematron"'
 DOC = b"""<?xml version="1.0"?>

@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from harness import pki
-from harness.sut.reference_insi import InsiCallError, ReferenceInsiClient
+from harness.core import pki
+from harness.run.sut.reference_insi import InsiCallError, ReferenceInsiClient
 from suites.ins.persons import traits
 
 pytestmark = pytest.mark.slow

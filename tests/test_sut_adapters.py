@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.sut import SutConfigError, SutContext, SutFailure, load_sut
-from harness.sut.base import ActionNotSupported
-from harness.sut.command import load_command_sut
-from harness.sut.manual import ManualSut
+from harness.run.sut import SutConfigError, SutContext, SutFailure, load_sut
+from harness.run.sut.base import ActionNotSupported
+from harness.run.sut.command import load_command_sut
+from harness.run.sut.manual import ManualSut
 
 ECHO = (
     "import json, os, sys; p = json.loads(os.environ['SEGUR_PARAMS']); "

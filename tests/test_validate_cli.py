@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from harness.cda import NotACda, read_cda, validate_cda
-from harness.cda.document import MAX_BYTES
 from harness.cli import main
-from harness.sut.reference_cda import build_n1_document
+from harness.content.cda import NotACda, read_cda, validate_cda
+from harness.protocols.cda_document import MAX_BYTES
+from harness.run.sut.reference_cda import build_n1_document
 from tests.test_cda_rules import PATIENT
 
 VALID = build_n1_document(PATIENT)

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from harness.cli import main
-from harness.fhir import terminology
-from harness.sut.reference_fhir import document_bundle, patient_resource, practitioner_resource
+from harness.content.fhir import terminology
+from harness.run.sut.reference_fhir import document_bundle, patient_resource, practitioner_resource
 from suites.ins.persons import stored_identity
 
 

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from harness import pki, vihf
 from harness.cli import main
-from harness.sut.reference_dmp import ReferenceDmpClient
-from harness.xades import DocumentSigner
+from harness.core import pki
+from harness.protocols import vihf
+from harness.protocols.xades import DocumentSigner
+from harness.run.sut.reference_dmp import ReferenceDmpClient
 from mock_services.dmp import PatientBase
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from harness.results import (
+from harness.core.results import (
     EXIT_FAIL,
     EXIT_INCOMPLETE,
     EXIT_OK,
@@ -24,7 +24,7 @@ from harness.results import (
     SkipKind,
     Verdict,
 )
-from harness.runner import RunOptions, print_summary, run
+from harness.run.runner import RunOptions, print_summary, run
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_SUT = ROOT / "fixtures" / "sut" / "example-command.toml"
@@ -257,8 +257,8 @@ def test_run_help_lists_suites_couloirs_and_every_exit_status():
 
 
 def test_couloir_in_any_case_is_accepted_and_an_unknown_one_is_a_usage_error(tmp_path):
-    from harness.catalog import normalise_couloir
-    from harness.errors import UsageError
+    from harness.core.catalog import normalise_couloir
+    from harness.core.errors import UsageError
 
     assert normalise_couloir("dpi") == "DPI" and normalise_couloir("Officine") == "OFFICINE"
     with pytest.raises(UsageError, match="unknown couloir 'hopital'"):

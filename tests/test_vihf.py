@@ -1,4 +1,4 @@
-"""The VIHF builder, signer and verifier (harness.vihf), against the harness PKI and the official kit samples."""
+"""The VIHF builder, signer and verifier (harness.protocols.vihf), against the harness PKI and the kit samples."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ import pytest
 from cryptography import x509
 from lxml import etree
 
-from harness import ins, pki, vihf
+from harness.core import ins, pki
+from harness.protocols import vihf
 
 SAML2, DS, HL7 = vihf.SAML2, vihf.DS, vihf.HL7
 SAMPLES_SIGNED = ("VIHF_DIRECTE_sign.xml", "VIHF_INDIRECTE_sign.xml", "VIHF_INDIRECTE_RENFORCEE_sign.xml")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from lxml import etree
 
-from harness import pki
-from harness.xades import DS, DocumentSigner, verify_signature_document
+from harness.core import pki
+from harness.protocols.xades import DS, DocumentSigner, verify_signature_document
 
 DOCUMENTS = {"2.25.1": b"<ClinicalDocument>un</ClinicalDocument>", "2.25.2": b"%PDF-1.4 deux"}
 

@@ -1,4 +1,4 @@
-"""IHE XDM archives (harness.xdm): writing, safe reading, judging, and `segur validate xdm`'s result."""
+"""IHE XDM archives (harness.protocols.xdm): writing, safe reading, judging, and `segur validate xdm`'s result."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from harness import xdm, xds
-from harness.results import Severity
-from harness.sut.reference_cda import build_n1_document, minimal_pdf
-from harness.validate import exit_status
+from harness.content.validate import exit_status
+from harness.core.results import Severity
+from harness.protocols import xdm, xds
+from harness.run.sut.reference_cda import build_n1_document, minimal_pdf
 from mock_services.dmp.patients import PatientBase
 
 SENDER = "dpi-reference@harnais.mssante.fr"

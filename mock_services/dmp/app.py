@@ -22,8 +22,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from harness import mtom, soap, vihf
-from harness.recorder import FAULT, REJECTED, Exchange, ExchangeStore
+from harness.core.recorder import FAULT, REJECTED, Exchange, ExchangeStore
+from harness.protocols import mtom, soap, vihf
 from mock_services.common import (
     DEFAULT_SESSION,
     TRACE_HEADER,

@@ -15,9 +15,9 @@ from typing import Any
 
 from lxml import etree
 
-from harness import soap, xds
-from harness.mtom import xop_include
-from harness.paths import data_dir
+from harness.core.paths import data_dir
+from harness.protocols import soap, xds
+from harness.protocols.mtom import xop_include
 
 HL7 = "urn:hl7-org:v3"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"

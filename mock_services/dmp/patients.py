@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import ins
-from harness.paths import data_dir
+from harness.core import ins
+from harness.core.paths import data_dir
 
 STATUSES = frozenset({"open", "not_created", "closed"})
 AUTHORISATIONS = frozenset({"VALIDE", "NON_EXISTE", "INTERDIT", "EXPIRE"})
@@ -47,7 +47,7 @@ class DmpPatient:
     documents: tuple[SeedDocument, ...] = field(default=())
 
     def identity(self) -> dict[str, Any]:
-        """The identity in the form SUT actions use (``harness.sut.actions.IDENTITY_FIELDS``)."""
+        """The identity in the form SUT actions use (``harness.run.sut.actions.IDENTITY_FIELDS``)."""
         return {
             "ins": self.ins,
             "oid": self.oid,

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.durable import open_database
+from harness.core.durable import open_database
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS entry (

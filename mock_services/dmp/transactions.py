@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 
-from harness import mtom, soap, vihf, xds
-from harness.recorder import FAULT, OK, REJECTED
-from harness.verify import xds_metadata
+from harness.content import xds_metadata
+from harness.core.recorder import FAULT, OK, REJECTED
+from harness.protocols import mtom, soap, vihf, xds
 from mock_services.dmp import messages
 from mock_services.dmp.messages import FaultTable
 from mock_services.dmp.patients import DmpPatient, PatientBase, SeedDocument

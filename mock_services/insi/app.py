@@ -17,9 +17,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from harness import soap
-from harness.cpx import check_assertion
-from harness.recorder import FAULT, OK, REJECTED, Exchange, ExchangeStore
+from harness.core.recorder import FAULT, OK, REJECTED, Exchange, ExchangeStore
+from harness.protocols import soap
+from harness.protocols.cpx import check_assertion
 from mock_services.common import (
     DEFAULT_SESSION,
     TRACE_HEADER,

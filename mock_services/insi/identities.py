@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.ins import normalise_name
-from harness.paths import data_dir
+from harness.core.ins import normalise_name
+from harness.core.paths import data_dir
 
 
 @dataclass(frozen=True)

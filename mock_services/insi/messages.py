@@ -9,7 +9,7 @@ from typing import Any
 
 from lxml import etree
 
-from harness import soap
+from harness.protocols import soap
 from mock_services.insi.identities import Identity
 
 CTXBAM = "urn:siram:bam:ctxbam"

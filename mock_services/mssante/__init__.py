@@ -10,7 +10,7 @@ from typing import Any
 
 from cryptography import x509
 
-from harness.recorder import OK, REJECTED, Exchange, ExchangeStore
+from harness.core.recorder import OK, REJECTED, Exchange, ExchangeStore
 from mock_services.mssante.directory import Directory
 from mock_services.mssante.smtp import (
     ActiveSession,

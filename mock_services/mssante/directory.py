@@ -6,8 +6,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import ins
-from harness.paths import data_dir
+from harness.core import ins
+from harness.core.paths import data_dir
 
 PATIENT_DOMAIN = "patient.mssante.fr"
 TYPES = frozenset({"PER", "ORG", "APP", "CAB"})

@@ -56,7 +56,7 @@ from typing import Any, Protocol, TypeAlias
 
 from cryptography import x509
 
-from harness.mockserver import LOOPBACK, ServerStartError, listening_socket
+from harness.protocols.mockserver import LOOPBACK, ServerStartError, listening_socket
 from mock_services.mssante.store import MailStore, StoredMessage
 
 log = logging.getLogger(__name__)
@@ -213,7 +213,7 @@ class ImapServer:
 
 @dataclass
 class ServedImap:
-    """A running IMAP listener (like :class:`harness.mockserver.ServedApp`)."""
+    """A running IMAP listener (like :class:`harness.protocols.mockserver.ServedApp`)."""
 
     host: str
     port: int

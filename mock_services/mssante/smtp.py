@@ -25,9 +25,9 @@ from typing import Any
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from cryptography import x509
 
-from harness import mssmail, xdm
-from harness.mockserver import listening_socket
-from harness.recorder import FAULT, OK, REJECTED, Exchange, ExchangeStore
+from harness.core.recorder import FAULT, OK, REJECTED, Exchange, ExchangeStore
+from harness.protocols import mssmail, xdm
+from harness.protocols.mockserver import listening_socket
 from mock_services.mssante.directory import Directory, Mailbox
 from mock_services.mssante.store import MailStore
 

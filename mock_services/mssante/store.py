@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.durable import open_database
+from harness.core.durable import open_database
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS message (

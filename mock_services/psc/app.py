@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 
-from harness.recorder import FAULT, OK, REJECTED, Exchange, ExchangeStore
+from harness.core.recorder import FAULT, OK, REJECTED, Exchange, ExchangeStore
 from mock_services.common import DEFAULT_SESSION, TRACE_HEADER, ScenarioStore, client_identity
 from mock_services.psc.registry import Client, Registry
 from mock_services.psc.tokens import TOKEN_DEFECTS, Grant, KeyRing, Lifetimes, issue

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.paths import data_dir
+from harness.core.paths import data_dir
 
 AUTH_METHODS = {"client_secret_basic", "client_secret_post", "tls_client_auth"}
 # Keycloak federated-user subject: f:<provider uuid>:<identifier> (facts §4); the uuid is ours.

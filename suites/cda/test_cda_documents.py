@@ -11,15 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from harness.cda import NotACda, read_cda, validate_document
-from harness.cda.document import CdaDocument
-from harness.cda.kit import OfficialKit
-from harness.cda.rules import RULES
-from harness.recorder import record_artefact
-from harness.results import SkipKind
-from harness.skips import NotEvaluated
-from harness.sut.base import SutFailure
-from harness.verify import expect
+from harness.content.cda import NotACda, read_cda, validate_document
+from harness.content.cda.kit import OfficialKit
+from harness.content.cda.rules import RULES
+from harness.core.recorder import record_artefact
+from harness.core.results import SkipKind
+from harness.core.skips import NotEvaluated
+from harness.protocols.cda_document import CdaDocument
+from harness.run.sut.base import SutFailure
+from harness.run.verify import expect
 from suites.ins.persons import stored_identity
 
 PATIENT = "ADRUN-ZOE"

@@ -11,11 +11,11 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-from harness.results import Finding, NonConformance
-from harness.skips import blocked_by
-from harness.sut.base import SutFailure
-from harness.verify import dmp as verify
-from harness.verify import xds_metadata
+from harness.content import xds_metadata
+from harness.core.results import Finding, NonConformance
+from harness.core.skips import blocked_by
+from harness.run.sut.base import SutFailure
+from harness.run.verify import dmp as verify
 from suites.dmp.patients import identity
 
 

@@ -6,14 +6,14 @@ import base64
 
 import pytest
 
-from harness import xds
-from harness.cda import read_cda
-from harness.results import Finding, SkipKind
-from harness.skips import NotEvaluated
-from harness.sut.base import SutFailure
-from harness.verify import dmp as verify
-from harness.verify import expect
-from harness.xds_cda import read_header
+from harness.content.cda import read_cda
+from harness.core.results import Finding, SkipKind
+from harness.core.skips import NotEvaluated
+from harness.protocols import xds
+from harness.protocols.xds_cda import read_header
+from harness.run.sut.base import SutFailure
+from harness.run.verify import dmp as verify
+from harness.run.verify import expect
 from suites.dmp.blame import blamed_on_requests
 from suites.dmp.patients import identity, patient
 

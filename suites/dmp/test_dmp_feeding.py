@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from harness import xds
-from harness.verify import dmp as verify
-from harness.verify import expect, xds_metadata
+from harness.content import xds_metadata
+from harness.protocols import xds
+from harness.run.verify import dmp as verify
+from harness.run.verify import expect
 from suites.dmp.patients import identity
 
 pytestmark = pytest.mark.segur_service("dmp")

@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
-from harness.fhir import NotFhir, read_resource, terminology, validate_resource
-from harness.recorder import record_artefact
-from harness.results import SkipKind
-from harness.skips import NotEvaluated
-from harness.sut.base import SutFailure
-from harness.verify import expect
-from harness.verify import fhir as verify
+from harness.content.fhir import NotFhir, read_resource, terminology, validate_resource
+from harness.core.recorder import record_artefact
+from harness.core.results import SkipKind
+from harness.core.skips import NotEvaluated
+from harness.run.sut.base import SutFailure
+from harness.run.verify import expect
+from harness.run.verify import fhir as verify
 from suites.ins.persons import stored_identity
 
 PATIENT = "ADRUN-ZOE"

@@ -6,7 +6,7 @@ import tomllib
 from functools import cache
 from typing import Any
 
-from harness.paths import data_dir
+from harness.core.paths import data_dir
 
 
 @cache

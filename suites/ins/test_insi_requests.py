@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.verify import expect
-from harness.verify import insi as verify
+from harness.run.verify import expect
+from harness.run.verify import insi as verify
 from suites.ins.persons import traits, trusted_cards, with_carte_vitale
 
 pytestmark = pytest.mark.segur_service("insi")

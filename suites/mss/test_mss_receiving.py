@@ -6,11 +6,11 @@ import os
 
 import pytest
 
-from harness import mssmail, xdm
-from harness.results import Finding
-from harness.sut.reference_cda import build_n1_document, minimal_pdf
-from harness.verify import expect
-from harness.verify import mss as verify
+from harness.core.results import Finding
+from harness.protocols import mssmail, xdm
+from harness.run.sut.reference_cda import build_n1_document, minimal_pdf
+from harness.run.verify import expect
+from harness.run.verify import mss as verify
 from suites.dmp.patients import identity
 
 pytestmark = pytest.mark.segur_service("mss")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from harness.results import Finding
-from harness.sut.base import SutFailure
-from harness.verify import expect
-from harness.verify import mss as verify
+from harness.core.results import Finding
+from harness.run.sut.base import SutFailure
+from harness.run.verify import expect
+from harness.run.verify import mss as verify
 from suites.dmp.patients import identity
 
 pytestmark = pytest.mark.segur_service("mss")

@@ -6,9 +6,9 @@ import contextlib
 
 import pytest
 
-from harness.useragent import LoginFailed
-from harness.verify import expect
-from harness.verify import psc as verify
+from harness.run.useragent import LoginFailed
+from harness.run.verify import expect
+from harness.run.verify import psc as verify
 from mock_services.psc.registry import Registry
 from mock_services.psc.tokens import TOKEN_DEFECTS
 

@@ -1,0 +1,92 @@
+"""What the FHIR engine reports: issues in the OperationOutcome vocabulary, and a report per resource."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.core.results import Finding, Severity
+
+_SEVERITIES = {"error": Severity.ERROR, "warning": Severity.WARNING, "information": Severity.INFO}
+
+
+@dataclass(frozen=True)
+class FhirIssue:
+    """One OperationOutcome.issue: ``expression`` is where in the instance, ``element`` which
+    profile element (a StructureDefinition element id) or constraint judged it."""
+
+    severity: str  # error | warning | information
+    code: str  # OperationOutcome issue-type: structure, required, value, code-invalid, invariant...
+    rule: str  # fhir.cardinality, fhir.invariant.fr-core-1... (profiles/fhir/README.md)
+    message: str
+    expression: str
+    element: str | None = None
+    profile: str | None = None
+    expected: str | None = None
+    received: str | None = None
+
+    def to_finding(self) -> Finding:
+        where = self.expression if not self.element else f"{self.expression} ({self.element})"
+        return Finding(
+            rule=self.rule,
+            message=self.message,
+            severity=_SEVERITIES[self.severity],
+            location=where,
+            expected=self.expected,
+            received=self.received,
+            evidence=(self.profile,) if self.profile else (),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        data = self.to_finding().to_dict()
+        data["code"] = self.code
+        data["expression"] = self.expression
+        data["element"] = self.element
+        return data
+
+    def to_operation_outcome_issue(self) -> dict[str, Any]:
+        issue: dict[str, Any] = {
+            "severity": self.severity,
+            "code": self.code,
+            "diagnostics": self.message,
+            "expression": [self.expression],
+        }
+        if self.element or self.profile:
+            issue["details"] = {"text": " ".join(x for x in (self.profile, self.element) if x)}
+        return issue
+
+
+@dataclass
+class FhirReport:
+    resource_type: str | None
+    profiles: list[str] = field(default_factory=list)  # the profiles applied to the root resource
+    issues: list[FhirIssue] = field(default_factory=list)
+
+    @property
+    def valid(self) -> bool:
+        return not any(issue.severity == "error" for issue in self.issues)
+
+    @property
+    def findings(self) -> list[FhirIssue]:
+        return self.issues
+
+    def errors(self) -> list[FhirIssue]:
+        return [issue for issue in self.issues if issue.severity == "error"]
+
+    def to_operation_outcome(self) -> dict[str, Any]:
+        issues = [issue.to_operation_outcome_issue() for issue in self.issues]
+        if not issues:
+            issues = [{"severity": "information", "code": "informational", "diagnostics": "no issue found"}]
+        return {"resourceType": "OperationOutcome", "issue": issues}
+
+
+def wrong_resource_type(url: str, profile_type: str, received: object, expression: str) -> FhirIssue:
+    return FhirIssue(
+        "error",
+        "structure",
+        "fhir.profile",
+        f"profile {url} applies to {profile_type}, not {received}",
+        expression,
+        expected=profile_type,
+        received=str(received),
+    )

@@ -1,0 +1,101 @@
+"""Running compiled schematrons with Saxon (saxonche), and reading their SVRL output."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from lxml import etree
+
+from harness.content.schematron.compiler import SVRL, CompiledSchematron, SchematronError
+
+_SVRL = f"{{{SVRL}}}"
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
+
+
+@dataclass(frozen=True)
+class SvrlResult:
+    kind: str  # "failed-assert" or "successful-report"
+    pattern: str
+    id: str | None
+    role: str | None
+    location: str
+    test: str
+    text: str
+    see: str | None
+
+
+@cache
+def _processor() -> Any:
+    try:
+        from saxonche import PySaxonProcessor
+    except ImportError as exc:  # pragma: no cover - saxonche is a dependency; this is for broken installs
+        raise SchematronError("the official-kit mode needs saxonche (pip install saxonche)") from exc
+    return PySaxonProcessor(license=False)
+
+
+class SaxonSchematron:
+    """One compiled schematron, ready to run on many documents (one at a time: Saxon executables
+    are not thread-safe, so runs are serialised per schematron)."""
+
+    def __init__(self, compiled: CompiledSchematron):
+        from saxonche import PySaxonApiError
+
+        self.compiled = compiled
+        processor = _processor()
+        try:
+            self._executable = processor.new_xslt30_processor().compile_stylesheet(
+                stylesheet_text=compiled.xslt, encoding="UTF-8"
+            )
+        except PySaxonApiError as exc:
+            raise SchematronError(f"Saxon cannot compile {compiled.source.name}: {exc}") from None
+        self._lock = threading.Lock()
+
+    def run(self, document: bytes) -> list[SvrlResult]:
+        from saxonche import PySaxonApiError
+
+        processor = _processor()
+        with self._lock:
+            try:
+                node = processor.parse_xml(xml_text=_as_text(document), encoding="UTF-8")
+                output = self._executable.transform_to_string(xdm_node=node)
+            except PySaxonApiError as exc:
+                raise SchematronError(f"{self.compiled.source.name} failed on this document: {exc}") from None
+        if output is None:
+            raise SchematronError(f"{self.compiled.source.name} produced no SVRL output")
+        return parse_svrl(output.encode("utf-8"))
+
+
+def _as_text(document: bytes) -> str:
+    """The document as text for Saxon: without a byte-order mark, re-encoded when not UTF-8."""
+    try:
+        return document.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        tree = etree.fromstring(document, etree.XMLParser(resolve_entities=False, no_network=True))
+        return etree.tostring(tree, encoding="unicode")
+
+
+def parse_svrl(data: bytes) -> list[SvrlResult]:
+    results = []
+    pattern = ""
+    for element in etree.fromstring(data, _PARSER):
+        if element.tag == f"{_SVRL}active-pattern":
+            pattern = element.get("id", "")
+        elif element.tag in (f"{_SVRL}failed-assert", f"{_SVRL}successful-report"):
+            text_element = element.find(f"{_SVRL}text")
+            text = " ".join("".join(text_element.itertext()).split()) if text_element is not None else ""
+            results.append(
+                SvrlResult(
+                    kind=etree.QName(element).localname,
+                    pattern=pattern,
+                    id=element.get("id"),
+                    role=element.get("role"),
+                    location=element.get("location", ""),
+                    test=element.get("test", ""),
+                    text=text,
+                    see=element.get("see"),
+                )
+            )
+    return results

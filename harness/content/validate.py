@@ -1,0 +1,181 @@
+"""``segur validate KIND FILE...``: validators as a command (contract in the blueprint).
+
+Exit status: 0 no error-level finding, 1 at least one, 2 an input cannot be read or parsed
+as the kind asked (or a bad option). Output: text, or JSON
+``{"results": [{"file", "valid", "findings": [...]}], "kit": {...}}`` (``kit`` with ``--kit``).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from harness.core.results import Finding, Severity
+
+if TYPE_CHECKING:
+    from harness.content.cda.kit import OfficialKit
+
+KINDS = ("cda", "xds", "xdm", "fhir")
+PLANNED_KINDS: tuple[str, ...] = ()
+
+
+@dataclass
+class ValidateOptions:
+    target: str | None = None
+    kit: OfficialKit | None = None
+    volet: str | None = None  # kit volet schematron to use instead of the one the document implies
+    own_rules: bool = True
+    jobs: int = 1
+    profile: str | None = None  # FHIR profile URL to apply instead of meta.profile
+
+
+def _validate_cda_file(path: Path, options: ValidateOptions) -> dict[str, Any]:
+    from harness.content.cda import NotACda, read_cda, validate_document
+    from harness.content.schematron import SchematronError
+
+    try:
+        raw = path.read_bytes()
+        doc = read_cda(raw)
+    except (NotACda, OSError) as exc:
+        return _unreadable(path, str(exc))
+    report = validate_document(doc, options.target)
+    findings: list[Finding] = report.findings if options.own_rules else []
+    result: dict[str, Any] = {"file": str(path)}
+    if options.kit is not None:
+        try:
+            kit_report = options.kit.validate(doc, raw, options.volet)
+        except SchematronError as exc:
+            return _unreadable(path, f"the ANS kit could not run: {exc}")
+        findings = findings + kit_report.findings
+        result["kit_schematrons"] = kit_report.schematrons
+    result["valid"] = not any(f.severity is Severity.ERROR for f in findings)
+    result["findings"] = [_finding_json(f.to_dict()) for f in findings]
+    if report.wrapper:
+        result["wrapper"] = report.wrapper
+    if report.format_code:
+        result["format_code"] = report.format_code
+    return result
+
+
+def _unreadable(path: Path, reason: str) -> dict[str, Any]:
+    return {"file": str(path), "valid": False, "error": reason, "findings": []}
+
+
+def _finding_json(data: dict[str, Any]) -> dict[str, Any]:
+    keys = ("rule", "severity", "message", "location", "line", "requirement", "expected", "received")
+    out = {k: data[k] for k in keys if data.get(k) is not None}
+    if data.get("evidence"):
+        out["source"] = data["evidence"][0]
+    return out
+
+
+def _validate_xds_file(path: Path, options: ValidateOptions) -> dict[str, Any]:
+    from harness.content.xds_metadata import NotASubmission, read_submission, validate_submission
+
+    try:
+        submission, documents = read_submission(path.read_bytes())
+    except (NotASubmission, OSError) as exc:
+        return _unreadable(path, str(exc))
+    findings = validate_submission(submission, documents)
+    return {
+        "file": str(path),
+        "valid": not any(f.severity is Severity.ERROR for f in findings),
+        "findings": [_finding_json(f.to_dict()) for f in findings],
+        "documents": len(submission.documents),
+    }
+
+
+def _validate_fhir_file(path: Path, options: ValidateOptions) -> dict[str, Any]:
+    from harness.content.fhir import NotFhir, read_resource, validate_resource
+
+    try:
+        resource = read_resource(path.read_bytes())
+    except (NotFhir, OSError) as exc:
+        return _unreadable(path, str(exc))
+    report = validate_resource(resource, options.profile)
+    return {
+        "file": str(path),
+        "valid": report.valid,
+        "findings": [_finding_json(f.to_dict()) for f in report.findings],
+        "resource_type": report.resource_type,
+        "profiles": report.profiles,
+    }
+
+
+def _validate_xdm_file(path: Path, options: ValidateOptions) -> dict[str, Any]:
+    from harness.protocols.xdm import validate_xdm_file
+
+    return validate_xdm_file(path, options)
+
+
+VALIDATORS: dict[str, Callable[[Path, ValidateOptions], dict[str, Any]]] = {
+    "cda": _validate_cda_file,
+    "xds": _validate_xds_file,
+    "xdm": _validate_xdm_file,
+    "fhir": _validate_fhir_file,
+}
+
+
+def validate_files(kind: str, files: list[Path], options: ValidateOptions) -> list[dict[str, Any]]:
+    validator = VALIDATORS[kind]
+    if options.jobs <= 1 or len(files) <= 1:
+        return [validator(f, options) for f in files]
+    with ThreadPoolExecutor(max_workers=options.jobs) as pool:
+        return list(pool.map(lambda f: validator(f, options), files))
+
+
+def render_text(results: list[dict[str, Any]], out: TextIO) -> None:
+    for result in results:
+        if "error" in result:
+            out.write(f"{result['file']}: UNREADABLE: {result['error']}\n")
+            continue
+        errors = sum(1 for f in result["findings"] if f["severity"] == Severity.ERROR.value)
+        out.write(
+            f"{result['file']}: {'valid' if result['valid'] else 'INVALID'} ({errors} error(s), "
+            f"{len(result['findings']) - errors} other finding(s))\n"
+        )
+        for f in result["findings"]:
+            where = f"{f.get('location', '')}" + (f":{f['line']}" if f.get("line") else "")
+            received = f", received {f['received']}" if "received" in f else ""
+            detail = f" expected {f['expected']}{received}" if "expected" in f and "received" in f else ""
+            out.write(
+                f"  {f['severity']:<7} {f['rule']:<22} {f['message']}.{detail} [{where}] ({f.get('requirement')})\n"
+            )
+
+
+def exit_status(results: list[dict[str, Any]]) -> int:
+    if any("error" in r for r in results):
+        return 2
+    return 0 if all(r["valid"] for r in results) else 1
+
+
+def run(kind: str, files: list[str], fmt: str, options: ValidateOptions, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    paths = [Path(f) for f in files]
+    if options.kit is not None and len(paths) > 1 and fmt == "text":
+        sys.stderr.write(f"segur validate: compiling the ANS kit's schematrons once for {len(paths)} files...\n")
+    results = validate_files(kind, paths, options)
+    kit = options.kit
+    if fmt == "json":
+        document: dict[str, Any] = {"results": results}
+        if kit is not None:
+            document["kit"] = {
+                "path": str(kit.root),
+                "version": kit.version,
+                "diagnostics": [
+                    {"severity": d.severity, "message": d.message, "file": d.file} for d in kit.diagnostics
+                ],
+            }
+        out.write(json.dumps(document, ensure_ascii=False, indent=2) + "\n")
+    else:
+        if kit is not None:
+            out.write(f"ANS kit: {kit.root} — {kit.version}\n")
+            for d in kit.diagnostics:
+                out.write(f"  kit {d.severity}: {d.message} [{Path(d.file).name}]\n")
+        render_text(results, out)
+    return exit_status(results)

@@ -1,0 +1,398 @@
+"""Strict checks of an XDS.b submission for the DMP: identity, metadata, CDA consistency, signature.
+
+Pure functions of (submission, documents): the ``dmp`` suite feeds them recorded TD2.1
+requests; they know nothing of the mock. Rules come from facts §2.5 (DMP kit TD2.1,
+STRUCMIN §3.5); each finding names the requirement it breaks.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from cryptography import x509
+from lxml import etree
+
+from harness.content.cda import NotACda, read_cda, validate_document
+from harness.core import ins
+from harness.core.results import Finding, Severity
+from harness.protocols import mtom, soap, xds
+from harness.protocols.xades import verify_signature_document
+from harness.protocols.xds_cda import read_header, ts_to_utc
+
+OID = re.compile(r"^[0-2](\.(0|[1-9]\d*))+$")
+DTM = re.compile(r"^\d{4}(\d{2}){0,5}$")
+CLASS_CODES = {"10", "11", "31", "42", "43", "44", "45", "52", "60", "90", "95"}  # facts §2.5 (JDV J06/J57)
+CONFIDENTIALITY = {"N", "R", "V"}
+SIGNATURE_CLASS = "urn:oid:1.3.6.1.4.1.19376.1.2.1.1.1"
+SIGNATURE_FORMAT = "http://www.w3.org/2000/09/xmldsig#"
+
+
+def _f(rule: str, requirement: str, message: str, location: str, **kw: str | None) -> Finding:
+    return Finding(rule=rule, message=message, requirement=requirement, location=location, **kw)  # type: ignore[arg-type]
+
+
+def is_signature_entry(entry: xds.RegistryObject) -> bool:
+    return any(code == SIGNATURE_CLASS for code, _ in entry.codes(xds.DE_CLASS)) or any(
+        code == SIGNATURE_FORMAT for code, _ in entry.codes(xds.DE_FORMAT)
+    )
+
+
+# -- DMP-04: the patient's identity ---------------------------------------------------------
+
+
+def check_patient_identity(submission: xds.Submission, patient: dict[str, str] | None, where: str) -> list[Finding]:
+    """patientId of the set and of every entry: the patient's INS as a CX with an INS OID.
+
+    Without ``patient`` (a file judged on its own), every patientId must name the same INS.
+    """
+    findings = []
+    holders = [*submission.submission_sets, *submission.documents]
+    if patient is None:
+        first = xds.patient_ins(holders[0].patient_id) if holders else None
+        patient = {"ins": first[0], "oid": first[1] or ""} if first else {"ins": "", "oid": ""}
+    expected = xds.format_cx(patient["ins"], patient["oid"])
+    for holder in holders:
+        value = holder.patient_id
+        location = f"{where}, {holder.tag} {holder.id} patientId"
+        if not value:
+            findings.append(_f("dmp.patient-id", "DMP-04", "patientId is missing", location, expected=expected))
+            continue
+        cx = xds.parse_cx(value)
+        problems = []
+        if cx.authority_oid not in ins.INS_OIDS:
+            problems.append(f"assigning authority {cx.authority_oid} is not an INS OID")
+        elif ins.matricule_problems(cx.id):
+            problems.append(f"{cx.id} is not a valid INS matricule")
+        if cx.id_type != "NH" or cx.authority_type != "ISO":
+            problems.append("the CX must end with &ISO^NH")
+        if (cx.id, cx.authority_oid) != (patient["ins"], patient["oid"]):
+            problems.append("it is not the INS of the patient concerned")
+        for problem in problems:
+            findings.append(
+                _f("dmp.patient-id", "DMP-04", f"patientId: {problem}", location, expected=expected, received=value)
+            )
+    return findings
+
+
+# -- DMP-05: metadata -----------------------------------------------------------------------
+
+
+def _coded(
+    entry: xds.RegistryObject, scheme: str, systems: set[str], where: str, *, required: bool = True
+) -> list[Finding]:
+    name = xds.SCHEME_NAMES[scheme]
+    codes = entry.codes(scheme)
+    if not codes:
+        return [_f("dmp.metadata", "DMP-05", f"{name} is missing", f"{where} {entry.id}")] if required else []
+    return [
+        _f(
+            "dmp.metadata",
+            "DMP-05",
+            f"{name} {code} is not in the expected code system",
+            f"{where} {entry.id}",
+            expected=" or ".join(sorted(systems)),
+            received=system,
+        )
+        for code, system in codes
+        if system not in systems or not code
+    ]
+
+
+def _author(entry: xds.RegistryObject, scheme: str, location: str) -> list[Finding]:
+    slots = entry.author(scheme)
+    findings = []
+    person = (slots.get("authorPerson") or [""])[0]
+    institution = (slots.get("authorInstitution") or [""])[0]
+    xcn, xon = xds.parse_xcn(person), xds.parse_xon(institution)
+    if not xcn.id or xcn.authority_oid != xds.OID_IDNPS or xcn.id_type != "IDNPS":
+        findings.append(
+            _f(
+                "dmp.author",
+                "DMP-05",
+                "authorPerson must be <IdNatPs>^NOM^Prénom^^^^^^&1.2.250.1.71.4.2.1&ISO^D^^^IDNPS",
+                location,
+                received=person or "absent",
+            )
+        )
+    if not xon.id or xon.authority_oid != xds.OID_IDNST or xon.id_type != "IDNST":
+        findings.append(
+            _f(
+                "dmp.author",
+                "DMP-05",
+                "authorInstitution must be <Nom>^^^^^&1.2.250.1.71.4.2.2&ISO^IDNST^^^<IdNatStruct>",
+                location,
+                received=institution or "absent",
+            )
+        )
+    if not slots.get("authorSpecialty"):
+        findings.append(_f("dmp.author", "DMP-05", "authorSpecialty is missing", location))
+    return findings
+
+
+def check_metadata(submission: xds.Submission, where: str) -> list[Finding]:
+    findings: list[Finding] = []
+    if submission.submission_set is None:
+        return [_f("dmp.metadata", "DMP-05", "exactly one submission set is expected", where)]
+    ss = submission.submission_set
+    location = f"{where}, SubmissionSet {ss.id}"
+    if not DTM.match(ss.slot("submissionTime") or ""):
+        findings.append(_f("dmp.metadata", "DMP-05", "submissionTime must be a UTC YYYYMMDDhhmmss", location))
+    findings += _coded(ss, xds.SS_CONTENT_TYPE, {xds.CS_CONTENT_TYPE}, where)
+    findings += _author(ss, xds.SS_AUTHOR, location)
+    for scheme in (xds.SS_SOURCE_ID, xds.SS_UNIQUE_ID):
+        value = ss.external_ids.get(scheme, "")
+        if not OID.match(value):
+            name = xds.SCHEME_NAMES[scheme]
+            findings.append(_f("dmp.oid", "DMP-05", f"{name} must be an OID", location, received=value or "absent"))
+    members = {a.target for a in submission.associations_of(xds.HAS_MEMBER) if a.source == ss.id}
+    for entry in submission.documents:
+        loc = f"{where}, DocumentEntry {entry.id}"
+        if entry.id not in members:
+            findings.append(_f("dmp.metadata", "DMP-05", "no HasMember association from the submission set", loc))
+        if entry.attributes.get("objectType") != xds.DE_OBJECT_TYPE:
+            findings.append(
+                _f(
+                    "dmp.metadata",
+                    "DMP-05",
+                    "objectType must be the stable DocumentEntry type",
+                    loc,
+                    expected=xds.DE_OBJECT_TYPE,
+                    received=entry.attributes.get("objectType"),
+                )
+            )
+        unique_id = entry.unique_id or ""
+        if not OID.match(unique_id) or len(unique_id) > 64:
+            findings.append(
+                _f(
+                    "dmp.unique-id",
+                    "DMP-05",
+                    "uniqueId must be a root-only OID of at most 64 characters (no ^extension)",
+                    loc,
+                    received=unique_id or "absent",
+                )
+            )
+        if not DTM.match(entry.slot("creationTime") or ""):
+            findings.append(_f("dmp.metadata", "DMP-05", "creationTime must be a UTC YYYYMMDDhhmmss", loc))
+        if not entry.slot("languageCode"):
+            findings.append(_f("dmp.metadata", "DMP-05", "languageCode is missing", loc))
+        if is_signature_entry(entry):
+            continue
+        findings += _author(entry, xds.DE_AUTHOR, loc)
+        findings += _coded(entry, xds.DE_CLASS, {xds.CS_CLASS}, loc)
+        for code, _ in entry.codes(xds.DE_CLASS):
+            if code not in CLASS_CODES:
+                findings.append(
+                    Finding(
+                        "dmp.class-code",
+                        f"classCode {code} is not one of the DMP classes of the facts file",
+                        Severity.WARNING,
+                        "DMP-05",
+                        loc,
+                    )
+                )
+        findings += _coded(entry, xds.DE_TYPE, {xds.CS_LOINC, xds.CS_TRE_A05}, loc)
+        findings += _coded(entry, xds.DE_FORMAT, {xds.CS_FORMAT_IHE, xds.CS_FORMAT_ANS}, loc)
+        findings += _coded(entry, xds.DE_FACILITY, {xds.CS_FACILITY}, loc)
+        findings += _coded(entry, xds.DE_PRACTICE, {xds.CS_PRACTICE}, loc)
+        findings += _confidentiality(entry, loc)
+    return findings
+
+
+def _confidentiality(entry: xds.RegistryObject, location: str) -> list[Finding]:
+    codes = entry.codes(xds.DE_CONFIDENTIALITY)
+    findings = []
+    if not any(c in CONFIDENTIALITY and s == xds.CS_CONFIDENTIALITY for c, s in codes):
+        findings.append(
+            _f(
+                "dmp.confidentiality",
+                "DMP-05",
+                "confidentialityCode must include N, R or V of 2.16.840.1.113883.5.25",
+                location,
+                received=", ".join(f"{c}@{s}" for c, s in codes) or "absent",
+            )
+        )
+    for code, system in codes:
+        standard = code in CONFIDENTIALITY and system == xds.CS_CONFIDENTIALITY
+        masking = code in xds.MASKING_CODES and system == xds.CS_DMP_MASKING
+        if not (standard or masking):
+            findings.append(
+                _f(
+                    "dmp.confidentiality",
+                    "DMP-05",
+                    f"confidentialityCode {code} ({system}) is neither N/R/V nor a DMP "
+                    "masking code (JDV_J08, 1.2.250.1.213.1.1.4.13)",
+                    location,
+                )
+            )
+    return findings
+
+
+# -- DMP-06 / DMP-07: the CDA and its metadata ----------------------------------------------
+
+
+def check_cda(submission: xds.Submission, documents: dict[str, bytes], where: str) -> list[Finding]:
+    """DMP-06 (CDA <-> XDS consistency) and DMP-07 (CDA validity for the DMP) for each document."""
+    findings: list[Finding] = []
+    for entry in submission.documents:
+        if is_signature_entry(entry) or entry.id not in documents:
+            continue
+        loc = f"{where}, DocumentEntry {entry.id}"
+        try:
+            cda = read_cda(documents[entry.id])
+        except NotACda as exc:
+            findings.append(_f("dmp.cda", "DMP-07", f"the document is not a readable CDA: {exc}", loc))
+            continue
+        report = validate_document(cda, "dmp")
+        for finding in report.findings:
+            if finding.severity is Severity.ERROR:
+                findings.append(
+                    Finding(
+                        finding.rule,
+                        finding.message,
+                        finding.severity,
+                        "DMP-07",
+                        f"{loc}: {finding.location}",
+                        finding.expected,
+                        finding.received,
+                    )
+                )
+        header = read_header(cda)
+        findings += _consistency(entry, header, report.format_code, loc)
+    return findings
+
+
+def _consistency(entry: xds.RegistryObject, header, format_code: str | None, loc: str) -> list[Finding]:
+    def first(scheme: str) -> str | None:
+        codes = entry.codes(scheme)
+        return codes[0][0] if codes else None
+
+    confidentiality = [c for c, s in entry.codes(xds.DE_CONFIDENTIALITY) if c in CONFIDENTIALITY]
+    person = xds.parse_xcn((entry.author(xds.DE_AUTHOR).get("authorPerson") or [""])[0])
+    patient = xds.patient_ins(entry.patient_id)
+    pairs = [
+        ("typeCode", first(xds.DE_TYPE), header.code),
+        ("confidentialityCode", confidentiality[0] if confidentiality else None, header.confidentiality),
+        ("healthcareFacilityTypeCode", first(xds.DE_FACILITY), header.facility_code),
+        ("practiceSettingCode", first(xds.DE_PRACTICE), header.practice_code),
+        ("uniqueId", entry.unique_id, header.document_id_root),
+        ("patientId", patient[0] if patient else None, header.patient_ins[0] if header.patient_ins else None),
+        ("authorPerson", person.id, header.author_id),
+    ]
+    if format_code:
+        pairs.append(("formatCode", first(xds.DE_FORMAT), format_code))
+    for name, slot, cda_value in (
+        ("creationTime", "creationTime", header.effective_time),
+        ("serviceStartTime", "serviceStartTime", header.service_start),
+        ("serviceStopTime", "serviceStopTime", header.service_stop),
+    ):
+        utc = ts_to_utc(cda_value)
+        if utc is not None:
+            pairs.append((name, entry.slot(slot), utc))
+    return [
+        _f("dmp.cda-xds", "DMP-06", f"{name} differs from the CDA", loc, expected=cda_value, received=xds_value)
+        for name, xds_value, cda_value in pairs
+        if cda_value is not None and xds_value != cda_value
+    ]
+
+
+# -- DMP-08: the signature document ---------------------------------------------------------
+
+
+def check_signature_document(
+    submission: xds.Submission, documents: dict[str, bytes], trusted: Sequence[x509.Certificate] | None, where: str
+) -> list[Finding]:
+    """DMP-08; ``trusted`` None skips the trust check (a file judged away from any PKI)."""
+    signatures = [e for e in submission.documents if is_signature_entry(e)]
+    if not signatures:
+        return [_f("dmp.signature", "DMP-08", "the submission carries no signature document", where)]
+    findings = []
+    signed = {e.unique_id or "": documents.get(e.id, b"") for e in submission.documents if not is_signature_entry(e)}
+    ss_id = submission.submission_set.id if submission.submission_set else ""
+    for entry in signatures:
+        loc = f"{where}, DocumentEntry {entry.id}"
+        if not any(a.source == entry.id and a.target == ss_id for a in submission.associations_of(xds.SIGNS)):
+            findings.append(_f("dmp.signature", "DMP-08", "no 'signs' association to the submission set", loc))
+        expected = {
+            xds.DE_CLASS: SIGNATURE_CLASS,
+            xds.DE_TYPE: "E1762",
+            xds.DE_FORMAT: SIGNATURE_FORMAT,
+        }
+        for scheme, code in expected.items():
+            if code not in [c for c, _ in entry.codes(scheme)]:
+                findings.append(_f("dmp.signature", "DMP-08", f"{xds.SCHEME_NAMES[scheme]} must be {code}", loc))
+        check = verify_signature_document(documents.get(entry.id, b""), signed)
+        findings += [_f("dmp.signature", "DMP-08", problem, loc) for problem in check.problems]
+        for uri, state in check.signed_documents.items():
+            if state != "ok":
+                findings.append(_f("dmp.signature", "DMP-08", f"manifest reference {uri}: {state}", loc))
+        for unique_id in signed:
+            if f"urn:oid:{unique_id}" not in check.signed_documents:
+                findings.append(_f("dmp.signature", "DMP-08", f"document {unique_id} is not in the manifest", loc))
+        if check.signer is not None and trusted is not None and not _trusted(check.signer, trusted):
+            findings.append(
+                _f(
+                    "dmp.signature",
+                    "DMP-08",
+                    "the signer's certificate is not from a trusted CA",
+                    loc,
+                    received=check.signer.issuer.rfc4514_string(),
+                )
+            )
+    return findings
+
+
+def _trusted(certificate: x509.Certificate, trusted: Sequence[x509.Certificate]) -> bool:
+    for issuer in trusted:
+        try:
+            certificate.verify_directly_issued_by(issuer)
+            return True
+        except Exception:
+            continue
+    return False
+
+
+class NotASubmission(ValueError):
+    """The input cannot be read as an ITI-41 submission (exit status 2 in `segur validate xds`)."""
+
+
+def read_submission(data: bytes) -> tuple[xds.Submission, dict[str, bytes]]:
+    """A TD2.1 request saved as a file: MIME (MTOM), SOAP envelope, or the bare request element."""
+    parts = None
+    if data.lstrip().startswith(b"--"):
+        boundary = data.lstrip().split(b"\n", 1)[0].strip()[2:].decode("ascii", "replace")
+        try:
+            parts = mtom.parse_multipart(data.lstrip(), f'multipart/related; boundary="{boundary}"')
+        except mtom.MtomError as exc:
+            raise NotASubmission(f"unreadable MIME message: {exc}") from None
+        data = parts.root.body
+    try:
+        root = soap.parse_envelope(data).body_element() if b"Envelope" in data[:2000] else None
+        if root is None:
+            root = etree.fromstring(data, etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False))
+    except (soap.SoapInputError, etree.XMLSyntaxError) as exc:
+        raise NotASubmission(f"unreadable XML: {exc}") from None
+    request = (
+        root if root.tag == f"{{{xds.LCM}}}SubmitObjectsRequest" else root.find(f"{{{xds.LCM}}}SubmitObjectsRequest")
+    )
+    if request is None:
+        raise NotASubmission(f"no lcm:SubmitObjectsRequest (root element {root.tag})")
+    submission = xds.parse_submission(request)
+    contents = {}
+    empty = mtom.MultipartMessage(mtom.MimePart(None, "", {}, b""), {})
+    for document in root.findall(f"{{{xds.XDSB}}}Document"):
+        try:
+            contents[document.get("id", "")] = mtom.include_content(document, parts or empty) or b""
+        except mtom.MtomError as exc:
+            raise NotASubmission(f"Document {document.get('id')}: {exc}") from None
+    return submission, xds.attach_documents(submission, contents)[0]
+
+
+def validate_submission(submission: xds.Submission, documents: dict[str, bytes]) -> list[Finding]:
+    """Everything that can be judged of a submission on its own (no expected patient, no PKI)."""
+    where = "submission"
+    findings = check_patient_identity(submission, None, where) + check_metadata(submission, where)
+    findings += check_cda(submission, documents, where)
+    if any(is_signature_entry(e) for e in submission.documents):
+        findings += check_signature_document(submission, documents, None, where)
+    return findings

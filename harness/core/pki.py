@@ -1,0 +1,423 @@
+"""A test PKI shaped like IGC-Santé, built with ``cryptography`` (RSA 2048 keys like IGC-Santé).
+
+The names imitate IGC-Santé TEST ones so that products see familiar subjects, but they are
+**not** the real IGC-Santé names and nothing real trusts them. The hierarchy: one root, an
+"organisations" intermediate (server and ORG client certificates, with a CRL) and a
+"personnes" intermediate (a CPS-like signing certificate for SAML assertions), plus an
+untrusted root for the "unknown CA" variant.
+
+Every credential is written as PEM certificate, PEM key (0600) and PKCS#12 (password
+:data:`P12_PASSWORD`), because Java, .NET and Node clients expect PKCS#12; CA certificates are
+also written as DER.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import ipaddress
+import json
+import os
+import ssl
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from harness.core.signing import SIGNER_NAMES, SigningCredential, issue_signers
+
+P12_PASSWORD = "segur-test"
+MANIFEST = "pki.json"
+ORGANISATION = "SEGUR HARNESS TEST"
+KEY_SIZE = 2048
+
+# profile -> (CN, issuer, validity shift, extended key usage); shift: "valid", "expired", "future"
+CLIENT_PROFILES: tuple[str, ...] = (
+    "insi-auto",
+    "insi-manu",
+    "wrong-cn",
+    "expired",
+    "not-yet-valid",
+    "unknown-ca",
+    "revoked",
+    "dmp-org",
+    "cps-signature",
+)
+_CLIENT_SPECS: dict[str, tuple[str, str, str]] = {
+    "insi-auto": ("INSI-AUTO", "organisations", "valid"),
+    "insi-manu": ("INSI-MANU", "organisations", "valid"),
+    "wrong-cn": ("SERVEUR-APPLICATIF", "organisations", "valid"),
+    "expired": ("INSI-AUTO", "organisations", "expired"),
+    "not-yet-valid": ("INSI-AUTO", "organisations", "future"),
+    "unknown-ca": ("INSI-AUTO", "unknown", "valid"),
+    "revoked": ("INSI-AUTO", "organisations", "valid"),
+    "dmp-org": ("DMP-ORG", "organisations", "valid"),
+    "cps-signature": ("899900000001", "personnes", "valid"),
+}
+
+
+@dataclass(frozen=True)
+class Credential:
+    """One end-entity certificate with its files."""
+
+    name: str
+    cert_pem: Path
+    key_pem: Path
+    p12: Path
+    subject: str
+
+    def certificate(self) -> x509.Certificate:
+        return x509.load_pem_x509_certificate(self.cert_pem.read_bytes())
+
+
+@dataclass(frozen=True)
+class PkiLayout:
+    directory: Path
+    root_ca_pem: Path
+    root_ca_der: Path
+    intermediate_ca_pems: dict[str, Path]
+    ca_bundle: Path
+    crl_pem: Path
+    server: Credential
+    clients: dict[str, Credential]
+    unknown_ca_pem: Path
+    signers: dict[str, SigningCredential] = field(default_factory=dict)
+
+    def client(self, name: str) -> Credential:
+        try:
+            return self.clients[name]
+        except KeyError:
+            close = difflib.get_close_matches(name, list(self.clients), n=2)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise KeyError(f"no client credential {name!r}{hint} (known: {', '.join(self.clients)})") from None
+
+
+def _name(cn: str, ou: str | None = None, extra: Iterable[x509.NameAttribute] = ()) -> x509.Name:
+    attributes = [
+        x509.NameAttribute(NameOID.COUNTRY_NAME, "FR"),
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, ORGANISATION),
+    ]
+    if ou:
+        attributes.append(x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, ou))
+    attributes.extend(extra)
+    attributes.append(x509.NameAttribute(NameOID.COMMON_NAME, cn))
+    return x509.Name(attributes)
+
+
+@dataclass
+class _Issuer:
+    name: x509.Name
+    key: rsa.RSAPrivateKey
+    cert: x509.Certificate | None = None
+
+
+def _key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=KEY_SIZE)
+
+
+def _builder(subject: x509.Name, issuer: _Issuer, key: rsa.RSAPrivateKey, start: dt.datetime, days: int):
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer.name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(start + dt.timedelta(days=days))
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()), critical=False)
+    )
+    return builder
+
+
+def _ca(subject: x509.Name, issuer: _Issuer | None, key: rsa.RSAPrivateKey, now: dt.datetime) -> x509.Certificate:
+    issuer = issuer or _Issuer(subject, key)
+    builder = _builder(subject, issuer, key, now - dt.timedelta(days=1), 3650)
+    builder = builder.add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+    builder = builder.add_extension(
+        x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
+    )
+    return builder.sign(issuer.key, hashes.SHA256())
+
+
+def _leaf(
+    subject: x509.Name,
+    issuer: _Issuer,
+    key: rsa.RSAPrivateKey,
+    start: dt.datetime,
+    days: int,
+    usage: str,
+    san: x509.SubjectAlternativeName | None = None,
+) -> x509.Certificate:
+    builder = _builder(subject, issuer, key, start, days)
+    builder = builder.add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+    if usage == "signature":  # CPS signature key: non-repudiation, used to sign VIHF/CPx assertions
+        key_usage = x509.KeyUsage(True, True, False, False, False, False, False, False, False)
+        ekus = [ExtendedKeyUsageOID.EMAIL_PROTECTION]
+    else:
+        key_usage = x509.KeyUsage(True, False, True, False, False, False, False, False, False)
+        ekus = [ExtendedKeyUsageOID.SERVER_AUTH] if usage == "server" else [ExtendedKeyUsageOID.CLIENT_AUTH]
+    builder = builder.add_extension(key_usage, critical=True)
+    builder = builder.add_extension(x509.ExtendedKeyUsage(ekus), critical=False)
+    if san is not None:
+        builder = builder.add_extension(san, critical=False)
+    return builder.sign(issuer.key, hashes.SHA256())
+
+
+def _write(path: Path, data: bytes, private: bool = False) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+    fd = os.open(tmp, flags, 0o600 if private else 0o644)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    tmp.replace(path)
+    return path
+
+
+def _pem(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def _save_credential(
+    directory: Path, name: str, cert: x509.Certificate, key: rsa.RSAPrivateKey, chain: list[x509.Certificate]
+) -> Credential:
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    p12 = pkcs12.serialize_key_and_certificates(
+        name.encode(), key, cert, chain, serialization.BestAvailableEncryption(P12_PASSWORD.encode())
+    )
+    return Credential(
+        name=name,
+        cert_pem=_write(directory / f"{name}.pem", _pem(cert) + b"".join(_pem(c) for c in chain)),
+        key_pem=_write(directory / f"{name}.key", key_pem, private=True),
+        p12=_write(directory / f"{name}.p12", p12, private=True),
+        subject=cert.subject.rfc4514_string(),
+    )
+
+
+def init_pki(directory: Path, *, force: bool = False, now: dt.datetime | None = None) -> PkiLayout:
+    """Create the whole test PKI in ``directory``; refuses to overwrite one unless ``force``."""
+    directory = Path(directory)
+    if (directory / MANIFEST).exists() and not force:
+        raise FileExistsError(f"{directory} already holds a test PKI; use --force to replace it")
+    now = now or dt.datetime.now(dt.UTC)
+    root = _Issuer(_name("TEST AC RACINE IGC-SANTE HARNESS", "IGC-SANTE TEST"), _key())
+    root.cert = _ca(root.name, None, root.key, now)
+    intermediates = {
+        "organisations": _Issuer(_name("TEST AC IGC-SANTE ELEMENTAIRE ORGANISATIONS", "IGC-SANTE TEST"), _key()),
+        "personnes": _Issuer(_name("TEST AC IGC-SANTE FORTE PERSONNES", "IGC-SANTE TEST"), _key()),
+    }
+    for issuer in intermediates.values():
+        issuer.cert = _ca(issuer.name, root, issuer.key, now)
+    unknown = _Issuer(_name("TEST AC INCONNUE", "NOT TRUSTED"), _key())
+    unknown.cert = _ca(unknown.name, None, unknown.key, now)
+    issuers = {**intermediates, "unknown": unknown}
+
+    ca_dir = directory / "ca"
+    _write(ca_dir / "root.pem", _pem(root.cert))
+    _write(ca_dir / "root.der", root.cert.public_bytes(serialization.Encoding.DER))
+    intermediate_pems = {}
+    for label, issuer in intermediates.items():
+        assert issuer.cert is not None
+        intermediate_pems[label] = _write(ca_dir / f"{label}.pem", _pem(issuer.cert))
+        _write(ca_dir / f"{label}.der", issuer.cert.public_bytes(serialization.Encoding.DER))
+    bundle = b"".join(_pem(i.cert) for i in intermediates.values() if i.cert) + _pem(root.cert)
+    _write(ca_dir / "ca-bundle.pem", bundle)
+    _write(ca_dir / "unknown-root.pem", _pem(unknown.cert))
+
+    server_key = _key()
+    san = x509.SubjectAlternativeName(
+        [
+            x509.DNSName("localhost"),
+            x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+            x509.IPAddress(ipaddress.ip_address("::1")),
+        ]
+    )
+    orgs = intermediates["organisations"]
+    assert orgs.cert is not None
+    server_cert = _leaf(
+        _name("localhost", "SERVICES SIMULES"), orgs, server_key, now - dt.timedelta(days=1), 825, "server", san
+    )
+    server = _save_credential(directory / "server", "server", server_cert, server_key, [orgs.cert])
+
+    clients = {}
+    revoked_serial = 0
+    # One key shared by the client variants: key generation dominates the time, and the
+    # variants differ by their certificates, not by their keys.
+    client_key = _key()
+    for name, (cn, issuer_label, validity) in _CLIENT_SPECS.items():
+        issuer = issuers[issuer_label]
+        assert issuer.cert is not None
+        start = {
+            "valid": now - dt.timedelta(days=1),
+            "expired": now - dt.timedelta(days=400),
+            "future": now + dt.timedelta(days=30),
+        }[validity]
+        usage = "signature" if name == "cps-signature" else "client"
+        extra = [x509.NameAttribute(NameOID.GIVEN_NAME, "MEDECIN"), x509.NameAttribute(NameOID.SURNAME, "TEST")]
+        subject = _name(
+            cn, None if usage == "signature" else "ORGANISATION TEST", extra if usage == "signature" else ()
+        )
+        cert = _leaf(subject, issuer, client_key, start, 365, usage)
+        if name == "revoked":
+            revoked_serial = cert.serial_number
+        clients[name] = _save_credential(directory / "clients", name, cert, client_key, [issuer.cert])
+
+    crl = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(orgs.name)
+        .last_update(now - dt.timedelta(hours=1))
+        .next_update(now + dt.timedelta(days=30))
+        .add_revoked_certificate(
+            x509.RevokedCertificateBuilder()
+            .serial_number(revoked_serial)
+            .revocation_date(now - dt.timedelta(hours=1))
+            .build()
+        )
+        .sign(orgs.key, hashes.SHA256())
+    )
+    crl_path = _write(ca_dir / "organisations.crl.pem", crl.public_bytes(serialization.Encoding.PEM))
+    layout = PkiLayout(
+        directory=directory,
+        root_ca_pem=ca_dir / "root.pem",
+        root_ca_der=ca_dir / "root.der",
+        intermediate_ca_pems=intermediate_pems,
+        ca_bundle=ca_dir / "ca-bundle.pem",
+        crl_pem=crl_path,
+        server=server,
+        clients=clients,
+        unknown_ca_pem=ca_dir / "unknown-root.pem",
+        signers=issue_signers(directory / "signing", orgs.name, orgs.key, [orgs.cert, root.cert], now, _write),
+    )
+    _write_manifest(layout)
+    return layout
+
+
+def _credential_entry(cred: Credential) -> dict[str, str]:
+    cert = cred.certificate()
+    return {
+        "subject": cred.subject,
+        "serial": str(cert.serial_number),
+        "not_before": cert.not_valid_before_utc.isoformat(),
+        "not_after": cert.not_valid_after_utc.isoformat(),
+        "sha256": cert.fingerprint(hashes.SHA256()).hex(),
+    }
+
+
+def _write_manifest(layout: PkiLayout) -> None:
+    manifest = {
+        "server": _credential_entry(layout.server),
+        "clients": {name: _credential_entry(cred) for name, cred in layout.clients.items()},
+        "p12_password": P12_PASSWORD,
+    }
+    _write(layout.directory / MANIFEST, json.dumps(manifest, indent=2).encode())
+
+
+def _layout_from(directory: Path, manifest: dict) -> PkiLayout:
+    def credential(folder: str, name: str, subject: str) -> Credential:
+        base = directory / folder
+        return Credential(name, base / f"{name}.pem", base / f"{name}.key", base / f"{name}.p12", subject)
+
+    ca_dir = directory / "ca"
+    return PkiLayout(
+        directory=directory,
+        root_ca_pem=ca_dir / "root.pem",
+        root_ca_der=ca_dir / "root.der",
+        intermediate_ca_pems={label: ca_dir / f"{label}.pem" for label in ("organisations", "personnes")},
+        ca_bundle=ca_dir / "ca-bundle.pem",
+        crl_pem=ca_dir / "organisations.crl.pem",
+        server=credential("server", "server", manifest["server"]["subject"]),
+        clients={n: credential("clients", n, e["subject"]) for n, e in manifest["clients"].items()},
+        unknown_ca_pem=ca_dir / "unknown-root.pem",
+        signers={
+            name: SigningCredential(name, directory / "signing" / f"{name}.pem", directory / "signing" / f"{name}.key")
+            for name in SIGNER_NAMES
+        },
+    )
+
+
+def load_or_create_pki(directory: Path) -> PkiLayout:
+    """Reuse the PKI in ``directory`` when complete and valid for another day; else create it."""
+    directory = Path(directory)
+    try:
+        manifest = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
+        layout = _layout_from(directory, manifest)
+        horizon = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+        files = [layout.root_ca_pem, layout.ca_bundle, layout.crl_pem, layout.unknown_ca_pem, layout.root_ca_der]
+        files += [p for c in [layout.server, *layout.clients.values()] for p in (c.cert_pem, c.key_pem, c.p12)]
+        files += [p for signer in layout.signers.values() for p in signer.files()]
+        complete = all(p.is_file() for p in files) and set(layout.clients) == set(CLIENT_PROFILES)
+        if complete and dt.datetime.fromisoformat(manifest["server"]["not_after"]) > horizon:
+            return layout
+    except (OSError, ValueError, KeyError):
+        pass
+    return init_pki(directory, force=True)
+
+
+def verify_client_certificate(
+    cert: x509.Certificate,
+    layout: PkiLayout,
+    *,
+    now: dt.datetime | None = None,
+    expected_cns: Iterable[str] | None = None,
+) -> list[str]:
+    """Problems with a client certificate ([] when fine): chain, dates, revocation, CN."""
+    now = now or dt.datetime.now(dt.UTC)
+    problems = []
+    issuers = [x509.load_pem_x509_certificate(p.read_bytes()) for p in layout.intermediate_ca_pems.values()]
+    issuer = next((i for i in issuers if i.subject == cert.issuer), None)
+    if issuer is None:
+        problems.append(f"issuer not trusted: expected one of the harness CAs, received {cert.issuer.rfc4514_string()}")
+    else:
+        try:
+            cert.verify_directly_issued_by(issuer)
+        except (ValueError, TypeError, Exception) as exc:  # InvalidSignature has no common base
+            problems.append(f"signature does not verify against {issuer.subject.rfc4514_string()}: {exc}")
+    if now < cert.not_valid_before_utc:
+        problems.append(f"not yet valid: valid from {cert.not_valid_before_utc.isoformat()}, now {now.isoformat()}")
+    if now > cert.not_valid_after_utc:
+        problems.append(f"expired: valid until {cert.not_valid_after_utc.isoformat()}, now {now.isoformat()}")
+    crl = x509.load_pem_x509_crl(layout.crl_pem.read_bytes())
+    if crl.issuer == cert.issuer and crl.get_revoked_certificate_by_serial_number(cert.serial_number) is not None:
+        problems.append(f"revoked: serial {cert.serial_number} is listed in the CRL of {crl.issuer.rfc4514_string()}")
+    if expected_cns is not None:
+        names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        cn = str(names[0].value) if names else None
+        allowed = sorted(expected_cns)
+        if cn not in allowed:
+            problems.append(f"CN not allowed: expected one of {', '.join(allowed)}, received {cn}")
+    return problems
+
+
+def server_ssl_context(layout: PkiLayout, *, require_client_cert: bool = False) -> ssl.SSLContext:
+    """TLS 1.2+ server context; client certificates are checked (chain, dates, CRL) in the handshake."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(layout.server.cert_pem, layout.server.key_pem)
+    context.load_verify_locations(cafile=str(layout.ca_bundle))
+    context.load_verify_locations(cafile=str(layout.crl_pem))
+    context.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
+    context.verify_mode = ssl.CERT_REQUIRED if require_client_cert else ssl.CERT_OPTIONAL
+    return context
+
+
+def client_ssl_context(layout: PkiLayout, client: str | None = "insi-auto") -> ssl.SSLContext:
+    """Trusts the harness CAs and presents the named client credential (or none)."""
+    context = ssl.create_default_context(cafile=str(layout.ca_bundle))
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if client is not None:
+        credential = layout.client(client)
+        context.load_cert_chain(credential.cert_pem, credential.key_pem)
+    return context
+
+
+def trusted_ca_certificates(layout: PkiLayout) -> list[x509.Certificate]:
+    """The intermediate CAs that issue end-entity certificates (cards and organisations)."""
+    return [x509.load_pem_x509_certificate(p.read_bytes()) for p in layout.intermediate_ca_pems.values()]

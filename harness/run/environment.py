@@ -1,0 +1,233 @@
+"""A harness environment: data folder, test PKI, exchange store, and the mocks on loopback.
+
+``segur run`` (through the pytest plugin) and ``segur serve`` both build one; mocks start
+lazily, the first time a test or the user asks for a service.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harness.core import pki
+from harness.core.errors import UsageError
+from harness.core.recorder import ExchangeStore
+from harness.core.signing import Signer
+from harness.protocols.mockserver import LOOPBACK, ServedApp, serve_app
+from mock_services.common import ScenarioStore
+from mock_services.mssante.smtp import ActiveSession
+
+if TYPE_CHECKING:
+    from harness.run.console import RunningConsole
+
+
+def _insi_app(env: HarnessEnvironment) -> Any:
+    from mock_services.insi import create_app
+
+    return create_app(env.store, env.scenarios)
+
+
+PSC_CLIENTS_ENV = "SEGUR_PSC_CLIENTS"
+
+
+def _psc_app(env: HarnessEnvironment) -> Any:
+    from mock_services.psc import Registry, create_app
+
+    # The product's own client registration (TOML like fixtures/psc/clients.toml), when given.
+    clients = os.environ.get(PSC_CLIENTS_ENV)
+    try:
+        registry = Registry.load(clients=Path(clients) if clients else None)
+    except (OSError, ValueError, KeyError) as exc:
+        raise UnknownServiceError(f"PSC client registry {clients}: {exc}") from exc
+    return create_app(env.store, env.scenarios, registry=registry)
+
+
+DMP_PATIENTS_ENV = "SEGUR_DMP_PATIENTS"
+DMP_FAULTS_ENV = "SEGUR_DMP_FAULTS"
+
+
+def _dmp_app(env: HarnessEnvironment) -> Any:
+    from mock_services.dmp import DmpRegistry, DmpSettings, FaultTable, PatientBase, create_app
+
+    patients_file, faults_file = os.environ.get(DMP_PATIENTS_ENV), os.environ.get(DMP_FAULTS_ENV)
+    try:
+        patients = PatientBase.load(Path(patients_file) if patients_file else None)
+        faults = FaultTable.load(Path(faults_file) if faults_file else None)
+    except (OSError, ValueError, KeyError) as exc:
+        raise UnknownServiceError(f"DMP mock configuration: {exc}") from exc
+    # The VIHF is trusted when signed under the harness's CAs (CPS-like cards, organisations).
+    trusted = tuple(pki.trusted_ca_certificates(env.pki))
+    registry = DmpRegistry(env.data_dir / "dmp.sqlite3")
+    env.on_close.append(registry.close)
+    settings = DmpSettings(trusted_signers=trusted)
+    return create_app(env.store, env.scenarios, settings=settings, patients=patients, registry=registry, faults=faults)
+
+
+# service name -> (app factory, path of the service endpoint under a session prefix)
+SERVICE_FACTORIES: dict[str, tuple[Callable[[HarnessEnvironment], Any], str]] = {
+    "insi": (_insi_app, "lps"),
+    "psc": (_psc_app, "auth/realms/esante-wallet"),
+    "dmp": (_dmp_app, "si-dmp-server/v2/services"),
+}
+# Mail services have no URL path to carry a session: their listeners are started apart.
+MAIL_SERVICES = {"mss"}
+ALL_SERVICES = [*SERVICE_FACTORIES, *sorted(MAIL_SERVICES)]
+PLANNED_SERVICES: set[str] = set()
+MSS_DIRECTORY_ENV = "SEGUR_MSS_DIRECTORY"
+
+
+class UnknownServiceError(UsageError):
+    pass
+
+
+def check_services(names: list[str]) -> list[str]:
+    for name in names:
+        if name in PLANNED_SERVICES:
+            available = ", ".join(ALL_SERVICES)
+            raise UnknownServiceError(f"the {name} mock is not available in this version; available: {available}")
+        if name not in ALL_SERVICES:
+            raise UnknownServiceError(f"unknown service {name!r}; available: {', '.join(ALL_SERVICES)}")
+    return names
+
+
+class HarnessEnvironment:
+    """Owns everything a run needs; use as a context manager so servers always stop."""
+
+    def __init__(self, data_dir: Path | None = None, host: str = LOOPBACK):
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        if data_dir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="segur-")
+            data_dir = Path(self._tmp.name)
+        self.data_dir = data_dir
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.host = host
+        self.pki = pki.load_or_create_pki(data_dir / "pki")
+        # The mocks sign what they record, so a pack's exchanges can be checked against their key.
+        self.store = ExchangeStore(data_dir / "exchanges.sqlite3", signer=Signer(self.pki.signers["trace"]))
+        self.scenarios = ScenarioStore()
+        self.servers: dict[str, ServedApp] = {}
+        self.apps: dict[str, Any] = {}
+        self.on_close: list[Callable[[], None]] = []
+        self.run_key = uuid.uuid4().hex[:12]
+        self.active_session = ActiveSession()
+        self.mss: Any = None  # the MSSanté operator, once started
+        self.console: RunningConsole | None = None  # the operator console, once started
+        self.trust_override: list[Any] | None = None
+
+    def trusted_cas(self) -> list[Any]:
+        """CAs whose end-entity certificates verifiers trust (a replay brings back the recorded run's)."""
+        return self.trust_override if self.trust_override is not None else pki.trusted_ca_certificates(self.pki)
+
+    def start(self, service: str) -> ServedApp:
+        check_services([service])
+        if service in MAIL_SERVICES:
+            raise UnknownServiceError(f"{service} is a mail service: use start_mss()")
+        if service not in self.servers:
+            factory, _ = SERVICE_FACTORIES[service]
+            context = pki.server_ssl_context(self.pki, require_client_cert=False)
+            self.apps[service] = factory(self)
+            self.servers[service] = serve_app(self.apps[service], name=service, host=self.host, ssl_context=context)
+        return self.servers[service]
+
+    def start_mss(self) -> Any:
+        """The MSSanté operator (SMTP implicit TLS and STARTTLS, IMAP); PSC tokens checked by the PSC mock."""
+        if self.mss is None:
+            from mock_services.mssante import Directory, start_operator
+
+            directory_file = os.environ.get(MSS_DIRECTORY_ENV)
+            try:
+                directory = Directory.load(Path(directory_file) if directory_file else None)
+            except (OSError, ValueError, KeyError) as exc:
+                raise UnknownServiceError(f"MSSanté directory {directory_file}: {exc}") from exc
+
+            def bearer(token: str) -> dict[str, Any] | None:
+                psc = self.apps.get("psc")
+                return psc.state.provider.keyring.verify(token) if psc is not None else None
+
+            self.mss = start_operator(
+                self.store,
+                pki.server_ssl_context(self.pki, require_client_cert=False),
+                data_dir=self.data_dir,
+                host=self.host,
+                directory=directory,
+                bearer=bearer,
+                active=self.active_session,
+            )
+        return self.mss
+
+    def start_any(self, service: str) -> None:
+        self.start_mss() if service in MAIL_SERVICES else self.start(service)
+
+    def start_console(self) -> RunningConsole:
+        """The operator console (live exchanges, scenarios, manual steps), on loopback whatever ``host`` is."""
+        if self.console is None:
+            from harness.run.console import start_console
+
+            self.console = start_console(self.store, self.scenarios)
+            self.on_close.append(self.console.stop)
+        return self.console
+
+    def endpoints_for(self, session_key: str) -> dict[str, str]:
+        """Every endpoint a SUT may use in one test (mail endpoints are host:port)."""
+        endpoints = {name: self.endpoint(name, session_key) for name in SERVICE_FACTORIES}
+        for name, address in self.start_mss().endpoints().items():
+            endpoints["mss" if name == "smtp" else f"mss_{name}"] = address
+        return endpoints
+
+    def endpoint(self, service: str, session_key: str | None = None) -> str:
+        """The URL a client uses; with a session key, exchanges are recorded under that key."""
+        served = self.start(service)
+        path = SERVICE_FACTORIES[service][1]
+        return f"{served.url}/s/{session_key}/{path}" if session_key else f"{served.url}/{path}"
+
+    def new_session_key(self, label: str = "") -> str:
+        safe = "".join(c if c.isalnum() else "-" for c in label)[-40:].strip("-")
+        return f"{self.run_key}-{safe}-{uuid.uuid4().hex[:6]}" if safe else f"{self.run_key}-{uuid.uuid4().hex[:8]}"
+
+    def endpoints_document(self) -> dict[str, Any]:
+        """The ``--endpoints-file`` JSON of the blueprint, for the services started."""
+        doc: dict[str, Any] = {}
+        if "insi" in self.servers:
+            doc["insi"] = {"url": self.endpoint("insi")}
+        if "psc" in self.servers:
+            doc["psc"] = {"issuer": self.endpoint("psc")}
+        if "dmp" in self.servers:
+            doc["dmp"] = {"url": self.endpoint("dmp")}
+        if self.mss is not None:
+            endpoints = self.mss.endpoints()
+            doc["mss"] = {key: endpoints[key] for key in ("smtp", "smtp_starttls", "imap")}
+        client = self.pki.client("insi-auto")
+        doc["pki"] = {
+            "ca_bundle": str(self.pki.ca_bundle),
+            "client_cert": str(client.cert_pem),
+            "client_key": str(client.key_pem),
+            "client_p12": str(client.p12),
+            "p12_password": pki.P12_PASSWORD,
+        }
+        if self.console is not None:
+            doc["console"] = {"url": self.console.url}
+        return doc
+
+    def close(self) -> None:
+        for served in self.servers.values():
+            served.stop()
+        self.servers.clear()
+        if self.mss is not None:
+            self.mss.stop()
+            self.mss = None
+        for close in self.on_close:
+            close()
+        self.on_close.clear()
+        self.store.close()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+    def __enter__(self) -> HarnessEnvironment:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

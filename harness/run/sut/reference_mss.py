@@ -1,0 +1,159 @@
+"""The built-in reference MSSanté client: what a conforming DPI does with secure health mail.
+
+It sends documents as an applicative mailbox authenticated by its ORG certificate (facts §3.1),
+with the IHE XDM package, the PDF copy and the X-MSS headers (facts §3.3), and reads its
+mailbox over IMAP: it identifies the patient from METADATA.XML and answers each message that
+asks for it with an MDN, negative with the MSSanté error code when the patient is unknown
+(facts §3.4). Named defects break one rule each.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import imaplib
+import smtplib
+import ssl
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.protocols import mssmail, xdm
+from harness.run.sut.reference_cda import build_n1_document, minimal_pdf
+
+MSS_DEFECTS: dict[str, str] = {
+    "mss_password_auth": "submits with the mailbox password instead of its ORG certificate",
+    "mss_subject_format": "writes the subject without the XDM/1.0/DDM+ form",
+    "mss_no_pdf_copy": "attaches no PDF copy of the document",
+    "mss_xdm_wrong_hash": "declares a wrong SHA-1 for the CDA in METADATA.XML",
+    "mss_no_mss_headers": "omits X-MSS-CODECDA, X-MSS-INS and X-MSS-NIL",
+    "mss_patient_unqualified": "writes to a patient mailbox whatever the identity status",
+    "mss_no_ack_request": "asks for no acknowledgement of its messages",
+    "mss_identifies_by_subject": "identifies the patient of a received message from its subject",
+    "mss_no_mdn": "never acknowledges a received message",
+}
+NIL = "SEGUR-HARNESS-REFERENCE"  # X-MSS-NIL: the reference product's own listing reference (not an official one)
+UNKNOWN_PATIENT = "902^Identifiant patient inconnu"  # shared/reference/mssante/error-codes.md
+
+
+def _split(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+@dataclass
+class ReferenceMssClient:
+    smtp: str  # host:port, implicit TLS
+    imap: str  # host:port, implicit TLS
+    ssl_context: ssl.SSLContext  # trusts the operator, presents the ORG certificate
+    mailbox: str
+    password: str | None
+    known_patients: dict[str, dict[str, Any]]  # INS -> identity: the product's patient base
+    defects: frozenset[str] = frozenset()
+    integrated: list[dict[str, Any]] = field(default_factory=list)
+    timeout: float = 20.0
+
+    # -- sending ---------------------------------------------------------------------------
+
+    def _submit(self, raw: bytes, recipients: list[str]) -> None:
+        host, port = _split(self.smtp)
+        with smtplib.SMTP_SSL(host, port, context=self.ssl_context, timeout=self.timeout) as client:
+            client.ehlo("dpi-reference.segur-harness.invalid")
+            if "mss_password_auth" in self.defects and self.password:
+                client.login(self.mailbox, self.password)
+            client.sendmail(self.mailbox, recipients, raw)
+
+    def _document_message(self, patient: dict[str, Any], recipients: list[str], title: str) -> bytes:
+        cda = build_n1_document(patient, self.defects, title=title)
+        pdf = minimal_pdf(f"{title} - {patient['nom_naissance']} {patient['prenoms'][0]}")
+        package = xdm.build_xdm(
+            cda,
+            pdf=None if "mss_no_pdf_copy" in self.defects else pdf,
+            recipients=recipients,
+            sender=self.mailbox,
+            defects=frozenset({"xdm_wrong_hash"}) if "mss_xdm_wrong_hash" in self.defects else frozenset(),
+        )
+        subject = mssmail.document_subject(title, patient)
+        if "mss_subject_format" in self.defects:
+            subject = f"{title} - {patient['nom_naissance']}"
+        plain_headers = "mss_no_mss_headers" in self.defects
+        code = xdm.cda_code(cda)
+        message = mssmail.DocumentMessage(
+            sender=self.mailbox,
+            recipients=recipients,
+            subject=subject,
+            body=f"Bonjour,\n\nVeuillez trouver ci-joint le document « {title} ».\n\nCordialement.\n",
+            xdm=package,
+            pdf=None if "mss_no_pdf_copy" in self.defects else pdf,
+            pdf_name=f"{title.replace(' ', '_')}_{patient['nom_naissance']}.pdf",
+            cda_codes=() if plain_headers or not code else (code,),
+            ins_qualified=patient.get("status") == "QUAL",
+            nil=None if plain_headers else NIL,
+            ack_to=None if "mss_no_ack_request" in self.defects else self.mailbox,
+        )
+        raw = message.to_bytes()
+        if plain_headers:
+            raw = raw.replace(b"X-MSS-INS: O\r\n", b"").replace(b"X-MSS-INS: N\r\n", b"")
+        return raw
+
+    def send_document(self, patient: dict[str, Any], recipient: str, title: str) -> dict[str, Any]:
+        raw = self._document_message(patient, [recipient], title)
+        try:
+            self._submit(raw, [recipient])
+        except (smtplib.SMTPException, OSError) as exc:
+            return {"outcome": "refused", "message": str(exc)}
+        return {"outcome": "sent", "message_id": mssmail.parse(raw).get("Message-ID")}
+
+    def send_to_patient(self, patient: dict[str, Any], title: str) -> dict[str, Any]:
+        if patient.get("status") != "QUAL" and "mss_patient_unqualified" not in self.defects:
+            return {"outcome": "refused", "message": "INS non qualifiée : pas d'envoi à la messagerie du patient"}
+        return self.send_document(patient, f"{patient['ins']}@patient.mssante.fr", title)
+
+    # -- receiving -------------------------------------------------------------------------
+
+    def receive(self) -> dict[str, Any]:
+        host, port = _split(self.imap)
+        results = []
+        with imaplib.IMAP4_SSL(host, port, ssl_context=self.ssl_context, timeout=self.timeout) as client:
+            client.authenticate("EXTERNAL", lambda _: self.mailbox.encode())
+            client.select("INBOX")
+            _, data = client.uid("SEARCH", "UNSEEN")
+            for uid in (data[0] or b"").decode().split():
+                _, fetched = client.uid("FETCH", uid, "(BODY.PEEK[])")
+                raw = next((part[1] for part in fetched if isinstance(part, tuple)), b"")
+                results.append(self._integrate(raw))
+                client.uid("STORE", uid, "+FLAGS", "(\\Seen)")
+        self.integrated.extend(results)
+        return {"outcome": "ok", "messages": results}
+
+    def _integrate(self, raw: bytes) -> dict[str, Any]:
+        message = mssmail.parse(raw)
+        message_id = str(message.get("Message-ID", ""))
+        if mssmail.parse_mdn(raw) is not None:
+            return {"message_id": message_id, "status": "acknowledgement", "patient": None}
+        patient = self._patient_of(message)
+        error = None if patient is not None else UNKNOWN_PATIENT
+        if message.get("Disposition-Notification-To") and "mss_no_mdn" not in self.defects:
+            target = email.utils.parseaddr(str(message["Disposition-Notification-To"]))[1]
+            # The integration result stands if the acknowledgement cannot be sent; the operator records why.
+            with contextlib.suppress(smtplib.SMTPException, OSError):
+                self._submit(mssmail.mdn(raw, reporter=self.mailbox, error=error), [target])
+        return {
+            "message_id": message_id,
+            "status": "integrated" if patient is not None else "rejected",
+            "patient": {"ins": patient["ins"], "oid": patient["oid"]} if patient else None,
+            "error_code": error.split("^", 1)[0] if error else None,
+        }
+
+    def _patient_of(self, message: Any) -> dict[str, Any] | None:
+        if "mss_identifies_by_subject" in self.defects:
+            subject = str(message.get("Subject", ""))
+            return next((p for p in self.known_patients.values() if f" {p['nom_naissance']} " in subject), None)
+        for name, _, data in mssmail.attachments(message):
+            if name.upper() == mssmail.XDM_NAME:
+                try:
+                    identifier = xdm.patient_of(xdm.read_xdm(data))
+                except xdm.NotAnXdm:
+                    return None
+                if identifier is not None:
+                    return self.known_patients.get(identifier[0])
+        return None

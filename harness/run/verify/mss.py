@@ -1,0 +1,355 @@
+"""Verifiers of the ``mss`` suite: the messages the product submitted, and what it did with mail it received.
+
+They read the recorded SMTP transactions (raw message bytes, envelope, TLS and authentication
+as the operator saw them) and the mailboxes, never the operator's own opinion.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from harness.core import ins
+from harness.core.recorder import OK, Exchange
+from harness.core.results import Finding
+from harness.protocols import mssmail
+
+SUBJECT = re.compile(r"^XDM/1\.0/DDM\+(?P<title>.+) (?P<family>\S+) (?P<given>\S+) (?P<born>\d{2}/\d{2}/\d{4})$")
+PATIENT_DOMAIN = "patient.mssante.fr"
+STRONG_AUTH = {"XOAUTH2", "OAUTHBEARER", "certificate"}
+
+
+@dataclass
+class Submitted:
+    """One message the operator accepted from the product."""
+
+    exchange: Exchange
+    message: mssmail.EmailMessage
+
+    @property
+    def where(self) -> str:
+        return f"exchange {self.exchange.id} (message {self.message.get('Message-ID', '?')})"
+
+    @property
+    def recipients(self) -> list[str]:
+        return [r.lower() for r in self.exchange.request_meta.get("rcpt_tos", [])]
+
+    def xdm(self) -> tuple[str, bytes] | None:
+        for name, _, data in mssmail.attachments(self.message):
+            if name.upper() == mssmail.XDM_NAME:
+                return name, data
+        return None
+
+
+def submitted(exchanges: list[Exchange]) -> list[Submitted]:
+    return [
+        Submitted(e, mssmail.parse(e.request_body))
+        for e in exchanges
+        if e.service == "mss" and e.operation == "smtp.data" and e.outcome == OK
+    ]
+
+
+def none_sent(requirement: str, what: str = "message accepted by the operator") -> list[Finding]:
+    return [
+        Finding("mss.sent", f"the product sent no {what}", requirement=requirement, expected="one", received="none")
+    ]
+
+
+def check_transport(messages: list[Submitted]) -> list[Finding]:
+    """MSS-01: TLS before authentication, and a PSC bearer token or an ORG certificate."""
+    if not messages:
+        return none_sent("MSS-01")
+    findings = []
+    for sent in messages:
+        meta = sent.exchange.request_meta
+        if meta.get("tls") not in ("implicit", "starttls"):
+            findings.append(
+                Finding(
+                    "mss.tls",
+                    "the message was submitted without TLS",
+                    requirement="MSS-01",
+                    location=sent.where,
+                    received=meta.get("tls"),
+                )
+            )
+        if meta.get("auth") not in STRONG_AUTH:
+            findings.append(
+                Finding(
+                    "mss.auth",
+                    "the submission was not authenticated with a PSC bearer token "
+                    "(XOAUTH2/OAUTHBEARER) or an IGC-Santé ORG certificate",
+                    requirement="MSS-01",
+                    location=sent.where,
+                    received=meta.get("auth"),
+                )
+            )
+    return findings
+
+
+def check_structure(messages: list[Submitted], patient: dict[str, str]) -> list[Finding]:
+    """MSS-02: subject of a document message, UTF-8 text body, the XDM and its PDF copy."""
+    if not messages:
+        return none_sent("MSS-02")
+    findings = []
+    for sent in messages:
+        message, where = sent.message, sent.where
+        subject = str(message.get("Subject", ""))
+        match = SUBJECT.match(subject)
+        born = "/".join(reversed(patient["date_naissance"].split("-")))
+        if not match:
+            findings.append(
+                Finding(
+                    "mss.subject",
+                    "the subject must be XDM/1.0/DDM+<libellé> <NOM> <prénom> <JJ/MM/AAAA>",
+                    requirement="MSS-02",
+                    location=where,
+                    received=subject,
+                )
+            )
+        elif (match["family"], match["born"]) != (patient["nom_naissance"], born):
+            findings.append(
+                Finding(
+                    "mss.subject",
+                    "the subject does not name the document's patient",
+                    requirement="MSS-02",
+                    location=where,
+                    received=subject,
+                    expected=f"{patient['nom_naissance']} ... {born}",
+                )
+            )
+        body = message.get_body(preferencelist=("plain",))
+        if body is None or (body.get_content_charset() or "").lower() != "utf-8":
+            findings.append(
+                Finding(
+                    "mss.body",
+                    "the message needs a text/plain body in UTF-8",
+                    requirement="MSS-02",
+                    location=where,
+                    received=body.get_content_charset() if body else "no body",
+                )
+            )
+        names = [(name, media) for name, media, _ in mssmail.attachments(message)]
+        if sent.xdm() is None:
+            findings.append(
+                Finding(
+                    "mss.xdm-attached",
+                    "no IHE_XDM.ZIP attachment",
+                    requirement="MSS-02",
+                    location=where,
+                    received=", ".join(n for n, _ in names) or "no attachment",
+                )
+            )
+        if not any(media == "application/pdf" for _, media in names):
+            findings.append(
+                Finding("mss.pdf", "no PDF copy of the document is attached", requirement="MSS-02", location=where)
+            )
+    return findings
+
+
+def check_xdm(messages: list[Submitted]) -> list[Finding]:
+    """MSS-03: the XDM package is well formed and its metadata, hashes and CDA are right."""
+    from harness.protocols import xdm
+
+    if not messages:
+        return none_sent("MSS-03")
+    findings: list[Finding] = []
+    for sent in messages:
+        attached = sent.xdm()
+        if attached is None:
+            findings.append(
+                Finding("mss.xdm-attached", "no IHE_XDM.ZIP to judge", requirement="MSS-03", location=sent.where)
+            )
+            continue
+        try:
+            package = xdm.read_xdm(attached[1])
+        except xdm.NotAnXdm as exc:
+            findings.append(
+                Finding("xdm.readable", f"the XDM cannot be read: {exc}", requirement="MSS-03", location=sent.where)
+            )
+            continue
+        for finding in xdm.check_xdm(package, requirement="MSS-03"):
+            findings.append(
+                Finding(
+                    finding.rule,
+                    finding.message,
+                    finding.severity,
+                    "MSS-03",
+                    f"{sent.where}: {finding.location or ''}",
+                    finding.expected,
+                    finding.received,
+                )
+            )
+    return findings
+
+
+def _cda_codes(sent: Submitted) -> set[str]:
+    from harness.content.cda import NotACda, read_cda
+    from harness.protocols import xdm
+
+    attached = sent.xdm()
+    if attached is None:
+        return set()
+    try:
+        package = xdm.read_xdm(attached[1])
+    except xdm.NotAnXdm:
+        return set()
+    codes = set()
+    for data in package.documents().values():
+        try:
+            code = read_cda(data).find("c:code")
+        except NotACda:
+            continue
+        if code is not None and code.get("code"):
+            codes.add(code.get("code") or "")
+    return codes
+
+
+def check_headers(messages: list[Submitted], patient: dict[str, str]) -> list[Finding]:
+    """MSS-04: X-MSS-CODECDA (the CDA codes), X-MSS-INS (O with a qualified INS), X-MSS-NIL."""
+    if not messages:
+        return none_sent("MSS-04")
+    findings = []
+    for sent in messages:
+        message, where = sent.message, sent.where
+        codes = _cda_codes(sent)
+        declared = {c.strip() for c in str(message.get("X-MSS-CODECDA", "")).split(",") if c.strip()}
+        if codes and declared != codes:
+            findings.append(
+                Finding(
+                    "mss.x-mss-codecda",
+                    "X-MSS-CODECDA must list the code of every CDA of the XDM",
+                    requirement="MSS-04",
+                    location=where,
+                    expected=",".join(sorted(codes)),
+                    received=message.get("X-MSS-CODECDA"),
+                )
+            )
+        expected_ins = "O" if patient.get("status") == "QUAL" else "N"
+        if str(message.get("X-MSS-INS", "")).strip() != expected_ins:
+            findings.append(
+                Finding(
+                    "mss.x-mss-ins",
+                    "X-MSS-INS must say whether the patient's INS is qualified",
+                    requirement="MSS-04",
+                    location=where,
+                    expected=expected_ins,
+                    received=message.get("X-MSS-INS"),
+                )
+            )
+        if not str(message.get("X-MSS-NIL", "")).strip():
+            findings.append(
+                Finding(
+                    "mss.x-mss-nil",
+                    "X-MSS-NIL (the product's reference) is missing",
+                    requirement="MSS-04",
+                    location=where,
+                )
+            )
+    return findings
+
+
+def check_patient_recipients(messages: list[Submitted], patient: dict[str, str]) -> list[Finding]:
+    """MSS-05: mail to a patient mailbox only with a qualified INS, and that INS in the address."""
+    findings = []
+    for sent in messages:
+        for recipient in sent.recipients:
+            local, _, domain = recipient.partition("@")
+            if domain != PATIENT_DOMAIN:
+                continue
+            if patient.get("status") != "QUAL":
+                findings.append(
+                    Finding(
+                        "mss.patient-ins",
+                        "a message was sent to a patient mailbox for an identity whose INS is not qualified",
+                        requirement="MSS-05",
+                        location=sent.where,
+                        received=patient.get("status"),
+                    )
+                )
+            if local != patient["ins"] or ins.matricule_problems(local):
+                findings.append(
+                    Finding(
+                        "mss.patient-address",
+                        "the patient mailbox must be <INS>@patient.mssante.fr with the patient's own INS",
+                        requirement="MSS-05",
+                        location=sent.where,
+                        expected=f"{patient['ins']}@{PATIENT_DOMAIN}",
+                        received=recipient,
+                    )
+                )
+    return findings
+
+
+def check_acknowledgement_requested(messages: list[Submitted]) -> list[Finding]:
+    """MSS-06: a reading/integration acknowledgement is asked for (Disposition-Notification-To)."""
+    if not messages:
+        return none_sent("MSS-06")
+    return [
+        Finding(
+            "mss.ack-request",
+            "the message does not ask for an acknowledgement (Disposition-Notification-To)",
+            requirement="MSS-06",
+            location=sent.where,
+        )
+        for sent in messages
+        if not str(sent.message.get("Disposition-Notification-To", "")).strip()
+    ]
+
+
+def check_mdn(raw_messages: list[bytes], original_id: str, error_code: str | None, requirement: str) -> list[Finding]:
+    """MSS-08: the product's MDN for ``original_id``: processed, or processed/Error with the code and KO subject."""
+    dispositions = [d for d in (mssmail.parse_mdn(r) for r in raw_messages) if d is not None]
+    matching = [d for d in dispositions if d.original_message_id == original_id]
+    if not matching:
+        return [
+            Finding(
+                "mss.mdn",
+                "no MDN for the delivered message (Original-Message-ID)",
+                requirement=requirement,
+                expected=original_id,
+                received=", ".join(str(d.original_message_id) for d in dispositions) or "no MDN",
+            )
+        ]
+    found = matching[-1]
+    findings = []
+    if not found.final_recipient:
+        findings.append(Finding("mss.mdn-final-recipient", "the MDN has no Final-Recipient", requirement=requirement))
+    if "processed" not in found.disposition:
+        findings.append(
+            Finding(
+                "mss.mdn-disposition",
+                "the integration MDN must be 'processed'",
+                requirement=requirement,
+                received=found.disposition,
+            )
+        )
+    if error_code is None and found.error:
+        findings.append(
+            Finding(
+                "mss.mdn-error",
+                "a correct message was acknowledged with an error",
+                requirement=requirement,
+                received=found.error,
+            )
+        )
+    if error_code is not None:
+        if not found.error or found.error.split("^", 1)[0] != error_code:
+            findings.append(
+                Finding(
+                    "mss.mdn-error",
+                    "the integration failure must be reported with its error code",
+                    requirement=requirement,
+                    expected=error_code,
+                    received=found.error,
+                )
+            )
+        if not found.subject.startswith(f"{mssmail.KO_PREFIX}[{error_code}]"):
+            findings.append(
+                Finding(
+                    "mss.mdn-subject",
+                    f"a negative MDN's subject starts with {mssmail.KO_PREFIX}[{error_code}]",
+                    requirement=requirement,
+                    received=found.subject,
+                )
+            )
+    return findings

@@ -1,5 +1,0 @@
-"""ISO Schematron for the ANS kit: the project's own compiler to XSLT 2.0, run with Saxon (saxonche)."""
-
-from harness.schematron.compiler import CompiledSchematron, Diagnostic, SchematronError, compile_schematron
-
-__all__ = ["CompiledSchematron", "Diagnostic", "SchematronError", "compile_schematron"]
