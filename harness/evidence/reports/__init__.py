@@ -26,11 +26,3 @@ def write_reports(
     if "html" in formats:
         written["html"] = html.write(result, report_dir, lang=lang)
     return written
-
-
-def atomic_write(path: Path, data: bytes) -> Path:
-    """Write through a temporary file, so a reader never sees half a report."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
-    return path

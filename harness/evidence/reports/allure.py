@@ -12,7 +12,7 @@ import uuid
 from pathlib import Path
 
 from harness.core.results import Outcome, RunResult, TestRecord
-from harness.evidence.reports import atomic_write
+from harness.evidence.reports.files import atomic_write
 
 STATUS = {
     Outcome.PASS: "passed",

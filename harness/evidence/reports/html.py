@@ -25,7 +25,7 @@ from urllib.parse import quote
 
 from harness.core import wording
 from harness.core.results import Finding, Outcome, RequirementResult, RunResult, Verdict
-from harness.evidence.reports import atomic_write
+from harness.evidence.reports.files import atomic_write
 
 LANGUAGES = ("fr", "en")
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from harness.core.results import RunResult
-from harness.evidence.reports import atomic_write
+from harness.evidence.reports.files import atomic_write
 
 
 def write(result: RunResult, report_dir: Path) -> Path:

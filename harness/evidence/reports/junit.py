@@ -8,7 +8,7 @@ from pathlib import Path
 from lxml import etree
 
 from harness.core.results import Outcome, RunResult, TestRecord
-from harness.evidence.reports import atomic_write
+from harness.evidence.reports.files import atomic_write
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
