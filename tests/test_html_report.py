@@ -26,7 +26,8 @@ from lxml import html as lxml_html
 
 from harness.core.results import Finding, Outcome, RequirementResult, RunResult, SkipKind, TestRecord
 from harness.evidence.reports import write_reports
-from harness.evidence.reports.html import COLOURS, TRACE_SHOWN, render, write
+from harness.evidence.reports.html import TRACE_SHOWN, render, write
+from harness.evidence.reports.html_style import COLOURS
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_TIMEOUT = 60  # seconds; a render takes about two

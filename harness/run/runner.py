@@ -73,7 +73,7 @@ class _ResultGrabber:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        from harness.run.plugin import session_state_key
+        from harness.run.session import session_state_key
 
         self.result = session.config.stash[session_state_key].result
 

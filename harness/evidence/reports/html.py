@@ -26,217 +26,20 @@ from urllib.parse import quote
 from harness.core import wording
 from harness.core.results import Finding, Outcome, RequirementResult, RunResult, Verdict
 from harness.evidence.reports.files import atomic_write
+from harness.evidence.reports.html_labels import COLON, LANGUAGES, TEXT
+from harness.evidence.reports.html_style import style
 
-LANGUAGES = ("fr", "en")
-
-TEXT: dict[str, dict[str, Any]] = {
-    "fr": {
-        "title": "Rapport de conformité Ségur",
-        "switch": "Langue",
-        "run": "Exécution",
-        "sut": "Système testé",
-        "suites": "Suites",
-        "couloir": "Couloir",
-        "all": "tous",
-        "version": "Version du harnais",
-        "dates": "Début / fin",
-        "summary": "Synthèse",
-        "not_evaluated": "Non évaluées, critiques d'abord",
-        "set_aside": "Écartées du verdict (attestation ou entrée facultative non fournie)",
-        "allowed": "Lancé avec --allow-incomplete : le statut de sortie est 0 malgré un verdict incomplet.",
-        "natures": {"EXIGENCE": "exigence", "PRÉCONISATION": "préconisation"},
-        "by_domain": "Par domaine et criticité",
-        "domain": "Domaine",
-        "criticite": "Criticité",
-        "requirements": "Exigences",
-        "statement": "Énoncé",
-        "nature": "Nature",
-        "automation": "Évaluation",
-        "automations": {"automated": "automatisée", "attestation": "attestation par un relecteur"},
-        "official": "Référence officielle",
-        "reason": "Motif",
-        "findings": "Constats",
-        "rule": "Règle",
-        "message": "Message",
-        "expected": "Attendu",
-        "received": "Reçu",
-        "location": "Emplacement",
-        "line": "ligne",
-        "evidence": "Preuve",
-        "evidence_expected": "Preuve attendue",
-        "unrecorded": "non enregistré",
-        "to_attest": "À attester par le relecteur",
-        "pending": "Exigences à attester par le relecteur",
-        "attested": "Attestation du relecteur",
-        "attach": "Preuve à joindre",
-        "attach_default": "la preuve décrite par l'énoncé (capture d'écran, vidéo ou document)",
-        "how": "Comment",
-        "command": "segur attest DOSSIER {req} --reviewer NOM --verdict pass|fail --file FICHIER [--comment TEXTE]",
-        "reviewer": "Relecteur",
-        "attest_verdict": "Verdict",
-        "date": "Date",
-        "file": "Fichier",
-        "sha256": "SHA-256",
-        "comment": "Commentaire",
-        "tests": "Tests",
-        "exchanges": "Échanges enregistrés",
-        "service": "Service",
-        "operation": "Opération",
-        "outcome": "Résultat",
-        "status": "HTTP",
-        "client": "Client TLS",
-        "bodies": "Corps",
-        "request": "requête",
-        "response": "réponse",
-        "trace": "Trace signée",
-        "trace_title": "signature de l'échange par le service simulé",
-        "unsigned": "non signé",
-        "outcomes": {
-            "pass": "conforme",
-            "fail": "non conforme",
-            "skip": "non évalué",
-            "omit": "non applicable",
-            "error": "erreur",
-        },
-        "none": "aucun",
-    },
-    "en": {
-        "title": "Ségur conformance report",
-        "switch": "Language",
-        "run": "Run",
-        "sut": "System under test",
-        "suites": "Suites",
-        "couloir": "Couloir",
-        "all": "all",
-        "version": "Harness version",
-        "dates": "Start / end",
-        "summary": "Summary",
-        "not_evaluated": "Not evaluated, critical first",
-        "set_aside": "Set aside from the verdict (attestation, or an optional input not given)",
-        "allowed": "Run with --allow-incomplete: the exit status is 0 although the verdict is incomplete.",
-        "natures": {"EXIGENCE": "requirement", "PRÉCONISATION": "recommendation"},
-        "by_domain": "By domain and criticality",
-        "domain": "Domain",
-        "criticite": "Criticality",
-        "requirements": "Requirements",
-        "statement": "Statement",
-        "nature": "Nature",
-        "automation": "Judged by",
-        "automations": {"automated": "automated tests", "attestation": "a reviewer's attestation"},
-        "official": "Official reference",
-        "reason": "Reason",
-        "findings": "Findings",
-        "rule": "Rule",
-        "message": "Message",
-        "expected": "Expected",
-        "received": "Received",
-        "location": "Location",
-        "line": "line",
-        "evidence": "Evidence",
-        "evidence_expected": "Expected evidence",
-        "unrecorded": "not recorded",
-        "to_attest": "To be attested by the reviewer",
-        "pending": "Requirements awaiting a reviewer's attestation",
-        "attested": "Reviewer's attestation",
-        "attach": "Evidence to attach",
-        "attach_default": "the proof the statement describes (screenshot, video or document)",
-        "how": "How",
-        "command": "segur attest DIR {req} --reviewer NAME --verdict pass|fail --file FILE [--comment TEXT]",
-        "reviewer": "Reviewer",
-        "attest_verdict": "Verdict",
-        "date": "Date",
-        "file": "File",
-        "sha256": "SHA-256",
-        "comment": "Comment",
-        "tests": "Tests",
-        "exchanges": "Recorded exchanges",
-        "service": "Service",
-        "operation": "Operation",
-        "outcome": "Outcome",
-        "status": "HTTP",
-        "client": "TLS client",
-        "bodies": "Bodies",
-        "request": "request",
-        "response": "response",
-        "trace": "Signed trace",
-        "trace_title": "the mock service's signature of the exchange",
-        "unsigned": "unsigned",
-        "outcomes": {"pass": "pass", "fail": "fail", "skip": "skipped", "omit": "not applicable", "error": "error"},
-        "none": "none",
-    },
-}
-
-# Status colours; tests/test_html_report.py looks for the pass and fail ones in a screenshot.
-COLOURS = {
-    "pass": "#1e7b34",
-    "fail": "#b3261e",
-    "skip": "#6b6b6b",
-    "omit": "#8a8a8a",
-    "error": "#6a1b9a",
-    "incomplete": "#a15c00",
-}
 VERDICT_CLASS = {
     Verdict.CONFORME: "pass",
     Verdict.NON_CONFORME: "fail",
     Verdict.ERREUR: "error",
     Verdict.INCOMPLET: "incomplete",
 }
-COLON = {"fr": "\u00a0: ", "en": ": "}  # French puts a no-break space before a colon
 TRACE_SHOWN = 12  # characters of a trace signature shown; the title attribute holds all of it
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _SAFE_FILE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")  # what segur attest stores: no path, no scheme
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # not valid in HTML text, even escaped
-
-BASE_STYLE = """
-body{font-family:system-ui,sans-serif;margin:0;color:#1d1d1f;background:#fff}
-.page{margin:2rem;max-width:1200px}
-h1{font-size:1.6rem;margin-top:0}h2{margin-top:2rem;border-bottom:1px solid #ccc}h3{margin:.3rem 0}
-h4{margin:.2rem 0 .4rem}
-table{border-collapse:collapse;width:100%;margin:.5rem 0}td,th{border:1px solid #ddd;padding:.3rem .5rem;
-text-align:left;vertical-align:top;font-size:.9rem}th{background:#f3f3f3}
-code{font-size:.85rem;overflow-wrap:anywhere}
-.badge{display:inline-block;padding:.1rem .6rem;border-radius:.6rem;color:#fff;font-weight:600}
-.verdict{display:inline-block;font-size:1.4rem;font-weight:700;color:#fff;padding:.5rem 1.5rem;
-border-radius:.4rem;margin:.3rem 0}
-.counts td{font-size:1rem}
-.req{border:1px solid #ddd;border-left-width:6px;border-radius:.4rem;padding:.5rem 1rem;margin:.8rem 0}
-.meta{color:#444;font-size:.9rem}.statement{font-size:1rem}
-.attest{border:2px dashed #a15c00;background:#fff6e5;border-radius:.4rem;padding:.5rem 1rem;margin:.5rem 0}
-.attest h4{color:#7a4500}
-.switch{float:right;font-size:.9rem}.switch label{display:inline-block;border:1px solid #1d1d1f;padding:.1rem .6rem;
-margin-left:.2rem;cursor:pointer;border-radius:.3rem;background:#fff;color:#1d1d1f}
-.lang-toggle{position:absolute;opacity:0;width:1px;height:1px;overflow:hidden}
-@media print{.switch{display:none}}
-"""
-
-
-def _style(default: str) -> str:
-    """The stylesheet, whose language rules show ``default`` unless the page is told otherwise.
-
-    The radio switch outranks the URL fragment (two ids in its selectors against one), so a
-    click in the page wins over ``report.html#en``. ``display:revert`` gives each element back
-    its own display, which is why language classes go only on spans the author's CSS does not
-    lay out (see :func:`_both`).
-    """
-    other = next(code for code in LANGUAGES if code != default)
-    colours = "".join(
-        f".{name}{{background:{colour}}}.req-{name}{{border-left-color:{colour}}}" for name, colour in COLOURS.items()
-    )
-    active = "background:#1d1d1f;color:#fff"
-    inactive = "background:#fff;color:#1d1d1f"
-    switch_rules = [f".{other}{{display:none}}", f".switch .sw-{default}{{{active}}}"]
-    for code in LANGUAGES:
-        hidden = next(c for c in LANGUAGES if c != code)
-        for chosen in (f"#{code}:target", f"#lang-{code}:checked~#fr"):
-            switch_rules += [
-                f"{chosen} .{hidden}{{display:none}}",
-                f"{chosen} .{code}{{display:revert}}",
-                f"{chosen} .switch .sw-{code}{{{active}}}",
-                f"{chosen} .switch .sw-{hidden}{{{inactive}}}",
-            ]
-        switch_rules.append(f"#lang-{code}:focus-visible~#fr .sw-{code}{{outline:2px solid #1a73e8}}")
-    return BASE_STYLE + colours + "\n" + "\n".join(switch_rules) + "\n"
 
 
 def _e(value: object) -> str:
@@ -534,7 +337,7 @@ def render(result: RunResult, lang: str = "fr") -> str:
         f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">'
         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">"
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{_e(TEXT[lang]['title'])}</title><style>{_style(lang)}</style></head>"
+        f"<title>{_e(TEXT[lang]['title'])}</title><style>{style(lang)}</style></head>"
         f'<body>{toggles}<div id="fr"><div id="en" class="page">{"".join(body)}</div></div></body></html>\n'
     )
 
