@@ -13,7 +13,7 @@ from typing import Any
 
 from harness.content.fhir.bundle import BundleIndex, contained_reference_issues, reference_issues, resolve_contained
 from harness.content.fhir.profiles import ProfileDataError, Registry, registry
-from harness.content.fhir.report import FhirIssue, FhirReport, wrong_resource_type
+from harness.content.fhir.report import FhirIssue, FhirReport, NotFhir, wrong_resource_type
 from harness.content.fhir.structure import structure_issues
 from harness.content.fhir.walker import Context, Walker
 
@@ -31,10 +31,6 @@ __all__ = [
 
 MAX_BYTES = 256 * 1024 * 1024
 MAX_DEPTH = 64  # R4 resources nest far less; deeper input is refused before any model sees it
-
-
-class NotFhir(ValueError):
-    """The input is not a FHIR resource we can judge (not JSON/XML, no resourceType, too deep)."""
 
 
 def known_profiles() -> list[str]:

@@ -7,6 +7,11 @@ from typing import Any
 
 from harness.core.results import Finding, Severity
 
+
+class NotFhir(ValueError):
+    """The input is not a FHIR resource we can judge (not JSON/XML, no resourceType, too deep)."""
+
+
 _SEVERITIES = {"error": Severity.ERROR, "warning": Severity.WARNING, "information": Severity.INFO}
 
 

@@ -14,7 +14,7 @@ _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=Fals
 
 
 def resource_from_xml(raw: bytes) -> dict[str, Any]:
-    from harness.content.fhir import NotFhir
+    from harness.content.fhir.report import NotFhir
     from harness.content.fhir.structure import model_class
 
     try:
