@@ -11,7 +11,6 @@ from typing import Any
 
 from harness.core.errors import UsageError
 
-EXIT_USAGE = 2
 DATA_DIR_ENV = "SEGUR_DATA_DIR"
 
 

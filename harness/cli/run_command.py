@@ -1,0 +1,74 @@
+"""`segur run`: judge a product against the suites; its options, and the exit statuses `--help` lists."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from harness.run.runner import RunOptions, run
+
+    options = RunOptions(
+        sut=args.sut,
+        suites=args.suite,
+        couloir=args.couloir,
+        report_dir=Path(args.report_dir),
+        defects=args.defect,
+        data_dir=Path(args.data_dir) if args.data_dir else None,
+        lang=args.lang,
+        verbose=args.verbose,
+        keyword=args.k,
+        allow_incomplete=args.allow_incomplete,
+    )
+    return run(options)
+
+
+def _run_epilog() -> str:
+    """What `segur run --help` ends with: the suites and couloirs of this installation, and the exit statuses."""
+    from harness.core.catalog import COULOIRS
+    from harness.core.paths import suites_dir
+
+    # Listed from the folder, so that `segur --help` does not import the runner and pytest.
+    suites = sorted(p.name for p in suites_dir().iterdir() if p.is_dir() and any(p.glob("test_*.py")))
+
+    return (
+        f"suites: {', '.join(suites)} (or all)\n"
+        f"couloirs: {', '.join(sorted(COULOIRS))} (any case)\n"
+        "exit status:\n"
+        "  0  conforme: every applicable requirement passed, or awaits a reviewer's attestation\n"
+        "  1  non conforme: at least one requirement failed\n"
+        "  2  usage error (bad option, unknown suite or couloir, bad SUT file)\n"
+        "  3  harness error (the harness itself broke; never the product's fault)\n"
+        "  4  incomplet: nothing failed, but requirements were not evaluated (listed, CRITICAL first);\n"
+        "     --allow-incomplete turns this into 0 and the report says so"
+    )
+
+
+def add_commands(commands: Any) -> None:
+    """Register these commands on the ``segur`` sub-command parser."""
+    run = commands.add_parser(
+        "run",
+        help="run conformance suites against a system under test",
+        description="Run conformance suites against a system under test and write the reports.",
+        epilog=_run_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument("--sut", default="reference", help="reference (default), manual, or a command SUT .toml file")
+    run.add_argument("--suite", default="all", help="comma-separated suites (ins, ...) or all (default)")
+    run.add_argument(
+        "--couloir", default=None, help="judge for this couloir (DPI, LGC, ..., any case): others are omit"
+    )
+    run.add_argument("--report-dir", default="reports/latest", help="where reports go (default reports/latest)")
+    run.add_argument("--defect", action="append", default=[], help="reference SUT defect (see `segur sut defects`)")
+    run.add_argument("--data-dir", default=None, help="keep PKI and exchanges here (default: temporary)")
+    run.add_argument("--lang", default="fr", choices=["fr", "en"], help="language of report.html")
+    run.add_argument("-k", default=None, help="only tests matching this pytest -k expression")
+    run.add_argument("-v", "--verbose", action="store_true", help="one line per test, and the tracebacks of failures")
+    run.add_argument(
+        "--allow-incomplete",
+        action="store_true",
+        help="exit 0 when the verdict is incomplete (requirements not evaluated); the report says so",
+    )
+    run.set_defaults(func=_cmd_run)

@@ -1,0 +1,108 @@
+"""`segur serve` (the mock services in the foreground, with the operator console) and `segur pki init`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from harness.core.results import EXIT_USAGE
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from harness.run.environment import HarnessEnvironment, check_services
+
+    services = check_services([s.strip() for s in args.services.split(",") if s.strip()])
+    if args.psc_clients:
+        from harness.run.environment import PSC_CLIENTS_ENV
+
+        os.environ[PSC_CLIENTS_ENV] = str(Path(args.psc_clients).resolve())
+    from harness.run.environment import DMP_FAULTS_ENV, DMP_PATIENTS_ENV, MSS_DIRECTORY_ENV
+
+    overrides = (
+        (args.dmp_patients, DMP_PATIENTS_ENV),
+        (args.dmp_faults, DMP_FAULTS_ENV),
+        (args.mss_directory, MSS_DIRECTORY_ENV),
+    )
+    for value, variable in overrides:
+        if value:
+            os.environ[variable] = str(Path(value).resolve())
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    data_dir = Path(args.data_dir) if args.data_dir else None
+    with HarnessEnvironment(data_dir, host=args.host) as env:
+        for service in services:
+            env.start_any(service)
+        if args.console:
+            env.start_console()
+        document = env.endpoints_document()
+        if args.endpoints_file:
+            target = Path(args.endpoints_file)
+            tmp = target.with_suffix(target.suffix + ".tmp")
+            tmp.write_text(json.dumps(document, indent=2), encoding="utf-8")
+            tmp.replace(target)  # readers never see a half-written file
+        print(json.dumps(document, indent=2), flush=True)
+        if env.console is not None:
+            print(f"segur serve: operator console at {env.console.url} (this machine only)", flush=True)
+        print(
+            f"segur serve: {', '.join(services)} ready; data in {env.data_dir}; Ctrl+C or SIGTERM stops.",
+            flush=True,
+        )
+        stop.wait()
+    print("segur serve: stopped", flush=True)
+    return 0
+
+
+def _cmd_pki_init(args: argparse.Namespace) -> int:
+    from harness.core import pki
+
+    try:
+        layout = pki.init_pki(Path(args.directory), force=args.force)
+    except FileExistsError as exc:
+        print(f"segur pki init: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"Test PKI written to {layout.directory}")
+    print(f"  CA bundle:   {layout.ca_bundle}")
+    print(f"  CRL:         {layout.crl_pem}")
+    print(f"  server:      {layout.server.cert_pem}")
+    for name, cred in sorted(layout.clients.items()):
+        print(f"  client {name:<14} {cred.cert_pem}  ({cred.subject})")
+    print(f"PKCS#12 password: {pki.P12_PASSWORD}")
+    return 0
+
+
+def add_commands(commands: Any) -> None:
+    """Register these commands on the ``segur`` sub-command parser."""
+    serve = commands.add_parser("serve", help="run the mock services in the foreground")
+    serve.add_argument(
+        "--services", default="insi,psc,dmp,mss", help="comma-separated services (default insi,psc,dmp,mss)"
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--data-dir", default=None, help="PKI and exchange store folder (default: temporary)")
+    serve.add_argument("--endpoints-file", default=None, help="write the endpoints JSON here once ready")
+    serve.add_argument("--psc-clients", default=None, help="TOML registry of PSC clients (default: the built-in one)")
+    serve.add_argument(
+        "--dmp-patients", default=None, help="TOML of extra DMP test patients (same shape as the built-in)"
+    )
+    serve.add_argument("--dmp-faults", default=None, help="TOML overriding the DMP mock's fault table")
+    serve.add_argument("--mss-directory", default=None, help="TOML of the MSSanté test mailboxes (default: built-in)")
+    serve.add_argument(
+        "--console",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="operator web page on 127.0.0.1: live exchanges, fault injection (default on)",
+    )
+    serve.set_defaults(func=_cmd_serve)
+
+    pki_cmd = commands.add_parser("pki", help="test PKI (IGC-Santé shaped)")
+    pki_sub = pki_cmd.add_subparsers(dest="pki_command", required=True, metavar="SUBCOMMAND")
+    init = pki_sub.add_parser("init", help="create a test PKI in DIR")
+    init.add_argument("directory", metavar="DIR")
+    init.add_argument("--force", action="store_true", help="replace a PKI already in DIR")
+    init.set_defaults(func=_cmd_pki_init)
