@@ -66,13 +66,20 @@ def finding(
     message: str,
     element: etree._Element | None,
     *,
+    message_fr: str,
     expected: str | None = None,
     received: str | None = None,
+    expected_fr: str | None = None,
+    received_fr: str | None = None,
     severity: Severity = Severity.ERROR,
 ) -> Finding:
+    """A finding of rule ``rule_id`` on ``element``; ``message_fr`` (and the optional ``*_fr``) are the French."""
     return Finding(
         rule=rule_id,
         message=message,
+        message_fr=message_fr,
+        expected_fr=expected_fr,
+        received_fr=received_fr,
         severity=severity,
         requirement=RULES[rule_id].requirement if rule_id in RULES else None,
         location=location(element) if element is not None else None,
@@ -94,7 +101,12 @@ def cardinality(doc: CdaDocument, ctx: Context) -> Iterator[Finding]:
         if count < low or (high != -1 and count > high):
             expected = f"{low}..{'*' if high == -1 else high}"
             yield finding(
-                "cda.cardinality", f"{name} occurs {count} time(s)", doc.root, expected=expected, received=str(count)
+                "cda.cardinality",
+                f"{name} occurs {count} time(s)",
+                doc.root,
+                message_fr=f"{name} apparaît {count} fois",
+                expected=expected,
+                received=str(count),
             )
 
 
@@ -103,7 +115,14 @@ def fixed_values(doc: CdaDocument, ctx: Context) -> Iterator[Finding]:
     d = ctx.profile["document"]
     realm = doc.find("c:realmCode")
     if realm is not None and realm.get("code") != d["realm_code"]:
-        yield finding("cda.fixed-values", "realmCode must be FR", realm, expected="FR", received=realm.get("code"))
+        yield finding(
+            "cda.fixed-values",
+            "realmCode must be FR",
+            realm,
+            message_fr="realmCode doit valoir FR",
+            expected="FR",
+            received=realm.get("code"),
+        )
     type_id = doc.find("c:typeId")
     if type_id is not None and (type_id.get("root"), type_id.get("extension")) != (
         d["type_id_root"],
@@ -113,6 +132,7 @@ def fixed_values(doc: CdaDocument, ctx: Context) -> Iterator[Finding]:
             "cda.fixed-values",
             "typeId is not the CDA R2 one",
             type_id,
+            message_fr="typeId n'est pas celui de CDA R2",
             expected=f"{d['type_id_root']} / {d['type_id_extension']}",
             received=f"{type_id.get('root')} / {type_id.get('extension')}",
         )
@@ -123,6 +143,7 @@ def fixed_values(doc: CdaDocument, ctx: Context) -> Iterator[Finding]:
             "cda.fixed-values",
             "mandatory document templateIds are missing",
             doc.root,
+            message_fr="des templateId obligatoires du document sont absents",
             expected=", ".join(d["required_templates"]),
             received=", ".join(map(str, roots)),
         )
@@ -132,7 +153,9 @@ def fixed_values(doc: CdaDocument, ctx: Context) -> Iterator[Finding]:
             "cda.fixed-values",
             "a third templateId (XDS-SD or the volet's) is required",
             doc.root,
+            message_fr="un troisième templateId (XDS-SD ou celui du volet) est obligatoire",
             expected=f"{d['xds_sd_template']} or a volet templateId such as {sorted(volets)[0]}",
+            expected_fr=f"{d['xds_sd_template']} ou un templateId de volet, par exemple {sorted(volets)[0]}",
             received=", ".join(map(str, roots)),
         )
 
@@ -146,7 +169,9 @@ def title(doc: CdaDocument, ctx: Context) -> Iterator[Finding]:
             "cda.title",
             "title is too long",
             element,
+            message_fr="le titre est trop long",
             expected=f"≤ {limit} characters",
+            expected_fr=f"≤ {limit} caractères",
             received=str(len("".join(element.itertext()))),
         )
 
@@ -163,6 +188,7 @@ def language(doc: CdaDocument, ctx: Context) -> Iterator[Finding]:
             "cda.language",
             "languageCode is not a language-COUNTRY code",
             element,
+            message_fr="languageCode n'est pas un code langue-PAYS",
             expected=d["language_expected"],
             received=code,
         )
@@ -171,6 +197,7 @@ def language(doc: CdaDocument, ctx: Context) -> Iterator[Finding]:
             "cda.language",
             "languageCode is not fr-FR",
             element,
+            message_fr="languageCode n'est pas fr-FR",
             expected=d["language_expected"],
             received=code,
             severity=Severity.WARNING,
@@ -185,6 +212,7 @@ def schema_location(doc: CdaDocument, ctx: Context) -> Iterator[Finding]:
             "cda.schema-location",
             "xsi:schemaLocation is filled in",
             doc.root,
+            message_fr="xsi:schemaLocation est renseigné",
             expected="absent",
             received=value,
             severity=Severity.WARNING,

@@ -95,7 +95,8 @@ def requests(exchanges: list[Exchange], transaction: str | None = None) -> list[
     return [r for r in read if transaction is None or r.transaction == transaction]
 
 
-def none_recorded(requirement: str, what: str) -> list[Finding]:
+def none_recorded(requirement: str, what: str, what_fr: str) -> list[Finding]:
+    """No recorded request of the kind ``what`` (``what_fr`` in French) to judge."""
     return [
         Finding(
             "dmp.called",
@@ -103,6 +104,9 @@ def none_recorded(requirement: str, what: str) -> list[Finding]:
             requirement=requirement,
             expected=f"at least one {what}",
             received="none",
+            message_fr=f"le produit n'a envoyé au mock aucun message lisible de ce type : {what_fr}",
+            expected_fr=f"au moins un envoi : {what_fr}",
+            received_fr="aucun",
         )
     ]
 
@@ -112,7 +116,7 @@ def none_recorded(requirement: str, what: str) -> list[Finding]:
 
 def check_transport(found: list[DmpRequest]) -> list[Finding]:
     if not found:
-        return none_recorded("DMP-01", "DMP request")
+        return none_recorded("DMP-01", "DMP request", "requête DMP")
     findings = []
     seen: dict[str, str] = {}
     for request in found:
@@ -122,6 +126,7 @@ def check_transport(found: list[DmpRequest]) -> list[Finding]:
                 Finding(
                     "dmp.soap12",
                     "the request is not a SOAP 1.2 envelope",
+                    message_fr="la requête n'est pas une enveloppe SOAP 1.2",
                     requirement="DMP-01",
                     location=where,
                     received="; ".join(request.problems) or "SOAP 1.1",
@@ -135,6 +140,7 @@ def check_transport(found: list[DmpRequest]) -> list[Finding]:
                 Finding(
                     "dmp.wsa-action",
                     "wsa:Action is missing or names no DMP transaction",
+                    message_fr="wsa:Action est absent ou ne désigne aucune transaction DMP",
                     requirement="DMP-01",
                     location=where,
                     received=action,
@@ -145,6 +151,7 @@ def check_transport(found: list[DmpRequest]) -> list[Finding]:
                 Finding(
                     "dmp.service",
                     f"{known[0]} is sent to the wrong DMPi service",
+                    message_fr=f"{known[0]} est envoyée au mauvais service DMPi",
                     requirement="DMP-01",
                     location=where,
                     expected=known[1],
@@ -157,6 +164,7 @@ def check_transport(found: list[DmpRequest]) -> list[Finding]:
                 Finding(
                     "dmp.wsa-message-id",
                     "wsa:MessageID must be urn:uuid:<UUID>",
+                    message_fr="wsa:MessageID doit être de la forme urn:uuid:<UUID>",
                     requirement="DMP-01",
                     location=where,
                     received=message_id or "absent",
@@ -167,6 +175,8 @@ def check_transport(found: list[DmpRequest]) -> list[Finding]:
                 Finding(
                     "dmp.wsa-message-id",
                     "wsa:MessageID is reused",
+                    message_fr="wsa:MessageID est réutilisé",
+                    received_fr=f"{message_id} (aussi {seen[message_id]})",
                     requirement="DMP-01",
                     location=where,
                     received=f"{message_id} (also {seen[message_id]})",
@@ -178,13 +188,20 @@ def check_transport(found: list[DmpRequest]) -> list[Finding]:
                 Finding(
                     "dmp.mtom",
                     "TD2.1 must be sent as MTOM/XOP (multipart/related)",
+                    message_fr="TD2.1 doit être envoyée en MTOM/XOP (multipart/related)",
                     requirement="DMP-01",
                     location=where,
                 )
             )
         if not exchange.client_subject:
             findings.append(
-                Finding("dmp.mtls", "no TLS client certificate was presented", requirement="DMP-01", location=where)
+                Finding(
+                    "dmp.mtls",
+                    "no TLS client certificate was presented",
+                    requirement="DMP-01",
+                    location=where,
+                    message_fr="aucun certificat client TLS n'a été présenté",
+                )
             )
     return findings
 
@@ -203,7 +220,7 @@ def _vihf(request: DmpRequest, trusted: Sequence[x509.Certificate]) -> tuple[vih
 
 def check_vihf_signature(found: list[DmpRequest], trusted: Sequence[x509.Certificate]) -> list[Finding]:
     if not found:
-        return none_recorded("DMP-02", "DMP request")
+        return none_recorded("DMP-02", "DMP request", "requête DMP")
     findings = []
     for request in found:
         check, problems = _vihf(request, trusted)
@@ -212,6 +229,7 @@ def check_vihf_signature(found: list[DmpRequest], trusted: Sequence[x509.Certifi
                 Finding(
                     "vihf.present",
                     "no VIHF assertion in wsse:Security",
+                    message_fr="aucune assertion VIHF dans wsse:Security",
                     requirement="DMP-02",
                     location=request.where,
                     received="; ".join(problems),
@@ -230,6 +248,8 @@ def check_vihf_signature(found: list[DmpRequest], trusted: Sequence[x509.Certifi
                     "vihf.signature-key",
                     "the VIHF is not signed with a signature certificate "
                     "(keyUsage nonRepudiation) as the CPS signature key is",
+                    message_fr="le VIHF n'est pas signé avec un certificat de signature "
+                    "(keyUsage nonRepudiation) comme l'est la clé de signature de la CPS",
                     requirement="DMP-02",
                     location=request.where,
                     received=check.signer_subject,
@@ -262,12 +282,20 @@ def _request_patient(request: DmpRequest) -> str | None:
 
 def check_vihf_attributes(found: list[DmpRequest], trusted: Sequence[x509.Certificate]) -> list[Finding]:
     if not found:
-        return none_recorded("DMP-03", "DMP request")
+        return none_recorded("DMP-03", "DMP request", "requête DMP")
     findings = []
     for request in found:
         check, _ = _vihf(request, trusted)
         if check is None:
-            findings.append(Finding("vihf.present", "no VIHF assertion", requirement="DMP-03", location=request.where))
+            findings.append(
+                Finding(
+                    "vihf.present",
+                    "no VIHF assertion",
+                    requirement="DMP-03",
+                    location=request.where,
+                    message_fr="aucune assertion VIHF",
+                )
+            )
             continue
         for problem in vihf.check_attributes(check, needs_patient=request.transaction != "TD0.4"):
             findings.append(
@@ -281,6 +309,7 @@ def check_vihf_attributes(found: list[DmpRequest], trusted: Sequence[x509.Certif
                 Finding(
                     "vihf.resource-id",
                     "the VIHF resource-id names another patient than the request",
+                    message_fr="le resource-id du VIHF désigne un autre patient que la requête",
                     requirement="DMP-03",
                     location=request.where,
                     expected=concerned,
@@ -330,7 +359,11 @@ def check_consultation(exchanges: list[Exchange], patient: dict[str, str]) -> li
     queries = [r for r in found if r.transaction == "TD3.1"]
     retrievals = [r for r in found if r.transaction == "TD3.2"]
     if not queries or not retrievals:
-        return none_recorded("DMP-09", "stored query (TD3.1) and retrieval (TD3.2)")
+        return none_recorded(
+            "DMP-09",
+            "stored query (TD3.1) and retrieval (TD3.2)",
+            "recherche (TD3.1) et récupération de document (TD3.2)",
+        )
     findings = []
     expected_patient = xds.format_cx(patient["ins"], patient["oid"])
     for request in queries:
@@ -341,6 +374,7 @@ def check_consultation(exchanges: list[Exchange], patient: dict[str, str]) -> li
                 Finding(
                     "dmp.query",
                     "the stored query id is not one of the DMP's",
+                    message_fr="l'identifiant de la requête stockée n'est pas l'un de ceux du DMP",
                     requirement="DMP-09",
                     location=request.where,
                     received=query_id,
@@ -364,6 +398,9 @@ def check_consultation(exchanges: list[Exchange], patient: dict[str, str]) -> li
                     Finding(
                         "dmp.retrieve",
                         "TD3.2 must ask for a document with the repositoryUniqueId and uniqueId the registry returned",
+                        message_fr="TD3.2 doit demander un document avec le repositoryUniqueId et l'uniqueId "
+                        "renvoyés par le registre",
+                        expected_fr=", ".join(sorted(f"{r}/{u}" for r, u in known)) or "aucun renvoyé",
                         requirement="DMP-09",
                         location=request.where,
                         expected=", ".join(sorted(f"{r}/{u}" for r, u in known)) or "none returned",
@@ -381,6 +418,7 @@ def _check_find_documents(query: etree._Element, patient_cx: str, where: str, fi
             Finding(
                 "dmp.query-patient",
                 "FindDocuments must name the patient by the INS CX, quoted",
+                message_fr="FindDocuments doit désigner le patient par l'INS au format CX, entre apostrophes",
                 requirement="DMP-09",
                 location=where,
                 expected=f"'{patient_cx}'",
@@ -392,6 +430,7 @@ def _check_find_documents(query: etree._Element, patient_cx: str, where: str, fi
             Finding(
                 "dmp.query-status",
                 "FindDocuments must ask for Approved documents",
+                message_fr="FindDocuments doit demander les documents au statut Approved",
                 requirement="DMP-09",
                 location=where,
                 received=slots.get("$XDSDocumentEntryStatus"),
@@ -421,7 +460,7 @@ def _update_kind(request: DmpRequest) -> str | None:
 def check_masking(exchanges: list[Exchange], unique_id: str, masked: bool) -> list[Finding]:
     updates = [r for r in requests(exchanges, "TD3.3") if _update_kind(r) == "metadata"]
     if not updates:
-        return none_recorded("DMP-10", "metadata update (TD3.3a)")
+        return none_recorded("DMP-10", "metadata update (TD3.3a)", "mise à jour des métadonnées (TD3.3a)")
     findings = []
     current = _current(registry_entries(exchanges[: exchanges.index(updates[-1].exchange)]), unique_id)
     request = updates[-1]
@@ -435,6 +474,7 @@ def check_masking(exchanges: list[Exchange], unique_id: str, masked: bool) -> li
                     Finding(
                         "dmp.update-lid",
                         "the new version must carry the document's logical id (lid)",
+                        message_fr="la nouvelle version doit porter l'identifiant logique (lid) du document",
                         requirement="DMP-10",
                         location=request.where,
                         expected=current.attributes.get("lid"),
@@ -448,6 +488,7 @@ def check_masking(exchanges: list[Exchange], unique_id: str, masked: bool) -> li
                     Finding(
                         "dmp.update-version",
                         "HasMember must give PreviousVersion = the current version",
+                        message_fr="HasMember doit donner PreviousVersion = la version courante",
                         requirement="DMP-10",
                         location=request.where,
                         expected=version or "1",
@@ -459,6 +500,7 @@ def check_masking(exchanges: list[Exchange], unique_id: str, masked: bool) -> li
                 Finding(
                     "dmp.update-unique-id",
                     "the new version must keep the document's uniqueId",
+                    message_fr="la nouvelle version doit garder l'uniqueId du document",
                     requirement="DMP-10",
                     location=request.where,
                     expected=unique_id,
@@ -473,6 +515,8 @@ def check_masking(exchanges: list[Exchange], unique_id: str, masked: bool) -> li
                     "dmp.masking-code",
                     "masking is MASQUE_PS in code system 1.2.250.1.213.1.1.4.13 "
                     "(JDV_J08), added to hide and removed to show",
+                    message_fr="le masquage est le code MASQUE_PS du système 1.2.250.1.213.1.1.4.13 "
+                    "(JDV_J08), ajouté pour masquer et retiré pour démasquer",
                     requirement="DMP-10",
                     location=request.where,
                     received=", ".join(f"{c}@{s}" for c, s in codes),
@@ -480,7 +524,13 @@ def check_masking(exchanges: list[Exchange], unique_id: str, masked: bool) -> li
             )
     if not succeeded(request.exchange):
         findings.append(
-            Finding("dmp.update-accepted", "the DMP refused the update", requirement="DMP-10", location=request.where)
+            Finding(
+                "dmp.update-accepted",
+                "the DMP refused the update",
+                requirement="DMP-10",
+                location=request.where,
+                message_fr="le DMP a refusé la mise à jour",
+            )
         )
     return findings
 
@@ -488,7 +538,7 @@ def check_masking(exchanges: list[Exchange], unique_id: str, masked: bool) -> li
 def check_status_change(exchanges: list[Exchange], unique_id: str, new_status: str) -> list[Finding]:
     updates = [r for r in requests(exchanges, "TD3.3") if _update_kind(r) == "availability"]
     if not updates:
-        return none_recorded("DMP-12", "status update (TD3.3c/d)")
+        return none_recorded("DMP-12", "status update (TD3.3c/d)", "changement de statut (TD3.3c/d)")
     request = updates[-1]
     current = _current(registry_entries(exchanges[: exchanges.index(request.exchange)]), unique_id)
     submission = request.submission()
@@ -501,6 +551,7 @@ def check_status_change(exchanges: list[Exchange], unique_id: str, new_status: s
                 Finding(
                     "dmp.status-source",
                     "the association must start from the submission set",
+                    message_fr="l'association doit partir du lot de soumission",
                     requirement="DMP-12",
                     location=request.where,
                 )
@@ -511,6 +562,7 @@ def check_status_change(exchanges: list[Exchange], unique_id: str, new_status: s
                     Finding(
                         "dmp.status-target",
                         "the association must target the current entryUUID",
+                        message_fr="l'association doit viser l'entryUUID courant",
                         requirement="DMP-12",
                         location=request.where,
                         expected=current.id,
@@ -522,6 +574,7 @@ def check_status_change(exchanges: list[Exchange], unique_id: str, new_status: s
                     Finding(
                         "dmp.status-original",
                         "OriginalStatus must be the document's current status",
+                        message_fr="OriginalStatus doit être le statut courant du document",
                         requirement="DMP-12",
                         location=request.where,
                         expected=current.attributes.get("status"),
@@ -533,6 +586,7 @@ def check_status_change(exchanges: list[Exchange], unique_id: str, new_status: s
                 Finding(
                     "dmp.status-new",
                     "NewStatus is not the requested status",
+                    message_fr="NewStatus n'est pas le statut demandé",
                     requirement="DMP-12",
                     location=request.where,
                     expected=new_status,
@@ -542,7 +596,11 @@ def check_status_change(exchanges: list[Exchange], unique_id: str, new_status: s
     if not succeeded(request.exchange):
         findings.append(
             Finding(
-                "dmp.update-accepted", "the DMP refused the status change", requirement="DMP-12", location=request.where
+                "dmp.update-accepted",
+                "the DMP refused the status change",
+                requirement="DMP-12",
+                location=request.where,
+                message_fr="le DMP a refusé le changement de statut",
             )
         )
     return findings
@@ -554,7 +612,7 @@ def check_status_change(exchanges: list[Exchange], unique_id: str, new_status: s
 def check_replacement(exchanges: list[Exchange], old_unique_id: str, old_cda: dict[str, str]) -> list[Finding]:
     feeds = requests(exchanges, "TD2.1")
     if not feeds:
-        return none_recorded("DMP-11", "replacement feed (TD2.1)")
+        return none_recorded("DMP-11", "replacement feed (TD2.1)", "alimentation de remplacement (TD2.1)")
     request = feeds[-1]
     submission = request.submission()
     findings = []
@@ -565,6 +623,7 @@ def check_replacement(exchanges: list[Exchange], old_unique_id: str, old_cda: di
             Finding(
                 "dmp.rplc",
                 "a replacement needs an RPLC association to the replaced entry",
+                message_fr="un remplacement exige une association RPLC vers la fiche remplacée",
                 requirement="DMP-11",
                 location=request.where,
             )
@@ -574,6 +633,7 @@ def check_replacement(exchanges: list[Exchange], old_unique_id: str, old_cda: di
             Finding(
                 "dmp.rplc",
                 "RPLC must target the current entryUUID of the replaced document",
+                message_fr="RPLC doit viser l'entryUUID courant du document remplacé",
                 requirement="DMP-11",
                 location=request.where,
                 expected=current.id,
@@ -591,6 +651,7 @@ def check_replacement(exchanges: list[Exchange], old_unique_id: str, old_cda: di
                 Finding(
                     "dmp.rplc-cda",
                     f"the new document is not a readable CDA: {exc}",
+                    message_fr=f"le nouveau document n'est pas un CDA lisible : {exc}",
                     requirement="DMP-11",
                     location=request.where,
                 ),
@@ -613,6 +674,7 @@ def check_replacement(exchanges: list[Exchange], old_unique_id: str, old_cda: di
                     Finding(
                         "dmp.rplc-cda",
                         f"the new CDA's {name} does not follow the replaced one",
+                        message_fr=f"{name} du nouveau CDA ne fait pas suite à celui du document remplacé",
                         requirement="DMP-11",
                         location=request.where,
                         expected=value,

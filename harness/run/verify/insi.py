@@ -100,6 +100,9 @@ def no_exchange(requirement: str) -> list[Finding]:
             rule="insi.called",
             requirement=requirement,
             message="the product made no INSi call the mock could read",
+            message_fr="le produit n'a fait aucun appel INSi que le mock a pu lire",
+            expected_fr="au moins une requête INSi",
+            received_fr="aucune",
             expected="at least one INSi request",
             received="none",
         )
@@ -119,6 +122,8 @@ def check_addressing(exchanges: list[Exchange]) -> list[Finding]:
                 Finding(
                     "insi.soap12",
                     "the request is not a SOAP 1.2 envelope",
+                    message_fr="la requête n'est pas une enveloppe SOAP 1.2",
+                    received_fr=received if root is not None else "XML illisible",
                     requirement="INS-01",
                     expected=NS["soap"],
                     received=received,
@@ -138,6 +143,7 @@ def check_addressing(exchanges: list[Exchange]) -> list[Finding]:
                 Finding(
                     "insi.wsa-action",
                     "wsa:Action does not name the operation of the body",
+                    message_fr="wsa:Action ne désigne pas l'opération du corps",
                     requirement="INS-01",
                     expected=ACTION_PREFIX + (op or "<operation>"),
                     received=str(action),
@@ -150,6 +156,7 @@ def check_addressing(exchanges: list[Exchange]) -> list[Finding]:
                 Finding(
                     "insi.wsa-messageid",
                     "wsa:MessageID is missing or not uuid:<UUID>",
+                    message_fr="wsa:MessageID est absent ou n'est pas de la forme uuid:<UUID>",
                     requirement="INS-01",
                     expected="uuid:<UUID>",
                     received=str(message_id),
@@ -164,6 +171,8 @@ def check_addressing(exchanges: list[Exchange]) -> list[Finding]:
             Finding(
                 "insi.wsa-messageid-unique",
                 "a wsa:MessageID is reused across calls",
+                message_fr="un même wsa:MessageID est réutilisé dans plusieurs appels",
+                expected_fr="un MessageID par appel",
                 requirement="INS-01",
                 expected="one MessageID per call",
                 received=", ".join(reused),
@@ -204,6 +213,8 @@ def check_contexts(exchanges: list[Exchange]) -> list[Finding]:
                     Finding(
                         "insi.context-header",
                         f"the {name} header is missing",
+                        message_fr=f"l'en-tête {name} est absent",
+                        received_fr="absent",
                         requirement="INS-02",
                         expected=name,
                         received="absent",
@@ -218,6 +229,7 @@ def check_contexts(exchanges: list[Exchange]) -> list[Finding]:
                         Finding(
                             "insi.context-value",
                             f"{name} {sub} has the wrong value",
+                            message_fr=f"{name} {sub} n'a pas la valeur attendue",
                             requirement="INS-02",
                             expected=value,
                             received=str(got),
@@ -230,6 +242,8 @@ def check_contexts(exchanges: list[Exchange]) -> list[Finding]:
                     Finding(
                         "insi.context-field",
                         f"{name} lacks mandatory fields",
+                        message_fr=f"il manque des champs obligatoires à {name}",
+                        received_fr=f"manquants : {', '.join(missing)}",
                         requirement="INS-02",
                         expected=", ".join(mandatory),
                         received=f"missing {', '.join(missing)}",
@@ -241,6 +255,7 @@ def check_contexts(exchanges: list[Exchange]) -> list[Finding]:
                 Finding(
                     "insi.idam",
                     "INSi refused the software authorisation number (desir_550)",
+                    message_fr="INSi a refusé le numéro d'autorisation du logiciel (desir_550)",
                     requirement="INS-02",
                     location=where(exchange),
                 )
@@ -273,23 +288,35 @@ def check_traits_request(exchanges: list[Exchange], person: dict[str, Any]) -> l
                 field("NomNaissance") is not None
                 and ins.normalise_name(field("NomNaissance") or "") == ins.normalise_name(person["nom_naissance"]),
                 person["nom_naissance"],
+                None,  # a name reads the same in both languages
             ),
-            ("Sexe", field("Sexe") in ins.SEXES, "M or F"),
-            ("DateNaissance", bool(ISO_DATE.match(field("DateNaissance") or "")), "YYYY-MM-DD"),
+            ("Sexe", field("Sexe") in ins.SEXES, "M or F", "M ou F"),
+            ("DateNaissance", bool(ISO_DATE.match(field("DateNaissance") or "")), "YYYY-MM-DD", "AAAA-MM-JJ"),
         ]
         lieu = field("LieuNaissance")
         if lieu is not None:
-            checks.append(("LieuNaissance", ins.is_valid_cog(lieu), "a 5-character COG code"))
+            checks.append(
+                ("LieuNaissance", ins.is_valid_cog(lieu), "a 5-character COG code", "un code COG sur 5 caractères")
+            )
         prenoms = [str(p) for p in body.xpath("sans:Prenom/text()", namespaces=NS)]
         joined = ins.normalise_name(" ".join(prenoms))
-        checks.append(("Prenom", bool(prenoms) and joined in given, "birth given name(s) of the patient"))
-        for name, ok, expected in checks:
+        checks.append(
+            (
+                "Prenom",
+                bool(prenoms) and joined in given,
+                "birth given name(s) of the patient",
+                "le ou les prénoms de naissance du patient",
+            )
+        )
+        for name, ok, expected, expected_fr in checks:
             if not ok:
                 received = " ".join(prenoms) if name == "Prenom" else str(field(name))
                 findings.append(
                     Finding(
                         "insi.traits-format",
                         f"trait {name} is missing or badly formatted",
+                        message_fr=f"le trait {name} est absent ou mal formaté",
+                        expected_fr=expected_fr,
                         requirement="INS-03",
                         expected=str(expected),
                         received=received,
@@ -371,6 +398,8 @@ def check_authentication(exchanges: list[Exchange], cpx_trust_pems: tuple[bytes,
                     Finding(
                         "insi.cpx-assertion",
                         "the CPx assertion is not validly signed by a trusted card",
+                        message_fr="l'assertion CPx n'est pas valablement signée par une carte de confiance",
+                        expected_fr="une signature par un certificat CPS de confiance",
                         requirement="INS-04",
                         expected="a signature by a trusted CPS certificate",
                         received="; ".join(cpx["problems"]),
@@ -383,6 +412,9 @@ def check_authentication(exchanges: list[Exchange], cpx_trust_pems: tuple[bytes,
                 Finding(
                     "insi.client-certificate",
                     "the TLS client certificate is not an INSi one",
+                    message_fr="le certificat client TLS n'est pas un certificat INSi",
+                    expected_fr="CN=INSI-AUTO ou CN=INSI-MANU",
+                    received_fr=subject or "aucun certificat client",
                     requirement="INS-04",
                     expected="CN=INSI-AUTO or CN=INSI-MANU",
                     received=subject or "no client certificate",
@@ -462,6 +494,9 @@ def check_kept_identity(
             Finding(
                 "insi.identity-kept",
                 "INSi returned an identity (CR 00) but the product kept none",
+                message_fr="INSi a renvoyé une identité (CR 00) mais le produit n'en a conservé aucune",
+                expected_fr="résultat found avec l'identité",
+                received_fr=f"résultat {answer.get('outcome')!r} : {answer.get('message', '')}",
                 requirement=requirement,
                 expected="outcome found with the identity",
                 received=f"outcome {answer.get('outcome')!r}: {answer.get('message', '')}",
@@ -482,6 +517,7 @@ def check_kept_identity(
         Finding(
             "insi.identity-kept",
             f"the identity kept differs from INSi's answer on {key}",
+            message_fr=f"l'identité conservée diffère de la réponse d'INSi sur {key}",
             requirement=requirement,
             expected=repr(value),
             received=repr(kept.get(key)),
@@ -500,6 +536,8 @@ def check_no_identity_kept(answer: dict[str, Any], expected_outcome: str, requir
             Finding(
                 "insi.no-identity",
                 "the product kept an identity where INSi gave none",
+                message_fr="le produit a conservé une identité alors qu'INSi n'en a renvoyé aucune",
+                expected_fr="aucune identité",
                 requirement=requirement,
                 expected="no identity",
                 received=repr(answer.get("identity")),
@@ -510,6 +548,7 @@ def check_no_identity_kept(answer: dict[str, Any], expected_outcome: str, requir
             Finding(
                 "insi.outcome",
                 "the product told the user something else than INSi answered",
+                message_fr="le produit a indiqué à l'utilisateur autre chose que ce qu'INSi a répondu",
                 requirement=requirement,
                 expected=expected_outcome,
                 received=f"{answer.get('outcome')!r}: {answer.get('message', '')}",
@@ -523,11 +562,12 @@ def check_status(answer: dict[str, Any], document_checked: bool) -> list[Finding
     identity = answer.get("identity") or {}
     expected = ins.status_after(retrieved_from_insi=True, identity_document_checked=document_checked).value
     if identity.get("status") != expected:
-        reason = "with" if document_checked else "without"
+        reason, reason_fr = ("with", "avec") if document_checked else ("without", "sans")
         return [
             Finding(
                 "ins.identity-status",
                 f"wrong identity status for an INSi identity {reason} document check",
+                message_fr=f"statut d'identité erroné pour une identité INSi {reason_fr} contrôle de pièce d'identité",
                 requirement="INS-11",
                 expected=expected,
                 received=repr(identity.get("status")),
@@ -544,11 +584,12 @@ def check_export(answer: dict[str, Any], identity: dict[str, Any]) -> list[Findi
         return [
             Finding(
                 "ins.export-unqualified",
-                "the INS is exported for an identity that is not qualified",
+                f"the INS is exported for an identity that is not qualified (status {identity['status']})",
+                message_fr=f"l'INS est exporté pour une identité qui n'est pas qualifiée (statut {identity['status']})",
+                expected_fr="aucun identifiant INS",
                 requirement="INS-16",
                 expected="no INS identifier",
                 received=repr(carried),
-                location=f"identity status {identity['status']}",
             )
         ]
     if may_carry and not carried:
@@ -556,6 +597,8 @@ def check_export(answer: dict[str, Any], identity: dict[str, Any]) -> list[Findi
             Finding(
                 "ins.export-qualified",
                 "a qualified identity is exported without its INS",
+                message_fr="une identité qualifiée est exportée sans son INS",
+                expected_fr=f"{identity['ins']} avec l'OID {identity['oid']}",
                 requirement="INS-16",
                 expected=f"{identity['ins']} with OID {identity['oid']}",
                 received=repr(answer.get("identifiers")),
@@ -566,6 +609,7 @@ def check_export(answer: dict[str, Any], identity: dict[str, Any]) -> list[Findi
             Finding(
                 "ins.export-oid",
                 "the exported INS does not carry its OID",
+                message_fr="l'INS exporté ne porte pas son OID",
                 requirement="INS-16",
                 expected=identity["oid"],
                 received=repr(carried[0].get("oid")),
