@@ -77,3 +77,16 @@ def test_coverage_reads_requirement_marks_statically(tmp_path):
 
 def test_default_catalog_path_is_in_the_suites():
     assert default_catalog_path().parent == suites_dir()
+
+
+def test_every_requirement_describes_its_evidence_in_both_languages():
+    catalog = load_catalog()
+    missing = [req.id for req in catalog if not req.evidence or not req.evidence_en]
+    assert missing == []
+    assert all(req.evidence != req.evidence_en for req in catalog), "evidence_en is the English text, not a copy"
+
+
+def test_english_columns_are_optional_for_a_catalog_of_ones_own(tmp_path):
+    row = "X-01,,INS,EXIGENCE,MAJOR,Énoncé,DPI,preuve,automated,source\n"
+    (req,) = load_catalog(write(tmp_path, row))
+    assert (req.statement_en, req.evidence_en) == ("", "")
