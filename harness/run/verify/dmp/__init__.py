@@ -1,0 +1,47 @@
+"""Verifiers of the ``dmp`` suite: what the product sent to the DMP and how it used the answers.
+
+``requests`` reads the recorded DMPi calls; ``transport`` judges SOAP, WS-Addressing, TLS, MTOM and
+the VIHF (DMP-01 to DMP-03); ``documents`` judges consultation and document management
+(DMP-09 to DMP-12) against what the registry returned. They read the raw recorded bytes only.
+"""
+
+from __future__ import annotations
+
+from harness.run.verify.dmp.documents import check_consultation, check_masking, check_replacement, check_status_change
+from harness.run.verify.dmp.requests import (
+    ACTIONS,
+    FATAL_VIHF,
+    DmpRequest,
+    none_recorded,
+    read_request,
+    registry_entries,
+    requests,
+    response_payload,
+    succeeded,
+)
+from harness.run.verify.dmp.transport import (
+    MESSAGE_ID,
+    check_transport,
+    check_vihf_attributes,
+    check_vihf_signature,
+)
+
+__all__ = [
+    "ACTIONS",
+    "FATAL_VIHF",
+    "MESSAGE_ID",
+    "DmpRequest",
+    "check_consultation",
+    "check_masking",
+    "check_replacement",
+    "check_status_change",
+    "check_transport",
+    "check_vihf_attributes",
+    "check_vihf_signature",
+    "none_recorded",
+    "read_request",
+    "registry_entries",
+    "requests",
+    "response_payload",
+    "succeeded",
+]
