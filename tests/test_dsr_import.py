@@ -17,9 +17,9 @@ import openpyxl
 import pytest
 
 from harness import cli
-from harness.core import dsr_import
 from harness.core.catalog import Catalog, load_catalog
 from harness.core.dsr_import import DsrImportError, default_mapping_path, fold_header, load_mapping, read_export
+from harness.core.dsr_import import mapping as dsr_mapping
 
 # The column names of the Squash "convergence-export" template (template-export-convergence.xlsx).
 SQUASH_HEADER = [
@@ -102,7 +102,7 @@ def catalog(monkeypatch) -> Catalog:
     ]
     requirements.append(dataclasses.replace(real.get("INS-02"), id="EX-99", couloirs=("DPI",)))
     synthetic = Catalog(requirements)
-    monkeypatch.setattr(dsr_import, "default_catalog", lambda: synthetic)
+    monkeypatch.setattr(dsr_mapping, "default_catalog", lambda: synthetic)
     return synthetic
 
 
@@ -221,7 +221,7 @@ def test_couloir_counts_only_the_requirements_that_apply_to_it(tmp_path, capsys,
 def test_an_export_number_without_its_project_prefix_matches_the_catalog(tmp_path, capsys, monkeypatch):
     real = load_catalog()
     synthetic = Catalog([dataclasses.replace(real.get("INS-01"), official_ref="SC.EXEMPLE.01")])
-    monkeypatch.setattr(dsr_import, "default_catalog", lambda: synthetic)
+    monkeypatch.setattr(dsr_mapping, "default_catalog", lambda: synthetic)
     export = write_xlsx(tmp_path / "dsr.xlsx", [["ID", "Exigence"], ["EXEMPLE.01", "énoncé"]])
     mapping = tmp_path / "empty.csv"
     mapping.write_text("official_ref,requirement_id,note\n", encoding="utf-8")
