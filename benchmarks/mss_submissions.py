@@ -23,8 +23,9 @@ from pathlib import Path
 
 from benchmarks.loadrun import report_runs, threaded_rate
 from harness.core import pki
-from harness.protocols import mssmail, xdm
+from harness.protocols import mssmail
 from harness.run.environment import HarnessEnvironment
+from harness.run.sut import xdm_writer
 from harness.run.sut.reference_cda import build_n1_document, minimal_pdf
 from suites.dmp.patients import identity
 
@@ -36,7 +37,7 @@ def message(size: int = 147 * 1024) -> bytes:
     patient = identity("OUVERT")
     pdf = minimal_pdf("Compte rendu") + b"%" + os.urandom(size)  # random: the archive cannot compress it away
     cda = build_n1_document(patient, title="Compte rendu")
-    package = xdm.build_xdm(cda, pdf=pdf, recipients=[RECIPIENT], sender=SENDER)
+    package = xdm_writer.build_xdm(cda, pdf=pdf, recipients=[RECIPIENT], sender=SENDER)
     return mssmail.DocumentMessage(
         sender=SENDER,
         recipients=[RECIPIENT],

@@ -16,7 +16,8 @@ import pytest
 
 from harness.core import pki
 from harness.core.recorder import ExchangeStore
-from harness.protocols import mssmail, xdm
+from harness.protocols import mssmail
+from harness.run.sut import xdm_writer
 from harness.run.sut.reference_cda import build_n1_document, minimal_pdf
 from mock_services.dmp.patients import PatientBase
 from mock_services.mssante import Directory, MssSettings, start_operator
@@ -69,7 +70,7 @@ def document(to: list[str], sender: str = SENDER, patient: dict = PATIENT, packa
         recipients=to,
         subject=mssmail.document_subject("Compte rendu", patient),
         body="Bonjour,\n",
-        xdm=package if package is not None else xdm.build_xdm(cda, recipients=to, sender=sender),
+        xdm=package if package is not None else xdm_writer.build_xdm(cda, recipients=to, sender=sender),
         pdf=minimal_pdf("CR"),
         ack_to=sender,
     ).to_bytes()

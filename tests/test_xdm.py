@@ -13,9 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.content.validate import exit_status
+from harness.content import xdm_check
+from harness.content.validate import ValidateOptions, exit_status, validate_files
 from harness.core.results import Severity
 from harness.protocols import xdm, xds
+from harness.run.sut import xdm_writer
 from harness.run.sut.reference_cda import build_n1_document, minimal_pdf
 from mock_services.dmp.patients import PatientBase
 
@@ -39,8 +41,11 @@ def pdf() -> bytes:
 
 
 def build(patient: dict, cda: bytes, pdf: bytes, defects: frozenset[str] = frozenset()) -> bytes:
-    documents = [xdm.XdmDocument("DOC0001.XML", cda), xdm.XdmDocument("DOC0002.PDF", pdf, "application/pdf")]
-    return xdm.build_xdm(documents, patient=patient, recipients=[RECIPIENT], sender=SENDER, defects=defects)
+    documents = [
+        xdm_writer.XdmDocument("DOC0001.XML", cda),
+        xdm_writer.XdmDocument("DOC0002.PDF", pdf, "application/pdf"),
+    ]
+    return xdm_writer.build_xdm(documents, patient=patient, recipients=[RECIPIENT], sender=SENDER, defects=defects)
 
 
 def zip_of(*members: tuple[str | zipfile.ZipInfo, bytes], compression: int = zipfile.ZIP_DEFLATED) -> bytes:
@@ -74,13 +79,13 @@ def refused(data: bytes, **limits) -> xdm.NotAnXdm:
 
 
 def test_a_built_archive_passes_every_rule(patient, cda, pdf):
-    findings = xdm.check_xdm(xdm.read_xdm(build(patient, cda, pdf)))
+    findings = xdm_check.check_xdm(xdm.read_xdm(build(patient, cda, pdf)))
     assert findings == [], [f.describe() for f in findings]
 
 
 def test_the_one_cda_form_used_by_the_mss_client(patient, cda, pdf):
-    package = xdm.read_xdm(xdm.build_xdm(cda, pdf=pdf, recipients=[RECIPIENT], sender=SENDER))
-    assert xdm.check_xdm(package) == []
+    package = xdm.read_xdm(xdm_writer.build_xdm(cda, pdf=pdf, recipients=[RECIPIENT], sender=SENDER))
+    assert xdm_check.check_xdm(package) == []
     assert xdm.patient_of(package) == (patient["ins"], patient["oid"])
     assert xdm.cda_code(cda) == "11488-4"
     assert sorted(package.subsets[0].files) == ["DOC0001.XML", "DOC0002.PDF", "METADATA.XML"]
@@ -115,7 +120,7 @@ def test_round_trip(patient, cda, pdf):
         assert entry.patient_id == ss.patient_id
     cda_entry, pdf_entry = by_uri["DOC0001.XML"], by_uri["DOC0002.PDF"]
     assert pdf_entry.unique_id != cda_entry.unique_id
-    assert pdf_entry.codes(xds.DE_FORMAT) == [(xdm.FORMAT_MIME_SUFFICIENT, xds.CS_FORMAT_IHE)]
+    assert pdf_entry.codes(xds.DE_FORMAT) == [(xdm_writer.FORMAT_MIME_SUFFICIENT, xds.CS_FORMAT_IHE)]
     assert cda_entry.codes(xds.DE_TYPE) == pdf_entry.codes(xds.DE_TYPE) == [("11488-4", xds.CS_LOINC)]
 
 
@@ -145,14 +150,14 @@ def test_slots_come_before_the_rest_of_each_registry_object(patient, cda, pdf):
     ],
 )
 def test_each_defect_gives_its_finding(patient, cda, pdf, defect, rule, severity):
-    findings = xdm.check_xdm(xdm.read_xdm(build(patient, cda, pdf, frozenset({defect}))), requirement="MSS-XDM")
+    findings = xdm_check.check_xdm(xdm.read_xdm(build(patient, cda, pdf, frozenset({defect}))), requirement="MSS-XDM")
     assert rule in rules(findings, severity), [f.describe() for f in findings]
     assert {f.requirement for f in findings} == {"MSS-XDM"}
-    assert set(xdm.XDM_DEFECTS) >= {defect}
+    assert set(xdm_writer.XDM_DEFECTS) >= {defect}
 
 
 def test_a_patient_mismatch_is_also_a_cda_xds_inconsistency(patient, cda, pdf):
-    findings = xdm.check_xdm(xdm.read_xdm(build(patient, cda, pdf, frozenset({"xdm_patient_mismatch"}))))
+    findings = xdm_check.check_xdm(xdm.read_xdm(build(patient, cda, pdf, frozenset({"xdm_patient_mismatch"}))))
     assert {"xdm.patient-ins", "dmp.cda-xds"} <= rules(findings)
     assert "dmp.patient-id" not in rules(findings)  # the other INS is a valid one, the same everywhere
 
@@ -160,14 +165,16 @@ def test_a_patient_mismatch_is_also_a_cda_xds_inconsistency(patient, cda, pdf):
 def test_lowercase_paths_are_still_read(patient, cda, pdf):
     package = xdm.read_xdm(build(patient, cda, pdf, frozenset({"xdm_lowercase_paths"})))
     assert len(package.documents()) == 2
-    assert rules(xdm.check_xdm(package), None) == {"xdm.file-name"}
+    assert rules(xdm_check.check_xdm(package), None) == {"xdm.file-name"}
 
 
 def test_builder_refuses_bad_input(patient, cda):
     with pytest.raises(ValueError, match="unknown XDM defects"):
-        xdm.build_xdm(cda, patient=patient, recipients=[], sender=SENDER, defects=frozenset({"nope"}))
+        xdm_writer.build_xdm(cda, patient=patient, recipients=[], sender=SENDER, defects=frozenset({"nope"}))
     with pytest.raises(ValueError, match=r"8\.3"):
-        xdm.build_xdm([xdm.XdmDocument("document.xml", cda)], patient=patient, recipients=[], sender=SENDER)
+        xdm_writer.build_xdm(
+            [xdm_writer.XdmDocument("document.xml", cda)], patient=patient, recipients=[], sender=SENDER
+        )
 
 
 # -- lenient reading, with notes --------------------------------------------------------------
@@ -180,7 +187,7 @@ def test_uri_relative_to_ihe_xdm_and_case_differences_are_warnings(patient, cda,
         lambda m: m.replace(b">DOC0001.XML<", b">SUBSET01/DOC0001.XML<").replace(b">DOC0002.PDF<", b">doc0002.pdf<"),
     )
     package = xdm.read_xdm(data)
-    findings = xdm.check_xdm(package)
+    findings = xdm_check.check_xdm(package)
     assert rules(findings) == set()
     assert [f.rule for f in findings] == ["xdm.uri", "xdm.uri"]
     assert len(package.documents()) == 2
@@ -202,15 +209,15 @@ def test_intended_recipient_form(patient, cda, pdf, value, fine):
     data = rewrite(
         build(patient, cda, pdf), "IHE_XDM/SUBSET01/METADATA.XML", lambda m: m.replace(expected, value.encode())
     )
-    findings = xdm.check_xdm(xdm.read_xdm(data))
+    findings = xdm_check.check_xdm(xdm.read_xdm(data))
     assert ("xdm.intended-recipient" in rules(findings)) is not fine
 
 
 def test_unreadable_metadata_and_missing_metadata_are_findings(patient, cda, pdf):
     broken = rewrite(build(patient, cda, pdf), "IHE_XDM/SUBSET01/METADATA.XML", lambda m: m[:200])
-    assert rules(xdm.check_xdm(xdm.read_xdm(broken))) == {"xdm.metadata"}
+    assert rules(xdm_check.check_xdm(xdm.read_xdm(broken))) == {"xdm.metadata"}
     no_metadata = zip_of(("INDEX.HTM", b"<html/>"), ("README.TXT", b"x"), ("IHE_XDM/SUBSET01/DOC0001.XML", cda))
-    findings = xdm.check_xdm(xdm.read_xdm(no_metadata))
+    findings = xdm_check.check_xdm(xdm.read_xdm(no_metadata))
     assert [f.rule for f in findings] == ["xdm.layout"] and "METADATA.XML" in findings[0].message
 
 
@@ -347,23 +354,29 @@ def test_a_nested_zip_is_kept_closed(patient, cda, pdf):
 # -- segur validate xdm -----------------------------------------------------------------------
 
 
+def validate_one(path: Path) -> dict:
+    """`segur validate xdm` on one file, as the command runs it."""
+    (result,) = validate_files("xdm", [path], ValidateOptions())
+    return result
+
+
 def test_validate_xdm_file(tmp_path: Path, patient, cda, pdf):
     good = tmp_path / "IHE_XDM.ZIP"
     good.write_bytes(build(patient, cda, pdf))
-    result = xdm.validate_xdm_file(good)
+    result = validate_one(good)
     assert result == {"file": str(good), "valid": True, "findings": [], "subsets": 1, "documents": 2}
     assert exit_status([result]) == 0
 
     bad = tmp_path / "BAD.ZIP"
     bad.write_bytes(build(patient, cda, pdf, frozenset({"xdm_wrong_hash"})))
-    result = xdm.validate_xdm_file(bad)
+    result = validate_one(bad)
     assert not result["valid"] and {f["rule"] for f in result["findings"]} == {"xdm.hash"}
     assert result["findings"][0]["requirement"] == "MSS-03"
     assert exit_status([result]) == 1
 
     garbage = tmp_path / "garbage.zip"
     garbage.write_bytes(b"this is not a zip")
-    result = xdm.validate_xdm_file(garbage)
+    result = validate_one(garbage)
     assert result["valid"] is False and result["findings"] == [] and "not a zip" in result["error"]
     assert exit_status([result]) == 2
-    assert "error" in xdm.validate_xdm_file(tmp_path / "missing.zip")
+    assert "error" in validate_one(tmp_path / "missing.zip")

@@ -108,9 +108,22 @@ def _validate_fhir_file(path: Path, options: ValidateOptions) -> dict[str, Any]:
 
 
 def _validate_xdm_file(path: Path, options: ValidateOptions) -> dict[str, Any]:
-    from harness.protocols.xdm import validate_xdm_file
+    """An MSSanté IHE_XDM.ZIP: opened safely, then judged by every XDM, XDS and CDA rule (``error`` = exit 2)."""
+    from harness.content.xdm_check import check_xdm
+    from harness.protocols.xdm import NotAnXdm, read_xdm
 
-    return validate_xdm_file(path, options)
+    try:
+        package = read_xdm(path.read_bytes())
+    except (NotAnXdm, OSError) as exc:
+        return _unreadable(path, str(exc))
+    findings = check_xdm(package)
+    return {
+        "file": str(path),
+        "valid": not any(f.severity is Severity.ERROR for f in findings),
+        "findings": [_finding_json(f.to_dict()) for f in findings],
+        "subsets": len(package.subsets),
+        "documents": sum(len(s.submission.documents) for s in package.subsets if s.submission is not None),
+    }
 
 
 VALIDATORS: dict[str, Callable[[Path, ValidateOptions], dict[str, Any]]] = {

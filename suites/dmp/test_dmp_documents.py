@@ -124,7 +124,7 @@ def test_existence_test_is_read_correctly(sut, dmp, segur_env, key, expected_out
         answer = sut.perform("dmp.check_dmp", patient=identity(key)).data
         findings = []
         if not verify.requests(dmp.exchanges(), "TD0.2"):
-            findings += verify.none_recorded("DMP-13", "existence test (TD0.2)")
+            findings += verify.none_recorded("DMP-13", "existence test (TD0.2)", "test d'existence (TD0.2)")
         if answer["outcome"] != expected_outcome:
             findings.append(
                 Finding(

@@ -8,6 +8,7 @@ import pytest
 
 from harness.core.results import Finding
 from harness.protocols import mssmail, xdm
+from harness.run.sut import xdm_writer
 from harness.run.sut.reference_cda import build_n1_document, minimal_pdf
 from harness.run.verify import expect
 from harness.run.verify import mss as verify
@@ -23,7 +24,7 @@ HARNESS_MAILBOX = "docteur.medecin-test@harnais.mssante.fr"  # where the product
 def incoming(document_patient: dict, subject_patient: dict) -> bytes:
     """A document for ``document_patient`` whose subject names ``subject_patient`` (a trap for subject parsing)."""
     cda = build_n1_document(document_patient, title="Compte rendu reçu")
-    package = xdm.build_xdm(
+    package = xdm_writer.build_xdm(
         cda, pdf=minimal_pdf("Compte rendu reçu"), recipients=[PRODUCT_MAILBOX], sender=HARNESS_MAILBOX
     )
     return mssmail.DocumentMessage(

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.protocols import mssmail, xdm
+from harness.run.sut import xdm_writer
 from harness.run.sut.reference_cda import build_n1_document, minimal_pdf
 
 MSS_DEFECTS: dict[str, str] = {
@@ -65,7 +66,7 @@ class ReferenceMssClient:
     def _document_message(self, patient: dict[str, Any], recipients: list[str], title: str) -> bytes:
         cda = build_n1_document(patient, self.defects, title=title)
         pdf = minimal_pdf(f"{title} - {patient['nom_naissance']} {patient['prenoms'][0]}")
-        package = xdm.build_xdm(
+        package = xdm_writer.build_xdm(
             cda,
             pdf=None if "mss_no_pdf_copy" in self.defects else pdf,
             recipients=recipients,

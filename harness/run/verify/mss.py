@@ -6,9 +6,11 @@ as the operator saw them) and the mailboxes, never the operator's own opinion.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 
+from harness.content import xdm_check
 from harness.core import ins
 from harness.core.recorder import OK, Exchange
 from harness.core.results import Finding
@@ -167,17 +169,9 @@ def check_xdm(messages: list[Submitted]) -> list[Finding]:
                 Finding("xdm.readable", f"the XDM cannot be read: {exc}", requirement="MSS-03", location=sent.where)
             )
             continue
-        for finding in xdm.check_xdm(package, requirement="MSS-03"):
+        for finding in xdm_check.check_xdm(package, requirement="MSS-03"):
             findings.append(
-                Finding(
-                    finding.rule,
-                    finding.message,
-                    finding.severity,
-                    "MSS-03",
-                    f"{sent.where}: {finding.location or ''}",
-                    finding.expected,
-                    finding.received,
-                )
+                dataclasses.replace(finding, requirement="MSS-03", location=f"{sent.where}: {finding.location or ''}")
             )
     return findings
 
