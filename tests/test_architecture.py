@@ -100,10 +100,14 @@ def import_cycles() -> list[list[str]]:
             if len(group) > 1:
                 cycles.append(sorted(group))
 
-    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))
-    for module in sorted(graph.modules):
-        if module not in index:
-            visit(module)
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 10_000))  # the walk is as deep as the longest import chain
+    try:
+        for module in sorted(graph.modules):
+            if module not in index:
+                visit(module)
+    finally:
+        sys.setrecursionlimit(limit)  # other tests rely on the default (deeply nested input is refused)
     return cycles
 
 

@@ -13,16 +13,9 @@ import pytest
 
 from harness.cli import main
 from harness.core.recorder import Exchange, ExchangeStore
-from harness.run.console import (
-    FAULT_EFFECTS,
-    HEX_SHOWN,
-    HISTORY_DATES_EFFECTS,
-    TEXT_SHOWN,
-    TOKEN_DEFECT_EFFECTS,
-    ConsoleApp,
-    ManualDesk,
-    start_console,
-)
+from harness.run.console import ConsoleApp, ManualDesk, start_console
+from harness.run.console.exchanges import HEX_SHOWN, TEXT_SHOWN
+from harness.run.console.switches import FAULT_EFFECTS, HISTORY_DATES_EFFECTS, TOKEN_DEFECT_EFFECTS
 from harness.run.environment import HarnessEnvironment
 from mock_services.common import FAULTS, Scenario, ScenarioStore
 from mock_services.insi.messages import HISTORY_DATES

@@ -10,13 +10,9 @@ request, refused or not, is recorded before the answer leaves.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-from cryptography import x509
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -36,28 +32,11 @@ from mock_services.dmp import messages
 from mock_services.dmp.messages import FaultSpec, FaultTable
 from mock_services.dmp.patients import PatientBase
 from mock_services.dmp.registry import DmpRegistry
+from mock_services.dmp.settings import DmpSettings
 from mock_services.dmp.transactions import Actor, Answer, Refusal, Transactions
 
 BASE_PATH = "si-dmp-server/v2/services"
 SERVICES = ("patient", "PatientSpecific", "Habilitation", "DocumentRegistry_Service", "DocumentRepository_Service")
-
-
-@dataclass(frozen=True)
-class DmpSettings:
-    """Behaviour switches; points the facts file could not confirm are marked *inferred*."""
-
-    trusted_signers: tuple[x509.Certificate, ...] = ()  # CA certificates, or pinned signer certificates
-    require_signature: bool = True
-    # Inferred: the DMP's accepted token age is not published; 12 h covers a working day.
-    vihf_max_age: dt.timedelta | None = dt.timedelta(hours=12)
-    clock: Callable[[], dt.datetime] | None = None  # tests replay old official messages at their own date
-    max_body_bytes: int = 64 * 1024 * 1024
-    unknown_patient: str = "not_created"  # or "open": any valid INS has an empty DMP
-    # Inferred (facts §2.4, L): purpose-of-use codes for emergency access; configurable.
-    emergency_purposes: dict[str, str] = field(
-        default_factory=lambda: {"bris_de_glace": "bris_de_glace", "urgence": "centre15"}
-    )
-    td02_not_found_code: str = "NF"  # inferred (facts §2.6, L)
 
 
 def _media(soap_action: str | None = None) -> str:

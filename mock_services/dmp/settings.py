@@ -1,0 +1,31 @@
+"""The DMP mock's behaviour switches (:class:`DmpSettings`), shared by the endpoint and the transactions.
+
+Points the facts file could not confirm are settings whose default is the most likely real
+behaviour, marked *inferred* beside them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from cryptography import x509
+
+
+@dataclass(frozen=True)
+class DmpSettings:
+    """Behaviour switches; points the facts file could not confirm are marked *inferred*."""
+
+    trusted_signers: tuple[x509.Certificate, ...] = ()  # CA certificates, or pinned signer certificates
+    require_signature: bool = True
+    # Inferred: the DMP's accepted token age is not published; 12 h covers a working day.
+    vihf_max_age: dt.timedelta | None = dt.timedelta(hours=12)
+    clock: Callable[[], dt.datetime] | None = None  # tests replay old official messages at their own date
+    max_body_bytes: int = 64 * 1024 * 1024
+    unknown_patient: str = "not_created"  # or "open": any valid INS has an empty DMP
+    # Inferred (facts §2.4, L): purpose-of-use codes for emergency access; configurable.
+    emergency_purposes: dict[str, str] = field(
+        default_factory=lambda: {"bris_de_glace": "bris_de_glace", "urgence": "centre15"}
+    )
+    td02_not_found_code: str = "NF"  # inferred (facts §2.6, L)
