@@ -45,6 +45,8 @@ class Context:
         element: str | None = None,
         expected: Any = None,
         received: Any = None,
+        *,
+        message_fr: str,
     ) -> None:
         self.issues.append(
             FhirIssue(
@@ -57,13 +59,14 @@ class Context:
                 self.profile.url,
                 None if expected is None else _show(expected),
                 None if received is None else _show(received),
+                message_fr=message_fr,
             )
         )
 
-    def once(self, key: str, message: str, expression: str) -> None:
+    def once(self, key: str, message: str, expression: str, *, message_fr: str) -> None:
         if key not in self.said_once:
             self.said_once.add(key)
-            self.add("information", "informational", "fhir.processing", message, expression)
+            self.add("information", "informational", "fhir.processing", message, expression, message_fr=message_fr)
 
 
 def _show(value: Any) -> str:
@@ -182,6 +185,8 @@ class Walker:
                             f"({', '.join(node.slices)}) and the slicing is closed",
                             f"{parent_expr}.{items[index][1]}",
                             node.id,
+                            message_fr=f"{node.id} : cette répétition ne correspond à aucune des tranches "
+                            f"({', '.join(node.slices)}) et le découpage (slicing) est fermé",
                         )
             for slice_node in node.slices.values():
                 self._cardinality(slice_node, counts[slice_node.slice_name or ""], expr, parent_expr)
@@ -203,6 +208,7 @@ class Walker:
                 node.id,
                 expected=f"{node.min}..{'*' if node.max is None else node.max}",
                 received=str(count),
+                message_fr=f"{label} : minimum requis = {node.min}, mais seulement {count} trouvé(s)",
             )
         if node.max is not None and count > node.max:
             self.ctx.add(
@@ -214,6 +220,7 @@ class Walker:
                 node.id,
                 expected=f"{node.min or 0}..{node.max}",
                 received=str(count),
+                message_fr=f"{label} : maximum autorisé = {node.max}, mais {count} trouvé(s)",
             )
         if count == 0 and node.must_support and self.ctx.must_support:
             self.ctx.add(
@@ -223,6 +230,7 @@ class Walker:
                 f"{label} is must-support and absent",
                 expr,
                 node.id,
+                message_fr=f"{label} est must-support et absent",
             )
 
     def _slicing(self, node: Node) -> tuple[list[tuple[str, str]], str] | None:
@@ -293,7 +301,12 @@ class Walker:
                 if present != bool(target.min):
                     return False
             else:
-                self.ctx.once(f"discriminator:{kind}", f"discriminator type {kind} is not supported", node.id)
+                self.ctx.once(
+                    f"discriminator:{kind}",
+                    f"discriminator type {kind} is not supported",
+                    node.id,
+                    message_fr=f"le type de discriminant {kind} n'est pas pris en charge",
+                )
                 return False
         return True
 
@@ -337,6 +350,7 @@ class Walker:
                 node.id,
                 node.fixed,
                 value,
+                message_fr=f"{node.id} : la valeur doit être exactement la valeur fixée",
             )
         if node.pattern is not UNSET and not matches_pattern(value, node.pattern):
             ctx.add(
@@ -348,6 +362,7 @@ class Walker:
                 node.id,
                 node.pattern,
                 value,
+                message_fr=f"{node.id} : la valeur ne correspond pas au motif (pattern)",
             )
         value_type = _type_of_key(node.name, key) if node.name.endswith("[x]") else None
         if node.types:
@@ -356,8 +371,16 @@ class Walker:
             self._binding(node, value, expr)
         if node.check is not None:
             for problem in run_check(node.check, value):
+                # The check's own detail is English only (harness.core.ins and checks.py word it).
                 ctx.add(
-                    "error", "value", f"fhir.check.{node.check}", f"{node.id}: {problem}", expr, node.id, received=value
+                    "error",
+                    "value",
+                    f"fhir.check.{node.check}",
+                    f"{node.id}: {problem}",
+                    expr,
+                    node.id,
+                    received=value,
+                    message_fr=f"{node.id} : valeur refusée par le contrôle {node.check} ({problem})",
                 )
         if isinstance(value, dict):
             for child in node.children.values():
@@ -366,7 +389,15 @@ class Walker:
             try:
                 ok = holds(constraint.expression, value, ctx.resource)
             except FhirPathError as exc:
-                ctx.add("warning", "processing", f"fhir.invariant.{constraint.key}", str(exc), expr, node.id)
+                ctx.add(
+                    "warning",
+                    "processing",
+                    f"fhir.invariant.{constraint.key}",
+                    str(exc),
+                    expr,
+                    node.id,
+                    message_fr=f"l'invariant {constraint.key} n'a pas pu être évalué : {exc}",
+                )
                 continue
             if not ok:
                 ctx.add(
@@ -376,6 +407,8 @@ class Walker:
                     f"constraint {constraint.key} failed: {constraint.human}",
                     expr,
                     node.id,
+                    # constraint.human is the profile's own text: quoted as is in both languages.
+                    message_fr=f"contrainte {constraint.key} non respectée : {constraint.human}",
                 )
 
     def _types(self, node: Node, value: Any, value_type: str | None, expr: str) -> None:
@@ -390,6 +423,7 @@ class Walker:
                 node.id,
                 expected=" | ".join(sorted(c for c in codes if c)),
                 received=value_type,
+                message_fr=f"{node.id} : le type {value_type} n'est pas autorisé ici",
             )
             return
         for type_spec in node.types:
@@ -420,7 +454,12 @@ class Walker:
         profile = self.ctx.registry.get(url)
         if profile is None:
             if not url.startswith(CORE_PREFIX):  # a core type's structure is checked already
-                self.ctx.once(f"profile:{url}", f"profile {url} is not held here; not checked", expr)
+                self.ctx.once(
+                    f"profile:{url}",
+                    f"profile {url} is not held here; not checked",
+                    expr,
+                    message_fr=f"le profil {url} n'est pas disponible ici ; non vérifié",
+                )
             return
         if resource.get("resourceType") != profile.type:
             self.ctx.issues.append(wrong_resource_type(url, profile.type, resource.get("resourceType"), expr))
@@ -455,6 +494,8 @@ class Walker:
                 node.id,
                 expected=" | ".join(sorted(allowed)),
                 received=str(target.get("resourceType")),
+                message_fr=f"{node.id} : la référence pointe vers une ressource {target.get('resourceType')}, "
+                "qui n'est pas une cible autorisée",
             )
 
     def _binding(self, node: Node, value: Any, expr: str) -> None:
@@ -465,7 +506,11 @@ class Walker:
         value_set = self.ctx.registry.value_sets.get(url)
         if value_set is None:
             self.ctx.once(
-                f"valueset:{url}", f"value set {url} is not held here; codes bound to it are not checked", node.id
+                f"valueset:{url}",
+                f"value set {url} is not held here; codes bound to it are not checked",
+                node.id,
+                message_fr=f"le jeu de valeurs {url} n'est pas disponible ici ; "
+                "les codes qui y sont liés ne sont pas vérifiés",
             )
             return
         codings = list(_codings(value))
@@ -483,6 +528,7 @@ class Walker:
             node.id,
             expected=url,
             received=shown,
+            message_fr=f"{node.id} : aucun code n'appartient au jeu de valeurs {value_set.name} (liaison {strength})",
         )
 
 
