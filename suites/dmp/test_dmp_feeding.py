@@ -24,10 +24,16 @@ def feed(sut, dmp, requirement: str, key: str = PATIENT) -> tuple[verify.DmpRequ
     sut.perform("dmp.feed_document", patient=identity(key), title="Compte rendu de consultation", masking=[])
     feeds = verify.requests(dmp.exchanges(), "TD2.1")
     if not feeds:
-        expect(verify.none_recorded(requirement, "feed (TD2.1)"))
+        expect(verify.none_recorded(requirement, "feed (TD2.1)", "alimentation (TD2.1)"))
     submission = feeds[-1].submission()
     if submission is None:
-        expect(verify.none_recorded(requirement, "TD2.1 request with a SubmitObjectsRequest"))
+        expect(
+            verify.none_recorded(
+                requirement,
+                "TD2.1 request with a SubmitObjectsRequest",
+                "requête TD2.1 portant un SubmitObjectsRequest",
+            )
+        )
     assert submission is not None
     return feeds[-1], submission
 
