@@ -8,25 +8,28 @@ STRUCMIN §3.5); each finding names the requirement it breaks.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import replace
 
-from cryptography import x509
 from lxml import etree
 
 from harness.content.cda import NotACda, read_cda, validate_document
+
+# DMP-08 lives in xds_signature; its names stay importable from here.
+from harness.content.xds_signature import (  # noqa: F401
+    SIGNATURE_CLASS,
+    SIGNATURE_FORMAT,
+    check_signature_document,
+    is_signature_entry,
+)
 from harness.core import ins
 from harness.core.results import Finding, Severity
 from harness.protocols import mtom, soap, xds
-from harness.protocols.xades import verify_signature_document
 from harness.protocols.xds_cda import read_header, ts_to_utc
 
 OID = re.compile(r"^[0-2](\.(0|[1-9]\d*))+$")
 DTM = re.compile(r"^\d{4}(\d{2}){0,5}$")
 CLASS_CODES = {"10", "11", "31", "42", "43", "44", "45", "52", "60", "90", "95"}  # facts §2.5 (JDV J06/J57)
 CONFIDENTIALITY = {"N", "R", "V"}
-SIGNATURE_CLASS = "urn:oid:1.3.6.1.4.1.19376.1.2.1.1.1"
-SIGNATURE_FORMAT = "http://www.w3.org/2000/09/xmldsig#"
 
 
 def _f(
@@ -49,12 +52,6 @@ def _f(
         location=location,
         expected=expected,
         received=received,
-    )
-
-
-def is_signature_entry(entry: xds.RegistryObject) -> bool:
-    return any(code == SIGNATURE_CLASS for code, _ in entry.codes(xds.DE_CLASS)) or any(
-        code == SIGNATURE_FORMAT for code, _ in entry.codes(xds.DE_FORMAT)
     )
 
 
@@ -403,107 +400,6 @@ def _consistency(entry: xds.RegistryObject, header, format_code: str | None, loc
         for name, xds_value, cda_value in pairs
         if cda_value is not None and xds_value != cda_value
     ]
-
-
-# -- DMP-08: the signature document ---------------------------------------------------------
-
-
-def check_signature_document(
-    submission: xds.Submission, documents: dict[str, bytes], trusted: Sequence[x509.Certificate] | None, where: str
-) -> list[Finding]:
-    """DMP-08; ``trusted`` None skips the trust check (a file judged away from any PKI)."""
-    signatures = [e for e in submission.documents if is_signature_entry(e)]
-    if not signatures:
-        return [
-            _f(
-                "dmp.signature",
-                "DMP-08",
-                "the submission carries no signature document",
-                where,
-                message_fr="la soumission ne porte aucun document de signature",
-            )
-        ]
-    findings = []
-    signed = {e.unique_id or "": documents.get(e.id, b"") for e in submission.documents if not is_signature_entry(e)}
-    ss_id = submission.submission_set.id if submission.submission_set else ""
-    for entry in signatures:
-        loc = f"{where}, DocumentEntry {entry.id}"
-        if not any(a.source == entry.id and a.target == ss_id for a in submission.associations_of(xds.SIGNS)):
-            findings.append(
-                _f(
-                    "dmp.signature",
-                    "DMP-08",
-                    "no 'signs' association to the submission set",
-                    loc,
-                    message_fr="aucune association « signs » vers le lot de soumission",
-                )
-            )
-        expected = {
-            xds.DE_CLASS: SIGNATURE_CLASS,
-            xds.DE_TYPE: "E1762",
-            xds.DE_FORMAT: SIGNATURE_FORMAT,
-        }
-        for scheme, code in expected.items():
-            if code not in [c for c, _ in entry.codes(scheme)]:
-                findings.append(
-                    _f(
-                        "dmp.signature",
-                        "DMP-08",
-                        f"{xds.SCHEME_NAMES[scheme]} must be {code}",
-                        loc,
-                        message_fr=f"{xds.SCHEME_NAMES[scheme]} doit être {code}",
-                    )
-                )
-        check = verify_signature_document(documents.get(entry.id, b""), signed)
-        # The XAdES checker (harness.protocols.xades) words its problems in English only.
-        findings += [
-            _f("dmp.signature", "DMP-08", problem, loc, message_fr=f"document de signature : {problem}")
-            for problem in check.problems
-        ]
-        for uri, state in check.signed_documents.items():
-            if state != "ok":
-                findings.append(
-                    _f(
-                        "dmp.signature",
-                        "DMP-08",
-                        f"manifest reference {uri}: {state}",
-                        loc,
-                        message_fr=f"référence {uri} du manifeste : {state}",
-                    )
-                )
-        for unique_id in signed:
-            if f"urn:oid:{unique_id}" not in check.signed_documents:
-                findings.append(
-                    _f(
-                        "dmp.signature",
-                        "DMP-08",
-                        f"document {unique_id} is not in the manifest",
-                        loc,
-                        message_fr=f"le document {unique_id} n'est pas dans le manifeste",
-                    )
-                )
-        if check.signer is not None and trusted is not None and not _trusted(check.signer, trusted):
-            findings.append(
-                _f(
-                    "dmp.signature",
-                    "DMP-08",
-                    "the signer's certificate is not from a trusted CA",
-                    loc,
-                    message_fr="le certificat du signataire n'est pas émis par une AC de confiance",
-                    received=check.signer.issuer.rfc4514_string(),
-                )
-            )
-    return findings
-
-
-def _trusted(certificate: x509.Certificate, trusted: Sequence[x509.Certificate]) -> bool:
-    for issuer in trusted:
-        try:
-            certificate.verify_directly_issued_by(issuer)
-            return True
-        except Exception:
-            continue
-    return False
 
 
 class NotASubmission(ValueError):

@@ -6,8 +6,7 @@ visited, so its cost grows with the profile's size and the repetitions actually 
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +14,7 @@ from harness.content.fhir.checks import run_check
 from harness.content.fhir.fhirpath import FhirPathError, holds
 from harness.content.fhir.profiles import CORE_PREFIX, UNSET, Node, Profile, Registry
 from harness.content.fhir.report import FhirIssue, wrong_resource_type
+from harness.content.fhir.values import children, coding_pairs, matches_pattern, show, type_of_key, values_at
 
 BINDING_SEVERITY = {"required": "error", "extensible": "warning", "preferred": "information"}
 EXTENSION_ELEMENTS = ("extension", "modifierExtension")
@@ -57,8 +57,8 @@ class Context:
                 expression,
                 element,
                 self.profile.url,
-                None if expected is None else _show(expected),
-                None if received is None else _show(received),
+                None if expected is None else show(expected),
+                None if received is None else show(received),
                 message_fr=message_fr,
             )
         )
@@ -69,99 +69,13 @@ class Context:
             self.add("information", "informational", "fhir.processing", message, expression, message_fr=message_fr)
 
 
-def _show(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
-
-
-def _children(parent: Any, name: str) -> list[tuple[str, str, Any]]:
-    """(JSON key, expression suffix, value) of every repetition of ``name`` in ``parent``."""
-    if not isinstance(parent, dict):
-        return []
-    if name.endswith("[x]"):
-        prefix = name[:-3]
-        keys = [k for k in parent if k.startswith(prefix) and len(k) > len(prefix) and k[len(prefix)].isupper()]
-    elif name in parent:
-        keys = [name]
-    elif f"_{name}" in parent:  # a primitive with only an extension is present
-        return [(name, name, None)]
-    else:
-        return []
-    out: list[tuple[str, str, Any]] = []
-    for key in keys:
-        value = parent[key]
-        if isinstance(value, list):
-            out.extend((key, f"{key}[{i}]", item) for i, item in enumerate(value))
-        else:
-            out.append((key, key, value))
-    return out
-
-
-def values_at(value: Any, path: str) -> list[Any]:
-    """Every value at a dotted relative path, lists flattened (``type.coding.system``)."""
-    current = [value]
-    if path in ("$this", ""):
-        return current
-    for name in path.split("."):
-        nxt: list[Any] = []
-        for item in current:
-            for _, _, child in _children(item, name):
-                nxt.append(child)
-        current = nxt
-    return current
-
-
-def matches_pattern(value: Any, pattern: Any) -> bool:
-    """FHIR pattern semantics: every element of the pattern is present in the value."""
-    if isinstance(pattern, dict):
-        if not isinstance(value, dict):
-            return False
-        return all(key in value and matches_pattern(value[key], sub) for key, sub in pattern.items())
-    if isinstance(pattern, list):
-        if not isinstance(value, list):
-            return False
-        return all(any(matches_pattern(item, sub) for item in value) for sub in pattern)
-    return value == pattern
-
-
-def _type_of_key(node_name: str, key: str) -> str:
-    """``valueCodeableConcept`` under ``value[x]`` → ``CodeableConcept``; ``valueString`` → ``string``."""
-    suffix = key[len(node_name) - 3 :]
-    primitive = suffix[0].lower() + suffix[1:]
-    return primitive if primitive in _PRIMITIVES else suffix
-
-
-_PRIMITIVES = frozenset(
-    {
-        "base64Binary",
-        "boolean",
-        "canonical",
-        "code",
-        "date",
-        "dateTime",
-        "decimal",
-        "id",
-        "instant",
-        "integer",
-        "markdown",
-        "oid",
-        "positiveInt",
-        "string",
-        "time",
-        "unsignedInt",
-        "uri",
-        "url",
-        "uuid",
-    }
-)
-
-
 class Walker:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
 
     # ---- elements -------------------------------------------------------------------------
     def element(self, node: Node, parent: Any, parent_expr: str) -> None:
-        items = _children(parent, node.name)
+        items = children(parent, node.name)
         expr = f"{parent_expr}.{node.name}"
         self._cardinality(node, len(items), expr, parent_expr)
         slicing = self._slicing(node)
@@ -278,7 +192,7 @@ class Walker:
                     if value_set is None or not any(
                         code is not None and value_set.contains(system, code)
                         for v in found
-                        for system, code in _codings(v)
+                        for system, code in coding_pairs(v)
                     ):
                         return False
             elif kind == "type":
@@ -364,7 +278,7 @@ class Walker:
                 value,
                 message_fr=f"{node.id} : la valeur ne correspond pas au motif (pattern)",
             )
-        value_type = _type_of_key(node.name, key) if node.name.endswith("[x]") else None
+        value_type = type_of_key(node.name, key) if node.name.endswith("[x]") else None
         if node.types:
             self._types(node, value, value_type, expr)
         if node.binding is not None:
@@ -513,7 +427,7 @@ class Walker:
                 "les codes qui y sont liés ne sont pas vérifiés",
             )
             return
-        codings = list(_codings(value))
+        codings = list(coding_pairs(value))
         if not codings:
             return
         if any(code is not None and value_set.contains(system, code) for system, code in codings):
@@ -530,15 +444,3 @@ class Walker:
             received=shown,
             message_fr=f"{node.id} : aucun code n'appartient au jeu de valeurs {value_set.name} (liaison {strength})",
         )
-
-
-def _codings(value: Any) -> Iterator[tuple[str | None, str | None]]:
-    if isinstance(value, str):
-        yield None, value
-    elif isinstance(value, dict):
-        if "coding" in value:
-            for coding in value.get("coding") or []:
-                if isinstance(coding, dict):
-                    yield coding.get("system"), coding.get("code")
-        elif "code" in value:
-            yield value.get("system"), value.get("code")
