@@ -8,33 +8,50 @@ STRUCMIN §3.5); each finding names the requirement it breaks.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from dataclasses import replace
 
-from cryptography import x509
 from lxml import etree
 
 from harness.content.cda import NotACda, read_cda, validate_document
+
+# DMP-08 lives in xds_signature; its names stay importable from here.
+from harness.content.xds_signature import (  # noqa: F401
+    SIGNATURE_CLASS,
+    SIGNATURE_FORMAT,
+    check_signature_document,
+    is_signature_entry,
+)
 from harness.core import ins
 from harness.core.results import Finding, Severity
 from harness.protocols import mtom, soap, xds
-from harness.protocols.xades import verify_signature_document
 from harness.protocols.xds_cda import read_header, ts_to_utc
 
 OID = re.compile(r"^[0-2](\.(0|[1-9]\d*))+$")
 DTM = re.compile(r"^\d{4}(\d{2}){0,5}$")
 CLASS_CODES = {"10", "11", "31", "42", "43", "44", "45", "52", "60", "90", "95"}  # facts §2.5 (JDV J06/J57)
 CONFIDENTIALITY = {"N", "R", "V"}
-SIGNATURE_CLASS = "urn:oid:1.3.6.1.4.1.19376.1.2.1.1.1"
-SIGNATURE_FORMAT = "http://www.w3.org/2000/09/xmldsig#"
 
 
-def _f(rule: str, requirement: str, message: str, location: str, **kw: str | None) -> Finding:
-    return Finding(rule=rule, message=message, requirement=requirement, location=location, **kw)  # type: ignore[arg-type]
-
-
-def is_signature_entry(entry: xds.RegistryObject) -> bool:
-    return any(code == SIGNATURE_CLASS for code, _ in entry.codes(xds.DE_CLASS)) or any(
-        code == SIGNATURE_FORMAT for code, _ in entry.codes(xds.DE_FORMAT)
+def _f(
+    rule: str,
+    requirement: str,
+    message: str,
+    location: str,
+    *,
+    message_fr: str,
+    expected: str | None = None,
+    received: str | None = None,
+) -> Finding:
+    """A finding of ``requirement``; ``message_fr`` is its French. A received "absent" needs no
+    French: the word is the same in both languages."""
+    return Finding(
+        rule=rule,
+        message=message,
+        message_fr=message_fr,
+        requirement=requirement,
+        location=location,
+        expected=expected,
+        received=received,
     )
 
 
@@ -56,21 +73,43 @@ def check_patient_identity(submission: xds.Submission, patient: dict[str, str] |
         value = holder.patient_id
         location = f"{where}, {holder.tag} {holder.id} patientId"
         if not value:
-            findings.append(_f("dmp.patient-id", "DMP-04", "patientId is missing", location, expected=expected))
+            findings.append(
+                _f(
+                    "dmp.patient-id",
+                    "DMP-04",
+                    "patientId is missing",
+                    location,
+                    message_fr="patientId est absent",
+                    expected=expected,
+                )
+            )
             continue
         cx = xds.parse_cx(value)
-        problems = []
+        problems: list[tuple[str, str]] = []  # (English, French)
         if cx.authority_oid not in ins.INS_OIDS:
-            problems.append(f"assigning authority {cx.authority_oid} is not an INS OID")
+            problems.append(
+                (
+                    f"assigning authority {cx.authority_oid} is not an INS OID",
+                    f"l'autorité d'affectation {cx.authority_oid} n'est pas un OID d'INS",
+                )
+            )
         elif ins.matricule_problems(cx.id):
-            problems.append(f"{cx.id} is not a valid INS matricule")
+            problems.append((f"{cx.id} is not a valid INS matricule", f"{cx.id} n'est pas un matricule INS valide"))
         if cx.id_type != "NH" or cx.authority_type != "ISO":
-            problems.append("the CX must end with &ISO^NH")
+            problems.append(("the CX must end with &ISO^NH", "le CX doit se terminer par &ISO^NH"))
         if (cx.id, cx.authority_oid) != (patient["ins"], patient["oid"]):
-            problems.append("it is not the INS of the patient concerned")
-        for problem in problems:
+            problems.append(("it is not the INS of the patient concerned", "ce n'est pas l'INS du patient concerné"))
+        for problem, problem_fr in problems:
             findings.append(
-                _f("dmp.patient-id", "DMP-04", f"patientId: {problem}", location, expected=expected, received=value)
+                _f(
+                    "dmp.patient-id",
+                    "DMP-04",
+                    f"patientId: {problem}",
+                    location,
+                    message_fr=f"patientId : {problem_fr}",
+                    expected=expected,
+                    received=value,
+                )
             )
     return findings
 
@@ -84,13 +123,18 @@ def _coded(
     name = xds.SCHEME_NAMES[scheme]
     codes = entry.codes(scheme)
     if not codes:
-        return [_f("dmp.metadata", "DMP-05", f"{name} is missing", f"{where} {entry.id}")] if required else []
+        return (
+            [_f("dmp.metadata", "DMP-05", f"{name} is missing", f"{where} {entry.id}", message_fr=f"{name} est absent")]
+            if required
+            else []
+        )
     return [
         _f(
             "dmp.metadata",
             "DMP-05",
             f"{name} {code} is not in the expected code system",
             f"{where} {entry.id}",
+            message_fr=f"{name} {code} n'appartient pas au système de codes attendu",
             expected=" or ".join(sorted(systems)),
             received=system,
         )
@@ -112,6 +156,8 @@ def _author(entry: xds.RegistryObject, scheme: str, location: str) -> list[Findi
                 "DMP-05",
                 "authorPerson must be <IdNatPs>^NOM^Prénom^^^^^^&1.2.250.1.71.4.2.1&ISO^D^^^IDNPS",
                 location,
+                message_fr="authorPerson doit être de la forme "
+                "<IdNatPs>^NOM^Prénom^^^^^^&1.2.250.1.71.4.2.1&ISO^D^^^IDNPS",
                 received=person or "absent",
             )
         )
@@ -122,34 +168,71 @@ def _author(entry: xds.RegistryObject, scheme: str, location: str) -> list[Findi
                 "DMP-05",
                 "authorInstitution must be <Nom>^^^^^&1.2.250.1.71.4.2.2&ISO^IDNST^^^<IdNatStruct>",
                 location,
+                message_fr="authorInstitution doit être de la forme "
+                "<Nom>^^^^^&1.2.250.1.71.4.2.2&ISO^IDNST^^^<IdNatStruct>",
                 received=institution or "absent",
             )
         )
     if not slots.get("authorSpecialty"):
-        findings.append(_f("dmp.author", "DMP-05", "authorSpecialty is missing", location))
+        findings.append(
+            _f("dmp.author", "DMP-05", "authorSpecialty is missing", location, message_fr="authorSpecialty est absent")
+        )
     return findings
 
 
 def check_metadata(submission: xds.Submission, where: str) -> list[Finding]:
     findings: list[Finding] = []
     if submission.submission_set is None:
-        return [_f("dmp.metadata", "DMP-05", "exactly one submission set is expected", where)]
+        return [
+            _f(
+                "dmp.metadata",
+                "DMP-05",
+                "exactly one submission set is expected",
+                where,
+                message_fr="un et un seul lot de soumission (SubmissionSet) est attendu",
+            )
+        ]
     ss = submission.submission_set
     location = f"{where}, SubmissionSet {ss.id}"
     if not DTM.match(ss.slot("submissionTime") or ""):
-        findings.append(_f("dmp.metadata", "DMP-05", "submissionTime must be a UTC YYYYMMDDhhmmss", location))
+        findings.append(
+            _f(
+                "dmp.metadata",
+                "DMP-05",
+                "submissionTime must be a UTC YYYYMMDDhhmmss",
+                location,
+                message_fr="submissionTime doit être une date UTC AAAAMMJJhhmmss",
+            )
+        )
     findings += _coded(ss, xds.SS_CONTENT_TYPE, {xds.CS_CONTENT_TYPE}, where)
     findings += _author(ss, xds.SS_AUTHOR, location)
     for scheme in (xds.SS_SOURCE_ID, xds.SS_UNIQUE_ID):
         value = ss.external_ids.get(scheme, "")
         if not OID.match(value):
             name = xds.SCHEME_NAMES[scheme]
-            findings.append(_f("dmp.oid", "DMP-05", f"{name} must be an OID", location, received=value or "absent"))
+            findings.append(
+                _f(
+                    "dmp.oid",
+                    "DMP-05",
+                    f"{name} must be an OID",
+                    location,
+                    message_fr=f"{name} doit être un OID",
+                    received=value or "absent",
+                )
+            )
     members = {a.target for a in submission.associations_of(xds.HAS_MEMBER) if a.source == ss.id}
     for entry in submission.documents:
         loc = f"{where}, DocumentEntry {entry.id}"
         if entry.id not in members:
-            findings.append(_f("dmp.metadata", "DMP-05", "no HasMember association from the submission set", loc))
+            findings.append(
+                _f(
+                    "dmp.metadata",
+                    "DMP-05",
+                    "no HasMember association from the submission set",
+                    loc,
+                    message_fr="aucune association HasMember depuis le lot de soumission",
+                )
+            )
         if entry.attributes.get("objectType") != xds.DE_OBJECT_TYPE:
             findings.append(
                 _f(
@@ -157,6 +240,7 @@ def check_metadata(submission: xds.Submission, where: str) -> list[Finding]:
                     "DMP-05",
                     "objectType must be the stable DocumentEntry type",
                     loc,
+                    message_fr="objectType doit être le type de DocumentEntry stable",
                     expected=xds.DE_OBJECT_TYPE,
                     received=entry.attributes.get("objectType"),
                 )
@@ -169,13 +253,24 @@ def check_metadata(submission: xds.Submission, where: str) -> list[Finding]:
                     "DMP-05",
                     "uniqueId must be a root-only OID of at most 64 characters (no ^extension)",
                     loc,
+                    message_fr="uniqueId doit être un OID seul (racine sans ^extension) d'au plus 64 caractères",
                     received=unique_id or "absent",
                 )
             )
         if not DTM.match(entry.slot("creationTime") or ""):
-            findings.append(_f("dmp.metadata", "DMP-05", "creationTime must be a UTC YYYYMMDDhhmmss", loc))
+            findings.append(
+                _f(
+                    "dmp.metadata",
+                    "DMP-05",
+                    "creationTime must be a UTC YYYYMMDDhhmmss",
+                    loc,
+                    message_fr="creationTime doit être une date UTC AAAAMMJJhhmmss",
+                )
+            )
         if not entry.slot("languageCode"):
-            findings.append(_f("dmp.metadata", "DMP-05", "languageCode is missing", loc))
+            findings.append(
+                _f("dmp.metadata", "DMP-05", "languageCode is missing", loc, message_fr="languageCode est absent")
+            )
         if is_signature_entry(entry):
             continue
         findings += _author(entry, xds.DE_AUTHOR, loc)
@@ -189,6 +284,7 @@ def check_metadata(submission: xds.Submission, where: str) -> list[Finding]:
                         Severity.WARNING,
                         "DMP-05",
                         loc,
+                        message_fr=f"classCode {code} n'est pas l'une des classes DMP du fichier des faits",
                     )
                 )
         findings += _coded(entry, xds.DE_TYPE, {xds.CS_LOINC, xds.CS_TRE_A05}, loc)
@@ -209,6 +305,7 @@ def _confidentiality(entry: xds.RegistryObject, location: str) -> list[Finding]:
                 "DMP-05",
                 "confidentialityCode must include N, R or V of 2.16.840.1.113883.5.25",
                 location,
+                message_fr="confidentialityCode doit comprendre N, R ou V de 2.16.840.1.113883.5.25",
                 received=", ".join(f"{c}@{s}" for c, s in codes) or "absent",
             )
         )
@@ -223,6 +320,8 @@ def _confidentiality(entry: xds.RegistryObject, location: str) -> list[Finding]:
                     f"confidentialityCode {code} ({system}) is neither N/R/V nor a DMP "
                     "masking code (JDV_J08, 1.2.250.1.213.1.1.4.13)",
                     location,
+                    message_fr=f"confidentialityCode {code} ({system}) n'est ni N/R/V ni un code de "
+                    "masquage DMP (JDV_J08, 1.2.250.1.213.1.1.4.13)",
                 )
             )
     return findings
@@ -241,22 +340,21 @@ def check_cda(submission: xds.Submission, documents: dict[str, bytes], where: st
         try:
             cda = read_cda(documents[entry.id])
         except NotACda as exc:
-            findings.append(_f("dmp.cda", "DMP-07", f"the document is not a readable CDA: {exc}", loc))
+            findings.append(
+                _f(
+                    "dmp.cda",
+                    "DMP-07",
+                    f"the document is not a readable CDA: {exc}",
+                    loc,
+                    message_fr=f"le document n'est pas un CDA lisible : {exc}",
+                )
+            )
             continue
         report = validate_document(cda, "dmp")
         for finding in report.findings:
             if finding.severity is Severity.ERROR:
-                findings.append(
-                    Finding(
-                        finding.rule,
-                        finding.message,
-                        finding.severity,
-                        "DMP-07",
-                        f"{loc}: {finding.location}",
-                        finding.expected,
-                        finding.received,
-                    )
-                )
+                # replace() keeps the CDA rule's own French.
+                findings.append(replace(finding, requirement="DMP-07", location=f"{loc}: {finding.location}"))
         header = read_header(cda)
         findings += _consistency(entry, header, report.format_code, loc)
     return findings
@@ -290,66 +388,18 @@ def _consistency(entry: xds.RegistryObject, header, format_code: str | None, loc
         if utc is not None:
             pairs.append((name, entry.slot(slot), utc))
     return [
-        _f("dmp.cda-xds", "DMP-06", f"{name} differs from the CDA", loc, expected=cda_value, received=xds_value)
+        _f(
+            "dmp.cda-xds",
+            "DMP-06",
+            f"{name} differs from the CDA",
+            loc,
+            message_fr=f"{name} diffère du CDA",
+            expected=cda_value,
+            received=xds_value,
+        )
         for name, xds_value, cda_value in pairs
         if cda_value is not None and xds_value != cda_value
     ]
-
-
-# -- DMP-08: the signature document ---------------------------------------------------------
-
-
-def check_signature_document(
-    submission: xds.Submission, documents: dict[str, bytes], trusted: Sequence[x509.Certificate] | None, where: str
-) -> list[Finding]:
-    """DMP-08; ``trusted`` None skips the trust check (a file judged away from any PKI)."""
-    signatures = [e for e in submission.documents if is_signature_entry(e)]
-    if not signatures:
-        return [_f("dmp.signature", "DMP-08", "the submission carries no signature document", where)]
-    findings = []
-    signed = {e.unique_id or "": documents.get(e.id, b"") for e in submission.documents if not is_signature_entry(e)}
-    ss_id = submission.submission_set.id if submission.submission_set else ""
-    for entry in signatures:
-        loc = f"{where}, DocumentEntry {entry.id}"
-        if not any(a.source == entry.id and a.target == ss_id for a in submission.associations_of(xds.SIGNS)):
-            findings.append(_f("dmp.signature", "DMP-08", "no 'signs' association to the submission set", loc))
-        expected = {
-            xds.DE_CLASS: SIGNATURE_CLASS,
-            xds.DE_TYPE: "E1762",
-            xds.DE_FORMAT: SIGNATURE_FORMAT,
-        }
-        for scheme, code in expected.items():
-            if code not in [c for c, _ in entry.codes(scheme)]:
-                findings.append(_f("dmp.signature", "DMP-08", f"{xds.SCHEME_NAMES[scheme]} must be {code}", loc))
-        check = verify_signature_document(documents.get(entry.id, b""), signed)
-        findings += [_f("dmp.signature", "DMP-08", problem, loc) for problem in check.problems]
-        for uri, state in check.signed_documents.items():
-            if state != "ok":
-                findings.append(_f("dmp.signature", "DMP-08", f"manifest reference {uri}: {state}", loc))
-        for unique_id in signed:
-            if f"urn:oid:{unique_id}" not in check.signed_documents:
-                findings.append(_f("dmp.signature", "DMP-08", f"document {unique_id} is not in the manifest", loc))
-        if check.signer is not None and trusted is not None and not _trusted(check.signer, trusted):
-            findings.append(
-                _f(
-                    "dmp.signature",
-                    "DMP-08",
-                    "the signer's certificate is not from a trusted CA",
-                    loc,
-                    received=check.signer.issuer.rfc4514_string(),
-                )
-            )
-    return findings
-
-
-def _trusted(certificate: x509.Certificate, trusted: Sequence[x509.Certificate]) -> bool:
-    for issuer in trusted:
-        try:
-            certificate.verify_directly_issued_by(issuer)
-            return True
-        except Exception:
-            continue
-    return False
 
 
 class NotASubmission(ValueError):

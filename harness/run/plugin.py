@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
@@ -156,7 +156,9 @@ def _classify(call: pytest.CallInfo[None], report: pytest.TestReport) -> _Classi
         )
         return _Classified(Outcome.FAIL, [finding], str(exc), exc.fr)
     if report.when == "call" and isinstance(exc, AssertionError):
-        return _Classified(Outcome.FAIL, [Finding(rule="assertion", message=str(exc))], str(exc))
+        # A plain assert of a suite test: its text is pytest's rewrite of the expression, quoted as is.
+        finding = Finding(rule="assertion", message=str(exc), message_fr=f"vérification non satisfaite : {exc}")
+        return _Classified(Outcome.FAIL, [finding], str(exc))
     return _Classified(Outcome.ERROR, message=f"harness error in {report.when}: {report.longreprtext[-2000:]}")
 
 
@@ -211,7 +213,7 @@ def _with_evidence(finding: Finding, evidence: list[str], req_ids: list[str]) ->
         changes["requirement"] = req_ids[0]
     if not changes:
         return finding
-    return Finding(**{**finding.__dict__, **changes})
+    return replace(finding, **changes)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

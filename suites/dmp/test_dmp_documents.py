@@ -53,6 +53,7 @@ def test_consultation_finds_then_reads_what_the_registry_returned(sut, dmp, segu
                 Finding(
                     "dmp.read",
                     "the product could not read a document the registry listed",
+                    message_fr="le produit n'a pas pu lire un document que le registre listait",
                     requirement="DMP-09",
                     received=read.get("message"),
                 )
@@ -130,6 +131,7 @@ def test_existence_test_is_read_correctly(sut, dmp, segur_env, key, expected_out
                 Finding(
                     "dmp.td02-outcome",
                     f"the product misread the DMP state ({patient(key).situation})",
+                    message_fr=f"le produit a mal lu l'état du DMP ({patient(key).situation})",
                     requirement="DMP-13",
                     expected=expected_outcome,
                     received=answer["outcome"],
@@ -140,6 +142,7 @@ def test_existence_test_is_read_correctly(sut, dmp, segur_env, key, expected_out
                 Finding(
                     "dmp.td02-authorisation",
                     "the product misread the authorisation status",
+                    message_fr="le produit a mal lu le statut d'autorisation",
                     requirement="DMP-13",
                     expected=expected_authorisation,
                     received=answer.get("authorisation"),

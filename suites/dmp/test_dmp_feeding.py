@@ -29,7 +29,9 @@ def feed(sut, dmp, requirement: str, key: str = PATIENT) -> tuple[verify.DmpRequ
     if submission is None:
         expect(
             verify.none_recorded(
-                requirement, "TD2.1 request with a SubmitObjectsRequest", "requête TD2.1 avec un SubmitObjectsRequest"
+                requirement,
+                "TD2.1 request with a SubmitObjectsRequest",
+                "requête TD2.1 portant un SubmitObjectsRequest",
             )
         )
     assert submission is not None

@@ -56,13 +56,19 @@ def test_patient_is_identified_from_metadata_not_subject(sut, mss):
     findings = []
     if result is None:
         findings.append(
-            Finding("mss.received", "the product did not report the delivered message", requirement="MSS-07")
+            Finding(
+                "mss.received",
+                "the product did not report the delivered message",
+                message_fr="le produit n'a pas rendu compte du message remis",
+                requirement="MSS-07",
+            )
         )
     elif (result.get("patient") or {}).get("ins") != document_patient["ins"]:
         findings.append(
             Finding(
                 "mss.patient-from-metadata",
                 "the product attached the document to another patient than the one of METADATA.XML",
+                message_fr="le produit a rattaché le document à un autre patient que celui de METADATA.XML",
                 requirement="MSS-07",
                 expected=document_patient["ins"],
                 received=str(result.get("patient")),

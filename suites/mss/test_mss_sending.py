@@ -58,6 +58,7 @@ def test_patient_mailbox_only_with_a_qualified_ins(sut, mss):
             Finding(
                 "mss.patient-send",
                 "the product did not write to the patient of a qualified INS",
+                message_fr="le produit n'a pas écrit au patient dont l'INS est qualifié",
                 requirement="MSS-05",
                 received=sent.get("message"),
             )

@@ -27,13 +27,16 @@ def log_in(sut, browser, professional: str = MEDECIN) -> dict:
 def test_a_professional_can_log_in(sut, psc, browser):
     """Le logiciel authentifie un professionnel par PSC et l'identifie par son identifiant national (IdNatPs)."""
     answer = log_in(sut, browser)
-    findings = verify.check_outcome(answer, "logged_in", "PSC-01", "the professional could not log in")
+    findings = verify.check_outcome(
+        answer, "logged_in", "PSC-01", "the professional could not log in", "le professionnel n'a pas pu se connecter"
+    )
     user = answer.get("user") or {}
     if not findings and user.get("id_nat_ps") != MEDECIN:
         findings.append(
             verify.Finding(
                 "psc.user",
                 "the product identified someone else",
+                message_fr="le produit a identifié quelqu'un d'autre",
                 requirement="PSC-01",
                 expected=MEDECIN,
                 received=repr(user.get("id_nat_ps")),
@@ -89,7 +92,15 @@ def test_callback_with_a_foreign_state_is_refused(sut, psc, browser):
     callback = browser.psc_login(start.data["url"], MEDECIN)
     forged = callback.replace("state=", "state=forged")
     answer = sut.perform("psc.callback", url=forged).data
-    expect(verify.check_outcome(answer, "refused", "PSC-07", "the product accepted a response to another request"))
+    expect(
+        verify.check_outcome(
+            answer,
+            "refused",
+            "PSC-07",
+            "the product accepted a response to another request",
+            "le produit a accepté une réponse à une autre requête",
+        )
+    )
 
 
 @pytest.mark.requirement("PSC-08")
@@ -98,7 +109,15 @@ def test_bad_id_token_is_refused(sut, psc, browser, defect):
     """Un jeton d'identité invalide (signature, kid, alg=none, audience, émetteur, expiration, nonce) est refusé."""
     psc.scenario(options={"id_token_defect": defect})
     answer = log_in(sut, browser)
-    expect(verify.check_outcome(answer, "refused", "PSC-08", f"the product accepted an ID token with {defect}"))
+    expect(
+        verify.check_outcome(
+            answer,
+            "refused",
+            "PSC-08",
+            f"the product accepted an ID token with {defect}",
+            f"le produit a accepté un jeton d'identité présentant le défaut {defect}",
+        )
+    )
 
 
 @pytest.mark.requirement("PSC-09")
@@ -110,8 +129,23 @@ def test_session_is_renewed_with_the_refresh_token(sut, psc, browser):
         e for e in psc.exchanges() if e.operation == "token" and e.summary.get("grant_type") == "refresh_token"
     ]
     expect(
-        verify.check_outcome(answer, "refreshed", "PSC-09", "the product could not renew its tokens"),
-        [] if refreshed else [verify.Finding("psc.refresh", "no refresh_token grant was sent", requirement="PSC-09")],
+        verify.check_outcome(
+            answer,
+            "refreshed",
+            "PSC-09",
+            "the product could not renew its tokens",
+            "le produit n'a pas pu renouveler ses jetons",
+        ),
+        []
+        if refreshed
+        else [
+            verify.Finding(
+                "psc.refresh",
+                "no refresh_token grant was sent",
+                message_fr="aucune requête de jeton de type refresh_token n'a été envoyée",
+                requirement="PSC-09",
+            )
+        ],
     )
 
 

@@ -189,6 +189,8 @@ class OfficialKit:
                 Finding(
                     rule="kit:CDA_extended.xsd",
                     message=error.message,
+                    # libxml2 words its schema errors in English only: the French view quotes it.
+                    message_fr=f"non conforme au schéma CDA_extended.xsd du kit : {error.message}",
                     severity=Severity.ERROR,
                     requirement="CDA-01",
                     line=error.line,
@@ -214,6 +216,8 @@ class OfficialKit:
         return Finding(
             rule=f"kit:{stem}:{result.id or result.pattern}",
             message=result.text,
+            # The kit's schematron assertion text is official (ANS, in French): kept as is in both views.
+            message_fr=result.text,
             severity=severity,
             requirement=requirement,
             location=location,

@@ -111,6 +111,7 @@ def validate_resource(
                     f"profile {url} is not held here; not checked",
                     expr,
                     received=url,
+                    message_fr=f"le profil {url} n'est pas disponible ici ; non vérifié",
                 )
             )
             return
@@ -146,6 +147,8 @@ def validate_resource(
                 "fhir.profile",
                 "no profile declared in meta.profile nor given with --profile: only the base R4 structure was checked",
                 root_expr,
+                message_fr="aucun profil déclaré dans meta.profile ni donné par --profile : "
+                "seule la structure R4 de base a été vérifiée",
             )
         )
     return report

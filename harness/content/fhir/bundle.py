@@ -57,7 +57,13 @@ def resolve_contained(reference: str, current: dict[str, Any]) -> dict[str, Any]
 
 def _no_contained(reference: str, where: str) -> FhirIssue:
     return FhirIssue(
-        "error", "not-found", "fhir.reference", f"{reference} names no contained resource", where, received=reference
+        "error",
+        "not-found",
+        "fhir.reference",
+        f"{reference} names no contained resource",
+        where,
+        received=reference,
+        message_fr=f"{reference} ne désigne aucune ressource contenue (contained)",
     )
 
 
@@ -104,6 +110,7 @@ def reference_issues(bundle: dict[str, Any], index: BundleIndex) -> list[FhirIss
             f"Bundle.entry[{position}].fullUrl",
             "Bundle.entry.fullUrl",
             received=full_url,
+            message_fr=f"deux entrées partagent le fullUrl {full_url} ; les références vers lui sont ambiguës",
         )
         for position, full_url in index.duplicates
     ]
@@ -125,6 +132,7 @@ def reference_issues(bundle: dict[str, Any], index: BundleIndex) -> list[FhirIss
                         f"{reference} is no entry's fullUrl in this bundle",
                         where,
                         received=reference,
+                        message_fr=f"{reference} n'est le fullUrl d'aucune entrée de ce Bundle",
                     )
                 )
     return issues

@@ -29,12 +29,16 @@ class FhirIssue:
     profile: str | None = None
     expected: str | None = None
     received: str | None = None
+    # The French of ``message``. Text quoted from a profile (an invariant's human text) or from a
+    # library (pydantic's message) is kept as is inside it: it exists in one language only.
+    message_fr: str | None = None
 
     def to_finding(self) -> Finding:
         where = self.expression if not self.element else f"{self.expression} ({self.element})"
         return Finding(
             rule=self.rule,
             message=self.message,
+            message_fr=self.message_fr,
             severity=_SEVERITIES[self.severity],
             location=where,
             expected=self.expected,
@@ -94,4 +98,5 @@ def wrong_resource_type(url: str, profile_type: str, received: object, expressio
         expression,
         expected=profile_type,
         received=str(received),
+        message_fr=f"le profil {url} s'applique à {profile_type}, pas à {received}",
     )

@@ -46,6 +46,7 @@ def structure_issues(resource: dict[str, Any]) -> list[FhirIssue]:
                 f"{resource_type!r} is not an R4 resource type",
                 str(resource_type),
                 received=str(resource_type),
+                message_fr=f"{resource_type!r} n'est pas un type de ressource R4",
             )
         ]
     try:
@@ -54,10 +55,21 @@ def structure_issues(resource: dict[str, Any]) -> list[FhirIssue]:
         issues = []
         for error in exc.errors()[:MAX_STRUCTURE_ISSUES]:
             where = _expression(resource_type, tuple(error.get("loc", ())))
-            message = error.get("msg", "invalid")
+            # pydantic's own message exists in English only: the French view quotes it as is.
+            message = message_fr = error.get("msg", "invalid")
             if error.get("type") == "extra_forbidden":
                 message = "unknown element for this resource type"
-            issues.append(FhirIssue("error", "structure", "fhir.structure", f"{where}: {message}", where))
+                message_fr = "élément inconnu pour ce type de ressource"
+            issues.append(
+                FhirIssue(
+                    "error",
+                    "structure",
+                    "fhir.structure",
+                    f"{where}: {message}",
+                    where,
+                    message_fr=f"{where} : {message_fr}",
+                )
+            )
         if len(exc.errors()) > MAX_STRUCTURE_ISSUES:
             issues.append(
                 FhirIssue(
@@ -66,9 +78,19 @@ def structure_issues(resource: dict[str, Any]) -> list[FhirIssue]:
                     "fhir.structure",
                     f"{len(exc.errors()) - MAX_STRUCTURE_ISSUES} more structural errors not listed",
                     resource_type,
+                    message_fr=f"{len(exc.errors()) - MAX_STRUCTURE_ISSUES} autres erreurs de structure non listées",
                 )
             )
         return issues
     except (RecursionError, TypeError, ValueError) as exc:
-        return [FhirIssue("error", "structure", "fhir.structure", f"the R4 model cannot read it: {exc}", resource_type)]
+        return [
+            FhirIssue(
+                "error",
+                "structure",
+                "fhir.structure",
+                f"the R4 model cannot read it: {exc}",
+                resource_type,
+                message_fr=f"le modèle R4 ne peut pas la lire : {exc}",
+            )
+        ]
     return []

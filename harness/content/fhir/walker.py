@@ -6,8 +6,7 @@ visited, so its cost grows with the profile's size and the repetitions actually 
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +14,7 @@ from harness.content.fhir.checks import run_check
 from harness.content.fhir.fhirpath import FhirPathError, holds
 from harness.content.fhir.profiles import CORE_PREFIX, UNSET, Node, Profile, Registry
 from harness.content.fhir.report import FhirIssue, wrong_resource_type
+from harness.content.fhir.values import children, coding_pairs, matches_pattern, show, type_of_key, values_at
 
 BINDING_SEVERITY = {"required": "error", "extensible": "warning", "preferred": "information"}
 EXTENSION_ELEMENTS = ("extension", "modifierExtension")
@@ -45,6 +45,8 @@ class Context:
         element: str | None = None,
         expected: Any = None,
         received: Any = None,
+        *,
+        message_fr: str,
     ) -> None:
         self.issues.append(
             FhirIssue(
@@ -55,101 +57,16 @@ class Context:
                 expression,
                 element,
                 self.profile.url,
-                None if expected is None else _show(expected),
-                None if received is None else _show(received),
+                None if expected is None else show(expected),
+                None if received is None else show(received),
+                message_fr=message_fr,
             )
         )
 
-    def once(self, key: str, message: str, expression: str) -> None:
+    def once(self, key: str, message: str, expression: str, *, message_fr: str) -> None:
         if key not in self.said_once:
             self.said_once.add(key)
-            self.add("information", "informational", "fhir.processing", message, expression)
-
-
-def _show(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
-
-
-def _children(parent: Any, name: str) -> list[tuple[str, str, Any]]:
-    """(JSON key, expression suffix, value) of every repetition of ``name`` in ``parent``."""
-    if not isinstance(parent, dict):
-        return []
-    if name.endswith("[x]"):
-        prefix = name[:-3]
-        keys = [k for k in parent if k.startswith(prefix) and len(k) > len(prefix) and k[len(prefix)].isupper()]
-    elif name in parent:
-        keys = [name]
-    elif f"_{name}" in parent:  # a primitive with only an extension is present
-        return [(name, name, None)]
-    else:
-        return []
-    out: list[tuple[str, str, Any]] = []
-    for key in keys:
-        value = parent[key]
-        if isinstance(value, list):
-            out.extend((key, f"{key}[{i}]", item) for i, item in enumerate(value))
-        else:
-            out.append((key, key, value))
-    return out
-
-
-def values_at(value: Any, path: str) -> list[Any]:
-    """Every value at a dotted relative path, lists flattened (``type.coding.system``)."""
-    current = [value]
-    if path in ("$this", ""):
-        return current
-    for name in path.split("."):
-        nxt: list[Any] = []
-        for item in current:
-            for _, _, child in _children(item, name):
-                nxt.append(child)
-        current = nxt
-    return current
-
-
-def matches_pattern(value: Any, pattern: Any) -> bool:
-    """FHIR pattern semantics: every element of the pattern is present in the value."""
-    if isinstance(pattern, dict):
-        if not isinstance(value, dict):
-            return False
-        return all(key in value and matches_pattern(value[key], sub) for key, sub in pattern.items())
-    if isinstance(pattern, list):
-        if not isinstance(value, list):
-            return False
-        return all(any(matches_pattern(item, sub) for item in value) for sub in pattern)
-    return value == pattern
-
-
-def _type_of_key(node_name: str, key: str) -> str:
-    """``valueCodeableConcept`` under ``value[x]`` → ``CodeableConcept``; ``valueString`` → ``string``."""
-    suffix = key[len(node_name) - 3 :]
-    primitive = suffix[0].lower() + suffix[1:]
-    return primitive if primitive in _PRIMITIVES else suffix
-
-
-_PRIMITIVES = frozenset(
-    {
-        "base64Binary",
-        "boolean",
-        "canonical",
-        "code",
-        "date",
-        "dateTime",
-        "decimal",
-        "id",
-        "instant",
-        "integer",
-        "markdown",
-        "oid",
-        "positiveInt",
-        "string",
-        "time",
-        "unsignedInt",
-        "uri",
-        "url",
-        "uuid",
-    }
-)
+            self.add("information", "informational", "fhir.processing", message, expression, message_fr=message_fr)
 
 
 class Walker:
@@ -158,7 +75,7 @@ class Walker:
 
     # ---- elements -------------------------------------------------------------------------
     def element(self, node: Node, parent: Any, parent_expr: str) -> None:
-        items = _children(parent, node.name)
+        items = children(parent, node.name)
         expr = f"{parent_expr}.{node.name}"
         self._cardinality(node, len(items), expr, parent_expr)
         slicing = self._slicing(node)
@@ -182,6 +99,8 @@ class Walker:
                             f"({', '.join(node.slices)}) and the slicing is closed",
                             f"{parent_expr}.{items[index][1]}",
                             node.id,
+                            message_fr=f"{node.id} : cette répétition ne correspond à aucune des tranches "
+                            f"({', '.join(node.slices)}) et le découpage (slicing) est fermé",
                         )
             for slice_node in node.slices.values():
                 self._cardinality(slice_node, counts[slice_node.slice_name or ""], expr, parent_expr)
@@ -203,6 +122,7 @@ class Walker:
                 node.id,
                 expected=f"{node.min}..{'*' if node.max is None else node.max}",
                 received=str(count),
+                message_fr=f"{label} : minimum requis = {node.min}, mais seulement {count} trouvé(s)",
             )
         if node.max is not None and count > node.max:
             self.ctx.add(
@@ -214,6 +134,7 @@ class Walker:
                 node.id,
                 expected=f"{node.min or 0}..{node.max}",
                 received=str(count),
+                message_fr=f"{label} : maximum autorisé = {node.max}, mais {count} trouvé(s)",
             )
         if count == 0 and node.must_support and self.ctx.must_support:
             self.ctx.add(
@@ -223,6 +144,7 @@ class Walker:
                 f"{label} is must-support and absent",
                 expr,
                 node.id,
+                message_fr=f"{label} est must-support et absent",
             )
 
     def _slicing(self, node: Node) -> tuple[list[tuple[str, str]], str] | None:
@@ -270,7 +192,7 @@ class Walker:
                     if value_set is None or not any(
                         code is not None and value_set.contains(system, code)
                         for v in found
-                        for system, code in _codings(v)
+                        for system, code in coding_pairs(v)
                     ):
                         return False
             elif kind == "type":
@@ -293,7 +215,12 @@ class Walker:
                 if present != bool(target.min):
                     return False
             else:
-                self.ctx.once(f"discriminator:{kind}", f"discriminator type {kind} is not supported", node.id)
+                self.ctx.once(
+                    f"discriminator:{kind}",
+                    f"discriminator type {kind} is not supported",
+                    node.id,
+                    message_fr=f"le type de discriminant {kind} n'est pas pris en charge",
+                )
                 return False
         return True
 
@@ -337,6 +264,7 @@ class Walker:
                 node.id,
                 node.fixed,
                 value,
+                message_fr=f"{node.id} : la valeur doit être exactement la valeur fixée",
             )
         if node.pattern is not UNSET and not matches_pattern(value, node.pattern):
             ctx.add(
@@ -348,16 +276,25 @@ class Walker:
                 node.id,
                 node.pattern,
                 value,
+                message_fr=f"{node.id} : la valeur ne correspond pas au motif (pattern)",
             )
-        value_type = _type_of_key(node.name, key) if node.name.endswith("[x]") else None
+        value_type = type_of_key(node.name, key) if node.name.endswith("[x]") else None
         if node.types:
             self._types(node, value, value_type, expr)
         if node.binding is not None:
             self._binding(node, value, expr)
         if node.check is not None:
             for problem in run_check(node.check, value):
+                # The check's own detail is English only (harness.core.ins and checks.py word it).
                 ctx.add(
-                    "error", "value", f"fhir.check.{node.check}", f"{node.id}: {problem}", expr, node.id, received=value
+                    "error",
+                    "value",
+                    f"fhir.check.{node.check}",
+                    f"{node.id}: {problem}",
+                    expr,
+                    node.id,
+                    received=value,
+                    message_fr=f"{node.id} : valeur refusée par le contrôle {node.check} ({problem})",
                 )
         if isinstance(value, dict):
             for child in node.children.values():
@@ -366,7 +303,15 @@ class Walker:
             try:
                 ok = holds(constraint.expression, value, ctx.resource)
             except FhirPathError as exc:
-                ctx.add("warning", "processing", f"fhir.invariant.{constraint.key}", str(exc), expr, node.id)
+                ctx.add(
+                    "warning",
+                    "processing",
+                    f"fhir.invariant.{constraint.key}",
+                    str(exc),
+                    expr,
+                    node.id,
+                    message_fr=f"l'invariant {constraint.key} n'a pas pu être évalué : {exc}",
+                )
                 continue
             if not ok:
                 ctx.add(
@@ -376,6 +321,8 @@ class Walker:
                     f"constraint {constraint.key} failed: {constraint.human}",
                     expr,
                     node.id,
+                    # constraint.human is the profile's own text: quoted as is in both languages.
+                    message_fr=f"contrainte {constraint.key} non respectée : {constraint.human}",
                 )
 
     def _types(self, node: Node, value: Any, value_type: str | None, expr: str) -> None:
@@ -390,6 +337,7 @@ class Walker:
                 node.id,
                 expected=" | ".join(sorted(c for c in codes if c)),
                 received=value_type,
+                message_fr=f"{node.id} : le type {value_type} n'est pas autorisé ici",
             )
             return
         for type_spec in node.types:
@@ -420,7 +368,12 @@ class Walker:
         profile = self.ctx.registry.get(url)
         if profile is None:
             if not url.startswith(CORE_PREFIX):  # a core type's structure is checked already
-                self.ctx.once(f"profile:{url}", f"profile {url} is not held here; not checked", expr)
+                self.ctx.once(
+                    f"profile:{url}",
+                    f"profile {url} is not held here; not checked",
+                    expr,
+                    message_fr=f"le profil {url} n'est pas disponible ici ; non vérifié",
+                )
             return
         if resource.get("resourceType") != profile.type:
             self.ctx.issues.append(wrong_resource_type(url, profile.type, resource.get("resourceType"), expr))
@@ -455,6 +408,8 @@ class Walker:
                 node.id,
                 expected=" | ".join(sorted(allowed)),
                 received=str(target.get("resourceType")),
+                message_fr=f"{node.id} : la référence pointe vers une ressource {target.get('resourceType')}, "
+                "qui n'est pas une cible autorisée",
             )
 
     def _binding(self, node: Node, value: Any, expr: str) -> None:
@@ -465,10 +420,14 @@ class Walker:
         value_set = self.ctx.registry.value_sets.get(url)
         if value_set is None:
             self.ctx.once(
-                f"valueset:{url}", f"value set {url} is not held here; codes bound to it are not checked", node.id
+                f"valueset:{url}",
+                f"value set {url} is not held here; codes bound to it are not checked",
+                node.id,
+                message_fr=f"le jeu de valeurs {url} n'est pas disponible ici ; "
+                "les codes qui y sont liés ne sont pas vérifiés",
             )
             return
-        codings = list(_codings(value))
+        codings = list(coding_pairs(value))
         if not codings:
             return
         if any(code is not None and value_set.contains(system, code) for system, code in codings):
@@ -483,16 +442,5 @@ class Walker:
             node.id,
             expected=url,
             received=shown,
+            message_fr=f"{node.id} : aucun code n'appartient au jeu de valeurs {value_set.name} (liaison {strength})",
         )
-
-
-def _codings(value: Any) -> Iterator[tuple[str | None, str | None]]:
-    if isinstance(value, str):
-        yield None, value
-    elif isinstance(value, dict):
-        if "coding" in value:
-            for coding in value.get("coding") or []:
-                if isinstance(coding, dict):
-                    yield coding.get("system"), coding.get("code")
-        elif "code" in value:
-            yield value.get("system"), value.get("code")

@@ -71,8 +71,11 @@ def no_ins_without_qualification(patient: dict[str, Any], status: str) -> list[F
         Finding(
             "fhir.ins.unqualified",
             f"the identity is {status}, not qualified, yet the Patient carries the matricule INS",
+            message_fr=f"l'identité est au statut {status}, non qualifiée, "
+            "et pourtant le Patient porte le matricule INS",
             location="Patient.identifier",
             expected="no identifier under an INS OID",
+            expected_fr="aucun identifiant sous un OID d'INS",
             received=", ".join(f"{i.get('system')}|{i.get('value')}" for i in carried),
         )
     ]
@@ -87,9 +90,11 @@ def ins_matches(patient: dict[str, Any], identity: dict[str, Any], where: str) -
         Finding(
             "fhir.ins.patient",
             "the Patient does not carry the patient's INS under its OID",
+            message_fr="la ressource Patient ne porte pas l'INS du patient sous son OID",
             location=where,
             expected=f"{expected[1]}|{expected[0]}",
             received=", ".join(f"{s}|{v}" for v, s in sorted(values, key=str)) or "no INS",
+            received_fr=None if values else "aucun INS",
         )
     ]
 
@@ -104,14 +109,24 @@ def bundle_consistency(bundle: dict[str, Any], identity: dict[str, Any]) -> list
         (i, e["resource"]) for i, e in enumerate(entries) if e["resource"].get("resourceType") == "DocumentReference"
     ]
     if not documents:
-        return [Finding("fhir.bundle.document", "the bundle carries no DocumentReference", location="Bundle.entry")]
+        return [
+            Finding(
+                "fhir.bundle.document",
+                "the bundle carries no DocumentReference",
+                message_fr="le Bundle ne porte aucune DocumentReference",
+                location="Bundle.entry",
+            )
+        ]
     for position, docref in documents:
         base = f"Bundle.entry[{position}].resource"
         subject = by_url.get((docref.get("subject") or {}).get("reference"))
         if subject is None or subject.get("resourceType") != "Patient":
             findings.append(
                 Finding(
-                    "fhir.bundle.subject", "the subject is no Patient entry of the bundle", location=f"{base}.subject"
+                    "fhir.bundle.subject",
+                    "the subject is no Patient entry of the bundle",
+                    message_fr="le subject ne désigne aucune entrée Patient du Bundle",
+                    location=f"{base}.subject",
                 )
             )
         else:
@@ -125,6 +140,7 @@ def bundle_consistency(bundle: dict[str, Any], identity: dict[str, Any]) -> list
                     Finding(
                         "fhir.bundle.binary",
                         "attachment.url names no Binary entry of the bundle",
+                        message_fr="attachment.url ne désigne aucune entrée Binary du Bundle",
                         location=f"{where}.url",
                         received=str(attachment.get("url")),
                     )
@@ -134,7 +150,12 @@ def bundle_consistency(bundle: dict[str, Any], identity: dict[str, Any]) -> list
                 data = base64.b64decode(binary.get("data") or "", validate=True)
             except (binascii.Error, ValueError):
                 findings.append(
-                    Finding("fhir.bundle.binary", "the Binary's data is not base64", location=f"{where}.url")
+                    Finding(
+                        "fhir.bundle.binary",
+                        "the Binary's data is not base64",
+                        message_fr="le champ data du Binary n'est pas en base64",
+                        location=f"{where}.url",
+                    )
                 )
                 continue
             if attachment.get("size") != len(data):
@@ -142,6 +163,7 @@ def bundle_consistency(bundle: dict[str, Any], identity: dict[str, Any]) -> list
                     Finding(
                         "fhir.bundle.size",
                         "attachment.size is not the document's size",
+                        message_fr="attachment.size n'est pas la taille du document",
                         location=f"{where}.size",
                         expected=str(len(data)),
                         received=str(attachment.get("size")),
@@ -153,6 +175,7 @@ def bundle_consistency(bundle: dict[str, Any], identity: dict[str, Any]) -> list
                     Finding(
                         "fhir.bundle.hash",
                         "attachment.hash is not the base64 SHA-1 of the document",
+                        message_fr="attachment.hash n'est pas le SHA-1 en base64 du document",
                         location=f"{where}.hash",
                         expected=sha1,
                         received=str(attachment.get("hash")),
@@ -174,6 +197,7 @@ def _cda_consistency(data: bytes, docref: dict[str, Any], identity: dict[str, An
             Finding(
                 "fhir.bundle.type",
                 "DocumentReference.type is not the CDA's ClinicalDocument/code",
+                message_fr="DocumentReference.type n'est pas le ClinicalDocument/code du CDA",
                 location=f"{base}.type",
                 expected=str(header.code),
                 received=", ".join(sorted(map(str, codes))),
@@ -184,6 +208,7 @@ def _cda_consistency(data: bytes, docref: dict[str, Any], identity: dict[str, An
             Finding(
                 "fhir.bundle.patient",
                 "the CDA in the bundle is not about this patient",
+                message_fr="le CDA du Bundle ne concerne pas ce patient",
                 location=f"{base}.content",
                 expected=identity["ins"],
                 received=header.patient_ins[0],

@@ -6,9 +6,8 @@ as the operator saw them) and the mailboxes, never the operator's own opinion.
 
 from __future__ import annotations
 
-import dataclasses
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from harness.content import xdm_check
 from harness.core import ins
@@ -51,9 +50,23 @@ def submitted(exchanges: list[Exchange]) -> list[Submitted]:
     ]
 
 
-def none_sent(requirement: str, what: str = "message accepted by the operator") -> list[Finding]:
+def none_sent(
+    requirement: str,
+    what: str = "message accepted by the operator",
+    what_fr: str = "message accepté par l'opérateur",
+) -> list[Finding]:
+    """The finding when the product sent nothing to judge; ``what_fr`` is ``what`` in French."""
     return [
-        Finding("mss.sent", f"the product sent no {what}", requirement=requirement, expected="one", received="none")
+        Finding(
+            "mss.sent",
+            f"the product sent no {what}",
+            message_fr=f"le produit n'a envoyé aucun {what_fr}",
+            requirement=requirement,
+            expected="one",
+            received="none",
+            expected_fr="un",
+            received_fr="aucun",
+        )
     ]
 
 
@@ -69,6 +82,7 @@ def check_transport(messages: list[Submitted]) -> list[Finding]:
                 Finding(
                     "mss.tls",
                     "the message was submitted without TLS",
+                    message_fr="le message a été soumis sans TLS",
                     requirement="MSS-01",
                     location=sent.where,
                     received=meta.get("tls"),
@@ -80,6 +94,8 @@ def check_transport(messages: list[Submitted]) -> list[Finding]:
                     "mss.auth",
                     "the submission was not authenticated with a PSC bearer token "
                     "(XOAUTH2/OAUTHBEARER) or an IGC-Santé ORG certificate",
+                    message_fr="la soumission n'a été authentifiée ni par un jeton porteur PSC "
+                    "(XOAUTH2/OAUTHBEARER) ni par un certificat ORG IGC-Santé",
                     requirement="MSS-01",
                     location=sent.where,
                     received=meta.get("auth"),
@@ -103,6 +119,7 @@ def check_structure(messages: list[Submitted], patient: dict[str, str]) -> list[
                 Finding(
                     "mss.subject",
                     "the subject must be XDM/1.0/DDM+<libellé> <NOM> <prénom> <JJ/MM/AAAA>",
+                    message_fr="l'objet doit être de la forme XDM/1.0/DDM+<libellé> <NOM> <prénom> <JJ/MM/AAAA>",
                     requirement="MSS-02",
                     location=where,
                     received=subject,
@@ -113,6 +130,7 @@ def check_structure(messages: list[Submitted], patient: dict[str, str]) -> list[
                 Finding(
                     "mss.subject",
                     "the subject does not name the document's patient",
+                    message_fr="l'objet ne nomme pas le patient du document",
                     requirement="MSS-02",
                     location=where,
                     received=subject,
@@ -125,9 +143,11 @@ def check_structure(messages: list[Submitted], patient: dict[str, str]) -> list[
                 Finding(
                     "mss.body",
                     "the message needs a text/plain body in UTF-8",
+                    message_fr="le message doit avoir un corps text/plain en UTF-8",
                     requirement="MSS-02",
                     location=where,
                     received=body.get_content_charset() if body else "no body",
+                    received_fr=None if body else "aucun corps",
                 )
             )
         names = [(name, media) for name, media, _ in mssmail.attachments(message)]
@@ -136,14 +156,22 @@ def check_structure(messages: list[Submitted], patient: dict[str, str]) -> list[
                 Finding(
                     "mss.xdm-attached",
                     "no IHE_XDM.ZIP attachment",
+                    message_fr="aucune pièce jointe IHE_XDM.ZIP",
                     requirement="MSS-02",
                     location=where,
                     received=", ".join(n for n, _ in names) or "no attachment",
+                    received_fr=None if names else "aucune pièce jointe",
                 )
             )
         if not any(media == "application/pdf" for _, media in names):
             findings.append(
-                Finding("mss.pdf", "no PDF copy of the document is attached", requirement="MSS-02", location=where)
+                Finding(
+                    "mss.pdf",
+                    "no PDF copy of the document is attached",
+                    message_fr="aucune copie PDF du document n'est jointe",
+                    requirement="MSS-02",
+                    location=where,
+                )
             )
     return findings
 
@@ -159,20 +187,31 @@ def check_xdm(messages: list[Submitted]) -> list[Finding]:
         attached = sent.xdm()
         if attached is None:
             findings.append(
-                Finding("mss.xdm-attached", "no IHE_XDM.ZIP to judge", requirement="MSS-03", location=sent.where)
+                Finding(
+                    "mss.xdm-attached",
+                    "no IHE_XDM.ZIP to judge",
+                    message_fr="aucune IHE_XDM.ZIP à juger",
+                    requirement="MSS-03",
+                    location=sent.where,
+                )
             )
             continue
         try:
             package = xdm.read_xdm(attached[1])
         except xdm.NotAnXdm as exc:
             findings.append(
-                Finding("xdm.readable", f"the XDM cannot be read: {exc}", requirement="MSS-03", location=sent.where)
+                Finding(
+                    "xdm.readable",
+                    f"the XDM cannot be read: {exc}",
+                    message_fr=f"l'archive XDM est illisible : {exc}",
+                    requirement="MSS-03",
+                    location=sent.where,
+                )
             )
             continue
         for finding in xdm_check.check_xdm(package, requirement="MSS-03"):
-            findings.append(
-                dataclasses.replace(finding, requirement="MSS-03", location=f"{sent.where}: {finding.location or ''}")
-            )
+            # replace() keeps the XDM checker's own French (message_fr, expected_fr, received_fr).
+            findings.append(replace(finding, requirement="MSS-03", location=f"{sent.where}: {finding.location or ''}"))
     return findings
 
 
@@ -212,6 +251,7 @@ def check_headers(messages: list[Submitted], patient: dict[str, str]) -> list[Fi
                 Finding(
                     "mss.x-mss-codecda",
                     "X-MSS-CODECDA must list the code of every CDA of the XDM",
+                    message_fr="X-MSS-CODECDA doit lister le code de chaque CDA de l'archive XDM",
                     requirement="MSS-04",
                     location=where,
                     expected=",".join(sorted(codes)),
@@ -224,6 +264,7 @@ def check_headers(messages: list[Submitted], patient: dict[str, str]) -> list[Fi
                 Finding(
                     "mss.x-mss-ins",
                     "X-MSS-INS must say whether the patient's INS is qualified",
+                    message_fr="X-MSS-INS doit indiquer si l'INS du patient est qualifié",
                     requirement="MSS-04",
                     location=where,
                     expected=expected_ins,
@@ -235,6 +276,7 @@ def check_headers(messages: list[Submitted], patient: dict[str, str]) -> list[Fi
                 Finding(
                     "mss.x-mss-nil",
                     "X-MSS-NIL (the product's reference) is missing",
+                    message_fr="X-MSS-NIL (la référence du produit) est absent",
                     requirement="MSS-04",
                     location=where,
                 )
@@ -255,6 +297,8 @@ def check_patient_recipients(messages: list[Submitted], patient: dict[str, str])
                     Finding(
                         "mss.patient-ins",
                         "a message was sent to a patient mailbox for an identity whose INS is not qualified",
+                        message_fr="un message a été envoyé à une messagerie patient pour une identité "
+                        "dont l'INS n'est pas qualifié",
                         requirement="MSS-05",
                         location=sent.where,
                         received=patient.get("status"),
@@ -265,6 +309,8 @@ def check_patient_recipients(messages: list[Submitted], patient: dict[str, str])
                     Finding(
                         "mss.patient-address",
                         "the patient mailbox must be <INS>@patient.mssante.fr with the patient's own INS",
+                        message_fr="l'adresse de la messagerie patient doit être <INS>@patient.mssante.fr "
+                        "avec l'INS du patient lui-même",
                         requirement="MSS-05",
                         location=sent.where,
                         expected=f"{patient['ins']}@{PATIENT_DOMAIN}",
@@ -282,6 +328,7 @@ def check_acknowledgement_requested(messages: list[Submitted]) -> list[Finding]:
         Finding(
             "mss.ack-request",
             "the message does not ask for an acknowledgement (Disposition-Notification-To)",
+            message_fr="le message ne demande pas d'accusé de réception (Disposition-Notification-To)",
             requirement="MSS-06",
             location=sent.where,
         )
@@ -299,20 +346,30 @@ def check_mdn(raw_messages: list[bytes], original_id: str, error_code: str | Non
             Finding(
                 "mss.mdn",
                 "no MDN for the delivered message (Original-Message-ID)",
+                message_fr="aucun MDN pour le message remis (Original-Message-ID)",
                 requirement=requirement,
                 expected=original_id,
                 received=", ".join(str(d.original_message_id) for d in dispositions) or "no MDN",
+                received_fr=None if dispositions else "aucun MDN",
             )
         ]
     found = matching[-1]
     findings = []
     if not found.final_recipient:
-        findings.append(Finding("mss.mdn-final-recipient", "the MDN has no Final-Recipient", requirement=requirement))
+        findings.append(
+            Finding(
+                "mss.mdn-final-recipient",
+                "the MDN has no Final-Recipient",
+                message_fr="le MDN n'a pas de Final-Recipient",
+                requirement=requirement,
+            )
+        )
     if "processed" not in found.disposition:
         findings.append(
             Finding(
                 "mss.mdn-disposition",
                 "the integration MDN must be 'processed'",
+                message_fr="le MDN d'intégration doit être « processed »",
                 requirement=requirement,
                 received=found.disposition,
             )
@@ -322,6 +379,7 @@ def check_mdn(raw_messages: list[bytes], original_id: str, error_code: str | Non
             Finding(
                 "mss.mdn-error",
                 "a correct message was acknowledged with an error",
+                message_fr="un message correct a été acquitté avec une erreur",
                 requirement=requirement,
                 received=found.error,
             )
@@ -332,6 +390,7 @@ def check_mdn(raw_messages: list[bytes], original_id: str, error_code: str | Non
                 Finding(
                     "mss.mdn-error",
                     "the integration failure must be reported with its error code",
+                    message_fr="l'échec d'intégration doit être signalé avec son code d'erreur",
                     requirement=requirement,
                     expected=error_code,
                     received=found.error,
@@ -342,6 +401,7 @@ def check_mdn(raw_messages: list[bytes], original_id: str, error_code: str | Non
                 Finding(
                     "mss.mdn-subject",
                     f"a negative MDN's subject starts with {mssmail.KO_PREFIX}[{error_code}]",
+                    message_fr=f"l'objet d'un MDN négatif commence par {mssmail.KO_PREFIX}[{error_code}]",
                     requirement=requirement,
                     received=found.subject,
                 )

@@ -15,6 +15,32 @@ from harness.run.verify.dmp.requests import ACTIONS, FATAL_VIHF, DmpRequest, non
 
 MESSAGE_ID = re.compile(r"^urn:uuid:[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}$")
 
+# The French of the VIHF checker's problem codes (harness.protocols.vihf). The checker words its
+# detail in English only (it is shared with the mock); the French finding leads with this sentence
+# and quotes that detail.
+VIHF_PROBLEM_FR = {
+    "missing": "aucune assertion VIHF lisible",
+    "several_assertions": "wsse:Security porte plusieurs assertions VIHF",
+    "signature_absent": "le VIHF n'est pas signé",
+    "signature_invalid": "la signature du VIHF n'est pas valide",
+    "signature_wrapping": "la signature ne porte pas sur l'assertion VIHF elle-même (signature wrapping)",
+    "untrusted_signer": "le signataire du VIHF n'est pas reconnu de confiance",
+    "not_signature_certificate": "le VIHF n'est pas signé avec un certificat de signature",
+    "bad_issue_instant": "l'IssueInstant du VIHF est illisible",
+    "bad_conditions": "les Conditions du VIHF sont illisibles",
+    "not_yet_valid": "le VIHF n'est pas encore valide",
+    "expired": "le VIHF a expiré",
+}
+
+
+def vihf_problem_fr(problem: vihf.VihfProblem) -> str:
+    """``problem`` in French: the sentence of its code, then the checker's English detail."""
+    if problem.code.startswith("attribute:"):
+        lead = f"attribut ou élément {problem.code.removeprefix('attribute:')} du VIHF absent ou incorrect"
+    else:
+        lead = VIHF_PROBLEM_FR.get(problem.code, f"problème de VIHF {problem.code}")
+    return f"{lead} ({problem.message})"
+
 
 def check_transport(found: list[DmpRequest]) -> list[Finding]:
     if not found:
@@ -138,7 +164,13 @@ def check_vihf_signature(found: list[DmpRequest], trusted: Sequence[x509.Certifi
         for problem in check.problems:
             if problem.code in FATAL_VIHF:
                 findings.append(
-                    Finding(f"vihf.{problem.code}", problem.message, requirement="DMP-02", location=request.where)
+                    Finding(
+                        f"vihf.{problem.code}",
+                        problem.message,
+                        message_fr=vihf_problem_fr(problem),
+                        requirement="DMP-02",
+                        location=request.where,
+                    )
                 )
         mode = (check.attributes.get("Authentification_mode") or ["DIRECTE"])[0]
         if check.signature == "valid" and mode == "DIRECTE" and not check.signature_certificate:
@@ -198,7 +230,13 @@ def check_vihf_attributes(found: list[DmpRequest], trusted: Sequence[x509.Certif
             continue
         for problem in vihf.check_attributes(check, needs_patient=request.transaction != "TD0.4"):
             findings.append(
-                Finding(f"vihf.{problem.code}", problem.message, requirement="DMP-03", location=request.where)
+                Finding(
+                    f"vihf.{problem.code}",
+                    problem.message,
+                    message_fr=vihf_problem_fr(problem),
+                    requirement="DMP-03",
+                    location=request.where,
+                )
             )
         resource = next(iter(check.attributes.get("urn:oasis:names:tc:xacml:2.0:resource:resource-id") or []), None)
         named = xds.patient_ins(resource)
