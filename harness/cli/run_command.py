@@ -28,10 +28,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _run_epilog() -> str:
     """What `segur run --help` ends with: the suites and couloirs of this installation, and the exit statuses."""
     from harness.core.catalog import COULOIRS
-    from harness.core.paths import suites_dir
+    from harness.core.paths import available_suites
 
-    # Listed from the folder, so that `segur --help` does not import the runner and pytest.
-    suites = sorted(p.name for p in suites_dir().iterdir() if p.is_dir() and any(p.glob("test_*.py")))
+    suites = available_suites()  # from core, so that `segur --help` does not import the runner and pytest
 
     return (
         f"suites: {', '.join(suites)} (or all)\n"

@@ -27,6 +27,11 @@ def suites_dir() -> Path:
     return _PACKAGE_PARENT / "suites"
 
 
+def available_suites() -> list[str]:
+    """The suites installed: the folders of ``suites/`` that hold tests."""
+    return sorted(p.name for p in suites_dir().iterdir() if p.is_dir() and any(p.glob("test_*.py")))
+
+
 def reference_dir() -> Path | None:
     """The shared reference corpus (official artefacts), or None when this machine has none.
 

@@ -30,10 +30,6 @@ class HarnessDataError(Exception):
     """The harness's own test data or mock is inconsistent: the outcome is ``error``, exit status 3."""
 
 
-def not_evaluated(kind: SkipKind, en: str, fr: str) -> NotEvaluated:
-    return NotEvaluated(kind, en, fr)
-
-
 def blocked_by(gates: Mapping[str, Iterable[Finding]], requirement: str) -> None:
     """Raise :class:`NotEvaluated` (``blocked``) when a gate requirement other than ``requirement`` has an error.
 

@@ -1,7 +1,7 @@
 """The words every report and the terminal share, in French and English.
 
 One place so that the terminal summary, report.html and the other writers say the same thing:
-criticité, outcomes, verdicts, why a requirement was not evaluated, and the system under test
+criticité, verdicts, why a requirement was not evaluated, and the system under test
 described in words rather than as the adapter's raw description.
 """
 
@@ -9,30 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.core.results import Outcome, SkipKind, Verdict
-
-LANGUAGES = ("fr", "en")
+from harness.core.results import SkipKind, Verdict
 
 CRITICITE = {
     "fr": {"CRITICAL": "Critique", "MAJOR": "Majeure", "MINOR": "Mineure"},
     "en": {"CRITICAL": "Critical", "MAJOR": "Major", "MINOR": "Minor"},
-}
-
-OUTCOME = {
-    "fr": {
-        Outcome.PASS: "conforme",
-        Outcome.FAIL: "non conforme",
-        Outcome.SKIP: "non évalué",
-        Outcome.OMIT: "hors couloir",
-        Outcome.ERROR: "erreur",
-    },
-    "en": {
-        Outcome.PASS: "pass",
-        Outcome.FAIL: "fail",
-        Outcome.SKIP: "not evaluated",
-        Outcome.OMIT: "out of couloir",
-        Outcome.ERROR: "error",
-    },
 }
 
 VERDICT = {

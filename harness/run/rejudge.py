@@ -17,10 +17,11 @@ from typing import Any
 import pytest
 
 from harness.core.errors import UsageError
+from harness.core.paths import available_suites
 from harness.evidence import pack as evidence
 from harness.evidence.report_diff import RunDiff, diff_reports, load_report
 from harness.run.replay import NOT_REJUDGEABLE
-from harness.run.runner import RunOptions, _ResultGrabber, available_suites, pytest_arguments
+from harness.run.runner import RunOptions, _ResultGrabber, pytest_arguments
 
 
 @dataclass

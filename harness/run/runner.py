@@ -14,7 +14,7 @@ import pytest
 from harness.core import wording
 from harness.core.catalog import normalise_couloir
 from harness.core.errors import UsageError
-from harness.core.paths import suites_dir
+from harness.core.paths import available_suites, suites_dir
 from harness.core.results import EXIT_HARNESS, EXIT_USAGE, Outcome, RunResult, SkipKind, Verdict
 from harness.run.sut import load_sut
 
@@ -23,10 +23,6 @@ PLANNED_SUITES: set[str] = set()  # suites announced but not built yet
 
 class UsageProblem(UsageError):
     """Bad options: exit status 2 with this message."""
-
-
-def available_suites() -> list[str]:
-    return sorted(p.name for p in suites_dir().iterdir() if p.is_dir() and any(p.glob("test_*.py")))
 
 
 def resolve_suites(spec: str) -> list[str]:
