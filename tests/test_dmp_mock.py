@@ -142,6 +142,36 @@ def test_emergency_access_respects_the_patients_opposition(env):
     assert emergency.declare_authorisation(patient("VIDE"))["outcome"] == "refused", "TD0.3 is for normal mode"
 
 
+def test_masked_documents_stay_hidden_in_emergency_unless_the_patient_allowed_it(env):
+    # Facts §2.3 (FI PDT-INF-526): documents hidden from professionals are readable by their author, or in
+    # bris de glace / centre 15 when the patient allowed it; the patient setting masked_visible_in_emergency.
+    normal = client(env)
+    for purpose in ("bris_de_glace", "urgence"):
+        emergency = client(env, purpose_of_use=purpose)
+        allowed = emergency.find_documents(patient("URGENCE-MASQUE"))["documents"]
+        assert len(allowed) == 2, f"{purpose}: the patient allowed masked documents in emergency access"
+        for document in allowed:
+            assert emergency.read_document(patient("URGENCE-MASQUE"), document["unique_id"])["outcome"] == "ok"
+    assert len(client(env, purpose_of_use="bris_de_glace").find_documents(patient("OUVERT"))["documents"]) == 1, (
+        "by default (OUVERT) a masked document stays hidden in emergency access"
+    )
+    with pytest.raises(Exception, match="DMPAccessDeniedByRightsService"):  # normal mode needs an authorisation
+        normal.find_documents(patient("URGENCE-MASQUE"))
+
+
+def test_the_emergency_visibility_of_masked_documents_is_a_checked_patient_setting(tmp_path):
+    extra = tmp_path / "patients.toml"
+    extra.write_text(
+        '[[patient]]\nkey = "X"\nins = "290032123100861"\noid = "1.2.250.1.213.1.4.10"\nnom_naissance = "X"\n'
+        'prenoms = ["X"]\nsexe = "F"\ndate_naissance = "1990-03-01"\nmasked_visible_in_emergency = "yes"\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ValueError, match="masked_visible_in_emergency"):
+        PatientBase.load(extra)
+    assert PATIENTS["OUVERT"].masked_visible_in_emergency is False
+    assert PATIENTS["URGENCE-MASQUE"].masked_visible_in_emergency is True
+
+
 # -- VIHF refusals ----------------------------------------------------------------------------
 
 
