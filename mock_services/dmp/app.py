@@ -235,7 +235,7 @@ class DmpService:
             await asyncio.sleep(scenario.latency_ms / 1000)
         if scenario.fault == "technical":
             spec = self.faults["registry_error"]
-            body = soap.fault("Receiver", spec.message, subcode=spec.code or None)
+            body = soap.fault("Receiver", spec.message, subcode=spec.code or None, namespaces=spec.namespaces())
             raise Refusal(
                 500, body, FAULT, {"code": "Receiver", "subcode": spec.code, "reason": spec.message}, mtom_answer
             )

@@ -73,8 +73,14 @@ class FaultSpec:
     code: str
     message: str
     fault_code: str = "Sender"
+    namespace: str = ""  # the namespace of ``code``'s prefix, when ``code`` is a prefixed QName
     source: str = ""
     confidence: str = ""
+
+    def namespaces(self) -> dict[str, str]:
+        """``{prefix: namespace}`` for a prefixed ``code`` with a ``namespace``, else empty."""
+        prefix, sep, _ = self.code.partition(":")
+        return {prefix: self.namespace} if sep and self.namespace else {}
 
 
 class FaultTable:
@@ -99,15 +105,22 @@ def _read_faults(path: Path) -> dict[str, FaultSpec]:
     for situation, entry in data.items():
         if entry.get("kind") not in ("registry", "soap"):
             raise ValueError(f"{path}: [{situation}] kind must be 'registry' or 'soap'")
-        specs[situation] = FaultSpec(
+        spec = FaultSpec(
             situation=situation,
             kind=entry["kind"],
             code=entry.get("code", ""),
             message=entry.get("message", ""),
             fault_code=entry.get("fault_code", "Sender"),
+            namespace=entry.get("namespace", ""),
             source=entry.get("source", ""),
             confidence=entry.get("confidence", ""),
         )
+        if spec.kind == "soap":
+            try:
+                soap.check_fault_qnames(spec.fault_code, spec.code or None, spec.namespaces())
+            except ValueError as exc:
+                raise ValueError(f"{path}: [{situation}] {exc} (give its URI in 'namespace')") from None
+        specs[situation] = spec
     return specs
 
 
@@ -124,7 +137,13 @@ def response_header(transaction: str | None, relates_to: str | None) -> list[etr
 
 def soap_fault(spec: FaultSpec, relates_to: str | None, detail: str | None = None) -> bytes:
     reason = f"{spec.message} {detail}".strip() if detail else spec.message
-    return soap.fault(spec.fault_code, reason, subcode=spec.code or None, header=response_header(None, relates_to))
+    return soap.fault(
+        spec.fault_code,
+        reason,
+        subcode=spec.code or None,
+        header=response_header(None, relates_to),
+        namespaces=spec.namespaces(),
+    )
 
 
 def now_hl7() -> str:
