@@ -205,6 +205,27 @@ def test_an_untampered_request_is_answered(env):
     assert raw_call(env, td02_envelope(env)).status_code == 200
 
 
+def test_a_request_without_any_action_is_dispatched_on_its_body(env):
+    # A client generated from PatientsSpecific.wsdl sends soapAction="" and no wsa:Action (harness.protocols.dmpi).
+    def drop_action(root):
+        action = root.find(f".//{{{soap.WSA_NS}}}Action")
+        action.getparent().remove(action)
+
+    response = raw_call(env, td02_envelope(env, drop_action), content_type='application/soap+xml; action=""')
+    assert response.status_code == 200, response.text[:300]
+
+
+def test_a_body_no_operation_declares_is_refused_when_no_action_names_one(env):
+    def unknown(root):
+        drop = root.find(f".//{{{soap.WSA_NS}}}Action")
+        drop.getparent().remove(drop)
+        body = root.find(f"{{{soap.SOAP12_NS}}}Body")
+        body[0].tag = "{urn:example}unknownOperation"
+
+    response = raw_call(env, td02_envelope(env, unknown))
+    assert response.status_code == 400 and "opération inconnue" in response.text
+
+
 def test_unsigned_vihf_is_refused(env):
     response = raw_call(env, td02_envelope(env, defects=frozenset({"vihf_unsigned"})))
     assert response.status_code == 400 and fault_subcode(response) == "wsse:FailedAuthentication"
