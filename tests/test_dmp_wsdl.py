@@ -146,3 +146,22 @@ def test_operations_the_mock_does_not_implement_get_its_fault_not_a_dispatch_ref
     with pytest.raises(zeep.exceptions.Fault, match="non prise en charge"):
         proxy.listAuthorizationByPatient(mode="TOUTE", _soapheaders=[security(env, PATIENTS["VIDE"].identity())])
     assert env["store"].exchanges(session_key=realm, service="dmp")[-1].operation == "TD1.6"
+
+
+def test_the_obsolete_patient_certification_reaches_the_unsupported_fault_by_its_body(env):
+    proxy, _, realm = service(
+        env,
+        "patientCertif.wsdl",
+        "{urn:si-dmp-patients}PatientCertificationEndPointImplServiceSoapBinding",
+        "patientCertif",
+    )
+    with pytest.raises(zeep.exceptions.Fault, match="non prise en charge"):
+        proxy.identityCertification(
+            nirOD="1750269123002",
+            dateNaissance="19750227",
+            rangNaissance=1,
+            nirIndividu="1750269123002",
+            _soapheaders=[security(env, None)],
+        )
+    recorded = env["store"].exchanges(session_key=realm, service="dmp")[-1]
+    assert recorded.operation.startswith("TD0.0") and recorded.summary["dispatch"]["by"] == "body element"

@@ -36,7 +36,7 @@ class Operation:
     wsdl: str  # the kit's WSDL file declaring it
     operation: str  # the WSDL operation name
     request: tuple[str, str]  # the input element (namespace, local name)
-    action: str  # the wsa:Action of the kit's example message: what DMP-01 expects
+    action: str  # the wsa:Action of the kit's example message: what DMP-01 expects ("" when it has none)
     wsdl_actions: tuple[str, ...] = ()  # other actions the WSDL binding declares (soapAction, wsaw:Action)
     implemented: bool = True  # False: the mock answers the "unsupported" fault
 
@@ -127,6 +127,15 @@ OPERATIONS: tuple[Operation, ...] = (
         implemented=False,
     ),
     Operation(
+        "TD0.0 identityCertification (obsolete)",
+        "patientCertif",
+        "patientCertif.wsdl",
+        "identityCertification",
+        (PATIENTS, "identityCertification"),
+        "",  # the kit has no example message; the WSDL declares soapAction="" (facts §2.2: obsolete)
+        implemented=False,
+    ),
+    Operation(
         "TD2.1",
         "DocumentRepository_Service",
         "XDS.b_DocumentRepository.wsdl",
@@ -160,7 +169,7 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
 )
 
-BY_ACTION: dict[str, Operation] = {action: op for op in OPERATIONS for action in op.actions}
+BY_ACTION: dict[str, Operation] = {action: op for op in OPERATIONS for action in op.actions if action}
 BY_ELEMENT: dict[tuple[str, str], Operation] = {op.request: op for op in OPERATIONS}
 BY_TRANSACTION: dict[str, Operation] = {op.transaction: op for op in OPERATIONS}
 

@@ -29,7 +29,7 @@ DMP_DEVICE_OID = "1.2.250.1.213.4.1.1.1"  # sender device of the official TD0.2 
 # Derived from the DMPi operation table (harness.protocols.dmpi): the kit's wsa:Action of each
 # transaction the mock implements, and those it knows but answers with the "unsupported" fault.
 ACTIONS = {op.action: op.transaction for op in dmpi.OPERATIONS if op.implemented}
-UNSUPPORTED_ACTIONS = {op.action: op.transaction for op in dmpi.OPERATIONS if not op.implemented}
+UNSUPPORTED_ACTIONS = {op.action: op.transaction for op in dmpi.OPERATIONS if not op.implemented and op.action}
 RESPONSE_ACTIONS = {
     "TD0.2": "urn:hl7-org:v3:PRPA_IN201308UV02",
     "TD0.3": "urn:si-dmp-habilitations:HabilitationsEndPoint:setAuthorizationResponse",
