@@ -2,9 +2,9 @@
 
 One route per DMPi service (``/si-dmp-server/v2/services/<service>``, facts §2.1), dispatching
 like a SOAP stack generated from the kit's WSDLs (``harness.protocols.dmpi``): ``wsa:Action``,
-then the Content-Type ``action``, then the body's first element. The mock is lenient where the DMP would
-let a client proceed (attribute problems in the VIHF are recorded, not refused) and faithful
-where it would not (no token, a broken or untrusted signature, a missing specialty). Every
+then the Content-Type ``action``, then the body's first element. The mock is lenient where the
+DMP would let a client proceed (attribute problems in the VIHF are recorded, not refused) and
+faithful where it would not (no token, a broken or untrusted signature, a missing specialty). Every
 request, refused or not, is recorded before the answer leaves.
 """
 

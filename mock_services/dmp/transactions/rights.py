@@ -1,8 +1,8 @@
 """Patients and rights, after the matrix summarised in facts §2.3: which patient an INS names, the
 professional's authorisation, consultation (a valid authorisation, or an emergency mode the
 patient did not oppose), visibility of masked documents (their author, or an emergency mode
-when the patient allowed it) and the author's
-rights (the author's structure when authentication is indirect).
+when the patient allowed it) and the author's rights (the author's structure when
+authentication is indirect).
 """
 
 from __future__ import annotations
