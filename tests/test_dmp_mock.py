@@ -7,6 +7,7 @@ import uuid
 import httpx
 import pytest
 from lxml import etree
+from starlette.testclient import TestClient
 
 from harness.core import pki
 from harness.core.recorder import REJECTED, ExchangeStore
@@ -14,6 +15,7 @@ from harness.protocols import mtom, soap, vihf, xds
 from harness.protocols.mockserver import serve_app
 from harness.protocols.xades import DocumentSigner
 from harness.run.sut.reference_dmp import TD02_ACTION, ReferenceDmpClient
+from harness.run.verify import dmp as verify_dmp
 from mock_services.dmp import DmpRegistry, DmpSettings, PatientBase, create_app
 
 PATIENTS = PatientBase.load()
@@ -142,6 +144,36 @@ def test_emergency_access_respects_the_patients_opposition(env):
     assert emergency.declare_authorisation(patient("VIDE"))["outcome"] == "refused", "TD0.3 is for normal mode"
 
 
+def test_masked_documents_stay_hidden_in_emergency_unless_the_patient_allowed_it(env):
+    # Facts §2.3 (FI PDT-INF-526): documents hidden from professionals are readable by their author, or in
+    # bris de glace / centre 15 when the patient allowed it; the patient setting masked_visible_in_emergency.
+    normal = client(env)
+    for purpose in ("bris_de_glace", "urgence"):
+        emergency = client(env, purpose_of_use=purpose)
+        allowed = emergency.find_documents(patient("URGENCE-MASQUE"))["documents"]
+        assert len(allowed) == 2, f"{purpose}: the patient allowed masked documents in emergency access"
+        for document in allowed:
+            assert emergency.read_document(patient("URGENCE-MASQUE"), document["unique_id"])["outcome"] == "ok"
+    assert len(client(env, purpose_of_use="bris_de_glace").find_documents(patient("OUVERT"))["documents"]) == 1, (
+        "by default (OUVERT) a masked document stays hidden in emergency access"
+    )
+    with pytest.raises(Exception, match="DMPAccessDeniedByRightsService"):  # normal mode needs an authorisation
+        normal.find_documents(patient("URGENCE-MASQUE"))
+
+
+def test_the_emergency_visibility_of_masked_documents_is_a_checked_patient_setting(tmp_path):
+    extra = tmp_path / "patients.toml"
+    extra.write_text(
+        '[[patient]]\nkey = "X"\nins = "290032123100861"\noid = "1.2.250.1.213.1.4.10"\nnom_naissance = "X"\n'
+        'prenoms = ["X"]\nsexe = "F"\ndate_naissance = "1990-03-01"\nmasked_visible_in_emergency = "yes"\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ValueError, match="masked_visible_in_emergency"):
+        PatientBase.load(extra)
+    assert PATIENTS["OUVERT"].masked_visible_in_emergency is False
+    assert PATIENTS["URGENCE-MASQUE"].masked_visible_in_emergency is True
+
+
 # -- VIHF refusals ----------------------------------------------------------------------------
 
 
@@ -173,6 +205,27 @@ def fault_subcode(response: httpx.Response) -> str | None:
 
 def test_an_untampered_request_is_answered(env):
     assert raw_call(env, td02_envelope(env)).status_code == 200
+
+
+def test_a_request_without_any_action_is_dispatched_on_its_body(env):
+    # A client generated from PatientsSpecific.wsdl sends soapAction="" and no wsa:Action (harness.protocols.dmpi).
+    def drop_action(root):
+        action = root.find(f".//{{{soap.WSA_NS}}}Action")
+        action.getparent().remove(action)
+
+    response = raw_call(env, td02_envelope(env, drop_action), content_type='application/soap+xml; action=""')
+    assert response.status_code == 200, response.text[:300]
+
+
+def test_a_body_no_operation_declares_is_refused_when_no_action_names_one(env):
+    def unknown(root):
+        drop = root.find(f".//{{{soap.WSA_NS}}}Action")
+        drop.getparent().remove(drop)
+        body = root.find(f"{{{soap.SOAP12_NS}}}Body")
+        body[0].tag = "{urn:example}unknownOperation"
+
+    response = raw_call(env, td02_envelope(env, unknown))
+    assert response.status_code == 400 and "opération inconnue" in response.text
 
 
 def test_unsigned_vihf_is_refused(env):
@@ -292,6 +345,58 @@ def _drop_part(data: bytes, media: str, content_id: str) -> bytes:
     body, _ = mtom.build_multipart(parts.root.body, kept)
     boundary = body.split(b"\r\n", 1)[0][2:]
     return body.replace(boundary, media.split("boundary=")[1].strip('"').encode())
+
+
+def inline_feed_request(env) -> tuple[bytes, str, str]:
+    """A TD2.1 of the reference client with its documents as inline base64 (defect dmp_inline_documents)."""
+    realm = uuid.uuid4().hex[:10]
+    call = client(env, realm=realm, defects=frozenset({"dmp_inline_documents"})).prepare_feed(patient("VIDE"), "CR")
+    return call.content, call.content_type, realm
+
+
+def test_inline_documents_are_accepted_by_default_with_the_advice_recorded(env):
+    data, media, realm = inline_feed_request(env)
+    assert b"xop:Include" not in data and mtom.is_multipart(media)
+    response = post_feed(env, data, media, realm)
+    assert response.status_code == 200 and len(stored_for(env, realm)) == 2
+    recorded = env["store"].exchanges(session_key=realm, service="dmp")[-1]
+    assert recorded.summary["inline_documents"] == ["Document01", "Signature01"]
+    assert any("dmp.mtom-inline" in advice for advice in recorded.summary["findings"])
+    request = verify_dmp.read_request(recorded)
+    rules = [f.rule for f in verify_dmp.check_transport([request])]
+    assert rules.count("dmp.mtom-inline") == 2, rules
+
+
+def test_mtom_documents_raise_no_inline_finding(env):
+    data, media, realm = feed_request(env)
+    post_feed(env, data, media, realm)
+    recorded = env["store"].exchanges(session_key=realm, service="dmp")[-1]
+    assert "inline_documents" not in recorded.summary
+    assert "dmp.mtom-inline" not in {f.rule for f in verify_dmp.check_transport([verify_dmp.read_request(recorded)])}
+
+
+def test_a_mock_set_to_refuse_inline_documents_answers_a_fault_and_stores_nothing(env, tmp_path):
+    registry = DmpRegistry(tmp_path / "dmp.sqlite3")
+    store = ExchangeStore(tmp_path / "exchanges.sqlite3")
+    settings = DmpSettings(trusted_signers=tuple(pki.trusted_ca_certificates(env["layout"])), inline_documents="refuse")
+    data, media, realm = inline_feed_request(env)
+    try:
+        with TestClient(create_app(store, settings=settings, registry=registry)) as http:
+            url = f"/s/{realm}/si-dmp-server/v2/services/DocumentRepository_Service"
+            response = http.post(url, content=data, headers={"content-type": media})
+            assert response.status_code == 400 and "MTOM/XOP attendue" in response.text
+            assert registry.entries(realm, PATIENTS["VIDE"].ins) == []
+            mtom_data, mtom_media, mtom_realm = feed_request(env)
+            url = f"/s/{mtom_realm}/si-dmp-server/v2/services/DocumentRepository_Service"
+            assert http.post(url, content=mtom_data, headers={"content-type": mtom_media}).status_code == 200
+    finally:
+        registry.close()
+        store.close()
+
+
+def test_the_inline_documents_setting_is_checked():
+    with pytest.raises(ValueError, match="inline_documents"):
+        DmpSettings(inline_documents="sometimes")
 
 
 def test_metadata_without_a_document_is_an_xds_failure_and_nothing_is_stored(env):

@@ -57,6 +57,7 @@ EXPECTED_FAILURE = {
     "cda_volet_template_wrong_code": "CDA-07",
     "cda_word_media_type": "CDA-08",
     "dmp_no_message_id": "DMP-01",
+    "dmp_inline_documents": "DMP-01",
     "vihf_unsigned": "DMP-02",
     "vihf_authentication_key": "DMP-02",
     "vihf_without_software": "DMP-03",

@@ -53,6 +53,7 @@ def test_a_conforming_submission_is_valid(layout, tmp_path, capsys):
         ("xds_type_code_mismatch", "dmp.cda-xds"),
         ("xds_unique_id_extension", "dmp.unique-id"),
         ("cda_missing_ci_sis_template", "cda.fixed-values"),
+        ("dmp_inline_documents", "dmp.mtom-inline"),
     ],
 )
 def test_each_defect_is_reported(layout, tmp_path, capsys, defect, rule):

@@ -75,13 +75,15 @@ def _finding_json(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _validate_xds_file(path: Path, options: ValidateOptions) -> dict[str, Any]:
-    from harness.content.xds_metadata import NotASubmission, read_submission, validate_submission
+    from harness.content.xds_metadata import validate_submission
+    from harness.content.xds_transport import NotASubmission, check_document_transport, read_provide_request
 
     try:
-        submission, documents = read_submission(path.read_bytes())
+        request = read_provide_request(path.read_bytes())
     except (NotASubmission, OSError) as exc:
         return _unreadable(path, str(exc))
-    findings = validate_submission(submission, documents)
+    submission = request.submission
+    findings = check_document_transport(request.root, "submission") + validate_submission(submission, request.documents)
     return {
         "file": str(path),
         "valid": not any(f.severity is Severity.ERROR for f in findings),

@@ -10,8 +10,6 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from lxml import etree
-
 from harness.content.cda import NotACda, read_cda, validate_document
 
 # DMP-08 lives in xds_signature; its names stay importable from here.
@@ -21,9 +19,12 @@ from harness.content.xds_signature import (  # noqa: F401
     check_signature_document,
     is_signature_entry,
 )
+
+# Reading a saved TD2.1 lives in xds_transport; its names stay importable from here.
+from harness.content.xds_transport import NotASubmission, read_provide_request  # noqa: F401
 from harness.core import ins
 from harness.core.results import Finding, Severity
-from harness.protocols import mtom, soap, xds
+from harness.protocols import xds
 from harness.protocols.xds_cda import read_header, ts_to_utc
 
 OID = re.compile(r"^[0-2](\.(0|[1-9]\d*))+$")
@@ -402,40 +403,10 @@ def _consistency(entry: xds.RegistryObject, header, format_code: str | None, loc
     ]
 
 
-class NotASubmission(ValueError):
-    """The input cannot be read as an ITI-41 submission (exit status 2 in `segur validate xds`)."""
-
-
 def read_submission(data: bytes) -> tuple[xds.Submission, dict[str, bytes]]:
-    """A TD2.1 request saved as a file: MIME (MTOM), SOAP envelope, or the bare request element."""
-    parts = None
-    if data.lstrip().startswith(b"--"):
-        boundary = data.lstrip().split(b"\n", 1)[0].strip()[2:].decode("ascii", "replace")
-        try:
-            parts = mtom.parse_multipart(data.lstrip(), f'multipart/related; boundary="{boundary}"')
-        except mtom.MtomError as exc:
-            raise NotASubmission(f"unreadable MIME message: {exc}") from None
-        data = parts.root.body
-    try:
-        root = soap.parse_envelope(data).body_element() if b"Envelope" in data[:2000] else None
-        if root is None:
-            root = etree.fromstring(data, etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False))
-    except (soap.SoapInputError, etree.XMLSyntaxError) as exc:
-        raise NotASubmission(f"unreadable XML: {exc}") from None
-    request = (
-        root if root.tag == f"{{{xds.LCM}}}SubmitObjectsRequest" else root.find(f"{{{xds.LCM}}}SubmitObjectsRequest")
-    )
-    if request is None:
-        raise NotASubmission(f"no lcm:SubmitObjectsRequest (root element {root.tag})")
-    submission = xds.parse_submission(request)
-    contents = {}
-    empty = mtom.MultipartMessage(mtom.MimePart(None, "", {}, b""), {})
-    for document in root.findall(f"{{{xds.XDSB}}}Document"):
-        try:
-            contents[document.get("id", "")] = mtom.include_content(document, parts or empty) or b""
-        except mtom.MtomError as exc:
-            raise NotASubmission(f"Document {document.get('id')}: {exc}") from None
-    return submission, xds.attach_documents(submission, contents)[0]
+    """A TD2.1 request saved as a file (MIME, SOAP envelope or bare request): its submission and documents."""
+    request = read_provide_request(data)
+    return request.submission, request.documents
 
 
 def validate_submission(submission: xds.Submission, documents: dict[str, bytes]) -> list[Finding]:

@@ -93,9 +93,14 @@ def fault(
     detail: etree._Element | None = None,
     header: list[etree._Element] | None = None,
     lang: str = "fr",
+    namespaces: dict[str, str] | None = None,
 ) -> bytes:
-    """A SOAP 1.2 Fault envelope; ``code`` is Sender or Receiver, ``subcode`` a prefixed QName."""
-    nsmap = {"soap": SOAP12_NS}
+    """A SOAP 1.2 Fault envelope; ``code`` is Sender or Receiver, ``subcode`` a QName.
+
+    A prefixed ``subcode`` (``wsse:FailedAuthentication``) needs its prefix in ``namespaces``: the
+    Value is an xs:QName, and an undeclared prefix makes the fault undecodable for a strict stack.
+    """
+    nsmap = {"soap": SOAP12_NS} | check_fault_qnames(code, subcode, namespaces or {})
     envelope = etree.Element(f"{{{SOAP12_NS}}}Envelope", nsmap=nsmap)
     if header:
         head = etree.SubElement(envelope, f"{{{SOAP12_NS}}}Header")
@@ -115,6 +120,25 @@ def fault(
     if detail is not None:
         etree.SubElement(fault_element, f"{{{SOAP12_NS}}}Detail").append(detail)
     return etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
+
+
+def check_fault_qnames(code: str, subcode: str | None, namespaces: dict[str, str]) -> dict[str, str]:
+    """The prefixes to declare for ``subcode``; ValueError when a prefix is undeclared or reserved."""
+    if not code or ":" in code:
+        raise ValueError(f"SOAP fault code {code!r} must be a local name of the envelope namespace (Sender, Receiver)")
+    if not subcode or ":" not in subcode:
+        return {}
+    prefix, _, local = subcode.partition(":")
+    if not local or ":" in local:
+        raise ValueError(f"SOAP fault subcode {subcode!r} is not a QName")
+    if prefix == "soap":
+        return {}
+    namespace = namespaces.get(prefix)
+    if not namespace:
+        raise ValueError(f"SOAP fault subcode {subcode!r}: prefix {prefix!r} has no namespace declared")
+    if prefix in ("xml", "xmlns"):
+        raise ValueError(f"SOAP fault subcode {subcode!r}: prefix {prefix!r} is reserved")
+    return {prefix: namespace}
 
 
 def envelope(body: etree._Element, header: list[etree._Element] | None = None) -> bytes:

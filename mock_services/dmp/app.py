@@ -1,9 +1,10 @@
 """The DMP mock endpoint: SOAP 1.2 with WS-Addressing, MTOM/XOP, the VIHF in WS-Security.
 
-One route per DMPi service (``/si-dmp-server/v2/services/<service>``, facts §2.1), each
-dispatching on ``wsa:Action`` like the real platform. The mock is lenient where the DMP would
-let a client proceed (attribute problems in the VIHF are recorded, not refused) and faithful
-where it would not (no token, a broken or untrusted signature, a missing specialty). Every
+One route per DMPi service (``/si-dmp-server/v2/services/<service>``, facts §2.1), dispatching
+like a SOAP stack generated from the kit's WSDLs (``harness.protocols.dmpi``): ``wsa:Action``,
+then the Content-Type ``action``, then the body's first element. The mock is lenient where the
+DMP would let a client proceed (attribute problems in the VIHF are recorded, not refused) and
+faithful where it would not (no token, a broken or untrusted signature, a missing specialty). Every
 request, refused or not, is recorded before the answer leaves.
 """
 
@@ -19,7 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from harness.core.recorder import FAULT, REJECTED, Exchange, ExchangeStore
-from harness.protocols import mtom, soap, vihf
+from harness.protocols import dmpi, mtom, soap, vihf
 from mock_services.common import (
     DEFAULT_SESSION,
     TRACE_HEADER,
@@ -139,17 +140,22 @@ class DmpService:
         action = message.wsa("Action") or params.get("action") or ""
         message_id = message.wsa("MessageID")
         summary.update(soap_version=message.version, action=action, message_id=message_id)
-        transaction = messages.ACTIONS.get(action)
-        if action in messages.UNSUPPORTED_ACTIONS:
-            summary["transaction"] = messages.UNSUPPORTED_ACTIONS[action]
-            raise self._fault("unsupported", message_id, summary["transaction"], False)
-        if transaction is None:
-            raise self._protocol_refusal(f"action inconnue du DMP: {action or 'aucune wsa:Action'}")
+        payload = message.body_element()
+        dispatched = dmpi.dispatch(
+            message.wsa("Action"), params.get("action"), payload, request.headers.get("soapaction")
+        )
+        summary["dispatch"] = dispatched.summary()
+        operation = dispatched.operation
+        if operation is None:
+            named = action or (payload.tag if payload is not None else "")
+            raise self._protocol_refusal(f"opération inconnue du DMP: {named or 'ni action ni corps'}")
+        transaction = operation.transaction
         summary["transaction"] = transaction
+        if not operation.implemented:
+            raise self._fault("unsupported", message_id, transaction, False)
         summary["ihe"] = messages.IHE_TRANSACTIONS.get(transaction)
         mtom_answer = transaction == "TD3.2"  # ITI-43 answers are MTOM, faults included (facts §2.1)
-        namespace, local = messages.REQUEST_ELEMENTS[transaction]
-        payload = message.body_element()
+        namespace, local = operation.request
         if payload is None or payload.tag != f"{{{namespace}}}{local}":
             found = payload.tag if payload is not None else "rien"
             reason = f"le corps ne correspond pas à {transaction}: {{{namespace}}}{local} attendu, {found} reçu"
@@ -235,7 +241,7 @@ class DmpService:
             await asyncio.sleep(scenario.latency_ms / 1000)
         if scenario.fault == "technical":
             spec = self.faults["registry_error"]
-            body = soap.fault("Receiver", spec.message, subcode=spec.code or None)
+            body = soap.fault("Receiver", spec.message, subcode=spec.code or None, namespaces=spec.namespaces())
             raise Refusal(
                 500, body, FAULT, {"code": "Receiver", "subcode": spec.code, "reason": spec.message}, mtom_answer
             )

@@ -16,7 +16,7 @@ from typing import Any
 from lxml import etree
 
 from harness.core.paths import data_dir
-from harness.protocols import soap, xds
+from harness.protocols import dmpi, soap, xds
 from harness.protocols.mtom import xop_include
 
 HL7 = "urn:hl7-org:v3"
@@ -26,24 +26,10 @@ PATIENTS = "urn:si-dmp-patients"
 ANONYMOUS = "http://www.w3.org/2005/08/addressing/anonymous"
 DMP_DEVICE_OID = "1.2.250.1.213.4.1.1.1"  # sender device of the official TD0.2 response
 
-ACTIONS = {
-    "urn:hl7-org:v3:PRPA_IN201307UV02": "TD0.2",
-    "urn:si-dmp-habilitations:HabilitationsEndPoint:setAuthorization": "TD0.3",
-    "urn:si-dmp-patients:PatientSpecificEndPoint:patientList": "TD0.4",
-    "urn:ihe:iti:2007:ProvideAndRegisterDocumentSet-b": "TD2.1",
-    "urn:ihe:iti:2007:RegistryStoredQuery": "TD3.1",
-    "urn:ihe:iti:2007:RetrieveDocumentSet": "TD3.2",
-    "urn:ihe:iti:2010:UpdateDocumentSet": "TD3.3",
-}
-# DMPi transactions the mock knows but does not implement: answered with the "unsupported" fault.
-UNSUPPORTED_ACTIONS = {
-    "urn:hl7-org:v3:PRPA_IN201305UV02": "TD0.5",
-    "urn:hl7-org:v3:PRPA_IN201314UV02": "TD1.3b/TD1.4",
-    "urn:si-dmp-habilitations:HabilitationsEndPoint:listAuthorizationByPatient": "TD1.6",
-    "urn:si-dmp-patients:PatientSpecificEndPoint:createPatientAccess": "TD1.5a (withdrawn in 2024)",
-    "urn:si-dmp-patients:PatientSpecificEndPoint:patientOTPUpdate": "TD1.5b (withdrawn in 2024)",
-    "urn:si-dmp-patients:PatientSpecificEndPoint:updatePatientAccess": "TD1.5d (withdrawn in 2024)",
-}
+# Derived from the DMPi operation table (harness.protocols.dmpi): the kit's wsa:Action of each
+# transaction the mock implements, and those it knows but answers with the "unsupported" fault.
+ACTIONS = {op.action: op.transaction for op in dmpi.OPERATIONS if op.implemented}
+UNSUPPORTED_ACTIONS = {op.action: op.transaction for op in dmpi.OPERATIONS if not op.implemented and op.action}
 RESPONSE_ACTIONS = {
     "TD0.2": "urn:hl7-org:v3:PRPA_IN201308UV02",
     "TD0.3": "urn:si-dmp-habilitations:HabilitationsEndPoint:setAuthorizationResponse",
@@ -53,16 +39,7 @@ RESPONSE_ACTIONS = {
     "TD3.2": "urn:ihe:iti:2007:RetrieveDocumentSetResponse",
     "TD3.3": "urn:ihe:iti:2010:UpdateDocumentSet-Response",
 }
-# The body element each transaction expects, as (namespace, local name).
-REQUEST_ELEMENTS = {
-    "TD0.2": (HL7, "PRPA_IN201307UV02"),
-    "TD0.3": (HABILITATIONS, "setAuthorization"),
-    "TD0.4": (PATIENTS, "patientList"),
-    "TD2.1": (xds.XDSB, "ProvideAndRegisterDocumentSetRequest"),
-    "TD3.1": (xds.QUERY, "AdhocQueryRequest"),
-    "TD3.2": (xds.XDSB, "RetrieveDocumentSetRequest"),
-    "TD3.3": (xds.LCM, "SubmitObjectsRequest"),
-}
+REQUEST_ELEMENTS = {op.transaction: op.request for op in dmpi.OPERATIONS if op.implemented}
 IHE_TRANSACTIONS = {"TD2.1": "ITI-41", "TD3.1": "ITI-18", "TD3.2": "ITI-43", "TD3.3": "ITI-57"}
 
 
@@ -73,8 +50,14 @@ class FaultSpec:
     code: str
     message: str
     fault_code: str = "Sender"
+    namespace: str = ""  # the namespace of ``code``'s prefix, when ``code`` is a prefixed QName
     source: str = ""
     confidence: str = ""
+
+    def namespaces(self) -> dict[str, str]:
+        """``{prefix: namespace}`` for a prefixed ``code`` with a ``namespace``, else empty."""
+        prefix, sep, _ = self.code.partition(":")
+        return {prefix: self.namespace} if sep and self.namespace else {}
 
 
 class FaultTable:
@@ -99,15 +82,22 @@ def _read_faults(path: Path) -> dict[str, FaultSpec]:
     for situation, entry in data.items():
         if entry.get("kind") not in ("registry", "soap"):
             raise ValueError(f"{path}: [{situation}] kind must be 'registry' or 'soap'")
-        specs[situation] = FaultSpec(
+        spec = FaultSpec(
             situation=situation,
             kind=entry["kind"],
             code=entry.get("code", ""),
             message=entry.get("message", ""),
             fault_code=entry.get("fault_code", "Sender"),
+            namespace=entry.get("namespace", ""),
             source=entry.get("source", ""),
             confidence=entry.get("confidence", ""),
         )
+        if spec.kind == "soap":
+            try:
+                soap.check_fault_qnames(spec.fault_code, spec.code or None, spec.namespaces())
+            except ValueError as exc:
+                raise ValueError(f"{path}: [{situation}] {exc} (give its URI in 'namespace')") from None
+        specs[situation] = spec
     return specs
 
 
@@ -124,7 +114,13 @@ def response_header(transaction: str | None, relates_to: str | None) -> list[etr
 
 def soap_fault(spec: FaultSpec, relates_to: str | None, detail: str | None = None) -> bytes:
     reason = f"{spec.message} {detail}".strip() if detail else spec.message
-    return soap.fault(spec.fault_code, reason, subcode=spec.code or None, header=response_header(None, relates_to))
+    return soap.fault(
+        spec.fault_code,
+        reason,
+        subcode=spec.code or None,
+        header=response_header(None, relates_to),
+        namespaces=spec.namespaces(),
+    )
 
 
 def now_hl7() -> str:

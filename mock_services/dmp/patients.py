@@ -43,6 +43,9 @@ class DmpPatient:
     refuses_authorisations: bool = False
     opposition: frozenset[str] = frozenset()
     linked_to_ens: bool = False
+    # Facts §2.3 (FI PDT-INF-526): masked documents are readable in bris de glace / centre 15 only
+    # "when the patient allowed it"; not allowing is the default.
+    masked_visible_in_emergency: bool = False
     situation: str = ""
     documents: tuple[SeedDocument, ...] = field(default=())
 
@@ -76,6 +79,9 @@ def _patient(entry: dict[str, Any], source: Path) -> DmpPatient:
         raise ValueError(f"{where}: authorisation {authorisation!r} not in {sorted(AUTHORISATIONS)}")
     if opposition - OPPOSITIONS:
         raise ValueError(f"{where}: opposition {sorted(opposition - OPPOSITIONS)} not in {sorted(OPPOSITIONS)}")
+    masked_visible = entry.get("masked_visible_in_emergency", False)
+    if not isinstance(masked_visible, bool):
+        raise ValueError(f"{where}: masked_visible_in_emergency must be true or false, not {masked_visible!r}")
     documents = tuple(
         SeedDocument(
             title=d["title"],
@@ -100,6 +106,7 @@ def _patient(entry: dict[str, Any], source: Path) -> DmpPatient:
         refuses_authorisations=bool(entry.get("refuses_authorisations", False)),
         opposition=opposition,
         linked_to_ens=bool(entry.get("linked_to_ens", False)),
+        masked_visible_in_emergency=masked_visible,
         situation=entry.get("situation", ""),
         documents=documents,
     )

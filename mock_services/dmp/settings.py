@@ -29,3 +29,15 @@ class DmpSettings:
         default_factory=lambda: {"bris_de_glace": "bris_de_glace", "urgence": "centre15"}
     )
     td02_not_found_code: str = "NF"  # inferred (facts §2.6, L)
+    # TD2.1 documents sent as inline base64 instead of MTOM/XOP attachments: "accept" (recorded as
+    # advice; DMP-01 fails in the verifier) or "refuse" (fault inline_document). Inferred: the facts
+    # say the DMP takes TD2.1 in MTOM/XOP (§2.1), not what it does with inline content; an MTOM
+    # endpoint reads inline base64 as the same XML infoset, so accepting is the likely behaviour.
+    inline_documents: str = "accept"
+
+    def __post_init__(self) -> None:
+        if self.inline_documents not in INLINE_DOCUMENTS:
+            raise ValueError(f"inline_documents must be one of {INLINE_DOCUMENTS}, not {self.inline_documents!r}")
+
+
+INLINE_DOCUMENTS = ("accept", "refuse")

@@ -42,7 +42,7 @@ class ConsultationTransactions(Rights):
         else:
             if query_id != xds.GET_DOCUMENTS:
                 entries = self._find_documents(realm, patient.ins, params, by_reference=query_id != xds.FIND_DOCUMENTS)
-            entries = [e for e in entries if self._visible(e, actor)]
+            entries = [e for e in entries if self._visible(e, actor, patient)]
             objects = [_object(e, return_type) for e in entries]
         summary["response"] = {"count": len(objects)}
         return Answer(messages.query_response(objects))
@@ -85,7 +85,7 @@ class ConsultationTransactions(Rights):
                 continue
             patient = self._open_patient(entry.patient_ins)
             self._check_consultation(realm, patient, actor)
-            if not self._visible(entry, actor):
+            if not self._visible(entry, actor, patient):
                 errors.append((self.faults["unknown_document"], unique_id))
                 continue
             content_id = f"{uuid.uuid4()}@urn:ihe:iti:xds-b:2007"

@@ -1,4 +1,5 @@
-"""TD2.1 (ITI-41, provide and register): the submission's documents from MTOM, its consistency
+"""TD2.1 (ITI-41, provide and register): the submission's documents from MTOM (inline base64
+accepted or refused by the ``inline_documents`` setting), its consistency
 (patient, hashes, sizes, unique ids, replacements), storage, and the strict verifiers' advice
 recorded beside it.
 """
@@ -10,7 +11,7 @@ import hashlib
 
 from lxml import etree
 
-from harness.content import xds_metadata
+from harness.content import xds_metadata, xds_transport
 from harness.core.recorder import REJECTED
 from harness.protocols import mtom, soap, xds
 from mock_services.dmp.registry import NewSubmissionSet
@@ -32,6 +33,11 @@ class FeedingTransaction(Rights):
             "unique_ids": [d.unique_id for d in submission.documents],
         }
         raw_contents = self._documents(payload, attachments)
+        inline = xds_transport.inline_documents(payload)
+        if inline:
+            summary["inline_documents"] = inline
+            if self.settings.inline_documents == "refuse":
+                raise BusinessError("inline_document", ", ".join(inline), inline[0])
         submission_set = submission.submission_set
         if submission_set is None or not submission.documents:
             raise BusinessError("metadata_error", "un lot de soumission et au moins une fiche document attendus")
@@ -81,7 +87,7 @@ class FeedingTransaction(Rights):
         ss_metadata = copy.deepcopy(submission_set.element)
         ss_metadata.set("id", ss_uuid)
         new_set = NewSubmissionSet(ss_uuid, submission_set.unique_id or "", patient.ins, etree.tostring(ss_metadata))
-        summary["findings"] = _advice(submission, contents)
+        summary["findings"] = _advice(submission, contents, payload)
         self.registry.store(realm, new_set, entries, stored_contents, replaced)
         summary["response"] = {"stored": [(e.unique_id, e.entry_uuid) for e in entries], "replaced": replaced}
         return Answer(xds.registry_response(xds.SUCCESS))
@@ -101,15 +107,15 @@ class FeedingTransaction(Rights):
         return contents
 
 
-def _advice(submission: xds.Submission, contents: dict[str, bytes]) -> list[str]:
+def _advice(submission: xds.Submission, contents: dict[str, bytes], payload: etree._Element) -> list[str]:
     """What the strict verifiers would say of this submission, recorded for whoever debugs with the mock.
 
     The mock answers like the DMP whatever this says; verdicts are the suite's business.
     """
     try:
-        findings = xds_metadata.check_metadata(submission, "TD2.1") + xds_metadata.check_cda(
-            submission, contents, "TD2.1"
-        )
+        findings = xds_transport.check_document_transport(payload, "TD2.1")
+        findings += xds_metadata.check_metadata(submission, "TD2.1")
+        findings += xds_metadata.check_cda(submission, contents, "TD2.1")
     except Exception as exc:  # advice must never turn an accepted feed into a fault
         return [f"the verifiers could not judge this submission: {type(exc).__name__}: {exc}"]
     return [f.describe() for f in findings[:50]]

@@ -1,7 +1,8 @@
 """Patients and rights, after the matrix summarised in facts §2.3: which patient an INS names, the
 professional's authorisation, consultation (a valid authorisation, or an emergency mode the
-patient did not oppose), visibility of masked documents (their author only) and the author's
-rights (the author's structure when authentication is indirect).
+patient did not oppose), visibility of masked documents (their author, or an emergency mode
+when the patient allowed it) and the author's rights (the author's structure when
+authentication is indirect).
 """
 
 from __future__ import annotations
@@ -53,8 +54,10 @@ class Rights:
         if status != "VALIDE":
             raise BusinessError("access_denied", f"autorisation {status}")
 
-    def _visible(self, entry: StoredEntry, actor: Actor) -> bool:
-        return not entry.masked_from_professionals or self._is_author(entry, actor)
+    def _visible(self, entry: StoredEntry, actor: Actor, patient: DmpPatient) -> bool:
+        if not entry.masked_from_professionals or self._is_author(entry, actor):
+            return True
+        return patient.masked_visible_in_emergency and self._emergency(actor) is not None
 
     @staticmethod
     def _is_author(entry: StoredEntry, actor: Actor) -> bool:

@@ -9,6 +9,7 @@ document, no RPLC, local masking code, wrong OriginalStatus) are made here.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import uuid
 from typing import Any
@@ -103,9 +104,15 @@ def provide_and_register(
         documents["Signature01"] = "signature01@segur-harness"
     body = etree.Element(f"{{{xds.XDSB}}}ProvideAndRegisterDocumentSetRequest", nsmap={"xdsb": xds.XDSB})
     body.append(request)
+    contents = {content_id: data for content_id, _, data in attachments}
     for object_id, content_id in documents.items():
         element = etree.SubElement(body, f"{{{xds.XDSB}}}Document", id=object_id)
-        element.append(mtom.xop_include(content_id))
+        if "dmp_inline_documents" in defects:
+            element.text = base64.b64encode(contents[content_id]).decode("ascii")
+        else:
+            element.append(mtom.xop_include(content_id))
+    if "dmp_inline_documents" in defects:
+        attachments = []  # still a multipart/related message, but with no part for the documents
     return body, attachments, unique_id, header
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 DMP_DEFECTS: dict[str, str] = {
     "dmp_no_message_id": "sends DMP requests without wsa:MessageID",
+    "dmp_inline_documents": "sends the TD2.1 documents as inline base64 instead of MTOM/XOP attachments",
     "vihf_unsigned": "sends the VIHF without a signature",
     "vihf_authentication_key": "signs the VIHF with an authentication certificate instead of the CPS signature key",
     "vihf_without_software": "leaves LPS_ID_HOMOLOGATION_DMP out of the VIHF",

@@ -9,17 +9,10 @@ from lxml import etree
 
 from harness.core.recorder import REJECTED, Exchange
 from harness.core.results import Finding
-from harness.protocols import mtom, soap, xds
+from harness.protocols import dmpi, mtom, soap, xds
 
-ACTIONS = {
-    "urn:hl7-org:v3:PRPA_IN201307UV02": ("TD0.2", "patient"),
-    "urn:si-dmp-habilitations:HabilitationsEndPoint:setAuthorization": ("TD0.3", "Habilitation"),
-    "urn:si-dmp-patients:PatientSpecificEndPoint:patientList": ("TD0.4", "PatientSpecific"),
-    "urn:ihe:iti:2007:ProvideAndRegisterDocumentSet-b": ("TD2.1", "DocumentRepository_Service"),
-    "urn:ihe:iti:2007:RegistryStoredQuery": ("TD3.1", "DocumentRegistry_Service"),
-    "urn:ihe:iti:2007:RetrieveDocumentSet": ("TD3.2", "DocumentRepository_Service"),
-    "urn:ihe:iti:2010:UpdateDocumentSet": ("TD3.3", "DocumentRegistry_Service"),
-}
+# The kit's wsa:Action of each transaction the harness judges (DMP-01 expects exactly these).
+ACTIONS = {op.action: (op.transaction, op.service) for op in dmpi.OPERATIONS if op.implemented}
 
 
 # The VIHF problems that DMP-02 (signature, signer, validity) judges; the others belong to DMP-03
@@ -83,9 +76,16 @@ def read_request(exchange: Exchange) -> DmpRequest:
     except (mtom.MtomError, soap.SoapInputError) as exc:
         request.problems.append(str(exc))
         return request
-    action = request.message.wsa("Action") or soap.parse_content_type(content_type)[1].get("action", "")
-    request.transaction = ACTIONS.get(action, (None, None))[0]
     request.payload = request.message.body_element()
+    # The transaction is found as the mock found it (a WSDL-generated client may send no kit action);
+    # whether the action was the kit's is judged by DMP-01.
+    found = dmpi.dispatch(
+        request.message.wsa("Action"),
+        soap.parse_content_type(content_type)[1].get("action"),
+        request.payload,
+        headers.get("soapaction"),
+    )
+    request.transaction = found.operation.transaction if found.operation and found.operation.implemented else None
     return request
 
 

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from cryptography import x509
 
+from harness.content.xds_transport import check_document_transport
 from harness.core.results import Finding
 from harness.protocols import vihf, xds
 from harness.run.verify.dmp.requests import ACTIONS, FATAL_VIHF, DmpRequest, none_recorded
@@ -111,6 +112,8 @@ def check_transport(found: list[DmpRequest]) -> list[Finding]:
                 )
             )
         seen[message_id] = exchange.id
+        if request.transaction == "TD2.1" and request.payload is not None:
+            findings += check_document_transport(request.payload, where)
         if request.transaction == "TD2.1" and request.parts is None:
             findings.append(
                 Finding(
