@@ -20,6 +20,8 @@ from cryptography import x509
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from harness.protocols import jsonbody
+
 DEFAULT_SESSION = "default"
 # Every HTTP answer names the exchange the mock recorded (and signed) for it, so a client can cite it.
 TRACE_HEADER = "X-Segur-Trace"
@@ -46,11 +48,16 @@ class Scenario:
         unknown = set(data) - known
         if unknown:
             raise ValueError(f"unknown scenario keys {sorted(unknown)}; known: {sorted(known)}")
-        return cls(
-            latency_ms=int(data.get("latency_ms", 0)),
-            fault=data.get("fault"),
-            options=dict(data.get("options", {})),
-        )
+        fault, options = data.get("fault"), data.get("options", {})
+        if fault is not None and not isinstance(fault, str):
+            raise ValueError(f"fault must be a string or null, not {type(fault).__name__}")
+        if not isinstance(options, dict):
+            raise ValueError(f"options must be a JSON object, not {type(options).__name__}")
+        try:
+            latency_ms = int(data.get("latency_ms", 0))
+        except (TypeError, ValueError):
+            raise ValueError(f"latency_ms must be an integer, not {data.get('latency_ms')!r:.40}") from None
+        return cls(latency_ms=latency_ms, fault=fault, options=dict(options))
 
 
 class ScenarioStore:
@@ -111,15 +118,17 @@ def client_identity(scope: Mapping[str, Any]) -> ClientIdentity:
 
 
 def scenario_endpoint(scenarios: ScenarioStore) -> Any:
-    """``PUT /_segur/scenario/{session_key}`` with a JSON scenario; a bad one answers 400."""
+    """``PUT /_segur/scenario/{session_key}`` with a JSON scenario; a bad one answers 400, a huge one 413."""
 
     async def set_scenario(request: Request) -> JSONResponse:
         try:
-            data = await request.json()
+            data = await jsonbody.read_json(request)
             if not isinstance(data, dict):
                 raise ValueError("the scenario must be a JSON object")
             scenario = Scenario.from_dict(data)
-        except ValueError as exc:  # json.JSONDecodeError is a ValueError
+        except jsonbody.BadJson as exc:
+            return JSONResponse({"error": str(exc)}, status_code=exc.status)
+        except ValueError as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
         scenarios.set(request.path_params["session_key"], scenario)
         return JSONResponse({"session_key": request.path_params["session_key"], "scenario": data})
