@@ -101,3 +101,14 @@ def test_over_smtp_an_unsupported_xdm_is_recorded_and_answered_554_5_6_1(operato
     (recorded,) = [e for e in exchanges.exchanges(service="mss") if e.operation == "smtp.data"]
     assert recorded.outcome == REJECTED and recorded.summary["response"].startswith("554 5.6.1")
     assert running.store.messages(COLLEAGUE) == []
+
+
+def test_the_mss_03_verifier_judges_a_relayed_unsupported_xdm_as_a_zip_format_finding():
+    from harness.core.recorder import OK, Exchange
+    from harness.run.verify import mss as verify_mss
+
+    raw = unsupported()
+    exchange = Exchange("mss", "k", "smtp.data", OK, raw, b"250", 0.0, 0.0, request_meta={"rcpt_tos": [COLLEAGUE]})
+    findings = verify_mss.check_xdm(verify_mss.submitted([exchange]))
+    assert [(f.rule, f.requirement) for f in findings] == [("xdm.zip-format", "MSS-03")]
+    assert findings[0].message_fr and exchange.id in (findings[0].location or "")
