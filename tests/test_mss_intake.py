@@ -112,3 +112,10 @@ def test_the_mss_03_verifier_judges_a_relayed_unsupported_xdm_as_a_zip_format_fi
     findings = verify_mss.check_xdm(verify_mss.submitted([exchange]))
     assert [(f.rule, f.requirement) for f in findings] == [("xdm.zip-format", "MSS-03")]
     assert findings[0].message_fr and exchange.id in (findings[0].location or "")
+
+
+def test_multiparts_nested_too_deep_for_the_email_parser_are_refused_not_a_crash():
+    nested = b"".join(b'Content-Type: multipart/mixed; boundary="b%d"\r\n\r\n--b%d\r\n' % (i, i) for i in range(3000))
+    raw = b"From: a@b.fr\r\nDate: Sun, 22 Nov 2026 10:00:00 +0000\r\nMIME-Version: 1.0\r\n" + nested + b"\r\nx\r\n"
+    screening = intake.screen(raw, smtp.inspect)
+    assert screening.outcome == REJECTED and (screening.reply or "").startswith("554 5.6.0 ")

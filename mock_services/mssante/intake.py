@@ -4,7 +4,8 @@
 an SMTP reply (RFC 5321 §4.2, enhanced codes RFC 3463), so nothing escapes to aiosmtpd's generic
 "500 Error: (Exception)" and the message is always recorded:
 
-- a refusal of the checks (no header/body separator, dangerous attachment...): ``554 5.6.0``;
+- a refusal of the checks (no header/body separator, dangerous attachment...), or multiparts
+  nested deeper than Python's email parser can recurse: ``554 5.6.0``;
 - an ``IHE_XDM.ZIP`` in a zip format the reader does not implement (``xdm.UnsupportedArchive``):
   ``554 5.6.1`` (media not supported) by default, or accepted and relayed untouched when
   ``MssSettings.unsupported_xdm`` is ``"accept"`` (see ``profiles/mss/README.md``);
@@ -65,6 +66,8 @@ def screen(raw: bytes, inspect: Inspector, unsupported_xdm: str = "refuse") -> S
             assert isinstance(headers, EmailMessage)
             return Screening(headers)
         return Screening(None, f"554 5.6.1 Message refusé: format de pièce jointe non pris en charge: {exc}")
+    except RecursionError:  # Python's email parser recurses once per nested multipart
+        return Screening(None, "554 5.6.0 Message refusé: parties MIME imbriquées trop profondément")
     except Exception as exc:  # a bug of the mock is a temporary failure, never a dropped connection
         return Screening(None, f"451 4.3.0 Erreur interne du service: {type(exc).__name__}", FAULT)
     if problem is not None or message is None:
