@@ -7,10 +7,17 @@ scenario apart on a shared server.
 Scenarios: fault injection is set per session key (latency, technical error, unavailable),
 in process through :class:`ScenarioStore` or over HTTP with
 ``PUT /_segur/scenario/{session_key}`` and a JSON body.
+
+Control endpoints (``/_segur/...`` but the health check: scenarios, PSC key rotation) change
+how a mock behaves for everyone, so :class:`ControlGuard` answers them to loopback clients only,
+or, when a control token is configured (``SEGUR_CONTROL_TOKEN``, ``segur serve --control-token``),
+to whoever presents it as a Bearer token, loopback included.
 """
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -19,11 +26,18 @@ from typing import Any
 from cryptography import x509
 from starlette.requests import Request
 from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from harness.protocols import jsonbody
 
 DEFAULT_SESSION = "default"
 # Every HTTP answer names the exchange the mock recorded (and signed) for it, so a client can cite it.
 TRACE_HEADER = "X-Segur-Trace"
 FAULTS = {"technical", "unavailable"}
+CONTROL_PREFIX = "/_segur"
+CONTROL_TOKEN_ENV = "SEGUR_CONTROL_TOKEN"
+# Readiness probes must work from wherever the product runs; the health check changes nothing.
+OPEN_CONTROL_PATHS = frozenset({"/_segur/health"})
 
 
 @dataclass(frozen=True)
@@ -46,11 +60,16 @@ class Scenario:
         unknown = set(data) - known
         if unknown:
             raise ValueError(f"unknown scenario keys {sorted(unknown)}; known: {sorted(known)}")
-        return cls(
-            latency_ms=int(data.get("latency_ms", 0)),
-            fault=data.get("fault"),
-            options=dict(data.get("options", {})),
-        )
+        fault, options = data.get("fault"), data.get("options", {})
+        if fault is not None and not isinstance(fault, str):
+            raise ValueError(f"fault must be a string or null, not {type(fault).__name__}")
+        if not isinstance(options, dict):
+            raise ValueError(f"options must be a JSON object, not {type(options).__name__}")
+        try:
+            latency_ms = int(data.get("latency_ms", 0))
+        except (TypeError, ValueError):
+            raise ValueError(f"latency_ms must be an integer, not {data.get('latency_ms')!r:.40}") from None
+        return cls(latency_ms=latency_ms, fault=fault, options=dict(options))
 
 
 class ScenarioStore:
@@ -111,17 +130,63 @@ def client_identity(scope: Mapping[str, Any]) -> ClientIdentity:
 
 
 def scenario_endpoint(scenarios: ScenarioStore) -> Any:
-    """``PUT /_segur/scenario/{session_key}`` with a JSON scenario; a bad one answers 400."""
+    """``PUT /_segur/scenario/{session_key}`` with a JSON scenario; a bad one answers 400, a huge one 413."""
 
     async def set_scenario(request: Request) -> JSONResponse:
         try:
-            data = await request.json()
+            data = await jsonbody.read_json(request)
             if not isinstance(data, dict):
                 raise ValueError("the scenario must be a JSON object")
             scenario = Scenario.from_dict(data)
-        except ValueError as exc:  # json.JSONDecodeError is a ValueError
+        except jsonbody.BadJson as exc:
+            return JSONResponse({"error": str(exc)}, status_code=exc.status)
+        except ValueError as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
         scenarios.set(request.path_params["session_key"], scenario)
         return JSONResponse({"session_key": request.path_params["session_key"], "scenario": data})
 
     return set_scenario
+
+
+def is_loopback_client(scope: Mapping[str, Any]) -> bool:
+    """Whether the ASGI client address is a loopback one (127.0.0.0/8, ::1, ::ffff:127.x)."""
+    client = scope.get("client")
+    try:
+        address = ipaddress.ip_address(str(client[0])) if client else None
+    except ValueError:  # not an address (a test client's name, a Unix socket): not loopback
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address is not None and address.is_loopback
+
+
+def control_refusal(scope: Mapping[str, Any], token: str | None) -> tuple[int, str] | None:
+    """(HTTP status, reason) when a request may not reach a control endpoint, or None."""
+    path = str(scope.get("path", ""))
+    if not path.lower().startswith(CONTROL_PREFIX) or path in OPEN_CONTROL_PATHS:
+        return None
+    if not token:
+        if is_loopback_client(scope):
+            return None
+        return 403, "control endpoints answer loopback clients only (or set a control token)"
+    headers = dict(scope.get("headers") or [])
+    scheme, _, presented = headers.get(b"authorization", b"").partition(b" ")
+    if scheme.lower() == b"bearer" and hmac.compare_digest(presented.strip(), token.encode("utf-8")):
+        return None
+    return 401, "control endpoints need the control token as a Bearer token"
+
+
+class ControlGuard:
+    """ASGI middleware putting :func:`control_refusal` in front of a mock's app."""
+
+    def __init__(self, app: ASGIApp, token: str | None = None) -> None:
+        self.app, self.token = app, token
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        refusal = control_refusal(scope, self.token) if scope["type"] == "http" else None
+        if refusal is None:
+            await self.app(scope, receive, send)
+            return
+        status, reason = refusal
+        headers = {"WWW-Authenticate": 'Bearer realm="segur-control"'} if status == 401 else None
+        await JSONResponse({"error": reason}, status_code=status, headers=headers)(scope, receive, send)

@@ -78,8 +78,17 @@ def test_a_run_leaves_a_signed_pack_of_every_exchange_and_file(reference_run):
     assert "intact" in out and "not pinned" not in out
 
 
+def exchange_bodies(pack: Path) -> list[str]:
+    """The blobs that are bodies of recorded exchanges, in the order the exchanges were recorded."""
+    records = json.loads((pack / evidence.EXCHANGES).read_text(encoding="utf-8"))
+    return [r[f"{side}_sha256"] for r in records for side in ("request", "response")]
+
+
 def test_verify_names_each_altered_missing_or_added_file(pack):
-    blob = sorted((pack / evidence.BLOBS).iterdir())[0]
+    # Not simply the first blob by name: some blobs are what the product answered (interaction
+    # logs of tests.json), covered by the manifest but by no trace signature, and which blob
+    # sorts first depends on the run's timestamps; the first exchange's request body is always one.
+    blob = pack / evidence.BLOBS / exchange_bodies(pack)[0]
     blob.write_bytes(blob.read_bytes() + b" ")
     (pack / "junit.xml").unlink()
     (pack / "report.json").write_text((pack / "report.json").read_text().replace('"pass"', '"fail"', 1))
@@ -89,6 +98,21 @@ def test_verify_names_each_altered_missing_or_added_file(pack):
     assert f"altered: evidence/blobs/{blob.name}" in out
     assert "altered: report.json" in out and "missing: junit.xml" in out and "added after sealing: extra.txt" in out
     assert "its trace signature does not match" in out  # the exchange whose body changed is named too
+
+
+def test_an_altered_product_answer_blob_is_caught_by_the_manifest(pack):
+    """A blob of tests.json (a message the product delivered, a file it wrote) has no trace signature.
+
+    The signed manifest covers it; that no exchange is named is why the test above, when it
+    altered the first blob by name, failed on the runs where that blob was one of these.
+    """
+    bodies = set(exchange_bodies(pack))
+    answers = sorted(p for p in (pack / evidence.BLOBS).iterdir() if p.name not in bodies)
+    assert answers, "the reference run records the product's MSSanté deliveries as blobs"
+    answers[0].write_bytes(answers[0].read_bytes() + b" ")
+    status, out = segur("report", "verify", str(pack))
+    assert status == 1 and f"altered: evidence/blobs/{answers[0].name}" in out
+    assert "trace signature does not match" not in out
 
 
 def test_an_exchange_rewritten_with_fresh_hashes_fails_on_the_signatures(pack):

@@ -739,3 +739,17 @@ def test_curl_xoauth2(layout: pki.PkiLayout, tmp_path: Path) -> None:
         refused = _curl(env, url, *options, "wrong")
         assert refused.returncode == 67, refused.stderr  # CURLE_LOGIN_DENIED
         assert _authentications(env, 2) == [("XOAUTH2", "OK"), ("XOAUTH2", "NO")]
+
+
+def test_deep_nesting_before_login_is_bad_and_keeps_the_connection(env: Env) -> None:
+    with Raw(env.port, env.client_context()) as raw:
+        answer = raw.command("a1", "NOOP " + "(" * 5000 + ")" * 5000)
+        assert answer[-1].startswith(b"a1 BAD Lists nested deeper than 32 levels"), answer
+        assert raw.command("a2", "NOOP")[-1].startswith(b"a2 OK")
+
+
+def test_the_nesting_limit_is_a_setting(layout: pki.PkiLayout, tmp_path: Path) -> None:
+    for env in _start(layout, tmp_path, ImapSettings(max_nesting=2)):
+        with Raw(env.port, env.client_context()) as raw:
+            assert raw.command("a1", "NOOP ((x))")[-1].startswith(b"a1 OK")
+            assert raw.command("a2", "NOOP (((x)))")[-1].startswith(b"a2 BAD Lists nested deeper than 2")

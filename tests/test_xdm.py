@@ -380,3 +380,46 @@ def test_validate_xdm_file(tmp_path: Path, patient, cda, pdf):
     assert result["valid"] is False and result["findings"] == [] and "not a zip" in result["error"]
     assert exit_status([result]) == 2
     assert "error" in validate_one(tmp_path / "missing.zip")
+
+
+# -- zip features the reader does not implement: a finding, never a crash ----------------------
+
+
+def needing_version(data: bytes, version: int) -> bytes:
+    """The archive with every central record's "version needed to extract" set to ``version`` (x10)."""
+    forged = bytearray(data)
+    at = forged.find(b"PK\x01\x02")
+    while at != -1:
+        struct.pack_into("<H", forged, at + 6, version)
+        at = forged.find(b"PK\x01\x02", at + 4)
+    return bytes(forged)
+
+
+def with_method(data: bytes, method: int) -> bytes:
+    """The archive with the first entry's compression method set to ``method`` in both its records."""
+    forged = bytearray(data)
+    struct.pack_into("<H", forged, 8, method)
+    struct.pack_into("<H", forged, forged.find(b"PK\x01\x02") + 10, method)
+    return bytes(forged)
+
+
+@pytest.mark.parametrize("forge", [lambda d: needing_version(d, 90), lambda d: with_method(d, 14)])
+def test_an_unsupported_zip_format_is_bad_input_not_a_crash(forge):
+    from harness.core.errors import BadInput
+
+    error = refused(forge(zip_of(("INDEX.HTM", b"<html/>"))))
+    assert isinstance(error, xdm.UnsupportedArchive) and isinstance(error, BadInput)
+    assert not xdm.is_dangerous(error)
+
+
+def test_validate_xdm_reports_an_unsupported_zip_format_as_a_finding(tmp_path: Path, patient, cda, pdf, capsys):
+    from harness.cli import main
+
+    path = tmp_path / "IHE_XDM.ZIP"
+    path.write_bytes(needing_version(build(patient, cda, pdf), 90))
+    result = validate_one(path)
+    assert "error" not in result and result["valid"] is False
+    assert [(f["rule"], f["requirement"]) for f in result["findings"]] == [("xdm.zip-format", "MSS-03")]
+    assert exit_status([result]) == 1
+    assert main(["validate", "xdm", str(path)]) == 1
+    assert "xdm.zip-format" in capsys.readouterr().out

@@ -16,6 +16,7 @@ from harness.core.results import EXIT_USAGE
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     from harness.run.environment import HarnessEnvironment, check_services
+    from mock_services.common import CONTROL_TOKEN_ENV
 
     services = check_services([s.strip() for s in args.services.split(",") if s.strip()])
     if args.psc_clients:
@@ -36,7 +37,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     data_dir = Path(args.data_dir) if args.data_dir else None
-    with HarnessEnvironment(data_dir, host=args.host) as env:
+    token = args.control_token or os.environ.get(CONTROL_TOKEN_ENV) or None
+    with HarnessEnvironment(data_dir, host=args.host, public_host=args.public_host, control_token=token) as env:
         for service in services:
             env.start_any(service)
         if args.console:
@@ -84,6 +86,17 @@ def add_commands(commands: Any) -> None:
         "--services", default="insi,psc,dmp,mss", help="comma-separated services (default insi,psc,dmp,mss)"
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument(
+        "--public-host",
+        default=None,
+        help="host name written in the endpoints (default: the --host, or 127.0.0.1 when it is 0.0.0.0 or ::)",
+    )
+    serve.add_argument(
+        "--control-token",
+        default=None,
+        help="Bearer token the /_segur/ control endpoints require (default: $SEGUR_CONTROL_TOKEN; "
+        "without one they answer loopback clients only)",
+    )
     serve.add_argument("--data-dir", default=None, help="PKI and exchange store folder (default: temporary)")
     serve.add_argument("--endpoints-file", default=None, help="write the endpoints JSON here once ready")
     serve.add_argument("--psc-clients", default=None, help="TOML registry of PSC clients (default: the built-in one)")

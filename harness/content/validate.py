@@ -111,11 +111,20 @@ def _validate_fhir_file(path: Path, options: ValidateOptions) -> dict[str, Any]:
 
 def _validate_xdm_file(path: Path, options: ValidateOptions) -> dict[str, Any]:
     """An MSSanté IHE_XDM.ZIP: opened safely, then judged by every XDM, XDS and CDA rule (``error`` = exit 2)."""
-    from harness.content.xdm_check import check_xdm
-    from harness.protocols.xdm import NotAnXdm, read_xdm
+    from harness.content.xdm_check import check_xdm, zip_format_finding
+    from harness.protocols.xdm import NotAnXdm, UnsupportedArchive, read_xdm
 
     try:
         package = read_xdm(path.read_bytes())
+    except UnsupportedArchive as exc:
+        finding = zip_format_finding(exc)
+        return {
+            "file": str(path),
+            "valid": False,
+            "findings": [_finding_json(finding.to_dict())],
+            "subsets": 0,
+            "documents": 0,
+        }
     except (NotAnXdm, OSError) as exc:
         return _unreadable(path, str(exc))
     findings = check_xdm(package)

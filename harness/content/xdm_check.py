@@ -251,3 +251,15 @@ def check_xdm(package: XdmPackage, requirement: str = DEFAULT_REQUIREMENT) -> li
     for subset in package.subsets:
         findings += _check_subset(subset, requirement)
     return findings
+
+
+def zip_format_finding(exc: Exception, requirement: str = DEFAULT_REQUIREMENT) -> Finding:
+    """The finding for an archive in a zip format the reader does not implement (``xdm.UnsupportedArchive``)."""
+    return Finding(
+        "xdm.zip-format",
+        f"the archive is not a plain zip (stored or deflate) every receiver can open: {exc}",
+        Severity.ERROR,
+        requirement,
+        "IHE_XDM.ZIP",
+        message_fr=f"l'archive n'est pas un zip simple (stocké ou deflate) que tout destinataire sait ouvrir : {exc}",
+    )

@@ -19,6 +19,7 @@ import datetime as dt
 import json
 import os
 import shutil
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -120,10 +121,17 @@ def load_trusted_cas(report_dir: Path) -> list[Any]:
         raise PackError(f"{report_dir}: {TRUSTED_CAS} cannot be read ({exc})") from exc
 
 
+def _read_regular(path: Path) -> bytes:
+    """A regular file's bytes; ``OSError`` for a link, FIFO or device (reading a FIFO would block)."""
+    if not stat.S_ISREG(path.lstat().st_mode):
+        raise OSError(f"{path.name} is not a regular file")
+    return path.read_bytes()
+
+
 def load_exchanges(report_dir: Path) -> list[Exchange]:
     """The recorded exchanges of a pack, with their bodies, as the store held them."""
     try:
-        records = json.loads((report_dir / EXCHANGES).read_text(encoding="utf-8"))
+        records = json.loads(_read_regular(report_dir / EXCHANGES).decode("utf-8"))
     except (OSError, ValueError) as exc:
         raise PackError(f"{report_dir}: no readable {EXCHANGES} ({exc})") from exc
     exchanges = []
@@ -132,7 +140,7 @@ def load_exchanges(report_dir: Path) -> list[Exchange]:
         for side in ("request", "response"):
             path = report_dir / BLOBS / record[f"{side}_sha256"]
             try:
-                bodies[side] = path.read_bytes()
+                bodies[side] = _read_regular(path)
             except OSError as exc:
                 raise PackError(f"{report_dir}: the {side} body of exchange {record['id']} is missing") from exc
         fields = {k: v for k, v in record.items() if not k.endswith("_sha256")}
@@ -175,12 +183,46 @@ def write_tests(report_dir: Path, tests: dict[str, Any]) -> None:
     _write(report_dir / TESTS, _json_bytes(tests))
 
 
+def _special_kind(mode: int) -> str:
+    if stat.S_ISLNK(mode):
+        return "symbolic link"
+    if stat.S_ISFIFO(mode):
+        return "named pipe (FIFO)"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    if stat.S_ISBLK(mode) or stat.S_ISCHR(mode):
+        return "device"
+    return f"special file (mode {stat.S_IFMT(mode):o})"
+
+
+def _walk_pack(report_dir: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """(regular file -> SHA-256, anything else -> its kind), never following a link or opening a FIFO.
+
+    A symbolic link would let a pack's bytes come from outside it (and change after sealing
+    without the pack changing); reading a FIFO blocks, a device may never end: only regular files
+    are hashed, the rest is named so that verification can refuse it.
+    """
+    files: dict[str, str] = {}
+    special: dict[str, str] = {}
+    pending = [report_dir]
+    while pending:
+        folder = pending.pop()
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                path = Path(entry.path)
+                name = path.relative_to(report_dir).as_posix()
+                mode = entry.stat(follow_symlinks=False).st_mode
+                if stat.S_ISDIR(mode):
+                    pending.append(path)
+                elif not stat.S_ISREG(mode):
+                    special[name] = _special_kind(mode)
+                elif name != MANIFEST and not entry.name.endswith(".tmp"):
+                    files[name] = sha256_hex(path.read_bytes())
+    return dict(sorted(files.items())), dict(sorted(special.items()))
+
+
 def _listed_files(report_dir: Path) -> dict[str, str]:
-    return {
-        path.relative_to(report_dir).as_posix(): sha256_hex(path.read_bytes())
-        for path in sorted(report_dir.rglob("*"))
-        if path.is_file() and path.name != MANIFEST and not path.name.endswith(".tmp")
-    }
+    return _walk_pack(report_dir)[0]
 
 
 def seal(report_dir: Path, signer: Signer, *, run: dict[str, Any], rules: dict[str, Any] | None = None) -> Path:
@@ -252,7 +294,7 @@ def read_manifest(report_dir: Path) -> dict[str, Any]:
     if not report_dir.is_dir():
         raise PackError(f"{report_dir} is not a folder")
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
+        manifest = json.loads(_read_regular(path).decode("utf-8"))
     except FileNotFoundError as exc:
         raise PackError(f"{report_dir} has no {MANIFEST}: not an evidence pack (run segur run to make one)") from exc
     except (OSError, ValueError) as exc:
@@ -270,9 +312,13 @@ def verify_pack(report_dir: Path, trusted: list[Path] | None = None) -> Verifica
     trusted_certs = [c for path in trusted or [] for c in _read_certificates(path)]
     _check_manifest_signature(manifest, trusted_certs if trusted else None, result)
     listed: dict[str, str] = manifest.get("files", {})
-    present = _listed_files(report_dir)
+    present, special = _walk_pack(report_dir)
     result.files = len(listed)
+    for name, kind in special.items():
+        result.altered.append(f"not a regular file: {name} ({kind})")
     for name, digest in sorted(listed.items()):
+        if name in special:
+            continue
         if name not in present:
             result.altered.append(f"missing: {name}")
         elif present[name] != digest:
@@ -316,7 +362,7 @@ def _check_manifest_signature(manifest: dict[str, Any], trusted: list[Any] | Non
 
 def _check_traces(report_dir: Path, trusted: list[Any] | None, result: Verification) -> None:
     try:
-        chain = load_chain((report_dir / TRACE_CHAIN).read_bytes())
+        chain = load_chain(_read_regular(report_dir / TRACE_CHAIN))
     except (OSError, ValueError):
         result.altered.append(f"{TRACE_CHAIN}: the mocks' trace certificate cannot be read")
         return

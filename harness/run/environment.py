@@ -18,7 +18,7 @@ from harness.core.errors import UsageError
 from harness.core.recorder import ExchangeStore
 from harness.core.signing import Signer
 from harness.protocols.mockserver import LOOPBACK, ServedApp, serve_app
-from mock_services.common import ScenarioStore
+from mock_services.common import CONTROL_TOKEN_ENV, ControlGuard, ScenarioStore
 from mock_services.mssante.smtp import ActiveSession
 
 if TYPE_CHECKING:
@@ -78,6 +78,8 @@ MAIL_SERVICES = {"mss"}
 ALL_SERVICES = [*SERVICE_FACTORIES, *sorted(MAIL_SERVICES)]
 PLANNED_SERVICES: set[str] = set()
 MSS_DIRECTORY_ENV = "SEGUR_MSS_DIRECTORY"
+# Addresses that bind every interface: no client can connect to them, so URLs name another host.
+WILDCARD_HOSTS = {"0.0.0.0", "::", ""}
 
 
 class UnknownServiceError(UsageError):
@@ -97,7 +99,14 @@ def check_services(names: list[str]) -> list[str]:
 class HarnessEnvironment:
     """Owns everything a run needs; use as a context manager so servers always stop."""
 
-    def __init__(self, data_dir: Path | None = None, host: str = LOOPBACK):
+    def __init__(
+        self,
+        data_dir: Path | None = None,
+        host: str = LOOPBACK,
+        *,
+        public_host: str | None = None,
+        control_token: str | None = None,
+    ):
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if data_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="segur-")
@@ -105,6 +114,9 @@ class HarnessEnvironment:
         self.data_dir = data_dir
         data_dir.mkdir(parents=True, exist_ok=True)
         self.host = host
+        # The host written in URLs and the endpoints file: the bound one, or loopback for a wildcard.
+        self.public_host = public_host or (LOOPBACK if host in WILDCARD_HOSTS else host)
+        self.control_token = control_token if control_token is not None else os.environ.get(CONTROL_TOKEN_ENV)
         self.pki = pki.load_or_create_pki(data_dir / "pki")
         # The mocks sign what they record, so a pack's exchanges can be checked against their key.
         self.store = ExchangeStore(data_dir / "exchanges.sqlite3", signer=Signer(self.pki.signers["trace"]))
@@ -130,7 +142,8 @@ class HarnessEnvironment:
             factory, _ = SERVICE_FACTORIES[service]
             context = pki.server_ssl_context(self.pki, require_client_cert=False)
             self.apps[service] = factory(self)
-            self.servers[service] = serve_app(self.apps[service], name=service, host=self.host, ssl_context=context)
+            guarded = ControlGuard(self.apps[service], self.control_token)
+            self.servers[service] = serve_app(guarded, name=service, host=self.host, ssl_context=context)
         return self.servers[service]
 
     def start_mss(self) -> Any:
@@ -174,7 +187,7 @@ class HarnessEnvironment:
     def endpoints_for(self, session_key: str) -> dict[str, str]:
         """Every endpoint a SUT may use in one test (mail endpoints are host:port)."""
         endpoints = {name: self.endpoint(name, session_key) for name in SERVICE_FACTORIES}
-        for name, address in self.start_mss().endpoints().items():
+        for name, address in self._mail_endpoints(self.start_mss()).items():
             endpoints["mss" if name == "smtp" else f"mss_{name}"] = address
         return endpoints
 
@@ -182,7 +195,18 @@ class HarnessEnvironment:
         """The URL a client uses; with a session key, exchanges are recorded under that key."""
         served = self.start(service)
         path = SERVICE_FACTORIES[service][1]
-        return f"{served.url}/s/{session_key}/{path}" if session_key else f"{served.url}/{path}"
+        url = f"{served.scheme}://{self._bracketed_public_host()}:{served.port}"
+        return f"{url}/s/{session_key}/{path}" if session_key else f"{url}/{path}"
+
+    def _bracketed_public_host(self) -> str:
+        return f"[{self.public_host}]" if ":" in self.public_host else self.public_host
+
+    def _mail_endpoints(self, operator: Any) -> dict[str, str]:
+        """The MSSanté listeners' host:port, naming the public host."""
+        return {
+            name: f"{self._bracketed_public_host()}:{address.rpartition(':')[2]}"
+            for name, address in operator.endpoints().items()
+        }
 
     def new_session_key(self, label: str = "") -> str:
         safe = "".join(c if c.isalnum() else "-" for c in label)[-40:].strip("-")
@@ -198,7 +222,7 @@ class HarnessEnvironment:
         if "dmp" in self.servers:
             doc["dmp"] = {"url": self.endpoint("dmp")}
         if self.mss is not None:
-            endpoints = self.mss.endpoints()
+            endpoints = self._mail_endpoints(self.mss)
             doc["mss"] = {key: endpoints[key] for key in ("smtp", "smtp_starttls", "imap")}
         client = self.pki.client("insi-auto")
         doc["pki"] = {

@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from email.message import EmailMessage, Message
+from email.message import EmailMessage
 from email.parser import BytesParser
 from typing import Any
 
@@ -26,9 +26,10 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from cryptography import x509
 
 from harness.core.recorder import FAULT, OK, REJECTED, Exchange, ExchangeStore
-from harness.protocols import mssmail, xdm
+from harness.protocols import mssmail
 from harness.protocols.mockserver import listening_socket
 from mock_services.mssante.directory import Directory, Mailbox
+from mock_services.mssante.intake import attachment_problem, screen
 from mock_services.mssante.store import MailStore
 
 BearerValidator = Callable[[str], dict[str, Any] | None]
@@ -47,6 +48,7 @@ class MssSettings:
     # Inferred: facts §3.3 gives a usual 25 MB limit for patient messages; the same limit for all.
     max_message_bytes: int = 25 * 1024 * 1024
     allow_password: bool = True  # operators differ (facts §3.1): passwords allowed, for test mailboxes
+    unsupported_xdm: str = "refuse"  # or "accept": an XDM in an unsupported zip format (see intake.py)
 
 
 @dataclass
@@ -226,11 +228,11 @@ class OperatorHandler:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or b""
         meta = self._meta(server, session, envelope)
-        message, problem = inspect(raw)
-        if problem is not None or message is None:
-            status = f"554 5.6.0 Message refusé: {problem}"
-            self.record("smtp.data", REJECTED, raw, status, meta)
-            return status
+        screening = screen(raw, inspect, self.settings.unsupported_xdm)
+        if screening.reply is not None or screening.message is None:
+            self.record("smtp.data", screening.outcome, raw, screening.reply or "", meta)
+            return screening.reply or ""
+        message = screening.message
         stamped = self._stamp(raw, envelope, session)
         try:
             self.store.deliver_all([(r, stamped) for r in envelope.rcpt_tos])
@@ -302,18 +304,6 @@ def inspect(raw: bytes) -> tuple[EmailMessage | None, str | None]:
         if "\r" in str(value) or "\n" in str(value):
             return message, f"en-tête {name} contenant un saut de ligne (injection d'en-tête)"
     return message, attachment_problem(email.message_from_bytes(raw, policy=email.policy.compat32))
-
-
-def attachment_problem(message: Message) -> str | None:
-    """An IHE_XDM.ZIP attachment that is dangerous to open (zip bomb, path traversal...), or None."""
-    for name, _, data in mssmail.attachments(message):
-        if name.upper() == mssmail.XDM_NAME:
-            try:
-                xdm.read_xdm(data)
-            except xdm.NotAnXdm as exc:
-                if xdm.is_dangerous(exc):
-                    return f"pièce jointe {name} dangereuse: {exc}"
-    return None
 
 
 @dataclass

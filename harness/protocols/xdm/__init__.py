@@ -18,6 +18,7 @@ from harness.protocols.xdm.archive import (
     README,
     XDM_DIR,
     NotAnXdm,
+    UnsupportedArchive,
     is_dangerous,
     unzip,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "XDM_DIR",
     "NotAnXdm",
     "ResolvedUri",
+    "UnsupportedArchive",
     "XdmPackage",
     "XdmSubset",
     "cda_code",

@@ -5,7 +5,6 @@ manual step and its answer), and serving it on loopback (:func:`start_console`).
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
 from dataclasses import asdict, dataclass
@@ -17,6 +16,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from harness.core.recorder import ExchangeStore
+from harness.protocols import jsonbody
 from harness.protocols.mockserver import LOOPBACK, ServedApp, serve_app
 from harness.run.console.desk import AnswerRefused, ManualDesk, StepGone
 from harness.run.console.exchanges import ExchangeReader, body_view
@@ -119,7 +119,7 @@ class ConsoleApp:
         try:
             scenario = scenario_from_json(await _json_body(request))
         except ValueError as exc:
-            return _error(str(exc), 415 if isinstance(exc, NotJson) else 400)
+            return _error(str(exc), _status(exc))
         self.scenarios.set(key, scenario)
         self._touch(key)
         return SafeJSONResponse({"session_key": key, "scenario": asdict(scenario)})
@@ -144,7 +144,7 @@ class ConsoleApp:
         except StepGone as exc:
             return _error(str(exc), 409)
         except ValueError as exc:
-            return _error(str(exc), 415 if isinstance(exc, NotJson) else 400)
+            return _error(str(exc), _status(exc))
         return SafeJSONResponse({"accepted": True})
 
     def _touch(self, key: str) -> None:
@@ -156,13 +156,23 @@ class NotJson(ValueError):
     pass
 
 
+class BodyTooLarge(ValueError):
+    pass
+
+
 async def _json_body(request: Request) -> Any:
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
         raise NotJson("le corps doit être envoyé en application/json")
     try:
-        return json.loads(await request.body())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"corps JSON illisible : {exc}") from exc
+        return await jsonbody.read_json(request)
+    except jsonbody.JsonTooLarge:
+        raise BodyTooLarge(f"corps JSON de plus de {jsonbody.DEFAULT_MAX_BYTES} octets") from None
+    except jsonbody.BadJson as exc:
+        raise ValueError(f"corps JSON illisible : {exc}") from None
+
+
+def _status(exc: ValueError) -> int:
+    return 415 if isinstance(exc, NotJson) else 413 if isinstance(exc, BodyTooLarge) else 400
 
 
 @dataclass

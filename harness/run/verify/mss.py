@@ -198,6 +198,9 @@ def check_xdm(messages: list[Submitted]) -> list[Finding]:
             continue
         try:
             package = xdm.read_xdm(attached[1])
+        except xdm.UnsupportedArchive as exc:  # an operator set to relay it (MssSettings.unsupported_xdm)
+            findings.append(replace(xdm_check.zip_format_finding(exc, "MSS-03"), location=sent.where))
+            continue
         except xdm.NotAnXdm as exc:
             findings.append(
                 Finding(

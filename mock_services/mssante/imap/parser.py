@@ -35,8 +35,15 @@ class Literal(bytes):
 Token: TypeAlias = "str | bytes | list[Token]"
 
 
-def _tokenize(data: bytes, literals: list[bytes]) -> list[Token]:
+DEFAULT_MAX_NESTING = 32
+
+
+def _tokenize(data: bytes, literals: list[bytes], max_nesting: int = DEFAULT_MAX_NESTING) -> list[Token]:
     """Atoms (str), strings (bytes, :class:`Literal` for literals) and parenthesised lists.
+
+    Lists nested deeper than ``max_nesting`` are a BAD: every later step (rendering for the
+    record, SEARCH criteria) walks the lists recursively, and a line of a few kilobytes of
+    ``(`` would otherwise exhaust Python's recursion limit, before any login.
 
     A NUL byte in ``data`` marks where a literal was received (clients cannot send NUL in a
     command line, the reader refuses them). An atom that opens ``[`` runs to its ``]``, so
@@ -50,6 +57,8 @@ def _tokenize(data: bytes, literals: list[bytes]) -> list[Token]:
         if c == 0x20:
             pos += 1
         elif c == 0x28:
+            if len(stack) > max_nesting:
+                raise _Bad(f"Lists nested deeper than {max_nesting} levels")
             inner: list[Token] = []
             stack[-1].append(inner)
             stack.append(inner)

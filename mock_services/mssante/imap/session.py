@@ -113,7 +113,7 @@ class _Session(_SearchCommands):
         try:
             if nul:
                 raise _Bad("NUL byte in command")
-            tokens = _tokenize(data, literals)
+            tokens = _tokenize(data, literals, self.settings.max_nesting)
             if tag == "*" or len(tokens) < 2 or not isinstance(tokens[1], str):
                 raise _Bad("Expected: tag command [arguments]")
             command = tokens[1].upper()

@@ -36,6 +36,9 @@ class ImapSettings:
 
     max_line_bytes: int = 64 * 1024
     max_literal_bytes: int = 32 * 1024 * 1024
+    # Deepest parenthesised list accepted; RFC 3501 sets none, real commands nest 2 or 3 levels
+    # (FETCH items, SEARCH OR groups): 32 leaves room and keeps recursive steps far from the limit.
+    max_nesting: int = 32
     idle_timeout: float = 300.0  # any wait for the client, IDLE included
     allow_plaintext_auth: bool = False  # LOGIN/AUTHENTICATE refused before TLS (LOGINDISABLED advertised)
     max_auth_failures: int = 5  # then BYE: a mock must not become a password oracle
