@@ -1,0 +1,139 @@
+"""What every Pro Santé Connect mock endpoint shares: settings, OAuth errors, recording, client authentication."""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from harness.core.recorder import FAULT, OK, REJECTED, Exchange, ExchangeStore
+from mock_services.common import DEFAULT_SESSION, TRACE_HEADER, ScenarioStore, client_identity
+from mock_services.psc.registry import Client, Registry
+from mock_services.psc.tokens import Grant, KeyRing, Lifetimes
+
+REALM = "/auth/realms/esante-wallet"
+OIDC = "/protocol/openid-connect"
+CIBA_GRANT = "urn:openid:params:grant-type:ciba"
+
+
+@dataclass
+class PscSettings:
+    lifetimes: Lifetimes = field(default_factory=Lifetimes)
+    headless_login: bool = True  # test-only: login_hint names the professional, no human needed
+    acr: str = "eidas1"
+    max_form_bytes: int = 64 * 1024
+    # e-CPS push (CIBA): the simulated phone answers after this delay; scenario option
+    # ``ciba_decision`` = "approve" (default) or "deny" chooses the answer.
+    ciba_approval_delay: float = 0.0
+
+
+class OAuthError(Exception):
+    def __init__(self, error: str, description: str, status: int = 400):
+        super().__init__(description)
+        self.error, self.description, self.status = error, description, status
+
+    def response(self) -> JSONResponse:
+        headers = {"WWW-Authenticate": 'Basic realm="esante-wallet"'} if self.status == 401 else None
+        return JSONResponse({"error": self.error, "error_description": self.description}, self.status, headers)
+
+
+@dataclass
+class PendingCiba:
+    grant: Grant
+    answer_at: float
+    expires: float
+    decision: str
+
+
+@dataclass
+class PendingCode:
+    grant: Grant
+    redirect_uri: str
+    code_challenge: str | None
+    code_challenge_method: str | None
+    expires: float
+    used: bool = False
+
+
+class ProviderBase:
+    def __init__(self, store: ExchangeStore, scenarios: ScenarioStore, settings: PscSettings, registry: Registry):
+        self.store, self.scenarios, self.settings, self.registry = store, scenarios, settings, registry
+        self.keyring = KeyRing()
+        self.codes: dict[str, PendingCode] = {}
+        self.refresh_tokens: dict[str, tuple[Grant, float]] = {}
+        self.ciba_requests: dict[str, PendingCiba] = {}
+
+    # -- plumbing -----------------------------------------------------------------------------
+    @staticmethod
+    def issuer(request: Request) -> str:
+        key = request.path_params.get("session_key")
+        prefix = f"/s/{key}" if key else ""
+        return f"{request.base_url.scheme}://{request.base_url.netloc}{prefix}{REALM}"
+
+    def record(
+        self, request: Request, operation: str, body: bytes, response: Response, summary: dict[str, Any], started: float
+    ) -> Response:
+        status = response.status_code
+        outcome = OK if status < 400 else REJECTED if status < 500 else FAULT
+        exchange = self.store.record(
+            Exchange(
+                service="psc",
+                session_key=request.path_params.get("session_key", DEFAULT_SESSION),
+                operation=operation,
+                outcome=outcome,
+                request_body=body,
+                response_body=bytes(response.body),
+                started_at=started,
+                finished_at=time.time(),
+                http_status=status,
+                client_subject=client_identity(request.scope).subject,
+                request_meta={
+                    "method": request.method,
+                    "path": request.url.path,
+                    "query": str(request.url.query),
+                    "headers": dict(request.headers),
+                },
+                response_meta={"headers": dict(response.headers)},
+                summary=summary,
+            )
+        )
+        response.headers[TRACE_HEADER] = exchange.id
+        return response
+
+    async def form(self, request: Request) -> tuple[bytes, dict[str, str]]:
+        body = await request.body()
+        if len(body) > self.settings.max_form_bytes:
+            raise OAuthError("invalid_request", "request body too large", 413)
+        if request.method == "POST" and not request.headers.get("content-type", "").startswith(
+            "application/x-www-form-urlencoded"
+        ):
+            raise OAuthError("invalid_request", "the body must be application/x-www-form-urlencoded")
+        form = await request.form() if request.method == "POST" else {}
+        return body, {k: str(v) for k, v in form.items()}
+
+    def authenticate_client(self, request: Request, params: dict[str, str]) -> Client:
+        header = request.headers.get("authorization", "")
+        if header.lower().startswith("basic "):
+            try:
+                client_id, _, secret = base64.b64decode(header[6:]).decode().partition(":")
+            except (ValueError, UnicodeDecodeError):
+                raise OAuthError("invalid_client", "malformed Basic authorization", 401) from None
+            method = "client_secret_basic"
+        elif "client_secret" in params:
+            client_id, secret, method = params.get("client_id", ""), params["client_secret"], "client_secret_post"
+        else:
+            client_id, secret, method = params.get("client_id", ""), "", "tls_client_auth"
+        client = self.registry.clients.get(client_id)
+        if client is None:
+            raise OAuthError("invalid_client", f"unknown client {client_id!r}", 401)
+        if method == "tls_client_auth":
+            if client_identity(request.scope).common_name != client.client_id:
+                raise OAuthError("invalid_client", "no client authentication (secret or certificate)", 401)
+        elif not client.client_secret or not hmac.compare_digest(secret, client.client_secret):
+            raise OAuthError("invalid_client", "client authentication failed", 401)
+        return client

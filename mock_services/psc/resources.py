@@ -1,0 +1,99 @@
+"""What a client does with its tokens: discovery, JWKS, userinfo, introspection and logout."""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+
+from mock_services.psc.base import CIBA_GRANT, OIDC, OAuthError, ProviderBase
+
+
+class ResourceEndpoints(ProviderBase):
+    async def discovery(self, request: Request) -> Response:
+        issuer = self.issuer(request)
+        document = {
+            "issuer": issuer,
+            "authorization_endpoint": issuer + OIDC + "/auth",
+            "token_endpoint": issuer + OIDC + "/token",
+            "userinfo_endpoint": issuer + OIDC + "/userinfo",
+            "end_session_endpoint": issuer + OIDC + "/logout",
+            "introspection_endpoint": issuer + OIDC + "/token/introspect",
+            "jwks_uri": issuer + OIDC + "/certs",
+            "response_types_supported": ["code"],
+            "grant_types_supported": ["authorization_code", "refresh_token", CIBA_GRANT],
+            "backchannel_authentication_endpoint": issuer + OIDC + "/ext/ciba/auth",
+            "backchannel_token_delivery_modes_supported": ["poll"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "tls_client_auth"],
+            "code_challenge_methods_supported": ["S256", "plain"],
+            "scopes_supported": ["openid", "scope_all", "profile", "email"],
+            "acr_values_supported": ["eidas1"],
+            "claims_parameter_supported": False,
+        }
+        return self.record(request, "discovery", b"", JSONResponse(document), {}, time.time())
+
+    async def jwks(self, request: Request) -> Response:
+        return self.record(request, "jwks", b"", JSONResponse(self.keyring.jwks()), {}, time.time())
+
+    async def userinfo(self, request: Request) -> Response:
+        started = time.time()
+        header = request.headers.get("authorization", "")
+        claims = self.keyring.verify(header[7:]) if header.lower().startswith("bearer ") else None
+        professional = self.registry.professionals.get(str((claims or {}).get("preferred_username")))
+        if claims is None or claims.get("typ") != "Bearer" or professional is None:
+            response: Response = JSONResponse(
+                {"error": "invalid_token", "error_description": "invalid or expired token"},
+                401,
+                {"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            )
+        else:
+            response = JSONResponse(professional.userinfo())
+        return self.record(request, "userinfo", b"", response, {"active": claims is not None}, started)
+
+    async def introspect(self, request: Request) -> Response:
+        started = time.time()
+        body = b""
+        try:
+            body, params = await self.form(request)
+            client = self.authenticate_client(request, params)
+            claims = self.keyring.verify(params.get("token", ""))
+            result = (
+                {"active": False}
+                if claims is None
+                else {
+                    **claims,
+                    "active": True,
+                    "client_id": claims.get("azp"),
+                    "username": claims.get("preferred_username"),
+                }
+            )
+            summary = {"client_id": client.client_id, "active": result["active"]}
+            response: Response = JSONResponse(result)
+        except OAuthError as exc:
+            summary, response = {"error": exc.error}, exc.response()
+        return self.record(request, "introspect", body, response, summary, started)
+
+    async def logout(self, request: Request) -> Response:
+        started = time.time()
+        params = dict(request.query_params)
+        target = params.get("post_logout_redirect_uri")
+        claims = self.keyring.verify(params.get("id_token_hint", "")) if params.get("id_token_hint") else None
+        client = self.registry.clients.get(str((claims or {}).get("aud", params.get("client_id", ""))))
+        summary = {"id_token_hint": claims is not None, "post_logout_redirect_uri": target}
+        if target and client is not None and target in client.post_logout_redirect_uris:
+            suffix = "?" + urlencode({"state": params["state"]}) if "state" in params else ""
+            response: Response = RedirectResponse(target + suffix, 302)
+        elif target:
+            summary["error"] = "post_logout_redirect_uri not registered for the client"
+            response = HTMLResponse("<h1>Requête invalide</h1><p>post_logout_redirect_uri non enregistrée</p>", 400)
+        else:
+            response = HTMLResponse("<h1>Vous êtes déconnecté de Pro Santé Connect (simulé).</h1>")
+        if claims is not None:  # end the session: its refresh tokens stop working
+            for token, (grant, _) in list(self.refresh_tokens.items()):
+                if grant.session_state == claims.get("session_state"):
+                    del self.refresh_tokens[token]
+        return self.record(request, "logout", b"", response, summary, started)
