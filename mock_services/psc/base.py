@@ -7,6 +7,7 @@ import hmac
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote_plus
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -120,9 +121,11 @@ class ProviderBase:
         header = request.headers.get("authorization", "")
         if header.lower().startswith("basic "):
             try:
-                client_id, _, secret = base64.b64decode(header[6:]).decode().partition(":")
+                encoded_id, _, encoded_secret = base64.b64decode(header[6:], validate=True).decode().partition(":")
             except (ValueError, UnicodeDecodeError):
                 raise OAuthError("invalid_client", "malformed Basic authorization", 401) from None
+            # RFC 6749 §2.3.1: both are form-encoded before Basic; Keycloak decodes them, so must we.
+            client_id, secret = unquote_plus(encoded_id), unquote_plus(encoded_secret)
             method = "client_secret_basic"
         elif "client_secret" in params:
             client_id, secret, method = params.get("client_id", ""), params["client_secret"], "client_secret_post"
@@ -134,6 +137,6 @@ class ProviderBase:
         if method == "tls_client_auth":
             if client_identity(request.scope).common_name != client.client_id:
                 raise OAuthError("invalid_client", "no client authentication (secret or certificate)", 401)
-        elif not client.client_secret or not hmac.compare_digest(secret, client.client_secret):
+        elif not client.client_secret or not hmac.compare_digest(secret.encode(), client.client_secret.encode()):
             raise OAuthError("invalid_client", "client authentication failed", 401)
         return client

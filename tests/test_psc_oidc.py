@@ -1,0 +1,133 @@
+"""The PSC mock against the OAuth/OIDC rules strict relying parties rely on (issue 21).
+
+Each test names the rule it checks; the error cases prove the check can fail.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from urllib.parse import parse_qs, quote, quote_plus, urlparse
+
+import httpx
+import pytest
+
+from harness.core import pki
+from harness.core.recorder import ExchangeStore
+from harness.protocols.mockserver import serve_app
+from mock_services.common import ScenarioStore
+from mock_services.psc import PscSettings, create_app
+
+REDIRECT = "http://127.0.0.1:8765/callback"
+CLIENT, SECRET = "segur-reference", "segur-reference-secret"
+STRICT, STRICT_SECRET = "urn:segur:strict-rp", "strict-rp:secret+with/specials"
+MEDECIN = "899900000011"
+VERIFIER = "v" * 50
+CIBA = "urn:openid:params:grant-type:ciba"
+
+
+@pytest.fixture(scope="module")
+def layout(tmp_path_factory):
+    return pki.init_pki(tmp_path_factory.mktemp("pki"))
+
+
+def serve(layout, settings: PscSettings | None = None, name: str = "psc"):
+    store, scenarios = ExchangeStore(), ScenarioStore()
+    return serve_app(create_app(store, scenarios, settings), name=name, ssl_context=pki.server_ssl_context(layout))
+
+
+@pytest.fixture(scope="module")
+def served(layout):
+    with serve(layout) as server:
+        yield server
+
+
+@pytest.fixture
+def http(layout):
+    with httpx.Client(verify=pki.client_ssl_context(layout, None), timeout=10) as client:
+        yield client
+
+
+@pytest.fixture
+def config(served, http) -> dict:
+    return http.get(served.url + "/auth/realms/esante-wallet/.well-known/openid-configuration").json()
+
+
+def form_encoded_basic(client_id: str, secret: str, *, encode=quote_plus) -> dict[str, str]:
+    """Basic credentials as RFC 6749 §2.3.1 builds them: form-encode each part, then base64."""
+    raw = f"{encode(client_id)}:{encode(secret)}".encode()
+    return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
+
+
+def authorize_params(client_id=CLIENT, **extra) -> dict[str, str]:
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(VERIFIER.encode()).digest()).rstrip(b"=").decode()
+    return {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": REDIRECT,
+        "scope": "openid scope_all",
+        "state": "s-1",
+        "nonce": "n-1",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+        **extra,
+    }
+
+
+def code_for(http, config, client_id=CLIENT, **extra) -> str:
+    params = authorize_params(client_id, login_hint=MEDECIN, **extra)
+    response = http.get(config["authorization_endpoint"], params=params)
+    assert response.status_code == 302, response.text
+    return parse_qs(urlparse(response.headers["location"]).query)["code"][0]
+
+
+def redeem(http, config, code, headers) -> httpx.Response:
+    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT, "code_verifier": VERIFIER}
+    return http.post(config["token_endpoint"], data=data, headers=headers)
+
+
+# -- 1. client_secret_basic, form-encoded (RFC 6749 §2.3.1) -----------------------------------------------
+
+
+def dash_encoding(value: str) -> str:
+    """What a certified Node client sends: every character outside [A-Za-z0-9] percent-encoded ("-" as %2D)."""
+    return "".join(c if c.isalnum() else f"%{ord(c):02X}" for c in value)
+
+
+@pytest.mark.parametrize(
+    ("client_id", "secret", "encode"),
+    [
+        (CLIENT, SECRET, dash_encoding),
+        (STRICT, STRICT_SECRET, quote_plus),
+        (STRICT, STRICT_SECRET, lambda v: quote(v, safe="")),
+    ],
+)
+def test_form_encoded_basic_credentials_work_at_token_refresh_introspection_and_ciba(
+    http, config, client_id, secret, encode
+):
+    headers = form_encoded_basic(client_id, secret, encode=encode)
+    tokens = redeem(http, config, code_for(http, config, client_id), headers)
+    assert tokens.status_code == 200, tokens.text
+    refresh = {"grant_type": "refresh_token", "refresh_token": tokens.json()["refresh_token"]}
+    assert http.post(config["token_endpoint"], data=refresh, headers=headers).status_code == 200
+    introspection = http.post(
+        config["introspection_endpoint"], data={"token": tokens.json()["access_token"]}, headers=headers
+    )
+    assert introspection.json()["active"] is True
+    started = http.post(
+        config["backchannel_authentication_endpoint"],
+        data={"scope": "openid", "login_hint": MEDECIN},
+        headers=headers,
+    )
+    assert "auth_req_id" in started.json(), started.text
+    poll = {"grant_type": CIBA, "auth_req_id": started.json()["auth_req_id"]}
+    assert "access_token" in http.post(config["token_endpoint"], data=poll, headers=headers).json()
+
+
+def test_basic_credentials_still_need_the_right_secret(http, config):
+    wrong = form_encoded_basic(STRICT, STRICT_SECRET + "x")
+    response = redeem(http, config, code_for(http, config, STRICT), wrong)
+    assert (response.status_code, response.json()["error"]) == (401, "invalid_client")
+    # "+" means a space in form encoding: a client that does not encode a "+" in its secret is refused, as by Keycloak.
+    unencoded = {"Authorization": "Basic " + base64.b64encode(f"{STRICT}:{STRICT_SECRET}".encode()).decode()}
+    assert redeem(http, config, code_for(http, config, STRICT), unencoded).json()["error"] == "invalid_client"
