@@ -131,3 +131,106 @@ def test_basic_credentials_still_need_the_right_secret(http, config):
     # "+" means a space in form encoding: a client that does not encode a "+" in its secret is refused, as by Keycloak.
     unencoded = {"Authorization": "Basic " + base64.b64encode(f"{STRICT}:{STRICT_SECRET}".encode()).decode()}
     assert redeem(http, config, code_for(http, config, STRICT), unencoded).json()["error"] == "invalid_client"
+
+
+# -- 2. the provider's SSO session: prompt=none, max_age, sid, logout -------------------------------------
+
+
+def authorize(http, config, **extra) -> httpx.Response:
+    return http.get(config["authorization_endpoint"], params=authorize_params(**extra))
+
+
+def query_of(response: httpx.Response) -> dict[str, str]:
+    assert response.status_code == 302, response.text
+    return {k: v[0] for k, v in parse_qs(urlparse(response.headers["location"]).query).items()}
+
+
+def id_token_claims(tokens: dict) -> dict:
+    payload = tokens["id_token"].split(".")[1]
+    import json
+
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+def basic() -> dict[str, str]:
+    return form_encoded_basic(CLIENT, SECRET)
+
+
+def test_prompt_none_without_a_session_redirects_with_login_required_and_no_page(http, config):
+    for extra in ({}, {"login_hint": MEDECIN}):
+        answer = query_of(authorize(http, config, prompt="none", **extra))
+        assert answer["error"] == "login_required" and answer["state"] == "s-1" and "code" not in answer
+    assert "KEYCLOAK_IDENTITY" not in http.cookies
+
+
+def test_prompt_none_with_a_session_issues_a_code_in_the_same_session(http, config):
+    first = query_of(authorize(http, config, login_hint=MEDECIN))
+    assert http.cookies.get("KEYCLOAK_IDENTITY") == first["session_state"]
+    second = query_of(authorize(http, config, prompt="none"))
+    assert second["session_state"] == first["session_state"]
+    tokens = redeem(http, config, second["code"], basic()).json()
+    claims = id_token_claims(tokens)
+    assert claims["sid"] == claims["session_state"] == first["session_state"]
+    assert claims["preferred_username"] == MEDECIN
+    # A hint naming someone else than the logged-in professional cannot reuse the session.
+    assert query_of(authorize(http, config, prompt="none", login_hint="pharmacien"))["error"] == "login_required"
+
+
+def test_max_age_and_prompt_login_require_a_new_authentication(http, config):
+    query_of(authorize(http, config, login_hint=MEDECIN))
+    assert query_of(authorize(http, config, prompt="none", max_age="0"))["error"] == "login_required"
+    assert "code" in query_of(authorize(http, config, prompt="none", max_age="3600"))
+    page = authorize(http, config, prompt="login")
+    assert page.status_code == 200 and "<form" in page.text
+    for bad in ({"prompt": "none login"}, {"max_age": "soon"}):
+        assert query_of(authorize(http, config, **bad))["error"] == "invalid_request"
+
+
+@pytest.mark.parametrize("lifetime", ["sso_idle", "sso_max"])
+def test_an_idle_or_too_old_session_ends(layout, lifetime):
+    from mock_services.psc.tokens import Lifetimes
+
+    with (
+        serve(layout, PscSettings(lifetimes=Lifetimes(**{lifetime: 0})), name="psc-short") as server,
+        httpx.Client(verify=pki.client_ssl_context(layout, None), timeout=10) as http,
+    ):
+        config = http.get(server.url + "/auth/realms/esante-wallet/.well-known/openid-configuration").json()
+        tokens = redeem(http, config, code_for(http, config), basic()).json()
+        assert query_of(authorize(http, config, prompt="none"))["error"] == "login_required"
+        refresh = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+        answer = http.post(config["token_endpoint"], data=refresh, headers=basic()).json()
+        assert answer == {"error": "invalid_grant", "error_description": "Session not active"}
+
+
+def test_default_session_lifetimes_are_those_of_the_ans_guide():
+    from mock_services.psc.tokens import Lifetimes
+
+    assert (Lifetimes().sso_idle, Lifetimes().sso_max) == (30 * 60, 4 * 60 * 60)
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_logout_by_get_or_post_ends_the_session(layout, served, config, method):
+    with httpx.Client(verify=pki.client_ssl_context(layout, None), timeout=10) as browser:
+        tokens = redeem(browser, config, code_for(browser, config), basic()).json()
+        params = {
+            "id_token_hint": tokens["id_token"],
+            "post_logout_redirect_uri": "http://127.0.0.1:8765/logged-out",
+            "state": "bye",
+        }
+        if method == "GET":
+            logout = browser.get(config["end_session_endpoint"], params=params)
+        else:
+            logout = browser.post(config["end_session_endpoint"], data=params)
+        assert logout.status_code == 302 and logout.headers["location"].endswith("?state=bye")
+        assert "KEYCLOAK_IDENTITY" not in browser.cookies
+        assert query_of(authorize(browser, config, prompt="none"))["error"] == "login_required"
+        refresh = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+        assert browser.post(config["token_endpoint"], data=refresh, headers=basic()).json()["error"] == "invalid_grant"
+        userinfo = browser.get(
+            config["userinfo_endpoint"], headers={"Authorization": "Bearer " + tokens["access_token"]}
+        )
+        assert userinfo.status_code == 401
+        introspection = browser.post(
+            config["introspection_endpoint"], data={"token": tokens["access_token"]}, headers=basic()
+        )
+        assert introspection.json() == {"active": False}

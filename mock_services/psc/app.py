@@ -49,7 +49,7 @@ def create_app(
         Route(OIDC + "/token", provider.token, methods=["POST"]),
         Route(OIDC + "/userinfo", provider.userinfo, methods=["GET", "POST"]),
         Route(OIDC + "/token/introspect", provider.introspect, methods=["POST"]),
-        Route(OIDC + "/logout", provider.logout, methods=["GET"]),
+        Route(OIDC + "/logout", provider.logout, methods=["GET", "POST"]),
         Route(OIDC + "/ext/ciba/auth", provider.backchannel, methods=["POST"]),
     ]
 

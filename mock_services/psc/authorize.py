@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from mock_services.psc.base import PendingCode, ProviderBase
+from mock_services.psc.sessions import SESSION_COOKIE, SsoSession
 from mock_services.psc.tokens import Grant
 
 
@@ -33,34 +34,36 @@ class AuthorizeEndpoints(ProviderBase):
         error = self.authorize_error(params)
         if error:
             summary["error"] = error[0]
-            target = (
-                redirect_uri
-                + "?"
-                + urlencode(
-                    {
-                        "error": error[0],
-                        "error_description": error[1],
-                        **({"state": params["state"]} if "state" in params else {}),
-                    }
-                )
+            return self.record(
+                request, "authorize", b"", self.to_client(redirect_uri, params, error=error), summary, started
             )
-            return self.record(request, "authorize", b"", RedirectResponse(target, 302), summary, started)
-        professional = (
-            self.registry.professional(params.get("login_hint", "")) if self.settings.headless_login else None
-        )
-        chosen = params.get("professional")
-        if chosen:
-            professional = self.registry.professional(chosen)
+        prompts = set(params.get("prompt", "").split())
+        session = self.current_session(request, params, prompts)
+        professional = self.registry.professional(session.id_nat_ps) if session else None
+        if professional is None and "none" in prompts:
+            # OIDC Core 3.1.2.1: no page with prompt=none; without a usable session the answer is login_required.
+            summary["error"] = "login_required"
+            refusal = ("login_required", "no single sign-on session for prompt=none")
+            return self.record(
+                request, "authorize", b"", self.to_client(redirect_uri, params, error=refusal), summary, started
+            )
+        fresh_login = professional is None
+        if fresh_login:
+            hint = params.get("login_hint", "") if self.settings.headless_login else ""
+            professional = self.registry.professional(params.get("professional") or hint)
         if professional is None:
             return self.record(request, "authorize", b"", self.login_page(params), summary, started)
+        if fresh_login or session is None:
+            session = self.sessions.open(self.session_key(request), professional.id_nat_ps)
         grant = Grant(
             client.client_id,
             professional.sub,
             professional.id_nat_ps,
             params["scope"],
             params.get("nonce"),
-            int(time.time()),
+            session.auth_time,
             self.settings.acr,
+            session.id,
         )
         code = secrets.token_urlsafe(24)
         self.codes[code] = PendingCode(
@@ -70,15 +73,43 @@ class AuthorizeEndpoints(ProviderBase):
             params.get("code_challenge_method"),
             time.time() + self.settings.lifetimes.code,
         )
-        summary["professional"] = professional.id_nat_ps
-        query = {
-            "code": code,
-            "session_state": grant.session_state,
-            **({"state": params["state"]} if "state" in params else {}),
-        }
-        return self.record(
-            request, "authorize", b"", RedirectResponse(redirect_uri + "?" + urlencode(query), 302), summary, started
+        summary.update(professional=professional.id_nat_ps, sso=not fresh_login)
+        answer = self.to_client(redirect_uri, params, code=code, session_state=grant.session_state)
+        answer.set_cookie(
+            SESSION_COOKIE,
+            session.id,
+            max_age=self.settings.lifetimes.sso_max,
+            path="/",
+            secure=request.url.scheme == "https",
+            httponly=True,
+            samesite="none" if request.url.scheme == "https" else "lax",
         )
+        return self.record(request, "authorize", b"", answer, summary, started)
+
+    def current_session(self, request: Request, params: dict[str, str], prompts: set[str]) -> SsoSession | None:
+        """The browser's SSO session if this request may use it (not prompt=login, within max_age, same hint)."""
+        if "login" in prompts or params.get("professional"):
+            return None
+        session = self.sessions.alive(request.cookies.get(SESSION_COOKIE), self.session_key(request), touch=True)
+        if session is None:
+            return None
+        if "max_age" in params and time.time() - session.auth_time > int(params["max_age"]):
+            return None  # OIDC Core 3.1.2.1: too old an authentication means logging in again
+        hint = params.get("login_hint")
+        hinted = self.registry.professional(hint) if hint else None
+        if hinted is not None and hinted.id_nat_ps != session.id_nat_ps:
+            return None  # the hint names someone else than the professional logged in
+        return session
+
+    @staticmethod
+    def to_client(
+        redirect_uri: str, params: dict[str, str], *, error: tuple[str, str] | None = None, **answer: str
+    ) -> Response:
+        """The authorization response, sent back through the browser to the client's (verified) redirect URI."""
+        values = {"error": error[0], "error_description": error[1]} if error else dict(answer)
+        if "state" in params:
+            values["state"] = params["state"]
+        return RedirectResponse(redirect_uri + "?" + urlencode(values), 302)
 
     @staticmethod
     def authorize_error(params: dict[str, str]) -> tuple[str, str] | None:
@@ -89,6 +120,12 @@ class AuthorizeEndpoints(ProviderBase):
         method = params.get("code_challenge_method")
         if "code_challenge" in params and method not in (None, "S256", "plain"):
             return "invalid_request", f"unsupported code_challenge_method {method!r}"
+        prompts = params.get("prompt", "").split()
+        if "none" in prompts and len(prompts) > 1:
+            return "invalid_request", "prompt=none cannot be combined with other values"
+        max_age = params.get("max_age")
+        if max_age is not None and not (max_age.isascii() and max_age.isdigit()):
+            return "invalid_request", "max_age must be a non-negative number of seconds"
         return None
 
     def login_page(self, params: dict[str, str]) -> HTMLResponse:

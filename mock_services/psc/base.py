@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from harness.core.recorder import FAULT, OK, REJECTED, Exchange, ExchangeStore
 from mock_services.common import DEFAULT_SESSION, TRACE_HEADER, ScenarioStore, client_identity
 from mock_services.psc.registry import Client, Registry
+from mock_services.psc.sessions import SsoSessions
 from mock_services.psc.tokens import Grant, KeyRing, Lifetimes
 
 REALM = "/auth/realms/esante-wallet"
@@ -61,15 +62,28 @@ class PendingCode:
     used: bool = False
 
 
+@dataclass
+class IssuedRefresh:
+    grant: Grant
+    issued_at: int
+    expires: float
+    issuer: str
+
+
 class ProviderBase:
     def __init__(self, store: ExchangeStore, scenarios: ScenarioStore, settings: PscSettings, registry: Registry):
         self.store, self.scenarios, self.settings, self.registry = store, scenarios, settings, registry
         self.keyring = KeyRing()
         self.codes: dict[str, PendingCode] = {}
-        self.refresh_tokens: dict[str, tuple[Grant, float]] = {}
+        self.refresh_tokens: dict[str, IssuedRefresh] = {}
         self.ciba_requests: dict[str, PendingCiba] = {}
+        self.sessions = SsoSessions(settings.lifetimes)
 
     # -- plumbing -----------------------------------------------------------------------------
+    @staticmethod
+    def session_key(request: Request) -> str:
+        return str(request.path_params.get("session_key", DEFAULT_SESSION))
+
     @staticmethod
     def issuer(request: Request) -> str:
         key = request.path_params.get("session_key")

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from mock_services.common import DEFAULT_SESSION
-from mock_services.psc.base import CIBA_GRANT, OAuthError, PendingCiba, ProviderBase
+from mock_services.psc.base import CIBA_GRANT, IssuedRefresh, OAuthError, PendingCiba, ProviderBase
 from mock_services.psc.registry import Client
 from mock_services.psc.tokens import TOKEN_DEFECTS, Grant, issue
 
@@ -39,6 +39,7 @@ class GrantEndpoints(ProviderBase):
                 grant = self.code_grant(params, client, summary)
             elif grant_type == CIBA_GRANT:
                 grant = self.ciba_grant(params, client)
+                self.sessions.open(self.session_key(request), grant.id_nat_ps, grant.session_state)
             else:
                 grant = self.refresh_grant(params, client)
             defect = self.scenarios.get(request.path_params.get("session_key", DEFAULT_SESSION)).options.get(
@@ -48,7 +49,9 @@ class GrantEndpoints(ProviderBase):
                 raise OAuthError("server_error", f"unknown id_token_defect {defect!r}; known: {TOKEN_DEFECTS}", 500)
             tokens = issue(self.keyring, self.issuer(request), grant, self.settings.lifetimes, defect)
             refresh = secrets.token_urlsafe(32)
-            self.refresh_tokens[refresh] = (grant, time.time() + self.settings.lifetimes.refresh_token)
+            self.refresh_tokens[refresh] = IssuedRefresh(
+                grant, int(time.time()), time.time() + self.settings.lifetimes.refresh_token, self.issuer(request)
+            )
             tokens["refresh_token"] = refresh
             summary["id_token_defect"] = defect
             response: Response = JSONResponse(tokens, headers={"Cache-Control": "no-store"})
@@ -137,8 +140,11 @@ class GrantEndpoints(ProviderBase):
 
     def refresh_grant(self, params: dict[str, str], client: Client) -> Grant:
         entry = self.refresh_tokens.pop(params.get("refresh_token", ""), None)  # rotated: one use only
-        if entry is None or entry[0].client_id != client.client_id:
+        if entry is None or entry.grant.client_id != client.client_id:
             raise OAuthError("invalid_grant", "unknown or already used refresh token")
-        if time.time() > entry[1]:
+        if time.time() > entry.expires:
             raise OAuthError("invalid_grant", "refresh token expired")
-        return entry[0]
+        if self.sessions.alive(entry.grant.session_state, touch=True) is None:
+            # Keycloak's answer once the SSO session ended (logout, idle or maximum lifetime).
+            raise OAuthError("invalid_grant", "Session not active")
+        return entry.grant

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from mock_services.psc.base import CIBA_GRANT, OIDC, OAuthError, ProviderBase
+from mock_services.psc.sessions import SESSION_COOKIE
 
 
 class ResourceEndpoints(ProviderBase):
@@ -44,7 +46,7 @@ class ResourceEndpoints(ProviderBase):
         header = request.headers.get("authorization", "")
         claims = self.keyring.verify(header[7:]) if header.lower().startswith("bearer ") else None
         professional = self.registry.professionals.get(str((claims or {}).get("preferred_username")))
-        if claims is None or claims.get("typ") != "Bearer" or professional is None:
+        if claims is None or claims.get("typ") != "Bearer" or professional is None or not self.live(claims):
             response: Response = JSONResponse(
                 {"error": "invalid_token", "error_description": "invalid or expired token"},
                 401,
@@ -63,7 +65,7 @@ class ResourceEndpoints(ProviderBase):
             claims = self.keyring.verify(params.get("token", ""))
             result = (
                 {"active": False}
-                if claims is None
+                if claims is None or not self.live(claims)
                 else {
                     **claims,
                     "active": True,
@@ -77,23 +79,36 @@ class ResourceEndpoints(ProviderBase):
             summary, response = {"error": exc.error}, exc.response()
         return self.record(request, "introspect", body, response, summary, started)
 
+    def live(self, claims: dict[str, Any]) -> bool:
+        """Whether the SSO session a token came from is still open (Keycloak refuses tokens of ended sessions)."""
+        return self.sessions.alive(str(claims.get("sid", ""))) is not None
+
     async def logout(self, request: Request) -> Response:
+        """RP-initiated logout, GET or POST (OIDC RP-Initiated Logout §2): ends the SSO session."""
         started = time.time()
-        params = dict(request.query_params)
+        body, params = b"", dict(request.query_params)
+        try:
+            if request.method == "POST":
+                body, params = await self.form(request)
+        except OAuthError as exc:
+            return self.record(request, "logout", body, exc.response(), {"error": exc.error}, started)
         target = params.get("post_logout_redirect_uri")
         claims = self.keyring.verify(params.get("id_token_hint", "")) if params.get("id_token_hint") else None
         client = self.registry.clients.get(str((claims or {}).get("aud", params.get("client_id", ""))))
-        summary = {"id_token_hint": claims is not None, "post_logout_redirect_uri": target}
+        summary: dict[str, Any] = {"id_token_hint": claims is not None, "post_logout_redirect_uri": target}
         if target and client is not None and target in client.post_logout_redirect_uris:
             suffix = "?" + urlencode({"state": params["state"]}) if "state" in params else ""
             response: Response = RedirectResponse(target + suffix, 302)
         elif target:
             summary["error"] = "post_logout_redirect_uri not registered for the client"
             response = HTMLResponse("<h1>Requête invalide</h1><p>post_logout_redirect_uri non enregistrée</p>", 400)
+            return self.record(request, "logout", body, response, summary, started)
         else:
             response = HTMLResponse("<h1>Vous êtes déconnecté de Pro Santé Connect (simulé).</h1>")
-        if claims is not None:  # end the session: its refresh tokens stop working
-            for token, (grant, _) in list(self.refresh_tokens.items()):
-                if grant.session_state == claims.get("session_state"):
-                    del self.refresh_tokens[token]
-        return self.record(request, "logout", b"", response, summary, started)
+        ended = {str((claims or {}).get("sid", "")), request.cookies.get(SESSION_COOKIE, "")} - {""}
+        summary["sessions_ended"] = sum(self.sessions.end(session_id) for session_id in ended)
+        for token, entry in list(self.refresh_tokens.items()):
+            if entry.grant.session_state in ended:
+                del self.refresh_tokens[token]
+        response.delete_cookie(SESSION_COOKIE, path="/")
+        return self.record(request, "logout", body, response, summary, started)

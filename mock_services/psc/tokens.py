@@ -83,12 +83,18 @@ class KeyRing:
 
 @dataclass
 class Lifetimes:
-    """Token lifetimes in seconds; PSC's own are not documented (facts §8 gap 3): configurable."""
+    """Lifetimes in seconds, all settings (profiles/psc/README.md gives each one's source).
+
+    PSC's token lifetimes are not documented (facts §8 gap 3). The SSO session lifetimes, 30 min
+    idle and 4 h at most, are those of ANS's PSC guide for identity providers (the README cites it).
+    """
 
     access_token: int = 120
     id_token: int = 300
     refresh_token: int = 1800
     code: int = 60
+    sso_idle: int = 30 * 60
+    sso_max: int = 4 * 60 * 60
 
 
 @dataclass
@@ -118,6 +124,7 @@ def issue(keyring: KeyRing, issuer: str, grant: Grant, lifetimes: Lifetimes, def
         "azp": grant.client_id,
         "auth_time": grant.auth_time,
         "session_state": grant.session_state,
+        "sid": grant.session_state,  # Keycloak's user session id, the same value as session_state
         "acr": grant.acr,
         "preferred_username": grant.id_nat_ps,
     }
