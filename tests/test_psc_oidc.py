@@ -234,3 +234,39 @@ def test_logout_by_get_or_post_ends_the_session(layout, served, config, method):
             config["introspection_endpoint"], data={"token": tokens["access_token"]}, headers=basic()
         )
         assert introspection.json() == {"active": False}
+
+
+# -- 3. userinfo: POST with the token in the body (OIDC Core 5.3.1), bare challenge (RFC 6750 §3.1) -------
+
+
+def fresh_tokens(http, config) -> dict:
+    return redeem(http, config, code_for(http, config), basic()).json()
+
+
+def test_userinfo_by_post_with_the_token_in_the_form_body(http, config):
+    tokens = fresh_tokens(http, config)
+    by_post = http.post(config["userinfo_endpoint"], data={"access_token": tokens["access_token"]})
+    by_get = http.get(config["userinfo_endpoint"], headers={"Authorization": "Bearer " + tokens["access_token"]})
+    assert by_post.status_code == by_get.status_code == 200
+    assert by_post.json() == by_get.json() and by_post.json()["SubjectNameID"] == MEDECIN
+    header_post = http.post(config["userinfo_endpoint"], headers={"Authorization": "Bearer " + tokens["access_token"]})
+    assert header_post.status_code == 200
+
+
+def test_userinfo_without_any_token_gets_a_bare_bearer_challenge(http, config):
+    for response in (http.get(config["userinfo_endpoint"]), http.post(config["userinfo_endpoint"], data={})):
+        assert response.status_code == 401
+        challenge = response.headers["www-authenticate"]
+        assert challenge.startswith("Bearer") and "error" not in challenge and response.content == b""
+
+
+def test_userinfo_errors_name_themselves_in_the_challenge(http, config):
+    tokens = fresh_tokens(http, config)
+    bad = http.post(config["userinfo_endpoint"], data={"access_token": "x.y.z"})
+    assert bad.status_code == 401 and 'error="invalid_token"' in bad.headers["www-authenticate"]
+    twice = http.post(
+        config["userinfo_endpoint"],
+        data={"access_token": tokens["access_token"]},
+        headers={"Authorization": "Bearer " + tokens["access_token"]},
+    )
+    assert twice.status_code == 400 and 'error="invalid_request"' in twice.headers["www-authenticate"]

@@ -42,19 +42,39 @@ class ResourceEndpoints(ProviderBase):
         return self.record(request, "jwks", b"", JSONResponse(self.keyring.jwks()), {}, time.time())
 
     async def userinfo(self, request: Request) -> Response:
+        """Userinfo by GET or POST; the token in the Authorization header or, by POST, in the form body."""
         started = time.time()
-        header = request.headers.get("authorization", "")
-        claims = self.keyring.verify(header[7:]) if header.lower().startswith("bearer ") else None
+        body, token = b"", None
+        try:
+            header = request.headers.get("authorization", "")
+            if header[:7].lower() == "bearer ":
+                token = header[7:]
+            form_body = request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded")
+            if request.method == "POST" and form_body:  # a POST with the header only may have no body at all
+                body, params = await self.form(request)
+                if "access_token" in params:
+                    if token is not None:  # RFC 6750 §2: a client uses one method, never more
+                        raise OAuthError("invalid_request", "the token is sent in more than one way")
+                    token = params["access_token"]  # OIDC Core 5.3.1, RFC 6750 §2.2
+        except OAuthError as exc:
+            return self.record(request, "userinfo", body, self.bearer_refusal(exc), {"error": exc.error}, started)
+        if token is None:
+            # RFC 6750 §3.1: a request with no authentication gets a bare challenge, no error code.
+            challenge = Response(status_code=401, headers={"WWW-Authenticate": 'Bearer realm="esante-wallet"'})
+            return self.record(request, "userinfo", body, challenge, {"error": "no token"}, started)
+        claims = self.keyring.verify(token)
         professional = self.registry.professionals.get(str((claims or {}).get("preferred_username")))
         if claims is None or claims.get("typ") != "Bearer" or professional is None or not self.live(claims):
-            response: Response = JSONResponse(
-                {"error": "invalid_token", "error_description": "invalid or expired token"},
-                401,
-                {"WWW-Authenticate": 'Bearer error="invalid_token"'},
-            )
-        else:
-            response = JSONResponse(professional.userinfo())
-        return self.record(request, "userinfo", b"", response, {"active": claims is not None}, started)
+            refusal = OAuthError("invalid_token", "invalid or expired token", 401)
+            return self.record(request, "userinfo", body, self.bearer_refusal(refusal), {"active": False}, started)
+        return self.record(request, "userinfo", body, JSONResponse(professional.userinfo()), {"active": True}, started)
+
+    @staticmethod
+    def bearer_refusal(error: OAuthError) -> Response:
+        """An RFC 6750 §3 error: the challenge names the error, the body repeats it."""
+        challenge = f'Bearer realm="esante-wallet", error="{error.error}", error_description="{error.description}"'
+        body = {"error": error.error, "error_description": error.description}
+        return JSONResponse(body, error.status, {"WWW-Authenticate": challenge})
 
     async def introspect(self, request: Request) -> Response:
         started = time.time()
