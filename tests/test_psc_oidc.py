@@ -270,3 +270,31 @@ def test_userinfo_errors_name_themselves_in_the_challenge(http, config):
         headers={"Authorization": "Bearer " + tokens["access_token"]},
     )
     assert twice.status_code == 400 and 'error="invalid_request"' in twice.headers["www-authenticate"]
+
+
+# -- 4. introspection as ANS documents it and its official sample shows -----------------------------------
+
+
+def introspect(http, config, token) -> dict:
+    return http.post(config["introspection_endpoint"], data={"token": token}, headers=basic()).json()
+
+
+def test_access_token_introspection_has_the_official_sample_keys_and_subject_name_id(reference, http, config):
+    import json
+
+    sample = json.loads((reference / "psc" / "introspection_response_example.json").read_text(encoding="utf-8"))
+    result = introspect(http, config, fresh_tokens(http, config)["access_token"])
+    assert set(sample) <= set(result), set(sample) - set(result)
+    # Beyond the sample: SubjectNameID (ANS's introspection page) and Keycloak's sid; no aud as in the sample.
+    assert set(result) - set(sample) == {"SubjectNameID", "sid"}
+    assert result["SubjectNameID"] == result["username"] == MEDECIN
+    assert result["nonce"] == "n-1" and result["email_verified"] is False and result["typ"] == "Bearer"
+    assert result["client_id"] == result["azp"] == CLIENT
+
+
+def test_refresh_tokens_can_be_introspected_without_subject_name_id(http, config):
+    tokens = fresh_tokens(http, config)
+    result = introspect(http, config, tokens["refresh_token"])
+    assert result["active"] is True and result["typ"] == "Refresh" and "SubjectNameID" not in result
+    assert result["sid"] == tokens["session_state"] and result["username"] == MEDECIN
+    assert introspect(http, config, "not-a-token") == {"active": False}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hmac
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote_plus
@@ -68,6 +69,7 @@ class IssuedRefresh:
     issued_at: int
     expires: float
     issuer: str
+    jti: str = field(default_factory=lambda: str(uuid.uuid4()))
 
 
 class ProviderBase:

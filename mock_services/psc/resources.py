@@ -77,27 +77,56 @@ class ResourceEndpoints(ProviderBase):
         return JSONResponse(body, error.status, {"WWW-Authenticate": challenge})
 
     async def introspect(self, request: Request) -> Response:
+        """RFC 7662 introspection of an access token or a refresh token, as PSC documents it."""
         started = time.time()
         body = b""
         try:
             body, params = await self.form(request)
             client = self.authenticate_client(request, params)
-            claims = self.keyring.verify(params.get("token", ""))
-            result = (
-                {"active": False}
-                if claims is None or not self.live(claims)
-                else {
-                    **claims,
-                    "active": True,
-                    "client_id": claims.get("azp"),
-                    "username": claims.get("preferred_username"),
-                }
-            )
-            summary = {"client_id": client.client_id, "active": result["active"]}
+            token = params.get("token", "")
+            result = self.introspect_refresh(token) if token in self.refresh_tokens else self.introspect_access(token)
+            summary = {"client_id": client.client_id, "active": result["active"], "typ": result.get("typ")}
             response: Response = JSONResponse(result)
         except OAuthError as exc:
             summary, response = {"error": exc.error}, exc.response()
         return self.record(request, "introspect", body, response, summary, started)
+
+    def introspect_access(self, token: str) -> dict[str, Any]:
+        claims = self.keyring.verify(token)
+        if claims is None or claims.get("typ") != "Bearer" or not self.live(claims):
+            return {"active": False}
+        # ANS's introspection page: SubjectNameID is in the answer when the access token is introspected.
+        return {
+            **claims,
+            "SubjectNameID": claims.get("preferred_username"),
+            "client_id": claims.get("azp"),
+            "username": claims.get("preferred_username"),
+            "active": True,
+        }
+
+    def introspect_refresh(self, token: str) -> dict[str, Any]:
+        entry = self.refresh_tokens[token]
+        grant = entry.grant
+        if time.time() > entry.expires or self.sessions.alive(grant.session_state) is None:
+            return {"active": False}
+        # Keycloak's refresh token claims; no SubjectNameID (ANS: only an access token's introspection has it).
+        return {
+            "exp": int(entry.expires),
+            "iat": entry.issued_at,
+            "jti": entry.jti,
+            "iss": entry.issuer,
+            "aud": entry.issuer,
+            "sub": grant.sub,
+            "typ": "Refresh",
+            "azp": grant.client_id,
+            "nonce": grant.nonce or "",
+            "session_state": grant.session_state,
+            "sid": grant.session_state,
+            "scope": grant.scope,
+            "client_id": grant.client_id,
+            "username": grant.id_nat_ps,
+            "active": True,
+        }
 
     def live(self, claims: dict[str, Any]) -> bool:
         """Whether the SSO session a token came from is still open (Keycloak refuses tokens of ended sessions)."""

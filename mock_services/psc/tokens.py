@@ -128,10 +128,12 @@ def issue(keyring: KeyRing, issuer: str, grant: Grant, lifetimes: Lifetimes, def
         "acr": grant.acr,
         "preferred_username": grant.id_nat_ps,
     }
+    # Shaped like the official introspection sample: no "aud", an empty nonce when none was sent.
     access_claims = {
         **common,
         "typ": "Bearer",
-        "aud": "account",
+        "nonce": grant.nonce or "",
+        "email_verified": False,
         "scope": grant.scope,
         "jti": str(uuid.uuid4()),
         "iat": now,
