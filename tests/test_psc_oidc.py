@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
+from html.parser import HTMLParser
 from urllib.parse import parse_qs, quote, quote_plus, urlparse
 
 import httpx
@@ -147,7 +149,6 @@ def query_of(response: httpx.Response) -> dict[str, str]:
 
 def id_token_claims(tokens: dict) -> dict:
     payload = tokens["id_token"].split(".")[1]
-    import json
 
     return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
 
@@ -280,7 +281,6 @@ def introspect(http, config, token) -> dict:
 
 
 def test_access_token_introspection_has_the_official_sample_keys_and_subject_name_id(reference, http, config):
-    import json
 
     sample = json.loads((reference / "psc" / "introspection_response_example.json").read_text(encoding="utf-8"))
     result = introspect(http, config, fresh_tokens(http, config)["access_token"])
@@ -298,3 +298,103 @@ def test_refresh_tokens_can_be_introspected_without_subject_name_id(http, config
     assert result["active"] is True and result["typ"] == "Refresh" and "SubjectNameID" not in result
     assert result["sid"] == tokens["session_state"] and result["username"] == MEDECIN
     assert introspect(http, config, "not-a-token") == {"active": False}
+
+
+# -- 5. form_post, code replay, refresh reuse, acr, userinfo keys, JWKS -------------------------------------
+
+
+class _FormFields(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.action, self.fields = "", {}
+
+    def handle_starttag(self, tag, attrs):
+        values = dict(attrs)
+        if tag == "form":
+            self.action = values.get("action", "")
+        if tag == "input":
+            self.fields[values["name"]] = values.get("value", "")
+
+
+def test_response_mode_form_post_answers_with_a_self_posting_form(http, config):
+    page = authorize(http, config, login_hint=MEDECIN, response_mode="form_post")
+    assert page.status_code == 200 and "location" not in page.headers
+    form = _FormFields()
+    form.feed(page.text)
+    assert form.action == REDIRECT and form.fields["state"] == "s-1" and "code" in form.fields
+    assert redeem(http, config, form.fields["code"], basic()).status_code == 200
+    refused = _FormFields()
+    refused.feed(authorize(http, config, response_mode="form_post", prompt="none", login_hint="pharmacien").text)
+    assert refused.fields["error"] == "login_required"
+    assert query_of(authorize(http, config, response_mode="jwt"))["error"] == "invalid_request"
+    fragment = authorize(http, config, login_hint=MEDECIN, response_mode="fragment")
+    assert "#code=" in fragment.headers["location"]
+
+
+def test_replaying_a_code_revokes_the_tokens_it_produced(http, config):
+    code = code_for(http, config)
+    tokens = redeem(http, config, code, basic()).json()
+    refresh = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+    renewed = http.post(config["token_endpoint"], data=refresh, headers=basic()).json()
+    assert redeem(http, config, code, basic()).json()["error"] == "invalid_grant"
+    for access_token in (tokens["access_token"], renewed["access_token"]):
+        assert introspect(http, config, access_token) == {"active": False}
+        assert (
+            http.get(config["userinfo_endpoint"], headers={"Authorization": "Bearer " + access_token}).status_code
+            == 401
+        )
+    assert http.post(config["token_endpoint"], data=refresh, headers=basic()).json()["error"] == "invalid_grant"
+    assert introspect(http, config, renewed["refresh_token"]) == {"active": False}
+
+
+def test_refresh_tokens_are_reusable_by_default_and_single_use_when_revoked(layout, http, config):
+    tokens = fresh_tokens(http, config)
+    refresh = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+    for _ in range(2):
+        assert http.post(config["token_endpoint"], data=refresh, headers=basic()).status_code == 200
+    with (
+        serve(layout, PscSettings(revoke_refresh_token=True), name="psc-revoke") as server,
+        httpx.Client(verify=pki.client_ssl_context(layout, None), timeout=10) as other,
+    ):
+        strict = other.get(server.url + "/auth/realms/esante-wallet/.well-known/openid-configuration").json()
+        once = {"grant_type": "refresh_token", "refresh_token": fresh_tokens(other, strict)["refresh_token"]}
+        assert other.post(strict["token_endpoint"], data=once, headers=basic()).status_code == 200
+        assert other.post(strict["token_endpoint"], data=once, headers=basic()).json()["error"] == "invalid_grant"
+
+
+def test_acr_is_eidas1_by_default_and_a_scenario_can_serve_the_samples_eidas3(layout):
+    store, scenarios = ExchangeStore(), ScenarioStore()
+    scenarios.update("high", options={"acr": "eidas3"})
+    app = create_app(store, scenarios)
+    with (
+        serve_app(app, name="psc-acr", ssl_context=pki.server_ssl_context(layout)) as server,
+        httpx.Client(verify=pki.client_ssl_context(layout, None), timeout=10) as http,
+    ):
+        for prefix, expected in (("", "eidas1"), ("/s/high", "eidas3")):
+            config = http.get(
+                server.url + prefix + "/auth/realms/esante-wallet/.well-known/openid-configuration"
+            ).json()
+            assert id_token_claims(fresh_tokens(http, config))["acr"] == expected
+
+
+def test_userinfo_has_exactly_the_official_samples_top_level_keys(reference, http, config):
+
+    sample = json.loads((reference / "psc" / "userinfo_example.json").read_text(encoding="utf-8"))
+    tokens = fresh_tokens(http, config)
+    userinfo = http.get(config["userinfo_endpoint"], headers={"Authorization": "Bearer " + tokens["access_token"]})
+    assert set(userinfo.json()) == set(sample)
+
+
+def test_jwks_has_an_encryption_key_first_and_tokens_name_their_signing_key(http, config):
+    from joserfc import jwt
+    from joserfc.jwk import KeySet
+
+    published = http.get(config["jwks_uri"]).json()["keys"]
+    assert len(published) >= 2 and published[0]["use"] == "enc"
+    id_token = fresh_tokens(http, config)["id_token"]
+    header = json.loads(base64.urlsafe_b64decode(id_token.split(".")[0] + "=="))
+    signing = [key for key in published if key["kid"] == header["kid"]]
+    assert signing and signing[0]["use"] == "sig"
+    jwt.decode(id_token, KeySet.import_key_set({"keys": signing}), algorithms=["RS256"])
+    with pytest.raises(Exception):  # noqa: B017 - the first key is not the one that signs
+        jwt.decode(id_token, KeySet.import_key_set({"keys": published[:1]}), algorithms=["RS256"])

@@ -15,6 +15,8 @@ from mock_services.psc.base import PendingCode, ProviderBase
 from mock_services.psc.sessions import SESSION_COOKIE, SsoSession
 from mock_services.psc.tokens import Grant
 
+RESPONSE_MODES = ("query", "fragment", "form_post")
+
 
 class AuthorizeEndpoints(ProviderBase):
     async def authorize(self, request: Request) -> Response:
@@ -62,7 +64,7 @@ class AuthorizeEndpoints(ProviderBase):
             params["scope"],
             params.get("nonce"),
             session.auth_time,
-            self.settings.acr,
+            self.acr(request),
             session.id,
         )
         code = secrets.token_urlsafe(24)
@@ -105,11 +107,28 @@ class AuthorizeEndpoints(ProviderBase):
     def to_client(
         redirect_uri: str, params: dict[str, str], *, error: tuple[str, str] | None = None, **answer: str
     ) -> Response:
-        """The authorization response, sent back through the browser to the client's (verified) redirect URI."""
+        """The authorization response, sent back through the browser to the client's (verified) redirect URI.
+
+        ``response_mode``: query (the default for code), fragment, or form_post (OAuth 2.0 Form Post
+        Response Mode: a page that posts the answer); an unknown mode is answered in the query.
+        """
         values = {"error": error[0], "error_description": error[1]} if error else dict(answer)
         if "state" in params:
             values["state"] = params["state"]
-        return RedirectResponse(redirect_uri + "?" + urlencode(values), 302)
+        mode = params.get("response_mode", "query")
+        if mode == "form_post":
+            fields = "".join(
+                f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">' for k, v in values.items()
+            )
+            page = (
+                '<!DOCTYPE html><html><head><meta charset="utf-8"><title>Pro Santé Connect</title></head>'
+                '<body onload="document.forms[0].submit()">'
+                f'<form method="post" action="{html.escape(redirect_uri)}">{fields}'
+                "<noscript><button>Continuer</button></noscript></form></body></html>"
+            )
+            return HTMLResponse(page, headers={"Cache-Control": "no-store"})
+        separator = "#" if mode == "fragment" else "?"
+        return RedirectResponse(redirect_uri + separator + urlencode(values), 302)
 
     @staticmethod
     def authorize_error(params: dict[str, str]) -> tuple[str, str] | None:
@@ -120,6 +139,8 @@ class AuthorizeEndpoints(ProviderBase):
         method = params.get("code_challenge_method")
         if "code_challenge" in params and method not in (None, "S256", "plain"):
             return "invalid_request", f"unsupported code_challenge_method {method!r}"
+        if params.get("response_mode", "query") not in RESPONSE_MODES:
+            return "invalid_request", f"unsupported response_mode {params['response_mode']!r}"
         prompts = params.get("prompt", "").split()
         if "none" in prompts and len(prompts) > 1:
             return "invalid_request", "prompt=none cannot be combined with other values"

@@ -28,7 +28,12 @@ CIBA_GRANT = "urn:openid:params:grant-type:ciba"
 class PscSettings:
     lifetimes: Lifetimes = field(default_factory=Lifetimes)
     headless_login: bool = True  # test-only: login_hint names the professional, no human needed
+    # What tokens carry: eidas1 is what PSC clients request and check; the official introspection
+    # sample shows eidas3 (profiles/psc/README.md). Scenario option ``acr`` overrides it per session.
     acr: str = "eidas1"
+    # Keycloak's realm setting "Revoke Refresh Token", off by default: a refresh token stays usable
+    # until it expires or its session ends. True makes each one single-use.
+    revoke_refresh_token: bool = False
     max_form_bytes: int = 64 * 1024
     # e-CPS push (CIBA): the simulated phone answers after this delay; scenario option
     # ``ciba_decision`` = "approve" (default) or "deny" chooses the answer.
@@ -80,11 +85,15 @@ class ProviderBase:
         self.refresh_tokens: dict[str, IssuedRefresh] = {}
         self.ciba_requests: dict[str, PendingCiba] = {}
         self.sessions = SsoSessions(settings.lifetimes)
+        self.access_grants: dict[str, Grant] = {}  # access token jti -> its grant, to revoke it with the grant
 
     # -- plumbing -----------------------------------------------------------------------------
     @staticmethod
     def session_key(request: Request) -> str:
         return str(request.path_params.get("session_key", DEFAULT_SESSION))
+
+    def acr(self, request: Request) -> str:
+        return str(self.scenarios.get(self.session_key(request)).options.get("acr", self.settings.acr))
 
     @staticmethod
     def issuer(request: Request) -> str:

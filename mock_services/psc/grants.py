@@ -53,6 +53,7 @@ class GrantEndpoints(ProviderBase):
                 grant, int(time.time()), time.time() + self.settings.lifetimes.refresh_token, self.issuer(request)
             )
             tokens["refresh_token"] = refresh
+            self.access_grants[str((self.keyring.verify(tokens["access_token"]) or {}).get("jti"))] = grant
             summary["id_token_defect"] = defect
             response: Response = JSONResponse(tokens, headers={"Cache-Control": "no-store"})
         except OAuthError as exc:
@@ -65,6 +66,8 @@ class GrantEndpoints(ProviderBase):
         if pending is None or pending.grant.client_id != client.client_id:
             raise OAuthError("invalid_grant", "unknown authorization code")
         if pending.used:
+            # RFC 6749 §4.1.2: a code used twice revokes what it produced (the replay may be an attacker's).
+            pending.grant.revoked = True
             raise OAuthError("invalid_grant", "authorization code already used")
         pending.used = True  # one use only, even when this request fails below
         if time.time() > pending.expires:
@@ -121,7 +124,7 @@ class GrantEndpoints(ProviderBase):
                 params["scope"],
                 None,
                 int(time.time()),
-                self.settings.acr,
+                self.acr(request),
             )
             auth_req_id = secrets.token_urlsafe(24)
             lifetime = self.settings.lifetimes.code * 2
@@ -139,9 +142,12 @@ class GrantEndpoints(ProviderBase):
         return self.record(request, "backchannel", body, response, summary, started)
 
     def refresh_grant(self, params: dict[str, str], client: Client) -> Grant:
-        entry = self.refresh_tokens.pop(params.get("refresh_token", ""), None)  # rotated: one use only
-        if entry is None or entry.grant.client_id != client.client_id:
-            raise OAuthError("invalid_grant", "unknown or already used refresh token")
+        token = params.get("refresh_token", "")
+        entry = self.refresh_tokens.pop(token, None) if self.settings.revoke_refresh_token else None
+        if not self.settings.revoke_refresh_token:
+            entry = self.refresh_tokens.get(token)
+        if entry is None or entry.grant.client_id != client.client_id or entry.grant.revoked:
+            raise OAuthError("invalid_grant", "unknown, revoked or already used refresh token")
         if time.time() > entry.expires:
             raise OAuthError("invalid_grant", "refresh token expired")
         if self.sessions.alive(entry.grant.session_state, touch=True) is None:

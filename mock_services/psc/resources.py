@@ -107,7 +107,7 @@ class ResourceEndpoints(ProviderBase):
     def introspect_refresh(self, token: str) -> dict[str, Any]:
         entry = self.refresh_tokens[token]
         grant = entry.grant
-        if time.time() > entry.expires or self.sessions.alive(grant.session_state) is None:
+        if time.time() > entry.expires or grant.revoked or self.sessions.alive(grant.session_state) is None:
             return {"active": False}
         # Keycloak's refresh token claims; no SubjectNameID (ANS: only an access token's introspection has it).
         return {
@@ -130,6 +130,9 @@ class ResourceEndpoints(ProviderBase):
 
     def live(self, claims: dict[str, Any]) -> bool:
         """Whether the SSO session a token came from is still open (Keycloak refuses tokens of ended sessions)."""
+        grant = self.access_grants.get(str(claims.get("jti")))
+        if grant is not None and grant.revoked:
+            return False
         return self.sessions.alive(str(claims.get("sid", ""))) is not None
 
     async def logout(self, request: Request) -> Response:

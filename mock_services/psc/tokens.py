@@ -37,6 +37,11 @@ class KeyRing:
 
     def __init__(self) -> None:
         self.keys: list[RSAKey] = []
+        # Keycloak publishes its encryption key beside the signing ones, first: a client that takes
+        # the first key without looking at "use" and "kid" breaks on PSC, and must here too.
+        self.encryption_key = RSAKey.generate_key(
+            2048, parameters={"kid": "enc-" + uuid.uuid4().hex[:12], "use": "enc", "alg": "RSA-OAEP"}
+        )
         self.rotate()
 
     def rotate(self) -> str:
@@ -50,7 +55,7 @@ class KeyRing:
         return self.keys[-1]
 
     def jwks(self) -> dict[str, Any]:
-        return dict(self.key_set().as_dict(private=False))
+        return dict(KeySet([self.encryption_key, *self.keys]).as_dict(private=False))
 
     def key_set(self) -> KeySet:
         return KeySet(list[Any](self.keys))
@@ -109,6 +114,7 @@ class Grant:
     auth_time: int
     acr: str
     session_state: str = field(default_factory=lambda: str(uuid.uuid4()))
+    revoked: bool = False  # set when its code is replayed: every token it produced stops working
 
 
 def at_hash(access_token: str) -> str:
