@@ -33,14 +33,21 @@ def layout(tmp_path_factory):
     return pki.init_pki(tmp_path_factory.mktemp("pki"))
 
 
-def serve(layout, settings: PscSettings | None = None, name: str = "psc"):
-    store, scenarios = ExchangeStore(), ScenarioStore()
-    return serve_app(create_app(store, scenarios, settings), name=name, ssl_context=pki.server_ssl_context(layout))
+def serve(layout, settings: PscSettings | None = None, name: str = "psc", store: ExchangeStore | None = None):
+    app = create_app(store or ExchangeStore(), ScenarioStore(), settings)
+    return serve_app(app, name=name, ssl_context=pki.server_ssl_context(layout))
 
 
 @pytest.fixture(scope="module")
-def served(layout):
-    with serve(layout) as server:
+def psc_store():
+    store = ExchangeStore()
+    yield store
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def served(layout, psc_store):
+    with serve(layout, store=psc_store) as server:
         yield server
 
 
@@ -398,3 +405,38 @@ def test_jwks_has_an_encryption_key_first_and_tokens_name_their_signing_key(http
     jwt.decode(id_token, KeySet.import_key_set({"keys": signing}), algorithms=["RS256"])
     with pytest.raises(Exception):  # noqa: B017 - the first key is not the one that signs
         jwt.decode(id_token, KeySet.import_key_set({"keys": published[:1]}), algorithms=["RS256"])
+
+
+# -- 6. the login page on PSC's "wallet", apart from the issuer ---------------------------------------------
+
+
+def test_by_default_the_login_is_on_the_wallet_and_not_under_the_issuer(served, psc_store, http):
+    store = psc_store
+    issuer = served.url + "/s/wal/auth/realms/esante-wallet"
+    before = len(store.exchanges())
+    wallet = http.get(issuer + "/.well-known/wallet-openid-configuration").json()
+    standard = http.get(issuer + "/.well-known/openid-configuration").json()
+    assert [e.operation for e in store.exchanges()[before:]] == ["wallet-discovery", "discovery"]
+    assert wallet["authorization_endpoint"] == standard["authorization_endpoint"] == served.url + "/s/wal/wallet/auth"
+    assert not wallet["authorization_endpoint"].startswith(wallet["issuer"])
+    # A client that derives the login URL from the issuer fails, as on BAS.
+    assert http.get(issuer + "/protocol/openid-connect/auth", params=authorize_params()).status_code == 404
+    answer = query_of(http.get(wallet["authorization_endpoint"], params=authorize_params(login_hint=MEDECIN)))
+    tokens = redeem(http, wallet, answer["code"], basic()).json()
+    assert id_token_claims(tokens)["iss"] == issuer
+
+
+def test_the_issuer_layout_puts_the_login_under_the_issuer(layout):
+    with (
+        serve(layout, PscSettings(login_layout="issuer"), name="psc-issuer") as server,
+        httpx.Client(verify=pki.client_ssl_context(layout, None), timeout=10) as http,
+    ):
+        issuer = server.url + "/auth/realms/esante-wallet"
+        config = http.get(issuer + "/.well-known/wallet-openid-configuration").json()
+        assert config["authorization_endpoint"] == issuer + "/protocol/openid-connect/auth"
+        assert "code" in query_of(
+            http.get(config["authorization_endpoint"], params=authorize_params(login_hint=MEDECIN))
+        )
+        assert http.get(server.url + "/wallet/auth", params=authorize_params()).status_code == 404
+    with pytest.raises(ValueError, match="login_layout"):
+        PscSettings(login_layout="elsewhere")

@@ -18,7 +18,7 @@ from starlette.routing import Mount, Route
 from harness.core.recorder import ExchangeStore
 from mock_services.common import ScenarioStore
 from mock_services.psc.authorize import AuthorizeEndpoints
-from mock_services.psc.base import OIDC, REALM, PscSettings
+from mock_services.psc.base import OIDC, REALM, WALLET_LOGIN, PscSettings
 from mock_services.psc.grants import GrantEndpoints
 from mock_services.psc.registry import Registry
 from mock_services.psc.resources import ResourceEndpoints
@@ -45,13 +45,21 @@ def create_app(
         Route("/.well-known/openid-configuration", provider.discovery),
         Route("/.well-known/wallet-openid-configuration", provider.discovery),
         Route(OIDC + "/certs", provider.jwks),
-        Route(OIDC + "/auth", provider.authorize, methods=["GET", "POST"]),
         Route(OIDC + "/token", provider.token, methods=["POST"]),
         Route(OIDC + "/userinfo", provider.userinfo, methods=["GET", "POST"]),
         Route(OIDC + "/token/introspect", provider.introspect, methods=["POST"]),
         Route(OIDC + "/logout", provider.logout, methods=["GET", "POST"]),
         Route(OIDC + "/ext/ciba/auth", provider.backchannel, methods=["POST"]),
     ]
+    login = Route(OIDC + "/auth", provider.authorize, methods=["GET", "POST"])
+    wallet: list[Route] = []
+    if provider.settings.login_layout == "issuer":
+        realm.append(login)
+    else:
+        wallet = [
+            Route(WALLET_LOGIN, provider.authorize, methods=["GET", "POST"]),
+            Route("/s/{session_key}" + WALLET_LOGIN, provider.authorize, methods=["GET", "POST"]),
+        ]
 
     async def server_error(request: Request, exc: Exception) -> JSONResponse:
         # A provider bug answers like an OAuth server, never with a bare 500 page.
@@ -62,6 +70,7 @@ def create_app(
         routes=[
             Mount(REALM, routes=realm),
             Mount("/s/{session_key}" + REALM, routes=realm),
+            *wallet,
             Route("/_segur/keys/rotate", rotate, methods=["POST"]),
         ],
     )

@@ -22,6 +22,8 @@ from mock_services.psc.tokens import Grant, KeyRing, Lifetimes
 REALM = "/auth/realms/esante-wallet"
 OIDC = "/protocol/openid-connect"
 CIBA_GRANT = "urn:openid:params:grant-type:ciba"
+WALLET_LOGIN = "/wallet/auth"
+LOGIN_LAYOUTS = ("wallet", "issuer")
 
 
 @dataclass
@@ -34,6 +36,16 @@ class PscSettings:
     # Keycloak's realm setting "Revoke Refresh Token", off by default: a refresh token stays usable
     # until it expires or its session ends. True makes each one single-use.
     revoke_refresh_token: bool = False
+    # Where the login page is. "wallet": outside the realm, at /wallet/auth, as PSC's BAS and
+    # production put it on their own "wallet" host (wallet.bas.psc.esante.gouv.fr/auth, facts §4),
+    # and the issuer-derived Keycloak path is not served. "issuer": Keycloak's own
+    # <issuer>/protocol/openid-connect/auth. Discovery names whichever is in force.
+    login_layout: str = "wallet"
+
+    def __post_init__(self) -> None:
+        if self.login_layout not in LOGIN_LAYOUTS:
+            raise ValueError(f"unknown login_layout {self.login_layout!r}; known: {LOGIN_LAYOUTS}")
+
     max_form_bytes: int = 64 * 1024
     # e-CPS push (CIBA): the simulated phone answers after this delay; scenario option
     # ``ciba_decision`` = "approve" (default) or "deny" chooses the answer.
@@ -91,6 +103,13 @@ class ProviderBase:
     @staticmethod
     def session_key(request: Request) -> str:
         return str(request.path_params.get("session_key", DEFAULT_SESSION))
+
+    def authorization_endpoint(self, request: Request) -> str:
+        if self.settings.login_layout == "issuer":
+            return self.issuer(request) + OIDC + "/auth"
+        key = request.path_params.get("session_key")
+        prefix = f"/s/{key}" if key else ""
+        return f"{request.base_url.scheme}://{request.base_url.netloc}{prefix}{WALLET_LOGIN}"
 
     def acr(self, request: Request) -> str:
         return str(self.scenarios.get(self.session_key(request)).options.get("acr", self.settings.acr))

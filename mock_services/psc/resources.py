@@ -18,7 +18,7 @@ class ResourceEndpoints(ProviderBase):
         issuer = self.issuer(request)
         document = {
             "issuer": issuer,
-            "authorization_endpoint": issuer + OIDC + "/auth",
+            "authorization_endpoint": self.authorization_endpoint(request),
             "token_endpoint": issuer + OIDC + "/token",
             "userinfo_endpoint": issuer + OIDC + "/userinfo",
             "end_session_endpoint": issuer + OIDC + "/logout",
@@ -36,7 +36,10 @@ class ResourceEndpoints(ProviderBase):
             "acr_values_supported": ["eidas1"],
             "claims_parameter_supported": False,
         }
-        return self.record(request, "discovery", b"", JSONResponse(document), {}, time.time())
+        # Both names serve the same document; each is recorded under its own operation, so a suite
+        # can tell whether the product read PSC's documented wallet-openid-configuration.
+        operation = "wallet-discovery" if "wallet-openid-configuration" in request.url.path else "discovery"
+        return self.record(request, operation, b"", JSONResponse(document), {}, time.time())
 
     async def jwks(self, request: Request) -> Response:
         return self.record(request, "jwks", b"", JSONResponse(self.keyring.jwks()), {}, time.time())
