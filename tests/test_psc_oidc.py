@@ -440,3 +440,17 @@ def test_the_issuer_layout_puts_the_login_under_the_issuer(layout):
         assert http.get(server.url + "/wallet/auth", params=authorize_params()).status_code == 404
     with pytest.raises(ValueError, match="login_layout"):
         PscSettings(login_layout="elsewhere")
+
+
+# -- 7. scenarios over HTTP, as on the INSi and DMP mocks ---------------------------------------------------
+
+
+def test_put_scenario_switches_bad_id_tokens_on_for_one_session_key(served, http):
+    put = http.put(served.url + "/_segur/scenario/bad-aud", json={"options": {"id_token_defect": "wrong_audience"}})
+    assert put.status_code == 200 and put.json()["session_key"] == "bad-aud"
+    config = http.get(served.url + "/s/bad-aud/auth/realms/esante-wallet/.well-known/openid-configuration").json()
+    assert id_token_claims(fresh_tokens(http, config))["aud"] == "another-client"
+    default = http.get(served.url + "/auth/realms/esante-wallet/.well-known/openid-configuration").json()
+    assert id_token_claims(fresh_tokens(http, default))["aud"] == CLIENT
+    bad = http.put(served.url + "/_segur/scenario/bad-aud", json={"colour": "red"})
+    assert bad.status_code == 400 and "unknown scenario keys" in bad.json()["error"]

@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
 from harness.core.recorder import ExchangeStore
-from mock_services.common import ScenarioStore
+from mock_services.common import ScenarioStore, scenario_endpoint
 from mock_services.psc.authorize import AuthorizeEndpoints
 from mock_services.psc.base import OIDC, REALM, WALLET_LOGIN, PscSettings
 from mock_services.psc.grants import GrantEndpoints
@@ -72,6 +72,7 @@ def create_app(
             Mount("/s/{session_key}" + REALM, routes=realm),
             *wallet,
             Route("/_segur/keys/rotate", rotate, methods=["POST"]),
+            Route("/_segur/scenario/{session_key}", scenario_endpoint(provider.scenarios), methods=["PUT"]),
         ],
     )
     app.state.provider = provider
