@@ -454,3 +454,8 @@ def test_put_scenario_switches_bad_id_tokens_on_for_one_session_key(served, http
     assert id_token_claims(fresh_tokens(http, default))["aud"] == CLIENT
     bad = http.put(served.url + "/_segur/scenario/bad-aud", json={"colour": "red"})
     assert bad.status_code == 400 and "unknown scenario keys" in bad.json()["error"]
+
+
+def test_a_login_form_posted_as_json_gets_a_page_not_a_server_error(served, http, config):
+    answer = http.post(config["authorization_endpoint"], json=authorize_params(login_hint=MEDECIN))
+    assert answer.status_code == 400 and "Requête invalide" in answer.text and "location" not in answer.headers

@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from mock_services.psc.base import PendingCode, ProviderBase
+from mock_services.psc.base import OAuthError, PendingCode, ProviderBase
 from mock_services.psc.sessions import SESSION_COOKIE, SsoSession
 from mock_services.psc.tokens import Grant
 
@@ -23,7 +23,11 @@ class AuthorizeEndpoints(ProviderBase):
         started = time.time()
         params = dict(request.query_params)
         if request.method == "POST":
-            _, params = await self.form(request)
+            try:
+                _, params = await self.form(request)
+            except OAuthError as exc:  # no verified redirect URI yet: shown, never sent
+                page = HTMLResponse(f"<h1>Requête invalide</h1><p>{html.escape(exc.description)}</p>", exc.status)
+                return self.record(request, "authorize", b"", page, {"error": exc.error}, started)
         summary: dict[str, Any] = {"params": {k: v for k, v in params.items() if k != "client_secret"}}
         client = self.registry.clients.get(params.get("client_id", ""))
         redirect_uri = params.get("redirect_uri", "")
