@@ -160,7 +160,7 @@ def test_the_switches_are_those_the_mocks_read(app):
     services = {name: service["switches"] for name, service in catalog["services"].items()}
     assert services == {
         "insi": ["latency_ms", "fault", "options.history_dates"],
-        "psc": ["options.id_token_defect", "options.ciba_decision"],
+        "psc": ["options.id_token_defect", "options.ciba_decision", "options.acr"],
         "dmp": ["latency_ms", "fault"],
         "mss": [],
     }

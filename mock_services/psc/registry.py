@@ -52,7 +52,10 @@ class Professional:
         return f"f:{FEDERATION_ID}:{self.id_nat_ps}"
 
     def userinfo(self) -> dict[str, Any]:
-        """The PSC userinfo document, shaped like the PSC sample (empty strings for absent values)."""
+        """The PSC userinfo document, shaped like the PSC sample (empty strings for absent values).
+
+        The official sample has codeCivilite only inside SubjectRefPro, not at the top level.
+        """
         d = self.data
         exercices = []
         if d["profession"]:
@@ -94,7 +97,6 @@ class Professional:
             "Acces_Regulation_Medicale": "FAUX",
             "Mode_Acces_Raison": "",
             "PSI_Locale": "1.2.250.1.213.1.3.1.1",
-            "codeCivilite": d["civilite"],
             "otherIds": [{"identifiant": d["rpps"], "origine": "RPPS", "qualite": 1}] if d["rpps"] else [],
             "SubjectRefPro": {"codeCivilite": d["civilite"], "exercices": exercices},
         }

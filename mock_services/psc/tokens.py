@@ -37,6 +37,11 @@ class KeyRing:
 
     def __init__(self) -> None:
         self.keys: list[RSAKey] = []
+        # Keycloak publishes its encryption key beside the signing ones, first: a client that takes
+        # the first key without looking at "use" and "kid" breaks on PSC, and must here too.
+        self.encryption_key = RSAKey.generate_key(
+            2048, parameters={"kid": "enc-" + uuid.uuid4().hex[:12], "use": "enc", "alg": "RSA-OAEP"}
+        )
         self.rotate()
 
     def rotate(self) -> str:
@@ -50,7 +55,7 @@ class KeyRing:
         return self.keys[-1]
 
     def jwks(self) -> dict[str, Any]:
-        return dict(self.key_set().as_dict(private=False))
+        return dict(KeySet([self.encryption_key, *self.keys]).as_dict(private=False))
 
     def key_set(self) -> KeySet:
         return KeySet(list[Any](self.keys))
@@ -83,12 +88,18 @@ class KeyRing:
 
 @dataclass
 class Lifetimes:
-    """Token lifetimes in seconds; PSC's own are not documented (facts §8 gap 3): configurable."""
+    """Lifetimes in seconds, all settings (profiles/psc/README.md gives each one's source).
+
+    PSC's token lifetimes are not documented (facts §8 gap 3). The SSO session lifetimes, 30 min
+    idle and 4 h at most, are those of ANS's PSC guide for identity providers (the README cites it).
+    """
 
     access_token: int = 120
     id_token: int = 300
     refresh_token: int = 1800
     code: int = 60
+    sso_idle: int = 30 * 60
+    sso_max: int = 4 * 60 * 60
 
 
 @dataclass
@@ -103,6 +114,7 @@ class Grant:
     auth_time: int
     acr: str
     session_state: str = field(default_factory=lambda: str(uuid.uuid4()))
+    revoked: bool = False  # set when its code is replayed: every token it produced stops working
 
 
 def at_hash(access_token: str) -> str:
@@ -118,13 +130,16 @@ def issue(keyring: KeyRing, issuer: str, grant: Grant, lifetimes: Lifetimes, def
         "azp": grant.client_id,
         "auth_time": grant.auth_time,
         "session_state": grant.session_state,
+        "sid": grant.session_state,  # Keycloak's user session id, the same value as session_state
         "acr": grant.acr,
         "preferred_username": grant.id_nat_ps,
     }
+    # Shaped like the official introspection sample: no "aud", an empty nonce when none was sent.
     access_claims = {
         **common,
         "typ": "Bearer",
-        "aud": "account",
+        "nonce": grant.nonce or "",
+        "email_verified": False,
         "scope": grant.scope,
         "jti": str(uuid.uuid4()),
         "iat": now,

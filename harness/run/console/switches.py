@@ -82,6 +82,13 @@ SWITCHES = (
         ("psc",),
         {"": "accepte (par défaut)", "approve": "accepte", "deny": "refuse : access_denied"},
     ),
+    Switch(
+        "options.acr",
+        "Niveau acr des jetons PSC",
+        "Le niveau que portent l'ID token et le jeton d'accès (l'exemple officiel d'introspection montre eidas3).",
+        ("psc",),
+        {"": "eidas1 (par défaut)", "eidas1": "eidas1", "eidas3": "eidas3, comme l'exemple officiel"},
+    ),
 )
 
 
