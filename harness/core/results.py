@@ -34,12 +34,19 @@ class SkipKind(enum.StrEnum):
     BLOCKED = "blocked"  # a precondition failed because of the product: another named requirement
     NOT_AUTOMATED = "not_automated"  # the catalog has no automated test for it in this version
     NOT_REJUDGEABLE = "not_rejudgeable"  # segur rejudge: the recording does not hold what the test asks
+    PROFILE_NOT_HELD = "profile_not_held"  # the artefact claims rules (a FHIR profile) the harness does not hold
     ATTESTATION = "attestation"
     NOT_CONFIGURED = "not_configured"
 
 
 INCOMPLETE_KINDS = frozenset(
-    {SkipKind.NOT_PERFORMED, SkipKind.BLOCKED, SkipKind.NOT_AUTOMATED, SkipKind.NOT_REJUDGEABLE}
+    {
+        SkipKind.NOT_PERFORMED,
+        SkipKind.BLOCKED,
+        SkipKind.NOT_AUTOMATED,
+        SkipKind.NOT_REJUDGEABLE,
+        SkipKind.PROFILE_NOT_HELD,
+    }
 )
 
 

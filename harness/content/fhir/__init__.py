@@ -13,11 +13,14 @@ from typing import Any
 
 from harness.content.fhir.bundle import BundleIndex, contained_reference_issues, reference_issues, resolve_contained
 from harness.content.fhir.profiles import ProfileDataError, Registry, registry
-from harness.content.fhir.report import FhirIssue, FhirReport, NotFhir, wrong_resource_type
+from harness.content.fhir.report import INVALID, NOT_JUDGED, VALID, FhirIssue, FhirReport, NotFhir, wrong_resource_type
 from harness.content.fhir.structure import structure_issues
 from harness.content.fhir.walker import Context, Walker
 
 __all__ = [
+    "INVALID",
+    "NOT_JUDGED",
+    "VALID",
     "FhirIssue",
     "FhirReport",
     "NotFhir",
@@ -102,16 +105,17 @@ def validate_resource(
     def walk(url: str, target: dict[str, Any], expr: str, declared: bool) -> None:
         held = reg.get(url)
         if held is None:
-            severity = "warning" if declared else "error"
+            if url not in report.not_held:
+                report.not_held.append(url)
             report.issues.append(
                 FhirIssue(
-                    severity,
+                    "warning",
                     "not-supported",
                     "fhir.profile",
-                    f"profile {url} is not held here; not checked",
+                    f"profile {url} is not held here: what it requires is not judged",
                     expr,
                     received=url,
-                    message_fr=f"le profil {url} n'est pas disponible ici ; non vérifié",
+                    message_fr=f"le profil {url} n'est pas disponible ici : ce qu'il exige n'est pas jugé",
                 )
             )
             return

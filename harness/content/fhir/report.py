@@ -65,15 +65,28 @@ class FhirIssue:
         return issue
 
 
+VALID, INVALID, NOT_JUDGED = "valid", "invalid", "not_judged"
+
+
 @dataclass
 class FhirReport:
     resource_type: str | None
     profiles: list[str] = field(default_factory=list)  # the profiles applied to the root resource
     issues: list[FhirIssue] = field(default_factory=list)
+    # Profiles the resource (or a Bundle entry) claims, or --profile names, that profiles/fhir does
+    # not hold: what they require was not judged, so the resource can be invalid but never valid.
+    not_held: list[str] = field(default_factory=list)
 
     @property
     def valid(self) -> bool:
-        return not any(issue.severity == "error" for issue in self.issues)
+        """No error and every claimed profile judged (``verdict == "valid"``)."""
+        return self.verdict == VALID
+
+    @property
+    def verdict(self) -> str:
+        if any(issue.severity == "error" for issue in self.issues):
+            return INVALID
+        return NOT_JUDGED if self.not_held else VALID
 
     @property
     def findings(self) -> list[FhirIssue]:
