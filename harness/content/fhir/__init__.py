@@ -101,6 +101,7 @@ def validate_resource(
     resolver = index.resolve if index is not None else resolve_contained
     walked: set[tuple[str, str]] = set()
     said_once: set[str] = set()
+    target_checks: dict[tuple[int, str], list[FhirIssue]] = {}
 
     def walk(url: str, target: dict[str, Any], expr: str, declared: bool) -> None:
         held = reg.get(url)
@@ -125,7 +126,7 @@ def validate_resource(
             report.issues.append(wrong_resource_type(url, held.type, target.get("resourceType"), expr))
             return
         walked.add((expr, held.url))
-        ctx = Context(reg, held, target, resolver, must_support, report.issues, walked, said_once)
+        ctx = Context(reg, held, target, resolver, must_support, report.issues, walked, said_once, target_checks)
         Walker(ctx).item(held.root, held.type, target, expr)
 
     root_expr = str(resource_type)
