@@ -154,3 +154,38 @@ def test_the_run_verifier_does_not_pass_a_resource_with_a_profile_not_held():
     assert verify.profile_findings(broken, t.PDSM_SUBMISSION_SET) or verify.profile_findings(
         broken, t.PDSM_DOCUMENT_REFERENCE
     )
+
+
+def test_rules_beyond_the_guides_are_labelled_harness(files, tmp_path, capsys):
+    status, out, _ = run_cli(capsys, files["bad-key.json"], "--format", "json")
+    findings = json.loads(out)["results"][0]["findings"]
+    key = next(f for f in findings if f["rule"] == "fhir.check.ins-matricule")
+    assert key["rule_origin"] == "harness"
+    assert all(f["rule_origin"] == "guide" for f in findings if not f["rule"].startswith("fhir.check."))
+    patient = patient_resource(stored_identity("ADRUN-ZOE"), frozenset({"fhir_ins_bad_key"}))
+    del patient["gender"]
+    (tmp_path / "two.json").write_text(json.dumps(patient))
+    status, out, _ = run_cli(capsys, str(tmp_path / "two.json"), "--format", "json")
+    assert status == 1
+    by_rule = {f["rule"]: f["rule_origin"] for f in json.loads(out)["results"][0]["findings"]}
+    assert by_rule["fhir.check.ins-matricule"] == "harness" and by_rule["fhir.cardinality"] == "guide"
+    _status, out, _ = run_cli(capsys, str(tmp_path / "two.json"))
+    lines = out.splitlines()
+    assert any("fhir.check.ins-matricule" in line and "(harness rule, beyond the guide)" in line for line in lines)
+    assert not any("fhir.cardinality" in line and "harness rule" in line for line in lines)
+
+
+def test_run_findings_keep_the_rule_origin():
+    from harness.content.fhir import terminology as t
+    from harness.content.fhir import validate_resource
+    from harness.core.results import Finding
+    from harness.run.verify import fhir as verify
+
+    patient = patient_resource(stored_identity("ADRUN-ZOE"), frozenset({"fhir_ins_bad_key"}))
+    findings = verify.profile_findings(validate_resource(patient, t.PATIENT_INS), t.PATIENT_INS)
+    key = next(f for f in findings if f.rule == "fhir.check.ins-matricule")
+    assert key.rule_origin == "harness" and key.to_dict()["rule_origin"] == "harness"
+    assert Finding.from_dict(key.to_dict()) == key
+    assert key.describe("en").endswith("(harness rule, beyond the guide)")
+    assert key.describe("fr").endswith("(règle du harnais, au-delà du guide)")
+    assert "rule_origin" not in Finding("x.rule", "a message").to_dict()

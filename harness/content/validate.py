@@ -70,7 +70,7 @@ def _unreadable(path: Path, reason: str) -> dict[str, Any]:
 
 
 def _finding_json(data: dict[str, Any]) -> dict[str, Any]:
-    keys = ("rule", "severity", "message", "location", "line", "requirement", "expected", "received")
+    keys = ("rule", "severity", "message", "location", "line", "requirement", "expected", "received", "rule_origin")
     out = {k: data[k] for k in keys if data.get(k) is not None}
     if data.get("evidence"):
         out["source"] = data["evidence"][0]
@@ -163,8 +163,10 @@ def render_text(results: list[dict[str, Any]], out: TextIO) -> None:
             where = f"{f.get('location', '')}" + (f":{f['line']}" if f.get("line") else "")
             received = f", received {f['received']}" if "received" in f else ""
             detail = f" expected {f['expected']}{received}" if "expected" in f and "received" in f else ""
+            origin = " (harness rule, beyond the guide)" if f.get("rule_origin") == "harness" else ""
             out.write(
-                f"  {f['severity']:<7} {f['rule']:<22} {f['message']}.{detail} [{where}] ({f.get('requirement')})\n"
+                f"  {f['severity']:<7} {f['rule']:<22} {f['message']}.{detail} [{where}] "
+                f"({f.get('requirement')}){origin}\n"
             )
 
 

@@ -32,6 +32,9 @@ class FhirIssue:
     # The French of ``message``. Text quoted from a profile (an invariant's human text) or from a
     # library (pydantic's message) is kept as is inside it: it exists in one language only.
     message_fr: str | None = None
+    # "guide": the published rules (FHIR R4, a guide's profile); "harness": a rule the project adds
+    # beyond the guides (profiles/fhir "check": INS matricule key, identifier formats from the facts).
+    rule_origin: str = "guide"
 
     def to_finding(self) -> Finding:
         where = self.expression if not self.element else f"{self.expression} ({self.element})"
@@ -44,6 +47,7 @@ class FhirIssue:
             expected=self.expected,
             received=self.received,
             evidence=(self.profile,) if self.profile else (),
+            rule_origin=self.rule_origin,
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -46,6 +46,7 @@ class Context:
         received: Any = None,
         *,
         message_fr: str,
+        rule_origin: str = "guide",
     ) -> None:
         self.issues.append(
             FhirIssue(
@@ -59,6 +60,7 @@ class Context:
                 None if expected is None else show(expected),
                 None if received is None else show(received),
                 message_fr=message_fr,
+                rule_origin=rule_origin,
             )
         )
 
@@ -294,6 +296,7 @@ class Walker:
                     node.id,
                     received=value,
                     message_fr=f"{node.id} : valeur refusée par le contrôle {node.check} ({problem})",
+                    rule_origin="harness",
                 )
         if isinstance(value, dict):
             for child in node.children.values():
