@@ -107,3 +107,131 @@ def test_profile_files_cite_the_tagged_release(prefix, commit):
     assert registry().get(
         "https://interop.esante.gouv.fr/ig/fhir/pdsm/StructureDefinition/pdsm-comprehensive-document-reference"
     )
+
+
+# ---- profiles added with the 3.1.1 pin: Folder, simplified publish, the ITI-65 response and the
+# Find* (ITI-66/ITI-67) response bundles, each with a valid example and a broken variant.
+
+PDSM_SD = "https://interop.esante.gouv.fr/ig/fhir/pdsm/StructureDefinition/"
+
+
+def searchset(profile: str, *resources: dict[str, Any]) -> dict[str, Any]:
+    """A search answer carrying the released examples (the guide publishes no Find* example)."""
+    return {
+        "resourceType": "Bundle",
+        "meta": {"profile": [PDSM_SD + profile]},
+        "type": "searchset",
+        "total": len(resources),
+        "entry": [
+            {"fullUrl": f"https://pdsm.example/fhir/{r['resourceType']}/{r['id']}", "resource": r} for r in resources
+        ],
+    }
+
+
+def find_documents() -> dict[str, Any]:
+    return searchset("pdsm-find-documentreferences-comprehensive-response", example(DOCREF))
+
+
+def find_lists() -> dict[str, Any]:
+    return searchset(
+        "pdsm-find-lists-response", example("List-ExampleSubmissionSet.json"), example("List-ExampleFolder.json")
+    )
+
+
+RESPONSE = "Bundle-a9c10f8a-882d-4000-a280-7150e0aeb478.json"
+SIMPLIFIED = "DocumentReference-PDSmSimplifiedExample.json"
+FOLDER = "List-ExampleFolder.json"
+
+
+@pytest.mark.parametrize("name", [RESPONSE, SIMPLIFIED, FOLDER])
+def test_new_profiles_released_examples_are_valid(name):
+    report = validate_resource(example(name))
+    assert report.verdict == "valid", [(i.rule, i.element, i.message) for i in report.issues]
+
+
+@pytest.mark.parametrize("build", [find_documents, find_lists], ids=["find-documents", "find-lists"])
+def test_find_responses_carrying_released_examples_are_valid(build):
+    report = validate_resource(build())
+    assert report.verdict == "valid", [(i.rule, i.element, i.message) for i in report.errors()]
+    assert report.profiles
+
+
+def broken(name: str, change) -> dict[str, Any]:
+    resource = example(name)
+    change(resource)
+    return resource
+
+
+BROKEN = {
+    "response-without-location": (
+        lambda: broken(RESPONSE, lambda r: r["entry"][0]["response"].pop("location")),
+        ("fhir.cardinality", "Bundle.entry.response.location"),
+    ),
+    "response-not-transaction-response": (
+        lambda: broken(RESPONSE, lambda r: r.update(type="batch-response")),
+        ("fhir.pattern", "Bundle.type"),
+    ),
+    "simplified-with-url": (
+        lambda: broken(SIMPLIFIED, lambda r: r["content"][0]["attachment"].update(url="Binary/1")),
+        ("fhir.cardinality", "DocumentReference.content.attachment.url"),
+    ),
+    "simplified-without-title": (
+        lambda: broken(SIMPLIFIED, lambda r: r["content"][0]["attachment"].pop("title")),
+        ("fhir.cardinality", "DocumentReference.content.attachment.title"),
+    ),
+    "simplified-not-current": (
+        lambda: broken(SIMPLIFIED, lambda r: r.update(status="superseded")),
+        ("fhir.pattern", "DocumentReference.status"),
+    ),
+    "folder-without-date": (
+        lambda: broken(FOLDER, lambda r: r.pop("date")),
+        ("fhir.cardinality", "List.date"),
+    ),
+    "folder-without-entry": (
+        lambda: broken(FOLDER, lambda r: r.pop("entry")),
+        ("fhir.cardinality", "List.entry"),
+    ),
+    "find-documents-without-total": (
+        lambda: {k: v for k, v in find_documents().items() if k != "total"},
+        ("fhir.cardinality", "Bundle.total"),
+    ),
+    "find-documents-entry-without-authenticator": (
+        lambda: _without_authenticator(find_documents()),
+        ("fhir.cardinality", "DocumentReference.authenticator"),
+    ),
+    "find-lists-not-searchset": (
+        lambda: {**find_lists(), "type": "collection"},
+        ("fhir.fixed", "Bundle.type"),
+    ),
+    "find-lists-with-a-document-entry": (
+        lambda: _with_document_entry(find_lists()),
+        ("fhir.slice", "Bundle.entry"),
+    ),
+    "find-lists-folder-without-date": (
+        lambda: _folder_without_date(find_lists()),
+        ("fhir.cardinality", "List.date"),
+    ),
+}
+
+
+def _without_authenticator(bundle: dict[str, Any]) -> dict[str, Any]:
+    del bundle["entry"][0]["resource"]["authenticator"]
+    return bundle
+
+
+def _with_document_entry(bundle: dict[str, Any]) -> dict[str, Any]:
+    bundle["entry"].append({"fullUrl": "https://pdsm.example/fhir/DocumentReference/x", "resource": example(DOCREF)})
+    return bundle
+
+
+def _folder_without_date(bundle: dict[str, Any]) -> dict[str, Any]:
+    del bundle["entry"][1]["resource"]["date"]
+    return bundle
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN))
+def test_new_profiles_broken_variants_are_invalid(case):
+    build, (rule, element) = BROKEN[case]
+    report = validate_resource(build())
+    found = [(i.rule, i.element) for i in report.errors()]
+    assert (rule, element) in found, found
