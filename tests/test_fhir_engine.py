@@ -267,9 +267,13 @@ def test_profile_argument_overrides_meta_profile_and_unknown_ones_are_said(regis
     bare = judge(registry, changed(meta=None))
     assert bare.valid and any("only the base R4 structure" in i.message for i in bare.issues)
     unknown = judge(registry, changed(meta={"profile": [BASE + "nope"]}))
-    assert unknown.valid and any(i.rule == "fhir.profile" and i.severity == "warning" for i in unknown.issues)
+    assert any(i.rule == "fhir.profile" and i.severity == "warning" for i in unknown.issues)
+    # a profile not held is not judged: neither valid nor invalid
+    assert (unknown.verdict, unknown.not_held, unknown.valid) == ("not_judged", [BASE + "nope"], False)
     forced = judge(registry, GOOD_PATIENT, BASE + "nope")
-    assert not forced.valid
+    assert (forced.verdict, forced.valid) == ("not_judged", False)
+    broken_and_unknown = judge(registry, changed(meta={"profile": [BASE + "nope"]}, resourceType="Patientt"))
+    assert broken_and_unknown.verdict == "invalid"
     wrong_type = judge(registry, GOOD_PATIENT, LIST)
     assert ("fhir.profile", "Patient") in rules_of(wrong_type)
 

@@ -100,3 +100,92 @@ def test_unreadable_input_exits_2_with_a_reason(files, capsys, name, says):
 def test_an_unknown_resource_type_is_a_finding(files, capsys):
     status, out, _ = run_cli(capsys, files["unknown-type.json"], "--format", "json")
     assert status == 1 and json.loads(out)["results"][0]["findings"][0]["rule"] == "fhir.json"
+
+
+UNHELD = "https://interop.esante.gouv.fr/ig/fhir/annuaire/StructureDefinition/as-dr-nothing-held"
+
+
+@pytest.fixture
+def unheld(tmp_path):
+    practitioner = practitioner_resource()
+    practitioner["meta"] = {"profile": [UNHELD]}
+    path = tmp_path / "unheld.json"
+    path.write_text(json.dumps(practitioner))
+    return str(path)
+
+
+def test_a_profile_not_held_is_not_judged_exit_4(unheld, capsys):
+    status, out, _ = run_cli(capsys, unheld, "--format", "json")
+    result = json.loads(out)["results"][0]
+    assert status == 4
+    assert (result["verdict"], result["not_held"], result["valid"]) == ("not_judged", [UNHELD], False)
+    status, out, _ = run_cli(capsys, unheld)
+    assert status == 4 and f"NOT JUDGED (profiles not held: {UNHELD})" in out
+
+
+def test_invalid_wins_over_not_judged_and_not_judged_over_valid(unheld, files, capsys):
+    status, out, _ = run_cli(capsys, unheld, files["good.json"], "--format", "json")
+    assert status == 4
+    assert [r["verdict"] for r in json.loads(out)["results"]] == ["not_judged", "valid"]
+    status, _, _ = run_cli(capsys, unheld, files["bad-key.json"])
+    assert status == 1
+    status, _, _ = run_cli(capsys, unheld, files["not-json.json"])
+    assert status == 2
+
+
+def test_the_run_verifier_does_not_pass_a_resource_with_a_profile_not_held():
+    from harness.content.fhir import terminology as t
+    from harness.content.fhir import validate_resource
+    from harness.core.results import SkipKind
+    from harness.core.skips import NotEvaluated
+    from harness.run.verify import fhir as verify
+    from suites.ins.persons import stored_identity
+
+    bundle = document_bundle(stored_identity("ADRUN-ZOE"), "Compte rendu")
+    assert verify.profile_findings(validate_resource(bundle, t.PDSM_PROVIDE_BUNDLE), t.PDSM_DOCUMENT_REFERENCE) == []
+    bundle["entry"][0]["resource"]["meta"]["profile"].append(UNHELD)
+    report = validate_resource(bundle, t.PDSM_PROVIDE_BUNDLE)
+    with pytest.raises(NotEvaluated) as raised:
+        verify.profile_findings(report, t.PDSM_DOCUMENT_REFERENCE)
+    assert raised.value.kind is SkipKind.PROFILE_NOT_HELD and UNHELD in raised.value.en
+    # an error the held profiles found still fails it
+    del bundle["entry"][0]["resource"]["status"]
+    broken = validate_resource(bundle, t.PDSM_PROVIDE_BUNDLE)
+    assert verify.profile_findings(broken, t.PDSM_SUBMISSION_SET) or verify.profile_findings(
+        broken, t.PDSM_DOCUMENT_REFERENCE
+    )
+
+
+def test_rules_beyond_the_guides_are_labelled_harness(files, tmp_path, capsys):
+    status, out, _ = run_cli(capsys, files["bad-key.json"], "--format", "json")
+    findings = json.loads(out)["results"][0]["findings"]
+    key = next(f for f in findings if f["rule"] == "fhir.check.ins-matricule")
+    assert key["rule_origin"] == "harness"
+    assert all(f["rule_origin"] == "guide" for f in findings if not f["rule"].startswith("fhir.check."))
+    patient = patient_resource(stored_identity("ADRUN-ZOE"), frozenset({"fhir_ins_bad_key"}))
+    del patient["gender"]
+    (tmp_path / "two.json").write_text(json.dumps(patient))
+    status, out, _ = run_cli(capsys, str(tmp_path / "two.json"), "--format", "json")
+    assert status == 1
+    by_rule = {f["rule"]: f["rule_origin"] for f in json.loads(out)["results"][0]["findings"]}
+    assert by_rule["fhir.check.ins-matricule"] == "harness" and by_rule["fhir.cardinality"] == "guide"
+    _status, out, _ = run_cli(capsys, str(tmp_path / "two.json"))
+    lines = out.splitlines()
+    assert any("fhir.check.ins-matricule" in line and "(harness rule, beyond the guide)" in line for line in lines)
+    assert not any("fhir.cardinality" in line and "harness rule" in line for line in lines)
+
+
+def test_run_findings_keep_the_rule_origin():
+    from harness.content.fhir import terminology as t
+    from harness.content.fhir import validate_resource
+    from harness.core.results import Finding
+    from harness.run.verify import fhir as verify
+
+    patient = patient_resource(stored_identity("ADRUN-ZOE"), frozenset({"fhir_ins_bad_key"}))
+    findings = verify.profile_findings(validate_resource(patient, t.PATIENT_INS), t.PATIENT_INS)
+    key = next(f for f in findings if f.rule == "fhir.check.ins-matricule")
+    assert key.rule_origin == "harness" and key.to_dict()["rule_origin"] == "harness"
+    assert Finding.from_dict(key.to_dict()) == key
+    assert key.describe("en").endswith("(harness rule, beyond the guide)")
+    assert key.describe("fr").endswith("(règle du harnais, au-delà du guide)")
+    assert "rule_origin" not in Finding("x.rule", "a message").to_dict()

@@ -1,8 +1,11 @@
 """``segur validate KIND FILE...``: validators as a command (contract in the blueprint).
 
 Exit status: 0 no error-level finding, 1 at least one, 2 an input cannot be read or parsed
-as the kind asked (or a bad option). Output: text, or JSON
-``{"results": [{"file", "valid", "findings": [...]}], "kit": {...}}`` (``kit`` with ``--kit``).
+as the kind asked (or a bad option), 4 nothing is invalid but something was not judged (a FHIR
+resource claims a profile the harness does not hold; as ``segur run``'s 4, "incomplete").
+The worst wins: 2 > 1 > 4 > 0. Output: text, or JSON
+``{"results": [{"file", "valid", "findings": [...]}], "kit": {...}}`` (``kit`` with ``--kit``);
+a FHIR result also has ``verdict`` (``valid`` | ``invalid`` | ``not_judged``) and ``not_held``.
 """
 
 from __future__ import annotations
@@ -67,7 +70,7 @@ def _unreadable(path: Path, reason: str) -> dict[str, Any]:
 
 
 def _finding_json(data: dict[str, Any]) -> dict[str, Any]:
-    keys = ("rule", "severity", "message", "location", "line", "requirement", "expected", "received")
+    keys = ("rule", "severity", "message", "location", "line", "requirement", "expected", "received", "rule_origin")
     out = {k: data[k] for k in keys if data.get(k) is not None}
     if data.get("evidence"):
         out["source"] = data["evidence"][0]
@@ -103,6 +106,8 @@ def _validate_fhir_file(path: Path, options: ValidateOptions) -> dict[str, Any]:
     return {
         "file": str(path),
         "valid": report.valid,
+        "verdict": report.verdict,
+        "not_held": report.not_held,
         "findings": [_finding_json(f.to_dict()) for f in report.findings],
         "resource_type": report.resource_type,
         "profiles": report.profiles,
@@ -159,23 +164,33 @@ def render_text(results: list[dict[str, Any]], out: TextIO) -> None:
             out.write(f"{result['file']}: UNREADABLE: {result['error']}\n")
             continue
         errors = sum(1 for f in result["findings"] if f["severity"] == Severity.ERROR.value)
+        verdict = "valid" if result["valid"] else "INVALID"
+        if result.get("verdict") == NOT_JUDGED:
+            verdict = f"NOT JUDGED (profiles not held: {', '.join(result['not_held'])})"
         out.write(
-            f"{result['file']}: {'valid' if result['valid'] else 'INVALID'} ({errors} error(s), "
-            f"{len(result['findings']) - errors} other finding(s))\n"
+            f"{result['file']}: {verdict} ({errors} error(s), {len(result['findings']) - errors} other finding(s))\n"
         )
         for f in result["findings"]:
             where = f"{f.get('location', '')}" + (f":{f['line']}" if f.get("line") else "")
             received = f", received {f['received']}" if "received" in f else ""
             detail = f" expected {f['expected']}{received}" if "expected" in f and "received" in f else ""
+            origin = " (harness rule, beyond the guide)" if f.get("rule_origin") == "harness" else ""
             out.write(
-                f"  {f['severity']:<7} {f['rule']:<22} {f['message']}.{detail} [{where}] ({f.get('requirement')})\n"
+                f"  {f['severity']:<7} {f['rule']:<22} {f['message']}.{detail} [{where}] "
+                f"({f.get('requirement')}){origin}\n"
             )
+
+
+NOT_JUDGED = "not_judged"  # harness.content.fhir.NOT_JUDGED, without importing the FHIR engine here
+EXIT_NOT_JUDGED = 4
 
 
 def exit_status(results: list[dict[str, Any]]) -> int:
     if any("error" in r for r in results):
         return 2
-    return 0 if all(r["valid"] for r in results) else 1
+    if any(not r["valid"] and r.get("verdict") != NOT_JUDGED for r in results):
+        return 1
+    return EXIT_NOT_JUDGED if any(r.get("verdict") == NOT_JUDGED for r in results) else 0
 
 
 def run(kind: str, files: list[str], fmt: str, options: ValidateOptions, out: TextIO | None = None) -> int:

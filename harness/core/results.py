@@ -34,12 +34,19 @@ class SkipKind(enum.StrEnum):
     BLOCKED = "blocked"  # a precondition failed because of the product: another named requirement
     NOT_AUTOMATED = "not_automated"  # the catalog has no automated test for it in this version
     NOT_REJUDGEABLE = "not_rejudgeable"  # segur rejudge: the recording does not hold what the test asks
+    PROFILE_NOT_HELD = "profile_not_held"  # the artefact claims rules (a FHIR profile) the harness does not hold
     ATTESTATION = "attestation"
     NOT_CONFIGURED = "not_configured"
 
 
 INCOMPLETE_KINDS = frozenset(
-    {SkipKind.NOT_PERFORMED, SkipKind.BLOCKED, SkipKind.NOT_AUTOMATED, SkipKind.NOT_REJUDGEABLE}
+    {
+        SkipKind.NOT_PERFORMED,
+        SkipKind.BLOCKED,
+        SkipKind.NOT_AUTOMATED,
+        SkipKind.NOT_REJUDGEABLE,
+        SkipKind.PROFILE_NOT_HELD,
+    }
 )
 
 
@@ -87,6 +94,9 @@ class Finding:
     message_fr: str | None = None
     expected_fr: str | None = None
     received_fr: str | None = None
+    # Where the rule comes from, when a validator says it: "guide" (a published specification) or
+    # "harness" (a rule the project adds beyond the guide, e.g. the INS matricule key in FHIR).
+    rule_origin: str | None = None
 
     def text(self, lang: str) -> tuple[str, str | None, str | None]:
         """(message, expected, received) in ``lang`` ("fr" or "en")."""
@@ -102,6 +112,8 @@ class Finding:
         data = asdict(self)
         data["severity"] = self.severity.value
         data["evidence"] = list(self.evidence)
+        if self.rule_origin is None:
+            del data["rule_origin"]  # reports of validators that do not say it stay as they were
         return data
 
     @classmethod
@@ -120,10 +132,15 @@ class Finding:
             text += f" {words[2]} {self.location}"
         if self.line:
             text += f" ({words[3]} {self.line})"
+        if self.rule_origin == "harness":
+            text += f" ({words[4]})"
         return text
 
 
-DESCRIBE_WORDS = {"en": ("expected", "received", "at", "line"), "fr": ("attendu", "reçu", "à", "ligne")}
+DESCRIBE_WORDS = {
+    "en": ("expected", "received", "at", "line", "harness rule, beyond the guide"),
+    "fr": ("attendu", "reçu", "à", "ligne", "règle du harnais, au-delà du guide"),
+}
 
 
 class NonConformance(AssertionError):

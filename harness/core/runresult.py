@@ -106,7 +106,13 @@ def build_run_result(
 def _skip_kind(tests: list[TestRecord]) -> SkipKind:
     """The kind that says most about a skipped requirement: a gap that leaves the run incomplete wins."""
     kinds = [t.skip_kind or SkipKind.NOT_PERFORMED for t in tests]
-    for candidate in (SkipKind.BLOCKED, SkipKind.NOT_PERFORMED, SkipKind.NOT_REJUDGEABLE, SkipKind.NOT_AUTOMATED):
+    for candidate in (
+        SkipKind.BLOCKED,
+        SkipKind.NOT_PERFORMED,
+        SkipKind.PROFILE_NOT_HELD,
+        SkipKind.NOT_REJUDGEABLE,
+        SkipKind.NOT_AUTOMATED,
+    ):
         if candidate in kinds:
             return candidate
     return kinds[0]

@@ -13,11 +13,14 @@ from typing import Any
 
 from harness.content.fhir.bundle import BundleIndex, contained_reference_issues, reference_issues, resolve_contained
 from harness.content.fhir.profiles import ProfileDataError, Registry, registry
-from harness.content.fhir.report import FhirIssue, FhirReport, NotFhir, wrong_resource_type
+from harness.content.fhir.report import INVALID, NOT_JUDGED, VALID, FhirIssue, FhirReport, NotFhir, wrong_resource_type
 from harness.content.fhir.structure import structure_issues
 from harness.content.fhir.walker import Context, Walker
 
 __all__ = [
+    "INVALID",
+    "NOT_JUDGED",
+    "VALID",
     "FhirIssue",
     "FhirReport",
     "NotFhir",
@@ -98,20 +101,22 @@ def validate_resource(
     resolver = index.resolve if index is not None else resolve_contained
     walked: set[tuple[str, str]] = set()
     said_once: set[str] = set()
+    target_checks: dict[tuple[int, str], list[FhirIssue]] = {}
 
     def walk(url: str, target: dict[str, Any], expr: str, declared: bool) -> None:
         held = reg.get(url)
         if held is None:
-            severity = "warning" if declared else "error"
+            if url not in report.not_held:
+                report.not_held.append(url)
             report.issues.append(
                 FhirIssue(
-                    severity,
+                    "warning",
                     "not-supported",
                     "fhir.profile",
-                    f"profile {url} is not held here; not checked",
+                    f"profile {url} is not held here: what it requires is not judged",
                     expr,
                     received=url,
-                    message_fr=f"le profil {url} n'est pas disponible ici ; non vérifié",
+                    message_fr=f"le profil {url} n'est pas disponible ici : ce qu'il exige n'est pas jugé",
                 )
             )
             return
@@ -121,7 +126,7 @@ def validate_resource(
             report.issues.append(wrong_resource_type(url, held.type, target.get("resourceType"), expr))
             return
         walked.add((expr, held.url))
-        ctx = Context(reg, held, target, resolver, must_support, report.issues, walked, said_once)
+        ctx = Context(reg, held, target, resolver, must_support, report.issues, walked, said_once, target_checks)
         Walker(ctx).item(held.root, held.type, target, expr)
 
     root_expr = str(resource_type)

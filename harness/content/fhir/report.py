@@ -32,6 +32,9 @@ class FhirIssue:
     # The French of ``message``. Text quoted from a profile (an invariant's human text) or from a
     # library (pydantic's message) is kept as is inside it: it exists in one language only.
     message_fr: str | None = None
+    # "guide": the published rules (FHIR R4, a guide's profile); "harness": a rule the project adds
+    # beyond the guides (profiles/fhir "check": INS matricule key, identifier formats from the facts).
+    rule_origin: str = "guide"
 
     def to_finding(self) -> Finding:
         where = self.expression if not self.element else f"{self.expression} ({self.element})"
@@ -44,6 +47,7 @@ class FhirIssue:
             expected=self.expected,
             received=self.received,
             evidence=(self.profile,) if self.profile else (),
+            rule_origin=self.rule_origin,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -65,15 +69,28 @@ class FhirIssue:
         return issue
 
 
+VALID, INVALID, NOT_JUDGED = "valid", "invalid", "not_judged"
+
+
 @dataclass
 class FhirReport:
     resource_type: str | None
     profiles: list[str] = field(default_factory=list)  # the profiles applied to the root resource
     issues: list[FhirIssue] = field(default_factory=list)
+    # Profiles the resource (or a Bundle entry) claims, or --profile names, that profiles/fhir does
+    # not hold: what they require was not judged, so the resource can be invalid but never valid.
+    not_held: list[str] = field(default_factory=list)
 
     @property
     def valid(self) -> bool:
-        return not any(issue.severity == "error" for issue in self.issues)
+        """No error and every claimed profile judged (``verdict == "valid"``)."""
+        return self.verdict == VALID
+
+    @property
+    def verdict(self) -> str:
+        if any(issue.severity == "error" for issue in self.issues):
+            return INVALID
+        return NOT_JUDGED if self.not_held else VALID
 
     @property
     def findings(self) -> list[FhirIssue]:

@@ -6,7 +6,6 @@ visited, so its cost grows with the profile's size and the repetitions actually 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,12 +13,11 @@ from harness.content.fhir.checks import run_check
 from harness.content.fhir.fhirpath import FhirPathError, holds
 from harness.content.fhir.profiles import CORE_PREFIX, UNSET, Node, Profile, Registry
 from harness.content.fhir.report import FhirIssue, wrong_resource_type
+from harness.content.fhir.targets import Resolver, TargetChecks, target_issue, target_profile_errors
 from harness.content.fhir.values import children, coding_pairs, matches_pattern, show, type_of_key, values_at
 
 BINDING_SEVERITY = {"required": "error", "extensible": "warning", "preferred": "information"}
 EXTENSION_ELEMENTS = ("extension", "modifierExtension")
-
-Resolver = Callable[[str, dict[str, Any]], "dict[str, Any] | None"]
 
 
 @dataclass
@@ -34,6 +32,7 @@ class Context:
     # slice's profile and by its own meta.profile is judged once.
     walked: set[tuple[str, str]] = field(default_factory=set)
     said_once: set[str] = field(default_factory=set)
+    target_checks: TargetChecks = field(default_factory=dict)
 
     def add(
         self,
@@ -47,6 +46,7 @@ class Context:
         received: Any = None,
         *,
         message_fr: str,
+        rule_origin: str = "guide",
     ) -> None:
         self.issues.append(
             FhirIssue(
@@ -60,6 +60,7 @@ class Context:
                 None if expected is None else show(expected),
                 None if received is None else show(received),
                 message_fr=message_fr,
+                rule_origin=rule_origin,
             )
         )
 
@@ -295,6 +296,7 @@ class Walker:
                     node.id,
                     received=value,
                     message_fr=f"{node.id} : valeur refusée par le contrôle {node.check} ({problem})",
+                    rule_origin="harness",
                 )
         if isinstance(value, dict):
             for child in node.children.values():
@@ -358,7 +360,7 @@ class Walker:
         sub = Context(
             self.ctx.registry, profile, self.ctx.resource, self.ctx.resolver, self.ctx.must_support, self.ctx.issues
         )
-        sub.walked, sub.said_once = self.ctx.walked, self.ctx.said_once
+        sub.walked, sub.said_once, sub.target_checks = self.ctx.walked, self.ctx.said_once, self.ctx.target_checks
         Walker(sub).item(profile.root, "extension", value, expr)
 
     def nested_resource(self, url: str, resource: dict[str, Any], expr: str) -> None:
@@ -379,7 +381,7 @@ class Walker:
             self.ctx.issues.append(wrong_resource_type(url, profile.type, resource.get("resourceType"), expr))
             return
         sub = Context(self.ctx.registry, profile, resource, self.ctx.resolver, self.ctx.must_support, self.ctx.issues)
-        sub.walked, sub.said_once = self.ctx.walked, self.ctx.said_once
+        sub.walked, sub.said_once, sub.target_checks = self.ctx.walked, self.ctx.said_once, self.ctx.target_checks
         Walker(sub).item(profile.root, resource["resourceType"], resource, expr)
 
     def _reference_target(self, node: Node, targets: list[str], value: dict[str, Any], expr: str) -> None:
@@ -398,7 +400,14 @@ class Walker:
                 allowed.add(url[len(CORE_PREFIX) :])
             else:
                 return  # a target profile we do not hold: its resource type is unknown, so no verdict
-        if target.get("resourceType") not in allowed:
+        if target.get("resourceType") in allowed:
+            ctx = self.ctx
+            failed = target_profile_errors(
+                ctx.registry, ctx.resource, ctx.resolver, ctx.target_checks, targets, target, self._judge_target
+            )
+            if failed is not None:
+                self.ctx.issues.append(target_issue(node.id, self.ctx.profile.url, *failed, expr))
+        else:
             self.ctx.add(
                 "error",
                 "structure",
@@ -411,6 +420,12 @@ class Walker:
                 message_fr=f"{node.id} : la référence pointe vers une ressource {target.get('resourceType')}, "
                 "qui n'est pas une cible autorisée",
             )
+
+    def _judge_target(self, profile: Profile, target: dict[str, Any], resolver: Resolver | None) -> list[FhirIssue]:
+        sub = Context(self.ctx.registry, profile, target, resolver, False, [])
+        sub.walked, sub.said_once, sub.target_checks = set(), set(), self.ctx.target_checks
+        Walker(sub).item(profile.root, profile.type, target, str(target.get("resourceType")))
+        return [issue for issue in sub.issues if issue.severity == "error"]
 
     def _binding(self, node: Node, value: Any, expr: str) -> None:
         strength, url = node.binding  # type: ignore[misc]

@@ -115,11 +115,19 @@ def document_bundle(identity: dict[str, Any], title: str, defects: frozenset[str
     author["id"] = "author"
     organization = organization_resource()
     organization["id"] = "custodian"
+    # PDSm 3.1.1 admits only a PractitionerRole (or a Device or the patient) as author, and a
+    # PractitionerRole or an Organization as authenticator: the practitioner acts through a role.
+    role = {
+        "resourceType": "PractitionerRole",
+        "id": "author-role",
+        "practitioner": {"reference": "#author"},
+        "organization": {"reference": "#custodian"},
+    }
     subject = {"reference": f"urn:uuid:{uuid.uuid4()}" if "fhir_dangling_reference" in defects else patient_url}
     docref: dict[str, Any] = {
         "resourceType": "DocumentReference",
         "meta": {"profile": [t.PDSM_DOCUMENT_REFERENCE]},
-        "contained": [author, organization],
+        "contained": [role, author, organization],
         "masterIdentifier": {
             "use": "usual",
             "system": "urn:ietf:rfc:3986",
@@ -130,8 +138,8 @@ def document_bundle(identity: dict[str, Any], title: str, defects: frozenset[str
         "category": [t.coding_concept(*t.CLASS_REPORT)],
         "subject": subject,
         "date": _fhir_time(now),
-        "author": [{"reference": "#author"}],
-        "authenticator": {"reference": "#author"},
+        "author": [{"reference": "#author-role"}],
+        "authenticator": {"reference": "#author-role"},
         "custodian": {"reference": "#custodian"},
         "securityLabel": [t.coding_concept(*t.CONFIDENTIALITY_NORMAL)],
         "content": [

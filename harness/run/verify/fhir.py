@@ -12,7 +12,8 @@ from typing import Any
 from harness.content.cda import NotACda, read_cda
 from harness.content.fhir import FhirIssue, FhirReport
 from harness.core.ins import INS_OIDS
-from harness.core.results import Finding, Severity
+from harness.core.results import Finding, Severity, SkipKind
+from harness.core.skips import NotEvaluated
 from harness.protocols.xds_cda import read_header
 
 STRUCTURE_RULES = ("fhir.json", "fhir.structure")
@@ -46,7 +47,21 @@ def profile_findings(
             return True
         return (bool(wanted_elements) and element.startswith(wanted_elements)) or issue.rule in wanted_rules
 
-    return [issue.to_finding() for issue in report.issues if selected(issue)]
+    findings = [issue.to_finding() for issue in report.issues if selected(issue)]
+    if report.not_held and not any(f.severity is Severity.ERROR for f in findings):
+        raise not_judged(report)
+    return findings
+
+
+def not_judged(report: FhirReport) -> NotEvaluated:
+    """A resource that claims profiles the harness does not hold is never passed: what they require
+    was not judged. (An error the held profiles found still fails it.)"""
+    names = ", ".join(report.not_held)
+    return NotEvaluated(
+        SkipKind.PROFILE_NOT_HELD,
+        f"not judged: the resource claims profiles the harness does not hold ({names})",
+        f"non jugée : la ressource se réclame de profils que le harnais ne détient pas ({names})",
+    )
 
 
 def by_rule(report: FhirReport, *rules: str) -> list[Finding]:
