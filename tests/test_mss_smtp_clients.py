@@ -84,7 +84,11 @@ class RawSmtp:
         return self.reply()
 
     def close(self) -> None:
-        self.sock.close()
+        try:
+            self.send(b"QUIT\r\n")
+        finally:
+            self.file.close()
+            self.sock.close()
 
 
 # -- AUTH with a real PSC access token --------------------------------------------------------
@@ -161,7 +165,9 @@ def test_curl_authenticates_with_a_psc_token(operator, tmp_path, listener):
     url = f"smtps://{host}:{port}" if listener == "smtp" else f"smtp://{host}:{port}"
     tls = [] if listener == "smtp" else ["--ssl-reqd"]
     before = len(inbox(operator, COLLEAGUE))
-    sent = curl_send(operator, tmp_path, url, *tls, "--user", f"{SENDER}:", "--oauth2-bearer", psc_access_token(operator))
+    sent = curl_send(
+        operator, tmp_path, url, *tls, "--user", f"{SENDER}:", "--oauth2-bearer", psc_access_token(operator)
+    )
     assert sent.returncode == 0, sent.stderr
     assert len(inbox(operator, COLLEAGUE)) == before + 1
 
@@ -178,9 +184,11 @@ def test_swaks_submits_with_a_password(operator, listener):
     host, port = address(operator, listener)
     tls = ["--tls-on-connect"] if listener == "smtp" else ["--tls"]
     sent = subprocess.run(
-        [tool("swaks"), "--server", host, "--port", str(port), *tls, "--auth", "PLAIN"]
-        + ["--auth-user", SENDER, "--auth-password", "segur-test", "--from", SENDER, "--to", COLLEAGUE]
-        + ["--header", f"From: {SENDER}", "--header", "Subject: test swaks"],
+        [
+            *(tool("swaks"), "--server", host, "--port", str(port), *tls, "--auth", "PLAIN"),
+            *("--auth-user", SENDER, "--auth-password", "segur-test", "--from", SENDER, "--to", COLLEAGUE),
+            *("--header", f"From: {SENDER}", "--header", "Subject: test swaks"),
+        ],
         capture_output=True,
         timeout=60,
     )
@@ -192,7 +200,7 @@ def test_swaks_submits_with_a_password(operator, listener):
 
 def test_ehlo_advertises_what_is_implemented_and_the_greeting_is_neutral(operator):
     with smtplib.SMTP_SSL(*address(operator, "smtp"), context=context(operator)) as client:
-        code, greeting = client.ehlo()
+        client.ehlo()
         for extension in ("pipelining", "enhancedstatuscodes", "dsn", "auth", "size", "8bitmime"):
             assert client.has_extn(extension), extension
         assert client.esmtp_features["auth"].split() == ["LOGIN", "OAUTHBEARER", "PLAIN", "XOAUTH2"]
@@ -237,4 +245,3 @@ def test_commands_with_a_bare_lf_are_refused(operator):
         assert client.send(b"EHLO client.test\r\n")[0].startswith(b"250")
     finally:
         client.close()
-

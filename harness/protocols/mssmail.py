@@ -169,7 +169,9 @@ class RecipientStatus:
 def dsn(original: bytes, *, reporting_mta: str, recipients: list[str], sender: str, postmaster: str) -> bytes:
     """A success DSN (RFC 3464) for ``original``, delivered to its sender when NOTIFY=SUCCESS asked for one."""
     statuses = [RecipientStatus(r) for r in recipients]
-    return delivery_report(original, reporting_mta=reporting_mta, statuses=statuses, sender=sender, postmaster=postmaster)
+    return delivery_report(
+        original, reporting_mta=reporting_mta, statuses=statuses, sender=sender, postmaster=postmaster
+    )
 
 
 def delivery_report(

@@ -40,7 +40,7 @@ class Directory:
             if entry.get("type") not in TYPES:
                 raise ValueError(f"{path}: mailbox {entry.get('address')}: type must be one of {sorted(TYPES)}")
             if entry.get("delivery") not in (None, "full"):
-                raise ValueError(f"{path}: mailbox {entry.get('address')}: delivery must be \"full\" when given")
+                raise ValueError(f'{path}: mailbox {entry.get("address")}: delivery must be "full" when given')
             mailboxes.append(
                 Mailbox(
                     address=entry["address"].lower(),

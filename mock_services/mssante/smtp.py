@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
 import email.policy
 import email.utils
 import ssl
@@ -21,8 +22,6 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from typing import Any
-
-import binascii
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from cryptography import x509
@@ -346,7 +345,8 @@ class ServedSmtp:
         def close() -> None:
             if self._server is not None:
                 self._server.close()
-            self._loop.stop()
+            # Connections closing now need a few loop turns to release their sockets.
+            self._loop.call_later(0.2, self._loop.stop)
 
         self._loop.call_soon_threadsafe(close)
         self._thread.join(10)

@@ -63,7 +63,7 @@ class _LineReader(asyncio.StreamReader):
 
     strict = True
 
-    async def readuntil(self, separator: bytes = b"\n") -> bytes:
+    async def readuntil(self, separator: Any = b"\n") -> bytes:
         line = await super().readuntil(separator)
         if self.strict and separator == b"\n" and (not line.endswith(b"\r\n") or b"\r" in line[:-2]):
             raise BareLineEnding("Line must end with CRLF (RFC 5321 section 2.3.8)")
@@ -88,7 +88,9 @@ class OperatorSmtp(SMTP):
         reader = _LineReader(limit=sasl_line, loop=self.loop)
         reader.strict = strict_line_endings
         # Swap the reader SMTP.__init__ made for ours, before any connection uses it.
-        asyncio.StreamReaderProtocol.__init__(self, reader, client_connected_cb=self._cb_client_connected, loop=self.loop)
+        asyncio.StreamReaderProtocol.__init__(
+            self, reader, client_connected_cb=self._cb_client_connected, loop=self.loop
+        )
         # The class-level dict of aiosmtpd is shared by every instance: ours is per connection.
         self.command_size_limits = collections.defaultdict(
             lambda: SMTP.command_size_limit,
@@ -96,6 +98,14 @@ class OperatorSmtp(SMTP):
         )
         self._greeted = False
         self._ehlo_lines: list[bytes] | None = None
+
+    def connection_lost(self, error: Exception | None) -> None:
+        # A client that drops a TLS connection without close_notify leaves the TLS transport open
+        # (then a ResourceWarning when it is collected): close it with the connection.
+        transport = self.transport
+        super().connection_lost(error)
+        if transport is not None and not transport.is_closing():
+            transport.close()
 
     def _create_envelope(self) -> DsnEnvelope:
         return DsnEnvelope()
