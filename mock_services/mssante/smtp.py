@@ -51,7 +51,7 @@ class MssSettings:
     # Inferred: facts §3.3 gives a usual 25 MB limit for patient messages; the same limit for all.
     max_message_bytes: int = 25 * 1024 * 1024
     allow_password: bool = True  # operators differ (facts §3.1): passwords allowed, for test mailboxes
-    # Refuse bare LF/CR (RFC 5321 §2.3.8, the SMTP smuggling class of input), as Postfix >= 3.9 does by default.
+    # Refuse bare LF/CR (RFC 5321 §2.3.8: CR and LF only as CRLF; the SMTP smuggling class of input).
     strict_line_endings: bool = True
     # RFC 4954 §4 asks for at least 12288 octets; a PSC access token is about 1 KB, 16 KiB leaves room.
     max_sasl_response_bytes: int = 16 * 1024
