@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from tests.test_mss_imap import PASSWORD, USER, Env, Raw, env, layout, message
+from tests.test_mss_imap import PASSWORD, SENDER, USER, Env, Raw, env, layout, message
 
 __all__ = ["env", "layout"]
 
@@ -121,4 +121,56 @@ def test_lsub_lists_only_subscribed_folders(env):
     assert b'"Suivi"' not in b" ".join(listed)
     _, everything = client.list()
     assert b'"Ignore"' in b" ".join(everything)  # LIST still lists every folder
+    client.logout()
+
+
+def test_other_sessions_hear_of_flag_changes_and_expunges_on_noop_check_and_idle(env, raw):
+    for subject in ("un", "deux", "trois"):
+        env.store.deliver(USER, message(subject))
+    raw.command("s", "SELECT INBOX")
+    other = env.logged_in()
+    other.select("INBOX")
+    other.store("1", "+FLAGS", "(\\Seen $Lu)")
+    noop = b"".join(raw.command("n", "NOOP"))
+    assert re.search(rb"\* 1 FETCH \(UID \d+ FLAGS \([^)]*\\Seen", noop)  # RFC 3501 §7.4.2
+    assert noop.index(b"* FLAGS") < noop.index(b"* 1 FETCH")  # the new keyword announced first
+    other.store("3", "+FLAGS", "(\\Deleted)")
+    other.expunge()
+    assert b"* 3 EXPUNGE" in b"".join(raw.command("c", "CHECK"))
+    raw.send(b"i IDLE\r\n")
+    assert raw.line().startswith(b"+")
+    other.store("2", "+FLAGS", "(\\Flagged)")
+    pushed = raw.until(b"* 2 FETCH")[-1]
+    assert b"\\Flagged" in pushed
+    raw.send(b"DONE\r\n")
+    assert raw.until(b"i ")[-1].startswith(b"i OK")
+    other.logout()
+
+
+def test_envelope_keeps_group_addresses(env):
+    extra = "Cc: undisclosed-recipients:;\r\n"
+    raw_message = message("groupe", extra=extra).replace(
+        f"To: {USER}".encode(), f"To: equipe: {USER}, Autre <autre@harnais.mssante.fr>;".encode()
+    )
+    env.store.deliver(USER, raw_message)
+    client = env.logged_in()
+    client.select("INBOX")
+    _, fetched = client.fetch("1", "(ENVELOPE)")
+    envelope = fetched[0]
+    to_list = b'((NIL NIL "equipe" NIL)(NIL NIL "docteur.test" "harnais.mssante.fr")'
+    assert to_list + b'("Autre" NIL "autre" "harnais.mssante.fr")(NIL NIL NIL NIL))' in envelope  # RFC 3501 §7.4.2
+    assert b'((NIL NIL "undisclosed-recipients" NIL)(NIL NIL NIL NIL))' in envelope
+    client.logout()
+
+
+def test_search_from_matches_an_address_written_with_comments(env):
+    commented = message("commentaires").replace(
+        f"From: Expediteur Test <{SENDER}>".encode(), b"From: expediteur (le service) @ (test) harnais.mssante.fr"
+    )
+    env.store.deliver(USER, commented)
+    env.store.deliver(USER, message("autre", sender="quelqu.un@harnais.mssante.fr"))
+    client = env.logged_in()
+    client.select("INBOX")
+    assert client.search(None, "FROM", SENDER)[1] == [b"1"]
+    assert client.search(None, "FROM", '"le service"')[1] == [b"1"]  # the raw text still matches
     client.logout()

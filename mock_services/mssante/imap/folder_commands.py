@@ -98,10 +98,23 @@ class _FolderCommands(_Authentication):
         return "OK", "UNSELECT completed"
 
     def _sync(self, allow_expunge: bool) -> None:
-        """Tell the client what changed in the selected folder since it last heard (EXPUNGE, EXISTS)."""
+        """Tell the client what changed in the selected folder since it last heard (FETCH FLAGS, EXPUNGE, EXISTS)."""
         assert self.selected is not None
         messages = self.store.messages(*self.selected)
-        self.current = {m.uid: m for m in messages}
+        previous, self.current = self.current, {m.uid: m for m in messages}
+        # Another session's STORE (this session's own updates ``current`` as it goes): RFC 3501 §7.4.2.
+        changed = [
+            (number, message)
+            for number, uid in enumerate(self.view, 1)
+            if (message := self.current.get(uid)) is not None
+            and (before := previous.get(uid)) is not None
+            and before.flags != message.flags
+        ]
+        if changed:
+            self._announce_keywords(frozenset().union(*(m.flags for _, m in changed)))
+        for number, message in changed:
+            flags = _flags_out(message.flags | ({"\\Recent"} if message.uid in self.recent else set()))
+            self._untagged(b"%d FETCH (UID %d FLAGS " % (number, message.uid) + flags + b")")
         if allow_expunge:
             # Highest sequence number first: each EXPUNGE then leaves the lower numbers valid.
             for index in range(len(self.view) - 1, -1, -1):
