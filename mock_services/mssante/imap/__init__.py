@@ -7,8 +7,8 @@ and Thunderbird-like clients, and record every command it handles (``on_command`
 Supported: CAPABILITY, NOOP, LOGOUT, ID, STARTTLS, LOGIN, AUTHENTICATE (PLAIN, XOAUTH2,
 OAUTHBEARER, EXTERNAL; SASL-IR), SELECT, EXAMINE, LIST, LSUB, STATUS, NAMESPACE, CREATE, DELETE
 (with its messages, RFC 3501 §6.3.4; not INBOX or Sent), RENAME (not of INBOX, Sent or the selected
-folder), SUBSCRIBE/UNSUBSCRIBE (LSUB lists what is subscribed; INBOX and Sent to begin with), APPEND, IDLE, CHECK, CLOSE, UNSELECT, EXPUNGE, SEARCH, FETCH, STORE, COPY, MOVE, and
-UID FETCH/SEARCH/STORE/COPY/MOVE/EXPUNGE (UIDPLUS: APPENDUID, COPYUID). Literals ``{n}`` and
+folder), SUBSCRIBE/UNSUBSCRIBE (LSUB lists what is subscribed; INBOX and Sent to begin with),
+APPEND, IDLE, CHECK, CLOSE, UNSELECT, EXPUNGE, SEARCH, FETCH, STORE, COPY, MOVE, and UID FETCH/SEARCH/STORE/COPY/MOVE/EXPUNGE (UIDPLUS: APPENDUID, COPYUID). Literals ``{n}`` and
 ``{n+}`` (LITERAL+) at the end of any line of a command. Not supported: RENAME of INBOX, ENABLE,
 CONDSTORE/QRESYNC, LIST-EXTENDED, BINARY, COMPRESS, SORT/THREAD, MULTIAPPEND, modified UTF-7
 decoding of folder names (names are passed through as stored).
@@ -32,6 +32,8 @@ Choices, and why:
 * UID EXPUNGE and MOVE expunge only their own messages: the store can only expunge every
   \\Deleted message of a folder, so the other \\Deleted flags are lifted for the duration, under
   the server's lock.
+* Changes another session made are told on the next command, NOOP, CHECK or while IDLE: FETCH
+  FLAGS (after a FLAGS naming any new keyword), EXPUNGE (not during FETCH, STORE, SEARCH), EXISTS.
 * Limits (line length, literal size, idle time, authentication failures) are enforced per
   connection; anything unexpected closes that connection only, never the listener.
 
