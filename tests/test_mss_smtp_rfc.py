@@ -162,3 +162,13 @@ def test_the_senders_own_from_with_a_display_name_is_accepted(operator):
     before = len(inbox(operator, COLLEAGUE))
     submit(operator, raw, [COLLEAGUE])
     assert len(inbox(operator, COLLEAGUE)) == before + 1
+
+
+def test_the_dsn_request_is_recorded_with_the_transaction(operator):
+    submit(
+        operator, document([COLLEAGUE]), [COLLEAGUE], ["ENVID=Rec+2B1"], [f"NOTIFY=SUCCESS ORCPT=rfc822;{COLLEAGUE}"]
+    )
+    [data] = [e for e in operator["exchanges"].exchanges(service="mss") if e.operation == "smtp.data"][-1:]
+    assert data.request_meta["dsn"]["envid"] == "Rec+1"
+    assert data.request_meta["dsn"]["notify"] == {COLLEAGUE: ["SUCCESS"]}
+    assert data.request_meta["dsn"]["orcpt"] == {COLLEAGUE: f"rfc822;{COLLEAGUE}"}

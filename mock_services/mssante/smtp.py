@@ -148,6 +148,15 @@ class OperatorHandler:
                 mail_options=list(envelope.mail_options),
                 rcpt_options=list(getattr(envelope, "rcpt_options", [])),
             )
+            if isinstance(envelope, dsn.DsnEnvelope):  # RFC 3461 parameters, kept apart by the protocol
+                meta["dsn"] = {
+                    "ret": envelope.ret,
+                    "envid": envelope.envelope_id,
+                    "notify": {
+                        r: sorted(q.notify) if q.notify is not None else None for r, q in envelope.recipients.items()
+                    },
+                    "orcpt": {r: q.original_recipient for r, q in envelope.recipients.items() if q.original_recipient},
+                }
         return meta
 
     # -- authentication --------------------------------------------------------------------
