@@ -20,7 +20,11 @@ from pathlib import Path
 
 import pytest
 
+from harness.core import pki
+from harness.core.recorder import ExchangeStore
+from mock_services.mssante import MssSettings, start_operator
 from mock_services.psc import tokens
+from mock_services.psc.tokens import KeyRing
 from tests.test_mss_operator import COLLEAGUE, SENDER, address, context, document, inbox, operator
 
 __all__ = ["operator"]  # the module-scoped fixture, shared with the operator's other tests
@@ -170,6 +174,34 @@ def test_curl_authenticates_with_a_psc_token(operator, tmp_path, listener):
     )
     assert sent.returncode == 0, sent.stderr
     assert len(inbox(operator, COLLEAGUE)) == before + 1
+
+
+@pytest.fixture(scope="module")
+def xoauth2_only(tmp_path_factory: pytest.TempPathFactory):
+    """An operator that does not offer OAUTHBEARER, so that curl uses XOAUTH2."""
+    folder = tmp_path_factory.mktemp("mss-xoauth2")
+    layout = pki.init_pki(folder / "pki")
+    keyring = KeyRing()
+    exchanges = ExchangeStore(folder / "exchanges.sqlite3")
+    settings = MssSettings(sasl_excluded=("OAUTHBEARER",))
+    running = start_operator(
+        exchanges, pki.server_ssl_context(layout), data_dir=folder, settings=settings, bearer=keyring.verify
+    )
+    yield {"op": running, "layout": layout, "keyring": keyring, "exchanges": exchanges}
+    running.stop()
+    exchanges.close()
+
+
+@pytest.mark.parametrize("listener", ["smtp", "smtp_starttls"])
+def test_curl_authenticates_with_xoauth2_and_a_psc_token(xoauth2_only, tmp_path, listener):
+    host, port = address(xoauth2_only, listener)
+    url = f"smtps://{host}:{port}" if listener == "smtp" else f"smtp://{host}:{port}"
+    tls = [] if listener == "smtp" else ["--ssl-reqd"]
+    bearer = psc_access_token(xoauth2_only)
+    sent = curl_send(xoauth2_only, tmp_path, url, *tls, "--user", f"{SENDER}:", "--oauth2-bearer", bearer)
+    assert sent.returncode == 0, sent.stderr
+    auths = [e for e in xoauth2_only["exchanges"].exchanges(service="mss") if e.operation == "smtp.auth"]
+    assert auths[-1].request_meta["auth_attempt"] == "XOAUTH2" and auths[-1].outcome == "ok"
 
 
 def test_curl_is_refused_with_another_professionals_token(operator, tmp_path):

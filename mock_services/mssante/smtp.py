@@ -55,6 +55,9 @@ class MssSettings:
     strict_line_endings: bool = True
     # RFC 4954 §4 asks for at least 12288 octets; a PSC access token is about 1 KB, 16 KiB leaves room.
     max_sasl_response_bytes: int = 16 * 1024
+    # SASL mechanisms not offered (operators differ; curl 7.x takes OAUTHBEARER whenever it is offered,
+    # so excluding it is the way to drive curl's XOAUTH2).
+    sasl_excluded: tuple[str, ...] = ()
 
 
 @dataclass
@@ -392,6 +395,7 @@ def serve_smtp(
             require_starttls=not implicit_tls,
             auth_require_tls=not implicit_tls,  # implicit TLS: the whole connection is already encrypted
             authenticator=handler.authenticator,
+            auth_exclude_mechanism=handler.settings.sasl_excluded,
             loop=loop,
         )
 
