@@ -166,14 +166,6 @@ class RecipientStatus:
     diagnostic: str | None = None  # the SMTP reply that explains a failure
 
 
-def dsn(original: bytes, *, reporting_mta: str, recipients: list[str], sender: str, postmaster: str) -> bytes:
-    """A success DSN (RFC 3464) for ``original``, delivered to its sender when NOTIFY=SUCCESS asked for one."""
-    statuses = [RecipientStatus(r) for r in recipients]
-    return delivery_report(
-        original, reporting_mta=reporting_mta, statuses=statuses, sender=sender, postmaster=postmaster
-    )
-
-
 def delivery_report(
     original: bytes,
     *,
