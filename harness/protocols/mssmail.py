@@ -155,37 +155,90 @@ def parse_mdn(raw: bytes) -> Disposition | None:
     return None
 
 
-def dsn(original: bytes, *, reporting_mta: str, recipients: list[str], sender: str, postmaster: str) -> bytes:
-    """A success DSN (RFC 3464) for ``original``, delivered to its sender when NOTIFY=SUCCESS asked for one."""
+@dataclass(frozen=True)
+class RecipientStatus:
+    """One recipient's block of a delivery status notification (RFC 3464 §2.3)."""
+
+    recipient: str
+    action: str = "delivered"  # "delivered" or "failed"
+    status: str = "2.0.0"  # RFC 3463 code
+    original_recipient: str | None = None  # ORCPT as given ("rfc822;addr")
+    diagnostic: str | None = None  # the SMTP reply that explains a failure
+
+
+def delivery_report(
+    original: bytes,
+    *,
+    reporting_mta: str,
+    statuses: list[RecipientStatus],
+    sender: str,
+    postmaster: str,
+    envelope_id: str | None = None,
+    return_full: bool = False,
+) -> bytes:
+    """A DSN (RFC 3464): a human part, message/delivery-status, then the original's headers or the original.
+
+    ``return_full`` returns the whole message (RET=FULL on a failure, RFC 3461 §4.3); otherwise
+    only its headers (text/rfc822-headers).
+    """
     source = parse(original)
+    failed = [s for s in statuses if s.action == "failed"]
     report = EmailMessage(policy=email.policy.SMTP)
     report["From"] = postmaster
     report["To"] = sender
-    report["Subject"] = f"Notification de remise: {source.get('Subject', '')}"
+    kind = "Échec de remise" if failed else "Notification de remise"
+    report["Subject"] = f"{kind}: {source.get('Subject', '')}"
     report["Date"] = email.utils.formatdate(localtime=True)
     report["Message-ID"] = email.utils.make_msgid(domain=reporting_mta)
+    report["Auto-Submitted"] = "auto-replied"  # RFC 3834: no automatic answer to this one
     report.make_mixed()
     report.set_type("multipart/report")
     report.set_param("report-type", "delivery-status")
     human = EmailMessage(policy=email.policy.SMTP)
-    human.set_content(f"Votre message a été remis à : {', '.join(recipients)}\n", charset="utf-8")
+    lines = [f"Votre message a été remis à : {s.recipient}" for s in statuses if s.action == "delivered"]
+    lines += [f"Votre message n'a pas pu être remis à : {s.recipient} ({s.diagnostic or s.status})" for s in failed]
+    human.set_content("\n".join(lines) + "\n", charset="utf-8")
     status = EmailMessage(policy=email.policy.SMTP)
     status["Content-Type"] = "message/delivery-status"
     # A delivery-status body is a list of header blocks: one for the message, one per recipient.
     blocks: list[Message[str, str] | str] = [Message(policy=email.policy.SMTP)]
     first = blocks[0]
     assert isinstance(first, Message)
+    if envelope_id is not None:
+        first["Original-Envelope-Id"] = envelope_id
     first["Reporting-MTA"] = f"dns;{reporting_mta}"
-    for recipient in recipients:
+    first["Arrival-Date"] = email.utils.formatdate(localtime=True)
+    for entry in statuses:
         block = Message(policy=email.policy.SMTP)
-        block["Final-Recipient"] = f"rfc822;{recipient}"
-        block["Action"] = "delivered"
-        block["Status"] = "2.0.0"
+        if entry.original_recipient is not None:
+            block["Original-Recipient"] = entry.original_recipient
+        block["Final-Recipient"] = f"rfc822;{entry.recipient}"
+        block["Action"] = entry.action
+        block["Status"] = entry.status
+        if entry.diagnostic is not None:
+            block["Diagnostic-Code"] = f"smtp;{entry.diagnostic}"
         blocks.append(block)
     status.set_payload(blocks)
-    headers = EmailMessage(policy=email.policy.SMTP)
-    headers.set_content(original.split(b"\r\n\r\n", 1)[0] + b"\r\n", maintype="text", subtype="rfc822-headers")
+    returned = EmailMessage(policy=email.policy.SMTP)
+    if return_full:
+        returned["Content-Type"] = "message/rfc822"
+        returned.set_payload([parse(original)])
+    else:
+        head = original.split(b"\r\n\r\n", 1)[0] + b"\r\n"
+        returned.set_content(head, maintype="text", subtype="rfc822-headers")
     report.attach(human)
     report.attach(status)
-    report.attach(headers)
+    report.attach(returned)
     return report.as_bytes()
+
+
+def parse_dsn(raw: bytes) -> tuple[dict[str, str], list[dict[str, str]]] | None:
+    """(per-message fields, per-recipient fields) of a DSN, or None when ``raw`` is not one."""
+    message = parse(raw)
+    if message.get_content_type() != "multipart/report" or message.get_param("report-type") != "delivery-status":
+        return None
+    for part in message.iter_parts():
+        if part.get_content_type() == "message/delivery-status":
+            blocks = [dict(block.items()) for block in part.get_payload() if isinstance(block, Message)]
+            return (blocks[0], blocks[1:]) if blocks else None
+    return None

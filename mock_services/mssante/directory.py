@@ -22,6 +22,7 @@ class Mailbox:
     password: str | None = None
     certificate_cn: str | None = None
     auto_ack: str | None = None  # "processed" or "<code>^<label>" for a negative integration MDN
+    delivery: str | None = None  # "full": accepted at RCPT, then not delivered (a failure DSN, 5.2.2)
 
 
 class Directory:
@@ -38,6 +39,8 @@ class Directory:
         for entry in data.get("mailbox", []):
             if entry.get("type") not in TYPES:
                 raise ValueError(f"{path}: mailbox {entry.get('address')}: type must be one of {sorted(TYPES)}")
+            if entry.get("delivery") not in (None, "full"):
+                raise ValueError(f'{path}: mailbox {entry.get("address")}: delivery must be "full" when given')
             mailboxes.append(
                 Mailbox(
                     address=entry["address"].lower(),
@@ -47,6 +50,7 @@ class Directory:
                     password=entry.get("password"),
                     certificate_cn=entry.get("certificate_cn"),
                     auto_ack=entry.get("auto_ack"),
+                    delivery=entry.get("delivery"),
                 )
             )
         if patient_ins is None:

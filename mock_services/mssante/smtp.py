@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
 import email.policy
 import email.utils
 import ssl
@@ -28,8 +29,11 @@ from cryptography import x509
 from harness.core.recorder import FAULT, OK, REJECTED, Exchange, ExchangeStore
 from harness.protocols import mssmail
 from harness.protocols.mockserver import listening_socket
+from mock_services.mssante import dsn
 from mock_services.mssante.directory import Directory, Mailbox
 from mock_services.mssante.intake import attachment_problem, screen
+from mock_services.mssante.smtp_hygiene import from_problem, raw_problem
+from mock_services.mssante.smtp_protocol import OperatorSmtp
 from mock_services.mssante.store import MailStore
 
 BearerValidator = Callable[[str], dict[str, Any] | None]
@@ -49,6 +53,13 @@ class MssSettings:
     max_message_bytes: int = 25 * 1024 * 1024
     allow_password: bool = True  # operators differ (facts §3.1): passwords allowed, for test mailboxes
     unsupported_xdm: str = "refuse"  # or "accept": an XDM in an unsupported zip format (see intake.py)
+    # Refuse bare LF/CR (RFC 5321 §2.3.8: CR and LF only as CRLF; the SMTP smuggling class of input).
+    strict_line_endings: bool = True
+    # RFC 4954 §4 asks for at least 12288 octets; a PSC access token is about 1 KB, 16 KiB leaves room.
+    max_sasl_response_bytes: int = 16 * 1024
+    # SASL mechanisms not offered (operators differ; curl 7.x takes OAUTHBEARER whenever it is offered,
+    # so excluding it is the way to drive curl's XOAUTH2).
+    sasl_excluded: tuple[str, ...] = ()
 
 
 @dataclass
@@ -142,6 +153,15 @@ class OperatorHandler:
                 mail_options=list(envelope.mail_options),
                 rcpt_options=list(getattr(envelope, "rcpt_options", [])),
             )
+            if isinstance(envelope, dsn.DsnEnvelope):  # RFC 3461 parameters, kept apart by the protocol
+                meta["dsn"] = {
+                    "ret": envelope.ret,
+                    "envid": envelope.envelope_id,
+                    "notify": {
+                        r: sorted(q.notify) if q.notify is not None else None for r, q in envelope.recipients.items()
+                    },
+                    "orcpt": {r: q.original_recipient for r, q in envelope.recipients.items() if q.original_recipient},
+                }
         return meta
 
     # -- authentication --------------------------------------------------------------------
@@ -162,7 +182,10 @@ class OperatorHandler:
         return AuthResult(success=True, auth_data=Principal(mechanism, [mailbox], user))
 
     async def _bearer(self, server: SMTP, args: list[str], mechanism: str) -> AuthResult:
-        blob: Any = base64.b64decode(args[1]) if len(args) > 1 else await server.challenge_auth("")
+        try:
+            blob: Any = base64.b64decode(args[1], validate=True) if len(args) > 1 else await server.challenge_auth("")
+        except binascii.Error:
+            return AuthResult(success=False, handled=False, message="501 5.5.2 Réponse SASL mal encodée en base64")
         if not isinstance(blob, bytes):
             return AuthResult(success=False, handled=True)
         parsed = _sasl_bearer(blob, mechanism)
@@ -228,21 +251,34 @@ class OperatorHandler:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or b""
         meta = self._meta(server, session, envelope)
+        problem = raw_problem(raw, self.settings.strict_line_endings)
+        if problem is not None:
+            status = f"554 5.6.0 Message refusé: {problem}"
+            self.record("smtp.data", REJECTED, raw, status, meta)
+            return status
         screening = screen(raw, inspect, self.settings.unsupported_xdm)
         if screening.reply is not None or screening.message is None:
             self.record("smtp.data", screening.outcome, raw, screening.reply or "", meta)
             return screening.reply or ""
         message = screening.message
+        principal = self._principal(server, session)
+        sender_problem = from_problem(message, {m.address for m in principal.mailboxes} if principal else set())
+        if sender_problem is not None:
+            status = f"550 5.7.1 Message refusé: {sender_problem}"
+            self.record("smtp.data", REJECTED, raw, status, meta)
+            return status
         stamped = self._stamp(raw, envelope, session)
+        failed = [r for r in envelope.rcpt_tos if (m := self.directory.get(r)) is not None and m.delivery == "full"]
+        delivered = [r for r in envelope.rcpt_tos if r not in failed]
         try:
-            self.store.deliver_all([(r, stamped) for r in envelope.rcpt_tos])
+            self.store.deliver_all([(r, stamped) for r in delivered])
         except Exception as exc:  # a storage failure is a temporary failure, never a half delivery
             status = f"451 4.3.0 Remise impossible: {type(exc).__name__}"
             self.record("smtp.data", FAULT, raw, status, meta)
             return status
         status = "250 2.0.0 Message accepté"
         self.record("smtp.data", OK, raw, status, meta)
-        self._acknowledge(raw, message, envelope)
+        self._acknowledge(raw, message, envelope, delivered, failed)
         return status
 
     def _stamp(self, raw: bytes, envelope: Envelope, session: Session) -> bytes:
@@ -253,22 +289,18 @@ class OperatorHandler:
         )
         return received.encode() + raw
 
-    def _acknowledge(self, raw: bytes, message: EmailMessage, envelope: Envelope) -> None:
-        """A DSN when asked (NOTIFY=SUCCESS or Return-Receipt-To), an MDN from auto-acknowledging mailboxes."""
+    def _acknowledge(
+        self, raw: bytes, message: EmailMessage, envelope: Envelope, delivered: list[str], failed: list[str]
+    ) -> None:
+        """The DSN owed (RFC 3461 NOTIFY, or Return-Receipt-To), an MDN from auto-acknowledging mailboxes."""
         sender = envelope.mail_from or ""
-        wants_dsn = any("NOTIFY=" in o.upper() and "SUCCESS" in o.upper() for o in envelope.rcpt_options)
-        if (wants_dsn or message.get("Return-Receipt-To")) and self.directory.get(sender):
-            report = mssmail.dsn(
-                raw,
-                reporting_mta=self.settings.domain,
-                recipients=list(envelope.rcpt_tos),
-                sender=sender,
-                postmaster=f"postmaster@{self.settings.domain}",
-            )
+        legacy = message.get("Return-Receipt-To") is not None
+        report = dsn.owed_report(raw, legacy, envelope, delivered, failed, domain=self.settings.domain)
+        if report is not None and self.directory.get(sender):
             self.store.deliver(sender, report)
         ack_to = str(message.get("Disposition-Notification-To") or "")
         target = email.utils.parseaddr(ack_to)[1].lower()
-        for recipient in envelope.rcpt_tos:
+        for recipient in delivered:
             mailbox = self.directory.get(recipient)
             if mailbox is None or not mailbox.auto_ack or not self.directory.get(target):
                 continue
@@ -319,7 +351,8 @@ class ServedSmtp:
         def close() -> None:
             if self._server is not None:
                 self._server.close()
-            self._loop.stop()
+            # Connections closing now need a few loop turns to release their sockets.
+            self._loop.call_later(0.2, self._loop.stop)
 
         self._loop.call_soon_threadsafe(close)
         self._thread.join(10)
@@ -345,8 +378,10 @@ def serve_smtp(
     loop = asyncio.new_event_loop()
 
     def factory() -> SMTP:
-        server = SMTP(
+        return OperatorSmtp(
             handler,
+            max_sasl_response_bytes=handler.settings.max_sasl_response_bytes,
+            strict_line_endings=handler.settings.strict_line_endings,
             hostname=handler.settings.domain,
             data_size_limit=max_message_bytes,
             enable_SMTPUTF8=True,
@@ -354,10 +389,9 @@ def serve_smtp(
             require_starttls=not implicit_tls,
             auth_require_tls=not implicit_tls,  # implicit TLS: the whole connection is already encrypted
             authenticator=handler.authenticator,
+            auth_exclude_mechanism=handler.settings.sasl_excluded,
             loop=loop,
         )
-        server.command_size_limits["AUTH"] = 12288  # RFC 4954 §4: room for a bearer token (a PSC JWT)
-        return server
 
     ready = threading.Event()
     served = ServedSmtp(host, sock.getsockname()[1], implicit_tls, loop, threading.Thread())

@@ -22,6 +22,9 @@ CREATE TABLE IF NOT EXISTS message (
     PRIMARY KEY (mailbox, folder, uid)
 );
 CREATE TABLE IF NOT EXISTS store_info (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS folder_validity (
+    mailbox TEXT NOT NULL, folder TEXT NOT NULL, value INTEGER NOT NULL, PRIMARY KEY (mailbox, folder)
+);
 CREATE TABLE IF NOT EXISTS uid_next (
     mailbox TEXT NOT NULL, folder TEXT NOT NULL, next INTEGER NOT NULL, PRIMARY KEY (mailbox, folder)
 );
@@ -55,8 +58,15 @@ class MailStore:
         with self._lock:
             self._db.close()
 
-    def deliver(self, mailbox: str, raw: bytes, folder: str = "INBOX", flags: frozenset[str] = frozenset()) -> int:
-        """Store one message; returns its UID."""
+    def deliver(
+        self,
+        mailbox: str,
+        raw: bytes,
+        folder: str = "INBOX",
+        flags: frozenset[str] = frozenset(),
+        internal_date: float | None = None,
+    ) -> int:
+        """Store one message (its internal date now, unless APPEND gave one); returns its UID."""
         mailbox = mailbox.lower()
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
@@ -64,7 +74,7 @@ class MailStore:
                 uid = self._allocate_uid(mailbox, folder)
                 self._db.execute(
                     "INSERT INTO message VALUES (?, ?, ?, ?, ?, ?)",
-                    (mailbox, folder, uid, " ".join(sorted(flags)), time.time(), raw),
+                    (mailbox, folder, uid, " ".join(sorted(flags)), internal_date or time.time(), raw),
                 )
                 self._db.execute("COMMIT")
             except BaseException:
@@ -97,6 +107,36 @@ class MailStore:
                 "SELECT DISTINCT folder FROM message WHERE mailbox = ? ORDER BY folder", (mailbox.lower(),)
             ).fetchall()
         return sorted({"INBOX", *(r[0] for r in rows)})
+
+    def folder_validity(self, mailbox: str, folder: str = "INBOX") -> int:
+        """The folder's UIDVALIDITY: its own, kept in the store, distinct from every other folder's."""
+        mailbox = mailbox.lower()
+        with self._lock:
+            row = self._db.execute(
+                "SELECT value FROM folder_validity WHERE mailbox = ? AND folder = ?", (mailbox, folder)
+            ).fetchone()
+            if row is not None:
+                return int(row[0])
+            # A counter, not MAX(value): a folder deleted and made again must not get its old value back.
+            counter = self._db.execute("SELECT value FROM store_info WHERE key = 'validity_next'").fetchone()
+            value = int(counter[0]) if counter else self.uidvalidity
+            self._db.execute("INSERT OR REPLACE INTO store_info VALUES ('validity_next', ?)", (str(value + 1),))
+            self._db.execute("INSERT INTO folder_validity VALUES (?, ?, ?)", (mailbox, folder, value))
+        return value
+
+    def drop_folder(self, mailbox: str, folder: str) -> None:
+        """Forget a folder and its messages; a folder made again under its name gets a new UIDVALIDITY."""
+        with self._lock:
+            for table in ("message", "uid_next", "folder_validity"):
+                self._db.execute(f"DELETE FROM {table} WHERE mailbox = ? AND folder = ?", (mailbox.lower(), folder))
+
+    def rename_folder(self, mailbox: str, old: str, new: str) -> None:
+        """Move a folder's messages, UIDs and UIDVALIDITY under a new name (RFC 3501 §6.3.5)."""
+        with self._lock:
+            for table in ("message", "uid_next", "folder_validity"):
+                self._db.execute(
+                    f"UPDATE {table} SET folder = ? WHERE mailbox = ? AND folder = ?", (new, mailbox.lower(), old)
+                )
 
     def next_uid(self, mailbox: str, folder: str = "INBOX") -> int:
         with self._lock:

@@ -6,10 +6,11 @@ and Thunderbird-like clients, and record every command it handles (``on_command`
 
 Supported: CAPABILITY, NOOP, LOGOUT, ID, STARTTLS, LOGIN, AUTHENTICATE (PLAIN, XOAUTH2,
 OAUTHBEARER, EXTERNAL; SASL-IR), SELECT, EXAMINE, LIST, LSUB, STATUS, NAMESPACE, CREATE, DELETE
-(of an empty folder created here), SUBSCRIBE/UNSUBSCRIBE (accepted, every folder is listed as
-subscribed), APPEND, IDLE, CHECK, CLOSE, UNSELECT, EXPUNGE, SEARCH, FETCH, STORE, COPY, MOVE, and
-UID FETCH/SEARCH/STORE/COPY/MOVE/EXPUNGE (UIDPLUS: APPENDUID, COPYUID). Literals ``{n}`` and
-``{n+}`` (LITERAL+) at the end of any line of a command. Not supported: RENAME (NO [CANNOT]), ENABLE,
+(with its messages, RFC 3501 §6.3.4; not INBOX or Sent), RENAME (not of INBOX, Sent or the selected
+folder), SUBSCRIBE/UNSUBSCRIBE (LSUB lists what is subscribed; INBOX and Sent to begin with),
+APPEND, IDLE, CHECK, CLOSE, UNSELECT, EXPUNGE, SEARCH, FETCH, STORE, COPY, MOVE, and UID
+FETCH/SEARCH/STORE/COPY/MOVE/EXPUNGE (UIDPLUS: APPENDUID, COPYUID). Literals ``{n}`` and
+``{n+}`` (LITERAL+) at the end of any line of a command. Not supported: RENAME of INBOX, ENABLE,
 CONDSTORE/QRESYNC, LIST-EXTENDED, BINARY, COMPRESS, SORT/THREAD, MULTIAPPEND, modified UTF-7
 decoding of folder names (names are passed through as stored).
 
@@ -22,13 +23,18 @@ Choices, and why:
 * ``INBOX`` and ``Sent`` always exist, so a product can save what it sent without a CREATE;
   other folders exist when the store holds messages in them or after a CREATE, which is only
   remembered in memory (APPEND to an unknown folder answers NO [TRYCREATE], as RFC 3501 asks).
-* Messages are served byte for byte as stored; the store does not keep an internal date for
-  APPEND and COPY, so those get the time of the copy.
+* Messages are served byte for byte as stored, with the internal date APPEND gave (else the time
+  of delivery); COPY keeps it. Each folder has its own UIDVALIDITY, kept in the store; a folder
+  deleted and made again gets a new one.
+* A keyword a client sets is announced with an untagged FLAGS (and PERMANENTFLAGS) before the
+  FETCH that shows it; SELECT lists the folder's keywords in both.
 * \\Recent is session state only: the first session that selects a folder after a message arrived
   sees it as recent.
 * UID EXPUNGE and MOVE expunge only their own messages: the store can only expunge every
   \\Deleted message of a folder, so the other \\Deleted flags are lifted for the duration, under
   the server's lock.
+* Changes another session made are told on the next command, NOOP, CHECK or while IDLE: FETCH
+  FLAGS (after a FLAGS naming any new keyword), EXPUNGE (not during FETCH, STORE, SEARCH), EXISTS.
 * Limits (line length, literal size, idle time, authentication failures) are enforced per
   connection; anything unexpected closes that connection only, never the listener.
 

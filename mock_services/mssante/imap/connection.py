@@ -47,6 +47,7 @@ class _Connection:
         self.selected: tuple[str, str] | None = None
         self.selected_name: str | None = None
         self.readonly = False
+        self.keywords: set[str] = set()  # the keywords the client was told of (FLAGS) in this folder
         self.view: list[int] = []  # UIDs by message sequence number, as this session knows them
         self.recent: set[int] = set()
         self.current: dict[int, StoredMessage] = {}

@@ -5,6 +5,7 @@ STATUS, CREATE, DELETE, RENAME (refused), SUBSCRIBE, APPEND and IDLE.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 from mock_services.mssante.imap.authentication import _Authentication
@@ -57,20 +58,28 @@ class _FolderCommands(_Authentication):
         self.view = [m.uid for m in messages]
         self.current = {m.uid: m for m in messages}
         self.recent = self.server.take_recent(address, folder, self.view, consume=not readonly)
-        keywords = {f for m in messages for f in m.flags if not f.startswith("\\")}
-        self._untagged(b"FLAGS " + _flags_out([*_SYSTEM_FLAGS, *keywords]))
+        self.keywords = {f for m in messages for f in m.flags if not f.startswith("\\")}
+        self._untagged(b"FLAGS " + _flags_out([*_SYSTEM_FLAGS, *self.keywords]))
         self._untagged(b"%d EXISTS" % len(self.view))
         self._untagged(b"%d RECENT" % len(self.recent))
         unseen = next((i for i, m in enumerate(messages, 1) if "\\Seen" not in m.flags), None)
         if unseen is not None:
             self._untagged(b"OK [UNSEEN %d] First unseen message" % unseen)
-        self._untagged(b"OK [UIDVALIDITY %d] UIDs valid" % self.store.uidvalidity)
+        self._untagged(b"OK [UIDVALIDITY %d] UIDs valid" % self.store.folder_validity(address, folder))
         self._untagged(b"OK [UIDNEXT %d] Predicted next UID" % self.store.next_uid(address, folder))
-        permanent = b"()" if readonly else _flags_out([*_SYSTEM_FLAGS, "\\*"])
+        permanent = b"()" if readonly else _flags_out([*_SYSTEM_FLAGS, *self.keywords, "\\*"])
         self._untagged(b"OK [PERMANENTFLAGS " + permanent + b"] Flags permitted")
         if readonly:
             return "OK", "[READ-ONLY] EXAMINE completed"
         return "OK", "[READ-WRITE] SELECT completed"
+
+    def _announce_keywords(self, flags: frozenset[str]) -> None:
+        """An untagged FLAGS before a FETCH names a keyword the client was not told of (RFC 3501 §7.2.6)."""
+        new = {f for f in flags if not f.startswith("\\")} - self.keywords
+        if new:
+            self.keywords |= new
+            self._untagged(b"FLAGS " + _flags_out([*_SYSTEM_FLAGS, *self.keywords]))
+            self._untagged(b"OK [PERMANENTFLAGS " + _flags_out([*_SYSTEM_FLAGS, *self.keywords, "\\*"]) + b"] Flags")
 
     def _deselect(self) -> None:
         self.selected = self.selected_name = None
@@ -89,10 +98,23 @@ class _FolderCommands(_Authentication):
         return "OK", "UNSELECT completed"
 
     def _sync(self, allow_expunge: bool) -> None:
-        """Tell the client what changed in the selected folder since it last heard (EXPUNGE, EXISTS)."""
+        """Tell the client what changed in the selected folder since it last heard (FETCH FLAGS, EXPUNGE, EXISTS)."""
         assert self.selected is not None
         messages = self.store.messages(*self.selected)
-        self.current = {m.uid: m for m in messages}
+        previous, self.current = self.current, {m.uid: m for m in messages}
+        # Another session's STORE (this session's own updates ``current`` as it goes): RFC 3501 §7.4.2.
+        changed = [
+            (number, message)
+            for number, uid in enumerate(self.view, 1)
+            if (message := self.current.get(uid)) is not None
+            and (before := previous.get(uid)) is not None
+            and before.flags != message.flags
+        ]
+        if changed:
+            self._announce_keywords(frozenset().union(*(m.flags for _, m in changed)))
+        for number, message in changed:
+            flags = _flags_out(message.flags | ({"\\Recent"} if message.uid in self.recent else set()))
+            self._untagged(b"%d FETCH (UID %d FLAGS " % (number, message.uid) + flags + b")")
         if allow_expunge:
             # Highest sequence number first: each EXPUNGE then leaves the lower numbers valid.
             for index in range(len(self.view) - 1, -1, -1):
@@ -128,7 +150,10 @@ class _FolderCommands(_Authentication):
         exact, inbox = re.compile(expression), re.compile(expression, re.IGNORECASE)
         names: dict[str, bool] = {}  # display name -> selectable
         for address in self._mailboxes():
+            subscribed = self.server.subscriptions(address) if verb == "LSUB" else None
             for folder in self.server.folders(address):
+                if subscribed is not None and folder not in subscribed:
+                    continue
                 name = self._display(address, folder)
                 names[name] = True
                 parts = name.split("/")
@@ -171,7 +196,7 @@ class _FolderCommands(_Authentication):
             elif key == "UIDNEXT":
                 value = self.store.next_uid(address, folder)
             elif key == "UIDVALIDITY":
-                value = self.store.uidvalidity
+                value = self.store.folder_validity(address, folder)
             elif key == "UNSEEN":
                 value = sum(1 for m in messages if "\\Seen" not in m.flags)
             else:
@@ -195,22 +220,41 @@ class _FolderCommands(_Authentication):
         address, folder = self._resolve(_astring(args[0]))
         if not self._exists(address, folder):
             raise _No("[NONEXISTENT] No such mailbox")
-        if self.selected == (address, folder) or not self.server.delete_folder(address, folder):
-            raise _No("[CANNOT] Only an empty, unselected folder made by CREATE can be deleted")
+        if folder in ("INBOX", "Sent") or self.selected == (address, folder):
+            raise _No("[CANNOT] INBOX, Sent and the selected folder cannot be deleted")
+        self.server.delete_folder(address, folder)
         return "OK", "DELETE completed"
 
     async def _cmd_rename(self, tag: str, args: list[Token]) -> tuple[str, str]:
-        raise _No("[CANNOT] RENAME is not supported by this mock")
+        if len(args) != 2:
+            raise _Bad("RENAME takes two mailbox names")
+        address, old = self._resolve(_astring(args[0]))
+        target, new = self._resolve(_astring(args[1]))
+        if not self._exists(address, old):
+            raise _No("[NONEXISTENT] No such mailbox")
+        if target != address or self._exists(target, new):
+            raise _No("[ALREADYEXISTS] The new name exists or is in another mailbox")
+        if old in ("INBOX", "Sent") or self.selected == (address, old):
+            # RENAME INBOX moves its messages and leaves INBOX empty (RFC 3501 §6.3.5): not offered here.
+            raise _No("[CANNOT] INBOX, Sent and the selected folder cannot be renamed")
+        self.server.rename_folder(address, old, new)
+        return "OK", "RENAME completed"
 
     async def _cmd_subscribe(self, tag: str, args: list[Token]) -> tuple[str, str]:
         if len(args) != 1:
             raise _Bad("SUBSCRIBE takes one mailbox name")
-        return "OK", "SUBSCRIBE completed (every folder is subscribed)"
+        address, folder = self._resolve(_astring(args[0]))
+        if not self._exists(address, folder):
+            raise _No("[NONEXISTENT] No such mailbox")
+        self.server.subscribe(address, folder, True)
+        return "OK", "SUBSCRIBE completed"
 
     async def _cmd_unsubscribe(self, tag: str, args: list[Token]) -> tuple[str, str]:
         if len(args) != 1:
             raise _Bad("UNSUBSCRIBE takes one mailbox name")
-        return "OK", "UNSUBSCRIBE completed (every folder stays listed)"
+        address, folder = self._resolve(_astring(args[0]))
+        self.server.subscribe(address, folder, False)
+        return "OK", "UNSUBSCRIBE completed"
 
     async def _cmd_append(self, tag: str, args: list[Token]) -> tuple[str, str]:
         if len(args) < 2:
@@ -220,9 +264,14 @@ class _FolderCommands(_Authentication):
         if isinstance(rest[0], list):
             flags = _flag_list([rest[0]])
             rest = rest[1:]
+        internal_date = None
         if len(rest) == 2 and isinstance(rest[0], bytes) and not isinstance(rest[0], Literal):
             if not _DATE_TIME_RE.fullmatch(_astring(rest[0])):
                 raise _Bad("Invalid APPEND date-time")
+            try:
+                internal_date = dt.datetime.strptime(_astring(rest[0]).strip(), "%d-%b-%Y %H:%M:%S %z").timestamp()
+            except ValueError:
+                raise _Bad("Invalid APPEND date-time") from None
             rest = rest[1:]
         if len(rest) != 1 or not isinstance(rest[0], Literal):
             raise _Bad("APPEND needs the message as one literal")
@@ -230,8 +279,8 @@ class _FolderCommands(_Authentication):
         if not self._exists(address, folder):
             raise _No("[TRYCREATE] No such mailbox; CREATE it first")
         with self.server.lock:
-            uid = self.store.deliver(address, bytes(rest[0]), folder, flags)
-        return "OK", f"[APPENDUID {self.store.uidvalidity} {uid}] APPEND completed"
+            uid = self.store.deliver(address, bytes(rest[0]), folder, flags, internal_date)
+        return "OK", f"[APPENDUID {self.store.folder_validity(address, folder)} {uid}] APPEND completed"
 
     async def _cmd_idle(self, tag: str, args: list[Token]) -> tuple[str, str]:
         if args:

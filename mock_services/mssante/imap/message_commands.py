@@ -124,6 +124,8 @@ class _MessageCommands(_FolderCommands):
         if self.readonly:
             raise _No("[READ-ONLY] Mailbox is read-only")
         mode, silent = operation.group(1), operation.group(2) is not None
+        if mode != "-":
+            self._announce_keywords(flags)
         with self.server.lock:
             for number, message_uid in targets:
                 message = self.current.get(message_uid)
@@ -185,14 +187,22 @@ class _MessageCommands(_FolderCommands):
                 message = self.current.get(message_uid)
                 if message is None:
                     continue
-                copies.append(self.store.deliver(address, message.raw, folder, message.flags - {"\\Recent"}))
+                copies.append(
+                    self.store.deliver(
+                        address, message.raw, folder, message.flags - {"\\Recent"}, message.internal_date
+                    )
+                )
                 sources.append(message.uid)
             if move and sources:
                 for message_uid in sources:
                     message = self.current[message_uid]
                     self._set_flags(message, message.flags | {"\\Deleted"})
                 self._expunge(sources)
-        code = f"[COPYUID {self.store.uidvalidity} {_compact(sources)} {_compact(copies)}]" if sources else ""
+        code = (
+            f"[COPYUID {self.store.folder_validity(address, folder)} {_compact(sources)} {_compact(copies)}]"
+            if sources
+            else ""
+        )
         if move:
             if code:
                 self._untagged(b"OK " + code.encode() + b" Moved")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email.header
+import email.policy
 import email.utils
 import re
 from dataclasses import dataclass
@@ -133,26 +134,36 @@ def _params_out(params: list[tuple[str, str]]) -> bytes:
     return b"(" + b" ".join(_nstring(k) + b" " + _nstring(_header_bytes(v)) for k, v in params) + b")"
 
 
+def _address_groups(value: str) -> list[tuple[str | None, list[tuple[str, str, str]]]]:
+    """(group name or None, [(display name, local part, domain)]) of an address header; comments dropped."""
+    try:
+        header = email.policy.default.header_factory("To", value)
+        return [(g.display_name, [(a.display_name, a.username, a.domain) for a in g.addresses]) for g in header.groups]
+    except (ValueError, IndexError, TypeError, AttributeError):
+        members = []
+        for name, address in email.utils.getaddresses([value]):
+            local, at, host = address.rpartition("@")
+            members.append((name, local, host) if at else (name, address, ""))
+        return [(None, members)]
+
+
+def _address(name: str | None, local: str | None, host: str | None) -> bytes:
+    fields = [_nstring(name.encode("latin-1", "replace") if name else None), b"NIL"]
+    fields += [_nstring(local.encode("latin-1", "replace") if local is not None else None)]
+    fields += [_nstring(host.encode("latin-1", "replace") if host else None)]
+    return b"(" + b" ".join(fields) + b")"
+
+
 def _addresses(values: list[bytes]) -> bytes:
+    """ENVELOPE's address list; a group is its start (NIL NIL name NIL), members and end (RFC 3501 §7.4.2)."""
     out = []
-    for name, address in email.utils.getaddresses([v.decode("latin-1") for v in values]):
-        if not name and not address:
-            continue
-        local, at, host = address.rpartition("@")
-        if not at:
-            local, host = address, ""
-        out.append(
-            b"("
-            + b" ".join(
-                (
-                    _nstring(name.encode("latin-1", "replace") or None),
-                    b"NIL",
-                    _nstring(local.encode("latin-1", "replace")),
-                    _nstring(host.encode("latin-1", "replace") or None),
-                )
-            )
-            + b")"
-        )
+    for value in values:
+        for group, members in _address_groups(value.decode("latin-1")):
+            if group is not None:
+                out.append(_address(None, group, None))
+            out += [_address(name, local, host) for name, local, host in members if name or local]
+            if group is not None:
+                out.append(_address(None, None, None))
     return b"(" + b"".join(out) + b")" if out else b"NIL"
 
 
@@ -258,6 +269,9 @@ def _section(root: _Part, raw: bytes, item: _Item) -> bytes:
     return b"".join(block for name, block in target.blocks if (name in wanted) == keep) + CRLF
 
 
+_ADDRESS_HEADERS = frozenset({"from", "to", "cc", "bcc", "sender", "reply-to"})
+
+
 def _header_matches(part: _Part, name: str, needle: str) -> bool:
     values = part.get_all(name.lower())
     if not needle:
@@ -269,7 +283,11 @@ def _header_matches(part: _Part, name: str, needle: str) -> bool:
         except (ValueError, LookupError, UnicodeError):
             decoded = text
         as_utf8 = value.decode("utf-8", "replace")
-        if any(needle in candidate.casefold() for candidate in (text, decoded, as_utf8)):
+        candidates = [text, decoded, as_utf8]
+        if name.lower() in _ADDRESS_HEADERS:  # the addresses without their comments and spaces
+            for _, members in _address_groups(decoded):
+                candidates += [f"{n} <{local}@{host}>" for n, local, host in members]
+        if any(needle in candidate.casefold() for candidate in candidates):
             return True
     return False
 

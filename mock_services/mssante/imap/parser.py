@@ -110,8 +110,10 @@ def _tokenize(data: bytes, literals: list[bytes], max_nesting: int = DEFAULT_MAX
                 elif depth == 0 and c in b' ()"{':
                     break
                 pos += 1
-            if depth:
-                raise _Bad("Unbalanced bracket")
+            if depth:  # "[" is an ATOM-CHAR (RFC 3501 §9): left open, it is part of a plain atom
+                pos = start
+                while pos < end and data[pos] not in b' ()"{':
+                    pos += 1
             try:
                 stack[-1].append(data[start:pos].decode("utf-8"))
             except UnicodeDecodeError:

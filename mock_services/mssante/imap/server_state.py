@@ -31,6 +31,7 @@ class ServerState:
         self.lock = threading.RLock()
         self._created: dict[str, set[str]] = {}
         self._recent_high: dict[tuple[str, str], int] = {}
+        self._subscribed: dict[str, set[str]] = {}
 
     def folders(self, address: str) -> list[str]:
         with self.lock:
@@ -41,13 +42,31 @@ class ServerState:
         with self.lock:
             self._created.setdefault(address, set()).add(folder)
 
-    def delete_folder(self, address: str, folder: str) -> bool:
+    def delete_folder(self, address: str, folder: str) -> None:
+        """RFC 3501 §6.3.4: the folder goes with its messages (INBOX is refused before this)."""
         with self.lock:
-            created = self._created.get(address, set())
-            if folder not in created or self.store.messages(address, folder):
-                return False
-            created.discard(folder)
-            return True
+            self._created.get(address, set()).discard(folder)
+            self.store.drop_folder(address, folder)
+
+    def rename_folder(self, address: str, old: str, new: str) -> None:
+        with self.lock:
+            created = self._created.setdefault(address, set())
+            created.discard(old)
+            created.add(new)
+            self.store.rename_folder(address, old, new)
+
+    def subscriptions(self, address: str) -> set[str]:
+        """Subscribed names (RFC 3501 §6.3.6); INBOX and Sent to begin with, as operators set up."""
+        with self.lock:
+            return set(self._subscribed.setdefault(address, {"INBOX", "Sent"}))
+
+    def subscribe(self, address: str, folder: str, on: bool) -> None:
+        with self.lock:
+            names = self._subscribed.setdefault(address, {"INBOX", "Sent"})
+            if on:
+                names.add(folder)
+            else:
+                names.discard(folder)
 
     def take_recent(self, address: str, folder: str, uids: Iterable[int], consume: bool) -> set[int]:
         """The UIDs no earlier session has seen; a read-write session takes them for itself."""
