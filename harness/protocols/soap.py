@@ -93,9 +93,11 @@ def fault(
     detail: etree._Element | None = None,
     header: list[etree._Element] | None = None,
     lang: str = "fr",
+    namespaces: dict[str, str] | None = None,
 ) -> bytes:
-    """A SOAP 1.2 Fault envelope; ``code`` is Sender or Receiver, ``subcode`` a prefixed QName."""
-    nsmap = {"soap": SOAP12_NS}
+    """A SOAP 1.2 Fault envelope; ``code`` is Sender or Receiver, ``subcode`` a prefixed QName
+    (its prefix, when not ``soap``, declared in ``namespaces``)."""
+    nsmap = {"soap": SOAP12_NS, **(namespaces or {})}
     envelope = etree.Element(f"{{{SOAP12_NS}}}Envelope", nsmap=nsmap)
     if header:
         head = etree.SubElement(envelope, f"{{{SOAP12_NS}}}Header")
