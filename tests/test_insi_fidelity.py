@@ -280,6 +280,7 @@ def test_segur_serve_takes_insi_settings_and_refuses_a_bad_file(tmp_path):
     bad = tmp_path / "insi.toml"
     bad.write_text("history_dates = 'later'", encoding="utf-8")
     environ = {k: v for k, v in os.environ.items() if k != INSI_SETTINGS_ENV}
+    environ["PYTHONPATH"] = str(ROOT)  # this tree's harness, whatever the environment has installed
     completed = subprocess.run(
         [
             sys.executable,

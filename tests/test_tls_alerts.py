@@ -130,7 +130,10 @@ def refused_over_bio(port: int, layout, client: str) -> tuple[socket.socket, str
             tls.do_handshake()
         except ssl.SSLWantReadError:
             raw.sendall(outgoing.read())
-            incoming.write(raw.recv(65536))
+            data = raw.recv(65536)
+            if not data:
+                return raw, "no alert: end of stream"
+            incoming.write(data)
         except ssl.SSLError as exc:
             return raw, str(exc.reason)
         else:

@@ -4,6 +4,9 @@ Uvicorn does not put the TLS client certificate in the ASGI scope, so a small pr
 subclass adds the ASGI TLS extension (``scope["extensions"]["tls"]``) per connection; the
 mocks read it through :func:`mock_services.common.client_identity`.
 
+With TLS, the handshake runs in :mod:`harness.protocols.tls_alerts`, so that a client whose
+certificate is refused receives the TLS alert instead of a bare close.
+
 The same start/stop serves pytest fixtures, ``segur run`` and ``segur serve``:
 :func:`serve_app` returns once the server accepts connections, and ``stop()`` waits for it.
 """
