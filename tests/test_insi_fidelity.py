@@ -203,7 +203,7 @@ def test_idams_per_session_through_the_scenario_endpoint(store, layout):
         ({"fault_http_status": True}, "fault_http_status must be int"),
         ({"history_dates": "sideways"}, "history_dates must be one of off, xsd, cnda"),
         ({"known_idam": ["X"]}, "did you mean 'known_idams'"),
-        ({"auth_modes": ["mtls"]}, "unknown INSi setting 'auth_modes'"),
+        ({"auth_modes": ["mtls"]}, "INSi setting 'auth_modes' is not a session option"),
     ],
 )
 def test_bad_scenario_options_are_refused_at_put_with_a_clear_400(store, layout, options, message):
@@ -215,6 +215,17 @@ def test_bad_scenario_options_are_refused_at_put_with_a_clear_400(store, layout,
     assert scenarios.get("k") == Scenario()  # nothing half-applied
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace("?", r"\?")):
         check_scenario(Scenario(options=options))
+
+
+def test_other_mocks_options_in_the_shared_scenario_leave_insi_alone(store, layout):
+    # one scenario per session key, read by every mock: a PSC option must not break INSi
+    scenarios = ScenarioStore()
+    options = {"id_token_defect": "expired", "history_dates": "off"}
+    with make_client(store, layout, scenarios=scenarios) as client:
+        assert client.put("/_segur/scenario/k", json={"options": options}).status_code == 200
+        response = post(client, reference_request(**ECETINSI), path="/s/k/lps")
+    assert response.status_code == 200 and code_cr(response) == "00"
+    assert inshisto_children(response.content)[0] == ["IdIndividu", "OID"]
 
 
 def test_scenario_options_are_the_documented_ones():

@@ -89,8 +89,11 @@ class InsiSettings:
         return cls.from_mapping(data, origin=str(path))
 
     def for_session(self, options: Mapping[str, Any]) -> InsiSettings:
-        """These settings with a session's scenario options applied (ValueError on a bad option)."""
-        options = _known(options, SCENARIO_OPTIONS, "scenario options")
+        """These settings with a session's INSi options applied (ValueError on a bad value).
+
+        A session's scenario is shared by every mock, so options of the other mocks are left alone.
+        """
+        options = {name: value for name, value in options.items() if name in SCENARIO_OPTIONS}
         if not options:
             return self
         values = {name: _convert(name, value, "scenario options") for name, value in options.items()}
@@ -144,5 +147,20 @@ def _build(base: InsiSettings, values: dict[str, Any], origin: str) -> InsiSetti
 
 
 def check_scenario(scenario: Scenario) -> None:
-    """Refuse, when it is set, a scenario whose options the INSi mock cannot apply (ValueError)."""
+    """Refuse, when it is set, a scenario whose INSi options the mock cannot apply (ValueError).
+
+    Other keys may be other mocks' options (the scenario is the session's, shared by every mock):
+    only an INSi setting that is not a session option, or a near miss of an INSi option, is refused.
+    """
+    for key in scenario.options:
+        if key in SCENARIO_OPTIONS:
+            continue
+        if key in _FILE_KEYS:
+            raise ValueError(
+                f"scenario options: INSi setting {key!r} is not a session option (set it in the settings file); "
+                f"session options: {', '.join(SCENARIO_OPTIONS)}"
+            )
+        close = difflib.get_close_matches(str(key), SCENARIO_OPTIONS, n=1, cutoff=0.8)
+        if close:
+            raise ValueError(f"scenario options: unknown INSi option {key!r} (did you mean {close[0]!r}?)")
     InsiSettings().for_session(scenario.options)
