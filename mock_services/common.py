@@ -19,7 +19,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -129,8 +129,11 @@ def client_identity(scope: Mapping[str, Any]) -> ClientIdentity:
     return ClientIdentity(x509.load_pem_x509_certificate(chain[0].encode("ascii")))
 
 
-def scenario_endpoint(scenarios: ScenarioStore) -> Any:
-    """``PUT /_segur/scenario/{session_key}`` with a JSON scenario; a bad one answers 400, a huge one 413."""
+def scenario_endpoint(scenarios: ScenarioStore, validate: Callable[[Scenario], None] | None = None) -> Any:
+    """``PUT /_segur/scenario/{session_key}`` with a JSON scenario; a bad one answers 400, a huge one 413.
+
+    ``validate`` is the mock's own check of the scenario (its options): a ValueError it raises is a 400.
+    """
 
     async def set_scenario(request: Request) -> JSONResponse:
         try:
@@ -138,6 +141,8 @@ def scenario_endpoint(scenarios: ScenarioStore) -> Any:
             if not isinstance(data, dict):
                 raise ValueError("the scenario must be a JSON object")
             scenario = Scenario.from_dict(data)
+            if validate is not None:
+                validate(scenario)
         except jsonbody.BadJson as exc:
             return JSONResponse({"error": str(exc)}, status_code=exc.status)
         except ValueError as exc:

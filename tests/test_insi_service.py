@@ -202,7 +202,7 @@ def test_wrong_certificate_cn_is_desir_560(store, layout):
 def test_no_authentication_at_all_is_refused(store, layout):
     with make_client(store, layout, client=None) as client:
         response = post(client, reference_request())
-    assert response.status_code == 400 and erreur_code(response) == "desir_560"
+    assert response.status_code == 500 and erreur_code(response) == "desir_560"
 
 
 def test_missing_lps_context_is_desir_550(store, layout):
@@ -265,28 +265,28 @@ LAUGHS = (
 @pytest.mark.parametrize(
     ("payload", "content_type", "status", "reason"),
     [
-        (b"<soap:Envelope", CONTENT_TYPE, 400, "malformed XML"),
-        (XXE, CONTENT_TYPE, 400, "document type"),
-        (LAUGHS, CONTENT_TYPE, 400, "document type"),
+        (b"<soap:Envelope", CONTENT_TYPE, 500, "malformed XML"),
+        (XXE, CONTENT_TYPE, 500, "document type"),
+        (LAUGHS, CONTENT_TYPE, 500, "document type"),
         (reference_request(), "application/json", 415, "application/soap+xml"),
-        (b"<a/>", CONTENT_TYPE, 400, "not a SOAP envelope"),
-        (b'<soap:Envelope xmlns:soap="http://www.w3.org/2003/05/soap-envelope"/>', CONTENT_TYPE, 400, "no Body"),
+        (b"<a/>", CONTENT_TYPE, 500, "not a SOAP envelope"),
+        (b'<soap:Envelope xmlns:soap="http://www.w3.org/2003/05/soap-envelope"/>', CONTENT_TYPE, 500, "no Body"),
         (
             reference_request().replace(b"rechercherInsAvecTraitsIdentite<", b"supprimerTout<"),
             "application/soap+xml",
-            400,
-            "opération inconnue",
+            500,
+            "ActionNotSupported",
         ),
         (
             reference_request().replace(b"<NomNaissance>ADRUN</NomNaissance>", b""),
             CONTENT_TYPE,
-            400,
+            500,
             "traits obligatoires",
         ),
         (
             reference_request("rechercherInsAvecCarteVitale"),
             CONTENT_TYPE.replace("TraitsIdentite", "CarteVitale"),
-            400,
+            500,
             "ne correspond pas",
         ),
     ],

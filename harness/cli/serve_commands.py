@@ -23,9 +23,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         from harness.run.environment import PSC_CLIENTS_ENV
 
         os.environ[PSC_CLIENTS_ENV] = str(Path(args.psc_clients).resolve())
-    from harness.run.environment import DMP_FAULTS_ENV, DMP_PATIENTS_ENV, MSS_DIRECTORY_ENV
+    from harness.run.environment import DMP_FAULTS_ENV, DMP_PATIENTS_ENV, INSI_SETTINGS_ENV, MSS_DIRECTORY_ENV
 
     overrides = (
+        (args.insi_settings, INSI_SETTINGS_ENV),
         (args.dmp_patients, DMP_PATIENTS_ENV),
         (args.dmp_faults, DMP_FAULTS_ENV),
         (args.mss_directory, MSS_DIRECTORY_ENV),
@@ -99,6 +100,9 @@ def add_commands(commands: Any) -> None:
     )
     serve.add_argument("--data-dir", default=None, help="PKI and exchange store folder (default: temporary)")
     serve.add_argument("--endpoints-file", default=None, help="write the endpoints JSON here once ready")
+    serve.add_argument(
+        "--insi-settings", default=None, help="TOML of INSi mock settings (profiles/insi/README.md lists the keys)"
+    )
     serve.add_argument("--psc-clients", default=None, help="TOML registry of PSC clients (default: the built-in one)")
     serve.add_argument(
         "--dmp-patients", default=None, help="TOML of extra DMP test patients (same shape as the built-in)"

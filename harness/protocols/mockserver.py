@@ -4,6 +4,9 @@ Uvicorn does not put the TLS client certificate in the ASGI scope, so a small pr
 subclass adds the ASGI TLS extension (``scope["extensions"]["tls"]``) per connection; the
 mocks read it through :func:`mock_services.common.client_identity`.
 
+With TLS, the handshake runs in :mod:`harness.protocols.tls_alerts`, so that a client whose
+certificate is refused receives the TLS alert instead of a bare close.
+
 The same start/stop serves pytest fixtures, ``segur run`` and ``segur serve``:
 :func:`serve_app` returns once the server accepts connections, and ``stop()`` waits for it.
 """
@@ -21,6 +24,8 @@ from typing import Any
 
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from harness.protocols.tls_alerts import alerting_tls_factory, alerts_supported
 
 ASGIApp = Callable[..., Any]
 LOOPBACK = "127.0.0.1"
@@ -115,9 +120,15 @@ def serve_app(
     """Start ``app`` in a background thread and return once it accepts connections."""
     sock = listening_socket(name, host, port)
     bound_port = sock.getsockname()[1]
+    # Our own TLS layer when possible, so a refused client certificate gets its TLS alert
+    # (harness.protocols.tls_alerts); asyncio's otherwise (client-cert policy and CRL stay the context's).
+    own_tls = ssl_context is not None and alerts_supported()
+    protocol: Any = (
+        alerting_tls_factory(TLSAwareH11Protocol, ssl_context) if own_tls and ssl_context else TLSAwareH11Protocol
+    )
     config = uvicorn.Config(
         app,
-        http=TLSAwareH11Protocol,
+        http=protocol,
         lifespan="off",
         log_level=logging.WARNING,
         access_log=False,
@@ -126,7 +137,7 @@ def serve_app(
         ws="none",
     )
     config.load()
-    config.ssl = ssl_context  # our own context: client-cert policy and CRL are the PKI's business
+    config.ssl = None if own_tls else ssl_context
     server = uvicorn.Server(config)
     errors: list[BaseException] = []
 

@@ -100,7 +100,8 @@ def fault(
     A prefixed ``subcode`` (``wsse:FailedAuthentication``) needs its prefix in ``namespaces``: the
     Value is an xs:QName, and an undeclared prefix makes the fault undecodable for a strict stack.
     """
-    nsmap = {"soap": SOAP12_NS} | check_fault_qnames(code, subcode, namespaces or {})
+    check_fault_qnames(code, subcode, namespaces or {})
+    nsmap = {"soap": SOAP12_NS, **(namespaces or {})}
     envelope = etree.Element(f"{{{SOAP12_NS}}}Envelope", nsmap=nsmap)
     if header:
         head = etree.SubElement(envelope, f"{{{SOAP12_NS}}}Header")

@@ -19,6 +19,7 @@ from harness.core.recorder import ExchangeStore
 from harness.core.signing import Signer
 from harness.protocols.mockserver import LOOPBACK, ServedApp, serve_app
 from mock_services.common import CONTROL_TOKEN_ENV, ControlGuard, ScenarioStore
+from mock_services.insi.settings import SETTINGS_ENV as INSI_SETTINGS_ENV
 from mock_services.mssante.smtp import ActiveSession
 
 if TYPE_CHECKING:
@@ -26,9 +27,15 @@ if TYPE_CHECKING:
 
 
 def _insi_app(env: HarnessEnvironment) -> Any:
-    from mock_services.insi import create_app
+    from mock_services.insi import InsiSettings, create_app
 
-    return create_app(env.store, env.scenarios)
+    # The product's own INSi settings (TOML, keys in profiles/insi/README.md), when given.
+    settings_file = os.environ.get(INSI_SETTINGS_ENV)
+    try:
+        settings = InsiSettings.load(Path(settings_file)) if settings_file else InsiSettings()
+    except (OSError, ValueError) as exc:
+        raise UnknownServiceError(f"INSi settings {settings_file}: {exc}") from exc
+    return create_app(env.store, env.scenarios, settings=settings)
 
 
 PSC_CLIENTS_ENV = "SEGUR_PSC_CLIENTS"
@@ -140,8 +147,12 @@ class HarnessEnvironment:
             raise UnknownServiceError(f"{service} is a mail service: use start_mss()")
         if service not in self.servers:
             factory, _ = SERVICE_FACTORIES[service]
-            context = pki.server_ssl_context(self.pki, require_client_cert=False)
             self.apps[service] = factory(self)
+            # A mock standing for an mTLS-only host (INSi with auth_modes = ["mtls"]) has the
+            # handshake refuse a client without a certificate, with the TLS alert saying so.
+            state = getattr(self.apps[service], "state", None)
+            required = bool(getattr(state, "require_client_certificate", False))
+            context = pki.server_ssl_context(self.pki, require_client_cert=required)
             guarded = ControlGuard(self.apps[service], self.control_token)
             self.servers[service] = serve_app(guarded, name=service, host=self.host, ssl_context=context)
         return self.servers[service]

@@ -26,6 +26,10 @@ OPERATIONS = {
     "rechercherInsAvecTraitsIdentite": (RECSANS, "RECSANSVITALE"),
     "rechercherInsAvecCarteVitale": (RECVIT, "RECVITALE"),
 }
+# WS-Addressing 1.0 SOAP Binding (W3C Recommendation 2006-05-09) §6.4.4 and §6: the fault for an
+# action the endpoint does not serve, and the [action] of the fault message itself.
+ACTION_NOT_SUPPORTED_REASON = "The [action] cannot be processed at the receiver"
+WSA_FAULT_ACTION = "http://www.w3.org/2005/08/addressing/fault"
 LIBELLES = {"00": "OK", "01": "Aucune identite trouvee", "02": "Plusieurs identites trouvees"}
 HISTORY_DATES = ("off", "xsd", "cnda")
 
@@ -127,12 +131,13 @@ def _ins_block(
         add_dates()
 
 
-def resultat(code: str, identity: Identity | None = None, history_dates: str = "off") -> etree._Element:
+def resultat(code: str, identity: Identity | None = None, history_dates: str = "xsd") -> etree._Element:
     """RESULTAT (INSi_RESULTAT_INS.xsd). ``history_dates``: where INSHISTO dates go.
 
-    ``off`` leaves them out; ``xsd`` puts DateDeb/DateFin after OID, the order the XSD declares;
-    ``cnda`` puts them before IdIndividu as the CNDA TEST_2.04 response does, which that XSD
-    version does not accept (a known upstream discrepancy, kept available for fidelity).
+    ``xsd`` (the default) puts DateDeb/DateFin after OID, the order the XSD declares and the order
+    of the live qualification answer padoa/tlsi-ins recorded (``getPierreAlainLiveXmlResponse``);
+    ``off`` leaves them out; ``cnda`` puts them before IdIndividu as the CNDA TEST_2.04 expected
+    response does, which that XSD version does not accept (kept for clients tested against it).
     """
     if history_dates not in HISTORY_DATES:
         raise ValueError(f"history_dates must be one of {HISTORY_DATES}, not {history_dates!r}")
@@ -165,3 +170,21 @@ def siram_fault(code: str, subcode: str, erreur: str, reason: str, text: str, me
     detail.set("severite", "erreur")
     detail.text = text
     return soap.fault(code, reason, subcode=f"soap:{subcode}", detail=detail)
+
+
+def action_not_supported_fault(action: str, message_id: str | None) -> bytes:
+    """The wsa:ActionNotSupported fault (SOAP 1.2), naming the action received in wsa:ProblemAction."""
+    header = [soap.wsa_element("Action", WSA_FAULT_ACTION)]
+    if message_id:
+        header.append(soap.wsa_element("RelatesTo", message_id))
+    problem = etree.Element(f"{{{soap.WSA_NS}}}ProblemAction", nsmap={"wsa": soap.WSA_NS})
+    etree.SubElement(problem, f"{{{soap.WSA_NS}}}Action").text = action
+    return soap.fault(
+        "Sender",
+        ACTION_NOT_SUPPORTED_REASON,
+        subcode="wsa:ActionNotSupported",
+        detail=problem,
+        header=header,
+        lang="en",
+        namespaces={"wsa": soap.WSA_NS},
+    )

@@ -66,7 +66,8 @@ SWITCHES = (
         "Dates de l'historique INS",
         "Place des dates des blocs INSHISTO dans la réponse INSi.",
         ("insi",),
-        {"": "réglage du mock (off)"} | {name: HISTORY_DATES_EFFECTS.get(name, name) for name in HISTORY_DATES},
+        {"": "réglage du mock (xsd par défaut)"}
+        | {name: HISTORY_DATES_EFFECTS.get(name, name) for name in HISTORY_DATES},
     ),
     Switch(
         "options.id_token_defect",
