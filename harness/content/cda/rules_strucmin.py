@@ -1,0 +1,202 @@
+"""Header structure and datatype rules driven by ``profiles/cda/strucmin_structure.json``.
+
+The data file is what the official StrucMin schematron asserts, classified by
+:mod:`harness.content.cda.strucmin_extract`. Contexts are evaluated step by step with lxml
+(XPath 1.0) and, as in one schematron pattern, a node is checked by the first rule whose context
+it matches only. Constraint kinds ``value-set`` and ``other`` are not evaluated here (the value
+sets are the terminology rules' job; the rest is listed in ``profiles/cda/strucmin_differences.csv``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from lxml import etree
+
+from harness.content.cda.rules import Context, finding, rule
+from harness.core.paths import data_dir
+from harness.core.results import Finding
+from harness.protocols.cda_document import CdaDocument
+
+XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
+RULE_ID = "cda.strucmin-structure"
+DATATYPE_RULE_ID = "cda.strucmin-datatype"
+_OID_OR_UUID = re.compile(r"^[0-2](\.(0|[1-9]\d*))*$|^[A-Fa-f\d]{8}-[A-Fa-f\d]{4}-[A-Fa-f\d]{4}-[A-Fa-f\d]{4}-[A-Fa-f\d]{12}$")
+_CODED = {"CD", "CE", "CV", "CO"}
+_TEXT = {"ST", "ADXP", "ENXP", "SC"}
+
+
+@dataclass(frozen=True)
+class StructureRule:
+    id: str
+    steps: tuple[str, ...]
+    datatype: str | None
+    constraints: tuple[dict[str, Any], ...]
+
+
+def split_steps(path: str) -> list[str]:
+    """``a[x/y]/b`` -> ``['a[x/y]', 'b']``: slashes inside predicates and quotes do not split."""
+    steps, depth, quote, current = [], 0, "", []
+    for char in path:
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char == "[":
+            depth += 1
+        elif char == "]":
+            depth -= 1
+        elif char == "/" and depth == 0:
+            steps.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    steps.append("".join(current))
+    return steps
+
+
+@cache
+def structure() -> tuple[dict[str, str], tuple[StructureRule, ...]]:
+    data = json.loads((data_dir("profiles") / "cda" / "strucmin_structure.json").read_text(encoding="utf-8"))
+    rules = []
+    for entry in data["contexts"]:
+        steps = split_steps(entry["context"])
+        # "//hl7:ClinicalDocument[...]" is evaluated from the root element itself.
+        steps = ["self::" + steps[2]] + steps[3:]
+        rules.append(StructureRule(entry["id"], tuple(steps), entry["datatype"], tuple(entry["constraints"])))
+    return data["namespaces"], tuple(rules)
+
+
+@cache
+def _xpath(expression: str, namespaces: tuple[tuple[str, str], ...]) -> etree.XPath:
+    return etree.XPath(expression, namespaces=dict(namespaces))
+
+
+def _nodes(doc: CdaDocument, rules: tuple[StructureRule, ...], namespaces: dict[str, str]) -> Iterator[tuple[StructureRule, etree._Element]]:
+    """Each (rule, node) the pattern fires on, the first matching rule only per node."""
+    ns = tuple(sorted(namespaces.items()))
+    found: dict[tuple[str, ...], list[etree._Element]] = {(): [doc.root]}
+    claimed: set[etree._Element] = set()
+
+    def evaluate(steps: tuple[str, ...]) -> list[etree._Element]:
+        if steps not in found:
+            parents = evaluate(steps[:-1])
+            compiled = _xpath(steps[-1], ns)
+            found[steps] = [n for p in parents for n in compiled(p) if isinstance(n, etree._Element)] if parents else []
+        return found[steps]
+
+    for structure_rule in rules:
+        try:
+            nodes = evaluate(structure_rule.steps)
+        except (etree.XPathError, etree.XPathEvalError):
+            continue  # an XPath 2.0 context: not evaluated by the own rules
+        for node in nodes:
+            if node not in claimed:
+                claimed.add(node)
+                yield structure_rule, node
+
+
+def _violated(constraint: dict[str, Any], node: etree._Element, ns: tuple[tuple[str, str], ...]) -> bool:
+    kind = constraint["kind"]
+    attribute = constraint.get("attribute", "")
+    value = node.get(attribute) if attribute and ":" not in attribute else None
+    if kind in ("min", "max"):
+        count = int(_xpath(f"count({constraint['child']})", ns)(node))
+        return count < constraint["count"] if kind == "min" else count > constraint["count"]
+    if kind == "attribute-required":
+        return value is None
+    if kind == "attribute-fixed":
+        return not (value is None and constraint["optional"]) and (value or "") not in constraint["values"]
+    if kind == "attribute-nonempty":
+        return value is not None and value == ""
+    if kind == "attribute-token":
+        return value is not None and (value == "" or re.search(r"\s", value) is not None)
+    if kind == "attribute-pattern":
+        return value is not None and not any(re.search(p, value) for p in _python_patterns(tuple(constraint["patterns"])))
+    if kind == "attribute-enum":
+        return (value is None and constraint.get("required", False)) or (value is not None and value not in constraint["values"])
+    if kind == "xsi-type":
+        declared = node.get(XSI_TYPE)
+        if declared is None:
+            return False
+        prefix, _, local = declared.rpartition(":")
+        return (node.nsmap.get(prefix or None), local) != (constraint["namespace"], constraint["type"])
+    if kind == "no-children":
+        return any(isinstance(child.tag, str) for child in node)
+    return False  # value-set, other: not modelled
+
+
+@cache
+def _python_patterns(patterns: tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
+    compiled = []
+    for pattern in patterns:
+        try:
+            compiled.append(re.compile(pattern))
+        except re.error:
+            # XPath allows "^+?" (a literal-free quantifier) where Python does not: read it as "^\+?".
+            compiled.append(re.compile(pattern.replace("^+?", r"^\+?")))
+    return tuple(compiled)
+
+
+@rule(RULE_ID, "CDA-01", "StrucMin element cardinalities, required and fixed attributes, xsi:type (from the kit)")
+def strucmin_structure(doc: CdaDocument, ctx: Context) -> Iterator[Finding]:
+    namespaces, rules = structure()
+    ns = tuple(sorted(namespaces.items()))
+    for structure_rule, node in _nodes(doc, rules, namespaces):
+        for constraint in structure_rule.constraints:
+            if _violated(constraint, node, ns):
+                yield finding(
+                    RULE_ID,
+                    constraint["message"],
+                    node,
+                    # The kit's assertion text is official (ANS, French and English mixed): kept as is.
+                    message_fr=constraint["message"],
+                    expected=constraint["test"],
+                )
+
+
+def _datatype_problems(datatype: str, node: etree._Element) -> Iterator[str]:
+    """The DTr1 datatype assertions of ART-DECOR that the header variants reach (II, TS, CD, CS, ST)."""
+    null = node.get("nullFlavor") is not None
+    if datatype == "II":
+        root = node.get("root")
+        if not null and root is None:
+            yield "dtr1-1-II: @root is required if @nullFlavor is not present"
+        if null and root is not None:
+            yield "dtr1-2-II: @root may not be used if @nullFlavor is present"
+        if root is not None and not _OID_OR_UUID.match(root):
+            yield "dtr1-10-II: @root SHALL be a syntactically correct OID or UUID."
+    elif datatype in ("TS", "IVXB_TS"):
+        has_children = any(isinstance(c.tag, str) for c in node)
+        if not (null or node.get("value") is not None or has_children) or (null and node.get("value") is not None):
+            yield "dtr1-1-TS: exactly one of @value and @nullFlavor (or a child element)"
+    elif datatype in _CODED:
+        code = node.get("code")
+        if not null and code is None and node.find("{urn:hl7-org:v3}originalText") is None:
+            yield f"dtr1-1-{datatype}: @code or @nullFlavor or originalText is required"
+        if code is not None and node.get("codeSystem") is None:
+            yield f"dtr1-2-{datatype}: @codeSystem is required with @code"
+        if null and code is not None:
+            yield f"dtr1-4-{datatype}: @code may not be used if @nullFlavor is present"
+    elif datatype == "CS":
+        coded = node.get("code") is not None or node.get("typeCode") is not None
+        if null == coded:
+            yield "dtr1-1-CS: either @code or @nullFlavor"
+    elif datatype in _TEXT and not null and not "".join(node.xpath("text()")):
+        yield f"dtr1-1-{datatype}: text is required if @nullFlavor is not present"
+
+
+
+@rule(DATATYPE_RULE_ID, "CDA-01", "StrucMin datatype rules (ART-DECOR DTr1: II, TS, CD/CE/CV, CS, ST) on the header")
+def strucmin_datatype(doc: CdaDocument, ctx: Context) -> Iterator[Finding]:
+    namespaces, rules = structure()
+    for structure_rule, node in _nodes(doc, rules, namespaces):
+        if structure_rule.datatype is None:
+            continue
+        for problem in _datatype_problems(structure_rule.datatype, node):
+            yield finding(DATATYPE_RULE_ID, problem, node, message_fr=problem, expected=structure_rule.datatype)
