@@ -178,11 +178,11 @@ def _datatype_problems(datatype: str, node: etree._Element) -> Iterator[str]:
     elif datatype in _CODED:
         code = node.get("code")
         if not null and code is None and node.find("{urn:hl7-org:v3}originalText") is None:
-            yield f"dtr1-1-{datatype}: @code or @nullFlavor or originalText is required"
+            yield f"dtr1-1-CD ({datatype}): null or code and/or originalText"
         if code is not None and node.get("codeSystem") is None:
-            yield f"dtr1-2-{datatype}: @codeSystem is required with @code"
+            yield f"dtr1-2-CD ({datatype}): code requires codeSystem"
         if null and code is not None:
-            yield f"dtr1-4-{datatype}: @code may not be used if @nullFlavor is present"
+            yield f"dtr1-6-CD ({datatype}): co-occurence violation. Cannot have code and null"
     elif datatype == "CS":
         coded = node.get("code") is not None or node.get("typeCode") is not None
         if null == coded:
