@@ -19,6 +19,7 @@ from typing import Any
 from lxml import etree
 
 from harness.content.cda.rules import Context, finding, rule
+from harness.content.cda.strucmin_paths import Index, NotXPath1, Step, select, split_steps, step
 from harness.core.paths import data_dir
 from harness.core.results import Finding
 from harness.protocols.cda_document import CdaDocument
@@ -26,7 +27,9 @@ from harness.protocols.cda_document import CdaDocument
 XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
 RULE_ID = "cda.strucmin-structure"
 DATATYPE_RULE_ID = "cda.strucmin-datatype"
-_OID_OR_UUID = re.compile(r"^[0-2](\.(0|[1-9]\d*))*$|^[A-Fa-f\d]{8}-[A-Fa-f\d]{4}-[A-Fa-f\d]{4}-[A-Fa-f\d]{4}-[A-Fa-f\d]{12}$")
+_OID_OR_UUID = re.compile(
+    r"^[0-2](\.(0|[1-9]\d*))*$|^[A-Fa-f\d]{8}-[A-Fa-f\d]{4}-[A-Fa-f\d]{4}-[A-Fa-f\d]{4}-[A-Fa-f\d]{12}$"
+)
 _CODED = {"CD", "CE", "CV", "CO"}
 _TEXT = {"ST", "ADXP", "ENXP", "SC"}
 
@@ -37,27 +40,7 @@ class StructureRule:
     steps: tuple[str, ...]
     datatype: str | None
     constraints: tuple[dict[str, Any], ...]
-
-
-def split_steps(path: str) -> list[str]:
-    """``a[x/y]/b`` -> ``['a[x/y]', 'b']``: slashes inside predicates and quotes do not split."""
-    steps, depth, quote, current = [], 0, "", []
-    for char in path:
-        if quote:
-            quote = "" if char == quote else quote
-        elif char in "'\"":
-            quote = char
-        elif char == "[":
-            depth += 1
-        elif char == "]":
-            depth -= 1
-        elif char == "/" and depth == 0:
-            steps.append("".join(current))
-            current = []
-            continue
-        current.append(char)
-    steps.append("".join(current))
-    return steps
+    children: tuple[Step | None, ...] = ()  # per constraint: its child path, compiled
 
 
 @cache
@@ -67,46 +50,90 @@ def structure() -> tuple[dict[str, str], tuple[StructureRule, ...]]:
     for entry in data["contexts"]:
         steps = split_steps(entry["context"])
         # "//hl7:ClinicalDocument[...]" is evaluated from the root element itself.
-        steps = ["self::" + steps[2]] + steps[3:]
-        rules.append(StructureRule(entry["id"], tuple(steps), entry["datatype"], tuple(entry["constraints"])))
+        steps = ["self::" + steps[2], *steps[3:]]
+        ns = tuple(sorted(data["namespaces"].items()))
+        constraints = tuple(entry["constraints"])
+        rules.append(
+            StructureRule(
+                entry["id"],
+                tuple(steps),
+                entry["datatype"],
+                constraints,
+                tuple(step(c["child"], ns) if "child" in c else None for c in constraints),
+            )
+        )
     return data["namespaces"], tuple(rules)
 
 
 @cache
-def _xpath(expression: str, namespaces: tuple[tuple[str, str], ...]) -> etree.XPath:
-    return etree.XPath(expression, namespaces=dict(namespaces))
-
-
-def _nodes(doc: CdaDocument, rules: tuple[StructureRule, ...], namespaces: dict[str, str]) -> Iterator[tuple[StructureRule, etree._Element]]:
-    """Each (rule, node) the pattern fires on, the first matching rule only per node."""
+def _prefix_table() -> tuple[tuple[tuple[int, Step | None], ...], tuple[int, ...]]:
+    """Every distinct context prefix once, parents first, as (parent's row, last step); and the
+    row of each rule's context: a step shared by many contexts is evaluated once per document."""
+    namespaces, rules = structure()
     ns = tuple(sorted(namespaces.items()))
-    found: dict[tuple[str, ...], list[etree._Element]] = {(): [doc.root]}
-    claimed: set[etree._Element] = set()
-
-    def evaluate(steps: tuple[str, ...]) -> list[etree._Element]:
-        if steps not in found:
-            parents = evaluate(steps[:-1])
-            compiled = _xpath(steps[-1], ns)
-            found[steps] = [n for p in parents for n in compiled(p) if isinstance(n, etree._Element)] if parents else []
-        return found[steps]
-
+    rows: dict[tuple[str, ...], int] = {(): 0}
+    table: list[tuple[int, Step | None]] = [(-1, None)]
     for structure_rule in rules:
+        for depth in range(1, len(structure_rule.steps) + 1):
+            key = structure_rule.steps[:depth]
+            if key not in rows:
+                rows[key] = len(table)
+                table.append((rows[key[:-1]], step(key[-1], ns)))
+    return tuple(table), tuple(rows[r.steps] for r in rules)
+
+
+_FIRED: list[tuple[etree._Element, list[tuple[StructureRule, etree._Element]]]] = []
+
+
+def _nodes(
+    doc: CdaDocument, rules: tuple[StructureRule, ...], namespaces: dict[str, str]
+) -> list[tuple[StructureRule, etree._Element]]:
+    """Each (rule, node) the pattern fires on, the first matching rule only per node. The last
+    document's answer is kept (with its root, so the identity stays valid): both rules ask it."""
+    last = _FIRED[0] if _FIRED else None  # one read: another thread may replace it meanwhile
+    if last is not None and last[0] is doc.root:
+        return last[1]
+    table, rule_prefixes = _prefix_table()
+    found: list[list[etree._Element] | None] = [[doc.root]]
+    index: Index = {}
+    for parent, path in table[1:]:
+        parents = found[parent]
+        if not parents or path is None:
+            found.append(parents)
+            continue
         try:
-            nodes = evaluate(structure_rule.steps)
-        except (etree.XPathError, etree.XPathEvalError):
-            continue  # an XPath 2.0 context: not evaluated by the own rules
-        for node in nodes:
+            found.append([n for p in parents for n in select(p, path, index)])
+        except (NotXPath1, etree.XPathEvalError):
+            found.append(None)  # an XPath 2.0 context: not evaluated by the own rules
+    claimed: set[etree._Element] = set()
+    fired = []
+    for structure_rule, prefix in zip(rules, rule_prefixes, strict=True):
+        for node in found[prefix] or ():
             if node not in claimed:
                 claimed.add(node)
-                yield structure_rule, node
+                fired.append((structure_rule, node))
+    _FIRED[:] = [(doc.root, fired)]
+    _INDEX[:] = [(doc.root, index)]
+    return fired
 
 
-def _violated(constraint: dict[str, Any], node: etree._Element, ns: tuple[tuple[str, str], ...]) -> bool:
+_INDEX: list[tuple[etree._Element, Index]] = []
+
+
+def _index_of(doc: CdaDocument) -> Index:
+    last = _INDEX[0] if _INDEX else None
+    return last[1] if last is not None and last[0] is doc.root else {}
+
+
+def _violated(constraint: dict[str, Any], child: Step | None, node: etree._Element, index: Index) -> bool:
     kind = constraint["kind"]
     attribute = constraint.get("attribute", "")
     value = node.get(attribute) if attribute and ":" not in attribute else None
     if kind in ("min", "max"):
-        count = int(_xpath(f"count({constraint['child']})", ns)(node))
+        try:
+            count = len(select(node, child, index)) if child is not None else 0
+        except (NotXPath1, etree.XPathEvalError):
+            return False
         return count < constraint["count"] if kind == "min" else count > constraint["count"]
     if kind == "attribute-required":
         return value is None
@@ -117,9 +144,13 @@ def _violated(constraint: dict[str, Any], node: etree._Element, ns: tuple[tuple[
     if kind == "attribute-token":
         return value is not None and (value == "" or re.search(r"\s", value) is not None)
     if kind == "attribute-pattern":
-        return value is not None and not any(re.search(p, value) for p in _python_patterns(tuple(constraint["patterns"])))
+        return value is not None and not any(
+            re.search(p, value) for p in _python_patterns(tuple(constraint["patterns"]))
+        )
     if kind == "attribute-enum":
-        return (value is None and constraint.get("required", False)) or (value is not None and value not in constraint["values"])
+        return (value is None and constraint.get("required", False)) or (
+            value is not None and value not in constraint["values"]
+        )
     if kind == "xsi-type":
         declared = node.get(XSI_TYPE)
         if declared is None:
@@ -146,10 +177,11 @@ def _python_patterns(patterns: tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
 @rule(RULE_ID, "CDA-01", "StrucMin element cardinalities, required and fixed attributes, xsi:type (from the kit)")
 def strucmin_structure(doc: CdaDocument, ctx: Context) -> Iterator[Finding]:
     namespaces, rules = structure()
-    ns = tuple(sorted(namespaces.items()))
-    for structure_rule, node in _nodes(doc, rules, namespaces):
-        for constraint in structure_rule.constraints:
-            if _violated(constraint, node, ns):
+    fired = _nodes(doc, rules, namespaces)
+    index = _index_of(doc)
+    for structure_rule, node in fired:
+        for constraint, child in zip(structure_rule.constraints, structure_rule.children, strict=True):
+            if _violated(constraint, child, node, index):
                 yield finding(
                     RULE_ID,
                     constraint["message"],
@@ -189,7 +221,6 @@ def _datatype_problems(datatype: str, node: etree._Element) -> Iterator[str]:
             yield "dtr1-1-CS: either @code or @nullFlavor"
     elif datatype in _TEXT and not null and not "".join(node.xpath("text()")):
         yield f"dtr1-1-{datatype}: text is required if @nullFlavor is not present"
-
 
 
 @rule(DATATYPE_RULE_ID, "CDA-01", "StrucMin datatype rules (ART-DECOR DTr1: II, TS, CD/CE/CV, CS, ST) on the header")

@@ -34,12 +34,16 @@ _SHAPES: list[tuple[str, re.Pattern[str]]] = [
     ("attribute-required", re.compile(rf"^{_ATTR}$")),
     (
         "attribute-fixed",
-        re.compile(rf"^string\({_ATTR}\)\s*=\s*\((?P<values>'[^']*'(?:\s*,\s*'[^']*')*)\)(?P<optional>\s+or\s+not\(@(?P=a)\))?$"),
+        re.compile(
+            rf"^string\({_ATTR}\)\s*=\s*\((?P<values>'[^']*'(?:\s*,\s*'[^']*')*)\)(?P<optional>\s+or\s+not\(@(?P=a)\))?$"
+        ),
     ),
     ("attribute-nonempty", re.compile(rf"^not\({_ATTR}\)\s+or\s+string-length\(@(?P=a)\)\s*>\s*0$")),
     (
         "attribute-token",
-        re.compile(rf"^not\({_ATTR}\)\s+or\s+\(string-length\(@(?P=a)\)\s*>\s*0\s+and\s+not\(matches\(@(?P=a),'\\s'\)\)\)$"),
+        re.compile(
+            rf"^not\({_ATTR}\)\s+or\s+\(string-length\(@(?P=a)\)\s*>\s*0\s+and\s+not\(matches\(@(?P=a),'\\s'\)\)\)$"
+        ),
     ),
     (
         "attribute-pattern",
@@ -47,7 +51,12 @@ _SHAPES: list[tuple[str, re.Pattern[str]]] = [
     ),
     ("attribute-enum", re.compile(rf"^not\({_ATTR}\)(?P<alternatives>(?:\s+or\s+@(?P=a)\s*=\s*[\"'][^\"']*[\"'])+)$")),
     ("attribute-enum-required", re.compile(rf"^{_ATTR}\s*=\s*'[^']*'(?:\s+or\s+@(?P=a)\s*=\s*'[^']*')+$")),
-    ("xsi-type", re.compile(r"^empty\(@xsi:type\)\s+or\s+resolve-QName\(@xsi:type,\s*\.\)\s*=\s*QName\('(?P<ns>[^']*)',\s*'(?P<type>[^']*)'\)$")),
+    (
+        "xsi-type",
+        re.compile(
+            r"^empty\(@xsi:type\)\s+or\s+resolve-QName\(@xsi:type,\s*\.\)\s*=\s*QName\('(?P<ns>[^']*)',\s*'(?P<type>[^']*)'\)$"
+        ),
+    ),
     ("no-children", re.compile(r"^not\(\*\)$")),
 ]
 _QUOTED = re.compile(r"""["']([^"']*)["']""")
@@ -63,7 +72,7 @@ def classify(test: str) -> dict[str, Any]:
             continue
         groups = match.groupdict()
         out: dict[str, Any] = {"kind": kind}
-        if "child" in groups and groups["child"]:
+        if groups.get("child"):
             out["child"] = groups["child"].strip()
             out["count"] = int(groups["n"])
         if groups.get("a"):
@@ -144,7 +153,9 @@ def main(argv: list[str]) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     data = extract(Path(argv[0]))
-    out = Path(argv[1]) if len(argv) > 1 else Path(__file__).resolve().parents[3] / "profiles/cda/strucmin_structure.json"
+    out = (
+        Path(argv[1]) if len(argv) > 1 else Path(__file__).resolve().parents[3] / "profiles/cda/strucmin_structure.json"
+    )
     out.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     kinds: dict[str, int] = {}
     for context in data["contexts"]:

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import copy
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from lxml import etree
 
 from harness.content.cda import validate_document
-from harness.content.cda.rules_strucmin import XSI_TYPE, _nodes, _xpath, structure
+from harness.content.cda.rules_strucmin import XSI_TYPE, _nodes, structure
+from harness.content.cda.strucmin_paths import Namespaces, NotXPath1, select, step
 from harness.content.schematron import SchematronError
 from harness.content.schematron.saxon import SaxonSchematron
 from harness.core.results import Severity
@@ -41,20 +42,39 @@ def _wrong_type_name(node: etree._Element, expected: str) -> str:
     return wrong if prefix is None else f"{prefix}:{wrong}"
 
 
-def _mutations(rule_id: str, index: int, constraint: dict, node: etree._Element, ns: tuple) -> Iterator[tuple[str, str, object]]:
+def _children(node: etree._Element, child: str, ns: Namespaces) -> list[etree._Element]:
+    try:
+        return select(node, step(child, ns), {})
+    except (NotXPath1, etree.XPathEvalError):
+        return []
+
+
+def _remove_children(node: etree._Element, child: str, ns: Namespaces) -> None:
+    for element in _children(node, child, ns):
+        node.remove(element)
+
+
+def _duplicate_first(node: etree._Element, child: str, ns: Namespaces) -> None:
+    element = _children(node, child, ns)[0]
+    element.addnext(copy.deepcopy(element))
+
+
+Mutation = tuple[str, str, Callable[[etree._Element], object]]
+
+
+def _mutations(rule_id: str, index: int, constraint: dict, node: etree._Element, ns: Namespaces) -> Iterator[Mutation]:
     """(kind, key, function applying the defect to the copied node)."""
     kind = constraint["kind"]
     attribute = constraint.get("attribute", "")
-    key = f"{rule_id}|{index}|{constraint.get('child') or attribute}"
+    child = constraint.get("child", "")
+    key = f"{rule_id}|{index}|{child or attribute}"
     if ":" in attribute:
         return
     present = attribute and node.get(attribute) is not None
-    if kind == "min":
-        if _xpath(constraint["child"], ns)(node):
-            yield "remove-element", key, lambda n: [c.getparent().remove(c) for c in _xpath(constraint["child"], ns)(n)]
-    elif kind == "max" and constraint["count"] == 1:
-        if _xpath(constraint["child"], ns)(node):
-            yield "duplicate-element", key, lambda n: _xpath(constraint["child"], ns)(n)[0].addnext(copy.deepcopy(_xpath(constraint["child"], ns)(n)[0]))
+    if kind == "min" and _children(node, child, ns):
+        yield "remove-element", key, lambda n: _remove_children(n, child, ns)
+    elif kind == "max" and constraint["count"] == 1 and _children(node, child, ns):
+        yield "duplicate-element", key, lambda n: _duplicate_first(n, child, ns)
     elif kind == "attribute-required" and present:
         yield "remove-attribute", key, lambda n: n.attrib.pop(attribute)
     elif kind in ("attribute-nonempty", "attribute-token") and present:
@@ -69,7 +89,7 @@ def _mutations(rule_id: str, index: int, constraint: dict, node: etree._Element,
         yield "add-child", key, lambda n: etree.SubElement(n, f"{{{HL7}}}reference")
 
 
-def _datatype_mutations(rule_id: str, datatype: str | None, node: etree._Element) -> Iterator[tuple[str, str, object]]:
+def _datatype_mutations(rule_id: str, datatype: str | None, node: etree._Element) -> Iterator[Mutation]:
     if datatype == "II" and node.get("root") is not None:
         yield "malformed-oid", f"{rule_id}|II|root", lambda n: n.set("root", "1.2.abc")
     if datatype in ("ST", "ENXP", "ADXP") and (node.text or "").strip() and not len(node):
@@ -93,7 +113,7 @@ def variants(doc: CdaDocument) -> Iterator[Variant]:
             seen.add(full_key)
             root = copy.deepcopy(doc.root)
             target = root.getroottree().xpath(tree.getpath(node))[0]
-            mutate(target)  # type: ignore[operator]
+            mutate(target)
             yield Variant(full_key, kind, etree.tostring(root, encoding="UTF-8", xml_declaration=True))
 
 
@@ -104,7 +124,8 @@ def kit_errors(schematron: SaxonSchematron, data: bytes) -> Counter[str]:
         results = schematron.run(data)
     except SchematronError as exc:
         return Counter({f"kit-dynamic-error|{exc}": 1})
-    return Counter(f"{r.id or r.pattern}|{' '.join(r.test.split())}" for r in results if (r.role or "error").lower() in ("error", "fatal"))
+    errors = [r for r in results if (r.role or "error").lower() in ("error", "fatal")]
+    return Counter(f"{r.id or r.pattern}|{' '.join(r.test.split())}" for r in errors)
 
 
 def own_errors(data: bytes, rule_ids: set[str] | None = None) -> Counter[str]:
