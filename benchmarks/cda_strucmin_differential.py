@@ -95,7 +95,12 @@ def main(argv: list[str] | None = None) -> int:
         ]
         differences = []
         for path, future in zip(examples, futures, strict=True):
-            rows = future.result()
+            try:
+                rows = future.result()
+            except Exception as exc:  # a defect of the differential itself: reported, the run goes on
+                print(f"{path.name[:50]:50} FAILED: {type(exc).__name__}: {exc}", flush=True)
+                totals["failed examples"] += 1
+                continue
             writer.writerows(rows)
             table.flush()
             counts = Counter(r[3] for r in rows)

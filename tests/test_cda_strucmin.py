@@ -137,3 +137,11 @@ def test_python_paths_select_what_lxml_xpath_selects():
             compared += bool(parents)
             found.append(ours)
     assert compared > 100
+
+
+@needs_kit
+def test_variants_of_a_document_with_other_namespaces_and_a_wrapper():
+    """Elements of the lab: and sdtc: namespaces are located in the copy by position, not by path."""
+    path = next(p for p in kit_examples() if p.name == "BIO-CR-BIO_2021.01_Microbiologie_V1.xml")
+    produced = list(sv.variants(read_cda(path.read_bytes())))
+    assert len(produced) > 100 and len({v.key for v in produced}) == len(produced)

@@ -96,12 +96,29 @@ def _datatype_mutations(rule_id: str, datatype: str | None, node: etree._Element
         yield "empty-text", f"{rule_id}|{datatype}|text", lambda n: setattr(n, "text", None)
 
 
+def _child_positions(root: etree._Element, node: etree._Element) -> list[int]:
+    """Where ``node`` is under ``root``, as child positions (valid in a deep copy of ``root``)."""
+    positions = []
+    while node is not root:
+        parent = node.getparent()
+        if parent is None:
+            raise ValueError("the node is not under the document root")
+        positions.append(parent.index(node))
+        node = parent
+    return positions[::-1]
+
+
+def _follow(root: etree._Element, positions: list[int]) -> etree._Element:
+    for position in positions:
+        root = root[position]
+    return root
+
+
 def variants(doc: CdaDocument) -> Iterator[Variant]:
     """Every one-defect variant of ``doc`` (its first node per rule), in rule order."""
     namespaces, rules = structure()
     ns = tuple(sorted(namespaces.items()))
     seen: set[str] = set()
-    tree = doc.root.getroottree()
     for structure_rule, node in list(_nodes(doc, rules, namespaces)):
         rule_id = str(structure_rule.id)
         mutations = [m for i, c in enumerate(structure_rule.constraints) for m in _mutations(rule_id, i, c, node, ns)]
@@ -112,7 +129,7 @@ def variants(doc: CdaDocument) -> Iterator[Variant]:
                 continue
             seen.add(full_key)
             root = copy.deepcopy(doc.root)
-            target = root.getroottree().xpath(tree.getpath(node))[0]
+            target = _follow(root, _child_positions(doc.root, node))
             mutate(target)
             yield Variant(full_key, kind, etree.tostring(root, encoding="UTF-8", xml_declaration=True))
 
