@@ -158,8 +158,21 @@ def _violated(constraint: dict[str, Any], child: Step | None, node: etree._Eleme
         prefix, _, local = declared.rpartition(":")
         return (node.nsmap.get(prefix or None), local) != (constraint["namespace"], constraint["type"])
     if kind == "no-children":
-        return any(isinstance(child.tag, str) for child in node)
+        return any(isinstance(element.tag, str) for element in node)
     return False  # value-set, other: not modelled
+
+
+def _received(constraint: dict[str, Any], child: Step | None, node: etree._Element, index: Index) -> str:
+    """What the document has, for the finding's "received"."""
+    if child is not None:
+        return f"{len(select(node, child, index))} × {constraint['child']}"
+    if constraint["kind"] == "xsi-type":
+        return f"xsi:type={node.get(XSI_TYPE)}"
+    if constraint["kind"] == "no-children":
+        return ", ".join(etree.QName(e).localname for e in node if isinstance(e.tag, str))
+    attribute = constraint.get("attribute", "")
+    value = node.get(attribute)
+    return f"@{attribute} absent" if value is None else f'@{attribute}="{value}"'
 
 
 @cache
@@ -189,6 +202,7 @@ def strucmin_structure(doc: CdaDocument, ctx: Context) -> Iterator[Finding]:
                     # The kit's assertion text is official (ANS, French and English mixed): kept as is.
                     message_fr=constraint["message"],
                     expected=constraint["test"],
+                    received=_received(constraint, child, node, index),
                 )
 
 
