@@ -1,9 +1,10 @@
 """Header structure and datatype rules driven by ``profiles/cda/strucmin_structure.json``.
 
 The data file is what the official StrucMin schematron asserts, classified by
-:mod:`harness.content.cda.strucmin_extract`. Contexts are evaluated step by step with lxml
-(XPath 1.0) and, as in one schematron pattern, a node is checked by the first rule whose context
-it matches only. Constraint kinds ``value-set`` and ``other`` are not evaluated here (the value
+:mod:`harness.content.cda.strucmin_extract`. Contexts are evaluated step by step
+(:mod:`harness.content.cda.strucmin_paths`: Python predicates, lxml XPath 1.0 for other shapes,
+XPath 2.0 contexts skipped) and, as in one schematron pattern, a node is checked by the first
+rule whose context it matches only. Constraint kinds ``value-set`` and ``other`` are not evaluated here (the value
 sets are the terminology rules' job; the rest is listed in ``profiles/cda/strucmin_differences.csv``).
 """
 
