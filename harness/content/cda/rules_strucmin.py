@@ -20,7 +20,7 @@ from typing import Any
 from lxml import etree
 
 from harness.content.cda.rules import Context, finding, rule
-from harness.content.cda.strucmin_paths import Index, NotXPath1, Step, select, split_steps, step
+from harness.content.cda.strucmin_paths import Index, NotXPath1, Step, select, split_steps, step, xpath
 from harness.core.paths import data_dir
 from harness.core.results import Finding
 from harness.protocols.cda_document import CdaDocument
@@ -42,6 +42,7 @@ class StructureRule:
     datatype: str | None
     constraints: tuple[dict[str, Any], ...]
     children: tuple[Step | None, ...] = ()  # per constraint: its child path, compiled
+    expressions: tuple[etree.XPath | None, ...] = ()  # per constraint of kind "xpath": its test
 
 
 @cache
@@ -61,6 +62,7 @@ def structure() -> tuple[dict[str, str], tuple[StructureRule, ...]]:
                 entry["datatype"],
                 constraints,
                 tuple(step(c["child"], ns) if "child" in c else None for c in constraints),
+                tuple(xpath(c["xpath"], ns) if c["kind"] == "xpath" else None for c in constraints),
             )
         )
     return data["namespaces"], tuple(rules)
@@ -126,8 +128,12 @@ def _index_of(doc: CdaDocument) -> Index:
     return last[1] if last is not None and last[0] is doc.root else {}
 
 
-def _violated(constraint: dict[str, Any], child: Step | None, node: etree._Element, index: Index) -> bool:
+def _violated(
+    constraint: dict[str, Any], child: Step | None, node: etree._Element, index: Index, test: etree.XPath | None = None
+) -> bool:
     kind = constraint["kind"]
+    if test is not None:  # kind "xpath": the schematron's own test, XPath 1.0
+        return not bool(test(node))
     attribute = constraint.get("attribute", "")
     value = node.get(attribute) if attribute and ":" not in attribute else None
     if kind in ("min", "max"):
@@ -169,6 +175,8 @@ def _received(constraint: dict[str, Any], child: Step | None, node: etree._Eleme
         return f"{len(select(node, child, index))} × {constraint['child']}"
     if constraint["kind"] == "xsi-type":
         return f"xsi:type={node.get(XSI_TYPE)}"
+    if constraint["kind"] == "xpath":
+        return "false"
     if constraint["kind"] == "no-children":
         return ", ".join(etree.QName(e).localname for e in node if isinstance(e.tag, str))
     attribute = constraint.get("attribute", "")
@@ -194,8 +202,9 @@ def strucmin_structure(doc: CdaDocument, ctx: Context) -> Iterator[Finding]:
     fired = _nodes(doc, rules, namespaces)
     index = _index_of(doc)
     for structure_rule, node in fired:
-        for constraint, child in zip(structure_rule.constraints, structure_rule.children, strict=True):
-            if _violated(constraint, child, node, index):
+        checks = zip(structure_rule.constraints, structure_rule.children, structure_rule.expressions, strict=True)
+        for constraint, child, test in checks:
+            if _violated(constraint, child, node, index, test):
                 yield finding(
                     RULE_ID,
                     constraint["message"],

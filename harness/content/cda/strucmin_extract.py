@@ -93,7 +93,30 @@ def classify(test: str) -> dict[str, Any]:
         return out
     if "doc(" in normal and "valueSet" in normal:
         return {"kind": "value-set"}
+    expression = _as_xpath1(normal)
+    if expression is not None:
+        return {"kind": "xpath", "xpath": expression}
     return {"kind": "other"}
+
+
+_ANY_NAMESPACE = re.compile(r"\*:(?P<local>[\w.-]+)")
+_XPATH1_PROBE = etree.fromstring(b'<ClinicalDocument xmlns="urn:hl7-org:v3"/>')
+
+
+def _as_xpath1(test: str) -> str | None:
+    """The test as an XPath 1.0 expression lxml evaluates (``*:x`` read as ``*[local-name()='x']``),
+    or None when it needs XPath 2.0 (variables, quantifiers, functions lxml does not have)."""
+    if "$" in test:
+        return None
+    expression = _ANY_NAMESPACE.sub(lambda m: f"*[local-name()='{m['local']}']", test)
+    try:
+        etree.XPath(expression, namespaces=_NAMESPACES)(_XPATH1_PROBE)
+    except (etree.XPathSyntaxError, etree.XPathEvalError):
+        return None
+    return expression
+
+
+_NAMESPACES = {"hl7": "urn:hl7-org:v3", "cda": "urn:hl7-org:v3", "sdtc": "urn:hl7-org:sdtc"}
 
 
 _VARIABLE_COUNT = re.compile(r"^\$(?P<name>\w+)\s*(?P<op>>=|<=)\s*(?P<n>\d+)$")
