@@ -109,6 +109,10 @@ def _as_xpath1(test: str) -> str | None:
     if "$" in test:
         return None
     expression = _ANY_NAMESPACE.sub(lambda m: f"*[local-name()='{m['local']}']", test)
+    # "//" scans the whole document, body included; ClinicalDocument is the root of the CDA and
+    # recordTarget a child of it only (CDA R2 schema): both are reached through the ancestors.
+    for whole_document, header in _HEADER_PATHS:
+        expression = expression.replace(whole_document, header)
     try:
         etree.XPath(expression, namespaces=_NAMESPACES)(_XPATH1_PROBE)
     except (etree.XPathSyntaxError, etree.XPathEvalError):
@@ -116,6 +120,11 @@ def _as_xpath1(test: str) -> str | None:
     return expression
 
 
+_HEADER_PATHS = [
+    ("//hl7:ClinicalDocument/", "ancestor-or-self::hl7:ClinicalDocument/"),
+    ("//*[local-name()='ClinicalDocument']/", "ancestor-or-self::*[local-name()='ClinicalDocument']/"),
+    ("//hl7:recordTarget/", "ancestor-or-self::hl7:ClinicalDocument/hl7:recordTarget/"),
+]
 _NAMESPACES = {"hl7": "urn:hl7-org:v3", "cda": "urn:hl7-org:v3", "sdtc": "urn:hl7-org:sdtc"}
 
 
