@@ -30,6 +30,9 @@ PATIENT = {
 # A generic showcase of every content model, not a document of any volet: the ANS pipeline does
 # not validate it as one (minute-precision effectiveTime, VSM template on a non-VSM code).
 KNOWN_NON_DOCUMENTS = {"01_Modèles_contenus_CDA.xml"}
+# Rejected by the kit's StrucMin (a name qualifier it now refuses, tests/test_cda_kit.py), and so by
+# the own rule cda.strucmin-structure that carries the same assertion.
+KNOWN_STRUCMIN_REJECTS = {"eDISP-MED_2024.01.xml"}
 
 
 def reference_root() -> Path | None:
@@ -67,6 +70,8 @@ def test_no_error_on_any_ans_example_document():
         report = validate_cda(path.read_bytes())
         if path.name in KNOWN_NON_DOCUMENTS:
             assert errors(report), f"{path.name} is expected to be flagged"
+        elif path.name in KNOWN_STRUCMIN_REJECTS:
+            assert set(errors(report)) == {"cda.strucmin-structure"}, errors(report)
         elif errors(report):
             failures[path.name] = [str(f) for f in report.findings if f.severity is Severity.ERROR]
     assert failures == {}
@@ -104,6 +109,10 @@ def set_text(path: str, value: str) -> Mutation:
         first(root, path).text = value
 
     return mutate
+
+
+def remove_attr(path: str, name: str) -> Mutation:
+    return lambda root: first(root, path).attrib.pop(name)
 
 
 def duplicate(path: str) -> Mutation:
@@ -144,6 +153,8 @@ def nullify(path: str, flavor: str = "UNK") -> Mutation:
 
 
 P = "c:recordTarget/c:patientRole"
+STRUCTURE, DATATYPE = "cda.strucmin-structure", "cda.strucmin-datatype"
+XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
 PATIENT_EL = f"{P}/c:patient"
 # (name, mutation, rule expected among the errors, target)
 MUTATIONS: list[tuple[str, Mutation, str, str | None]] = [
@@ -219,6 +230,24 @@ MUTATIONS: list[tuple[str, Mutation, str, str | None]] = [
     ),
     ("n1-representation", set_attr("c:component/c:nonXMLBody/c:text", "representation", "TXT"), "cda.n1-body", None),
     ("n1-no-xds-sd", remove("c:templateId[@root='1.3.6.1.4.1.19376.1.2.20']"), "cda.n1-body", None),
+    # StrucMin constraints from profiles/cda/strucmin_structure.json, one per constraint kind.
+    ("strucmin-class-code", set_attr(".", "classCode", "XXX"), STRUCTURE, None),
+    ("strucmin-two-titles", duplicate("c:title"), STRUCTURE, None),
+    ("strucmin-no-code-attribute", remove_attr("c:code", "code"), STRUCTURE, None),
+    ("strucmin-title-xsi-type", set_attr("c:title", XSI_TYPE, "CD"), STRUCTURE, None),
+    ("strucmin-empty-language", set_attr("c:languageCode", "code", ""), STRUCTURE, None),
+    ("strucmin-version-format", set_attr("c:versionNumber", "value", "v1"), STRUCTURE, None),
+    ("strucmin-effective-time-child", add_child("c:effectiveTime", "low", value="20240101"), STRUCTURE, None),
+    ("strucmin-signature-code", set_attr("c:legalAuthenticator/c:signatureCode", "code", "X"), STRUCTURE, None),
+    ("strucmin-no-author-time", remove("c:author/c:time"), STRUCTURE, None),
+    # Kind "xpath": the schematron's own XPath 1.0 test.
+    ("strucmin-no-main-performer", remove("c:documentationOf/c:serviceEvent/c:performer"), STRUCTURE, None),
+    ("strucmin-given-qualifier", set_attr(f"{PATIENT_EL}/c:name/c:given[1]", "qualifier", "SP"), STRUCTURE, None),
+    ("strucmin-author-code-null", nullify("c:author/c:assignedAuthor/c:code", "NA"), STRUCTURE, None),
+    ("strucmin-setid-root", set_attr("c:setId", "root", "1.2.abc"), DATATYPE, None),
+    ("strucmin-empty-title", set_text("c:title", ""), DATATYPE, None),
+    ("strucmin-code-no-system", remove_attr("c:confidentialityCode", "codeSystem"), DATATYPE, None),
+    ("strucmin-time-null-and-value", set_attr("c:author/c:time", "nullFlavor", "UNK"), DATATYPE, None),
 ]
 WARNING_MUTATIONS: list[tuple[str, Mutation, str]] = [
     (
@@ -227,7 +256,13 @@ WARNING_MUTATIONS: list[tuple[str, Mutation, str]] = [
         "cda.schema-location",
     ),
     ("language-en", set_attr("c:languageCode", "code", "en-GB"), "cda.language"),
-    ("null-flavor-hl7-NA", set_attr("c:author/c:assignedAuthor/c:code", "nullFlavor", "NA"), "cda.null-flavor"),
+    # Where StrucMin accepts a nullFlavor (checked with the kit): not on assignedAuthor/code, whose
+    # @code, @codeSystem and @displayName StrucMin requires (mutant strucmin-author-code-null).
+    (
+        "null-flavor-hl7-NA",
+        nullify("c:author/c:assignedAuthor/c:representedOrganization/c:name", "NA"),
+        "cda.null-flavor",
+    ),
     ("ins-wrong-key", set_attr(f"{P}/c:id[1]", "extension", "275126322074975"), "cda.ins"),
 ]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from harness.content.cda import rules_content
+from harness.content.cda import rules_content, rules_strucmin  # noqa: F401  (registers the rules)
 from harness.content.cda.rules import RULES, Context, load_context_data
 from harness.core.results import Finding, Severity
 from harness.protocols.cda_document import CdaDocument, NotACda, read_cda
