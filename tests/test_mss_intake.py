@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import smtplib
-import struct
 import time
 
 import pytest
+from zip_forgery import needing_version
 
 from harness.core import pki
 from harness.core.recorder import FAULT, REJECTED, ExchangeStore
@@ -18,16 +18,6 @@ from mock_services.mssante import Directory, MssSettings, intake, smtp, start_op
 
 SENDER = "docteur.medecin-test@harnais.mssante.fr"
 COLLEAGUE = "claire.hospitaliere-test@harnais.mssante.fr"
-
-
-def needing_version(data: bytes, version: int = 90) -> bytes:
-    """The zip with every central record's "version needed to extract" above what zipfile implements."""
-    forged = bytearray(data)
-    at = forged.find(b"PK\x01\x02")
-    while at != -1:
-        struct.pack_into("<H", forged, at + 6, version)
-        at = forged.find(b"PK\x01\x02", at + 4)
-    return bytes(forged)
 
 
 def message(package: bytes | None = None) -> bytes:

@@ -12,6 +12,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from zip_forgery import needing_version, with_method
 
 from harness.content import xdm_check
 from harness.content.validate import ValidateOptions, exit_status, validate_files
@@ -383,24 +384,6 @@ def test_validate_xdm_file(tmp_path: Path, patient, cda, pdf):
 
 
 # -- zip features the reader does not implement: a finding, never a crash ----------------------
-
-
-def needing_version(data: bytes, version: int) -> bytes:
-    """The archive with every central record's "version needed to extract" set to ``version`` (x10)."""
-    forged = bytearray(data)
-    at = forged.find(b"PK\x01\x02")
-    while at != -1:
-        struct.pack_into("<H", forged, at + 6, version)
-        at = forged.find(b"PK\x01\x02", at + 4)
-    return bytes(forged)
-
-
-def with_method(data: bytes, method: int) -> bytes:
-    """The archive with the first entry's compression method set to ``method`` in both its records."""
-    forged = bytearray(data)
-    struct.pack_into("<H", forged, 8, method)
-    struct.pack_into("<H", forged, forged.find(b"PK\x01\x02") + 10, method)
-    return bytes(forged)
 
 
 @pytest.mark.parametrize("forge", [lambda d: needing_version(d, 90), lambda d: with_method(d, 14)])
