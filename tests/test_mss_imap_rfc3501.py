@@ -174,3 +174,29 @@ def test_search_from_matches_an_address_written_with_comments(env):
     assert client.search(None, "FROM", SENDER)[1] == [b"1"]
     assert client.search(None, "FROM", '"le service"')[1] == [b"1"]  # the raw text still matches
     client.logout()
+
+
+def test_a_folder_made_again_has_its_new_messages_recent(env):
+    """imaptest deletes and recreates its folder before each script: the new messages are \\Recent (RFC 3501 §2.3.2)."""
+    client = env.logged_in()
+    client.create("Cycle")
+    client.append("Cycle", None, None, message("premier passage"))
+    assert client.select("Cycle")[0] == "OK"  # takes the first message's \Recent for this session
+    assert client.response("RECENT")[1] == [b"1"]
+    client.close()
+    client.delete("Cycle")
+    client.create("Cycle")
+    client.append("Cycle", None, None, message("second passage, un"))
+    client.append("Cycle", None, None, message("second passage, deux"))
+    client.select("Cycle", readonly=True)
+    assert client.response("RECENT")[1] == [b"2"]  # UIDs start again at 1, yet nobody has seen these
+    _, fetched = client.fetch("1:2", "(FLAGS)")
+    assert all(b"\\Recent" in line for line in fetched)
+    client.close()
+    client.rename("Cycle", "Renomme")
+    client.select("Renomme")
+    assert client.response("RECENT")[1] == [b"2"]  # a rename keeps which messages were seen
+    client.close()
+    client.select("Renomme")
+    assert client.response("RECENT")[1] == [b"0"]
+    client.logout()
