@@ -200,3 +200,29 @@ def test_a_folder_made_again_has_its_new_messages_recent(env):
     client.select("Renomme")
     assert client.response("RECENT")[1] == [b"0"]
     client.logout()
+
+
+def _envelope_of(env: Env, header: str) -> bytes:
+    env.store.deliver(USER, f"Date: Tue, 07 Jan 2025 09:30:00 +0100\r\n{header}\r\nbonjour\r\n".encode())
+    client = env.logged_in()
+    client.select("INBOX")
+    _, fetched = client.fetch("1", "(ENVELOPE)")
+    client.logout()
+    return fetched[0]
+
+
+def test_envelope_names_a_bare_address_after_its_comment(env):
+    envelope = _envelope_of(env, "From: secretariat@clinique.example (Secretariat Cardio)\r\n")
+    assert b'(("Secretariat Cardio" NIL "secretariat" "clinique.example"))' in envelope  # as Dovecot, Cyrus
+    assert b'NIL NIL "secretariat"' not in envelope
+
+
+def test_envelope_sender_and_reply_to_present_but_empty_are_the_from_member(env):
+    envelope = _envelope_of(env, "From: Dr Martin <martin@clinique.example>\r\nSender: \r\nReply-To:\r\n")
+    sender = b'(("Dr Martin" NIL "martin" "clinique.example"))'
+    assert envelope.count(sender) == 3  # from, sender, reply-to: RFC 3501 §7.4.2 "or are present but empty"
+
+
+def test_envelope_keeps_a_source_route_in_the_adl_field(env):
+    envelope = _envelope_of(env, "From: <@relais.example,@autre.example:martin@clinique.example>\r\n")
+    assert b'((NIL "@relais.example,@autre.example" "martin" "clinique.example"))' in envelope  # RFC 3501 §7.4.2
