@@ -157,8 +157,8 @@ def _address_groups(value: str) -> list[tuple[str | None, list[_Member]]]:
             members.append((name, None, local, host) if at else (name, None, address, ""))
         return [(None, members)]
     groups: list[tuple[str | None, list[_Member]]] = []
-    for address in parsed.addresses:
-        token = address[0]
+    for entry in parsed.addresses:
+        token: Any = entry[0]
         if token.token_type == "group":
             groups.append((token.display_name, [_member(m) for m in token.all_mailboxes]))
         else:
