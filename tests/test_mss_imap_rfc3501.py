@@ -226,3 +226,8 @@ def test_envelope_sender_and_reply_to_present_but_empty_are_the_from_member(env)
 def test_envelope_keeps_a_source_route_in_the_adl_field(env):
     envelope = _envelope_of(env, "From: <@relais.example,@autre.example:martin@clinique.example>\r\n")
     assert b'((NIL "@relais.example,@autre.example" "martin" "clinique.example"))' in envelope  # RFC 3501 §7.4.2
+
+
+def test_envelope_of_an_address_header_the_parser_cannot_walk_is_still_served(env):
+    envelope = _envelope_of(env, "From: : >.@b;; :\tb@\r\n")  # a group where a mailbox was expected
+    assert envelope.startswith(b"1 (ENVELOPE (")

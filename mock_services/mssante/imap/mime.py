@@ -150,20 +150,21 @@ def _address_groups(value: str) -> list[tuple[str | None, list[_Member]]]:
         return []
     try:
         parsed, _ = _address_parser.get_address_list(value)
+        groups: list[tuple[str | None, list[_Member]]] = []
+        for entry in parsed.addresses:
+            token: Any = entry[0]
+            if token.token_type == "group":
+                groups.append((token.display_name, [_member(m) for m in token.all_mailboxes]))
+            else:
+                groups.append((None, [_member(token)]))
+        return groups
     except (email.errors.HeaderParseError, ValueError, IndexError, TypeError, AttributeError):
+        # What the RFC 5322 parser cannot walk: the lenient split, still never an error to the client.
         members: list[_Member] = []
         for name, address in email.utils.getaddresses([value]):
             local, at, host = address.rpartition("@")
             members.append((name, None, local, host) if at else (name, None, address, ""))
         return [(None, members)]
-    groups: list[tuple[str | None, list[_Member]]] = []
-    for entry in parsed.addresses:
-        token: Any = entry[0]
-        if token.token_type == "group":
-            groups.append((token.display_name, [_member(m) for m in token.all_mailboxes]))
-        else:
-            groups.append((None, [_member(token)]))
-    return groups
 
 
 def _member(mailbox: Any) -> _Member:
