@@ -142,8 +142,9 @@ _Member = tuple[str | None, str | None, str, str]  # (display name, source route
 def _address_groups(value: str) -> list[tuple[str | None, list[_Member]]]:
     """(group name or None, members) of an address header.
 
-    A bare addr-spec followed by a comment (``user@domain (Real Name)``) takes its last comment as
-    display name, as Dovecot and Cyrus do and imaptest's fetch-envelope script expects; an obsolete
+    A bare addr-spec with a comment (``user@domain (Real Name)``) takes its last comment as display
+    name, as Dovecot does (dovecot/core ``src/lib-mail/message-address.c``, ``parse_addr_spec``,
+    commit 01867a4f) and imaptest's fetch-envelope script expects; an obsolete
     source route (``<@relay:user@domain>``) is kept for ENVELOPE's adl field (RFC 3501 §7.4.2).
     """
     if not value.strip():
