@@ -232,3 +232,22 @@ def test_envelope_keeps_a_source_route_in_the_adl_field(env):
 def test_envelope_of_an_address_header_the_parser_cannot_walk_is_still_served(env):
     envelope = _envelope_of(env, "From: : >.@b;; :\tb@\r\n")  # a group where a mailbox was expected
     assert envelope.startswith(b"1 (ENVELOPE (")
+
+
+def test_copy_reads_its_sequence_numbers_before_telling_of_another_sessions_expunge(env, raw):
+    """The client numbered COPY's messages before hearing of the expunge (RFC 3501 §7.4.1, imaptest stress mode)."""
+    for subject in ("un", "deux", "trois"):
+        env.store.deliver(USER, message(subject))
+    raw.command("s", "SELECT INBOX")
+    raw.command("c", "CREATE Archives")
+    other = env.logged_in()
+    other.select("INBOX")
+    other.store("1", "+FLAGS", "(\\Deleted)")
+    other.expunge()
+    other.logout()
+    copied = raw.command("k", "COPY 2 Archives")  # "deux" in this session's numbering
+    assert copied[-1].startswith(b"k OK")
+    assert b"* 1 EXPUNGE\r\n" in copied  # told after the copy, in the same response
+    assert [m.raw.split(b"Subject: ")[1].split(b"\r\n")[0] for m in env.store.messages(USER, "Archives")] == [b"deux"]
+    assert raw.command("m", "COPY 2 Archives")[-1].startswith(b"m OK")  # now "trois"
+    assert raw.command("n", "COPY 3 Archives")[-1].startswith(b"n BAD")  # no longer exists
