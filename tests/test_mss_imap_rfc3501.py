@@ -251,3 +251,21 @@ def test_copy_reads_its_sequence_numbers_before_telling_of_another_sessions_expu
     assert [m.raw.split(b"Subject: ")[1].split(b"\r\n")[0] for m in env.store.messages(USER, "Archives")] == [b"deux"]
     assert raw.command("m", "COPY 2 Archives")[-1].startswith(b"m OK")  # now "trois"
     assert raw.command("n", "COPY 3 Archives")[-1].startswith(b"n BAD")  # no longer exists
+
+
+def test_search_says_expungeissued_when_it_cannot_tell_of_another_sessions_expunge(env, raw):
+    """SEARCH may not send EXPUNGE (RFC 3501 §7.4.1): RFC 5530 §3's EXPUNGEISSUED warns the client instead."""
+    for subject in ("un", "deux", "trois"):
+        env.store.deliver(USER, message(subject))
+    raw.command("s", "SELECT INBOX")
+    assert raw.command("a", "SEARCH ALL")[-1] == b"a OK SEARCH completed\r\n"
+    other = env.logged_in()
+    other.select("INBOX")
+    other.store("1", "+FLAGS", "(\\Deleted)")
+    other.expunge()
+    other.logout()
+    searched = raw.command("b", "SEARCH ALL")
+    assert searched[0] == b"* SEARCH 2 3\r\n" and not any(b"EXPUNGE\r\n" in line for line in searched)
+    assert searched[-1].startswith(b"b OK [EXPUNGEISSUED]")
+    assert b"* 1 EXPUNGE\r\n" in raw.command("n", "NOOP")
+    assert raw.command("c", "SEARCH ALL")[-1] == b"c OK SEARCH completed\r\n"
