@@ -269,3 +269,16 @@ def test_search_says_expungeissued_when_it_cannot_tell_of_another_sessions_expun
     assert searched[-1].startswith(b"b OK [EXPUNGEISSUED]")
     assert b"* 1 EXPUNGE\r\n" in raw.command("n", "NOOP")
     assert raw.command("c", "SEARCH ALL")[-1] == b"c OK SEARCH completed\r\n"
+
+
+def test_a_keyword_of_a_message_another_session_appended_is_announced_before_fetch_shows_it(env, raw):
+    env.store.deliver(USER, message("un"))
+    raw.command("s", "SELECT INBOX")
+    other = env.logged_in()
+    other.append("INBOX", "($Etiquette5 \\Flagged)", None, message("deux"))
+    other.logout()
+    told = b"".join(raw.command("n", "NOOP"))
+    assert b"* 2 EXISTS" in told
+    assert re.search(rb"\* FLAGS \([^)]*\$Etiquette5", told)  # RFC 3501 §7.2.6, imaptest stress mode
+    assert re.search(rb"PERMANENTFLAGS \([^)]*\$Etiquette5", told)
+    assert b"$Etiquette5" in b"".join(raw.command("f", "FETCH 2 FLAGS"))
