@@ -29,12 +29,14 @@ Choices, and why:
 * A keyword a client sets is announced with an untagged FLAGS (and PERMANENTFLAGS) before the
   FETCH that shows it; SELECT lists the folder's keywords in both.
 * \\Recent is session state only: the first session that selects a folder after a message arrived
-  sees it as recent.
+  sees it as recent (a folder deleted and made again starts afresh; a renamed one keeps it).
 * UID EXPUNGE and MOVE expunge only their own messages: the store can only expunge every
   \\Deleted message of a folder, so the other \\Deleted flags are lifted for the duration, under
   the server's lock.
 * Changes another session made are told on the next command, NOOP, CHECK or while IDLE: FETCH
-  FLAGS (after a FLAGS naming any new keyword), EXPUNGE (not during FETCH, STORE, SEARCH), EXISTS.
+  FLAGS and EXISTS (after a FLAGS naming any new keyword), EXPUNGE (after the command has read
+  its message set; never during FETCH, STORE, SEARCH: a SEARCH that had to leave such messages
+  out answers ``OK [EXPUNGEISSUED]``, RFC 5530).
 * Limits (line length, literal size, idle time, authentication failures) are enforced per
   connection; anything unexpected closes that connection only, never the listener.
 

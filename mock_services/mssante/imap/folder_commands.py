@@ -127,6 +127,8 @@ class _FolderCommands(_Authentication):
         last = self.view[-1] if self.view else 0
         arrived = [m.uid for m in messages if m.uid > last]
         if arrived:
+            # Another session may have appended or copied them with keywords this one never heard of.
+            self._announce_keywords(frozenset().union(*(self.current[uid].flags for uid in arrived)))
             self.view.extend(arrived)
             address, folder = self.selected
             self.recent |= self.server.take_recent(address, folder, arrived, consume=not self.readonly)

@@ -6,11 +6,13 @@ date.
 from __future__ import annotations
 
 import datetime as dt
+import email.errors
 import email.header
 import email.policy
 import email.utils
 import re
 from dataclasses import dataclass
+from email import _header_value_parser as _address_parser
 from email.message import Message
 from typing import Any
 
@@ -134,21 +136,49 @@ def _params_out(params: list[tuple[str, str]]) -> bytes:
     return b"(" + b" ".join(_nstring(k) + b" " + _nstring(_header_bytes(v)) for k, v in params) + b")"
 
 
-def _address_groups(value: str) -> list[tuple[str | None, list[tuple[str, str, str]]]]:
-    """(group name or None, [(display name, local part, domain)]) of an address header; comments dropped."""
+_Member = tuple[str | None, str | None, str, str]  # (display name, source route, local part, domain)
+
+
+def _address_groups(value: str) -> list[tuple[str | None, list[_Member]]]:
+    """(group name or None, members) of an address header.
+
+    A bare addr-spec with a comment (``user@domain (Real Name)``) takes its last comment as display
+    name, as Dovecot does (dovecot/core ``src/lib-mail/message-address.c``, ``parse_addr_spec``,
+    commit 01867a4f) and imaptest's fetch-envelope script expects; an obsolete
+    source route (``<@relay:user@domain>``) is kept for ENVELOPE's adl field (RFC 3501 §7.4.2).
+    """
+    if not value.strip():
+        return []
     try:
-        header = email.policy.default.header_factory("To", value)
-        return [(g.display_name, [(a.display_name, a.username, a.domain) for a in g.addresses]) for g in header.groups]
-    except (ValueError, IndexError, TypeError, AttributeError):
-        members = []
+        parsed, _ = _address_parser.get_address_list(value)
+        groups: list[tuple[str | None, list[_Member]]] = []
+        for entry in parsed.addresses:
+            token: Any = entry[0]
+            if token.token_type == "group":
+                groups.append((token.display_name, [_member(m) for m in token.all_mailboxes]))
+            else:
+                groups.append((None, [_member(token)]))
+        return groups
+    except (email.errors.HeaderParseError, ValueError, IndexError, TypeError, AttributeError):
+        # What the RFC 5322 parser cannot walk: the lenient split, still never an error to the client.
+        members: list[_Member] = []
         for name, address in email.utils.getaddresses([value]):
             local, at, host = address.rpartition("@")
-            members.append((name, local, host) if at else (name, address, ""))
+            members.append((name, None, local, host) if at else (name, None, address, ""))
         return [(None, members)]
 
 
-def _address(name: str | None, local: str | None, host: str | None) -> bytes:
-    fields = [_nstring(name.encode("latin-1", "replace") if name else None), b"NIL"]
+def _member(mailbox: Any) -> _Member:
+    name = mailbox.display_name
+    if not name and mailbox[0].token_type == "addr-spec" and mailbox[0].comments:
+        name = mailbox[0].comments[-1]
+    route = ",".join("@" + hop for hop in mailbox.route) if mailbox.route else None
+    return name or None, route, mailbox.local_part or "", mailbox.domain or ""
+
+
+def _address(name: str | None, route: str | None, local: str | None, host: str | None) -> bytes:
+    fields = [_nstring(name.encode("latin-1", "replace") if name else None)]
+    fields += [_nstring(route.encode("latin-1", "replace") if route else None)]
     fields += [_nstring(local.encode("latin-1", "replace") if local is not None else None)]
     fields += [_nstring(host.encode("latin-1", "replace") if host else None)]
     return b"(" + b" ".join(fields) + b")"
@@ -160,11 +190,15 @@ def _addresses(values: list[bytes]) -> bytes:
     for value in values:
         for group, members in _address_groups(value.decode("latin-1")):
             if group is not None:
-                out.append(_address(None, group, None))
-            out += [_address(name, local, host) for name, local, host in members if name or local]
+                out.append(_address(None, None, group, None))
+            out += [_address(name, route, local, host) for name, route, local, host in members if name or local]
             if group is not None:
-                out.append(_address(None, None, None))
+                out.append(_address(None, None, None, None))
     return b"(" + b"".join(out) + b")" if out else b"NIL"
+
+
+def _with_addresses(values: list[bytes]) -> list[bytes]:
+    return [value for value in values if _address_groups(value.decode("latin-1"))]
 
 
 def _envelope(part: _Part) -> bytes:
@@ -173,8 +207,9 @@ def _envelope(part: _Part) -> bytes:
         _nstring(part.get("date")),
         _nstring(part.get("subject")),
         _addresses(sender_fields),
-        _addresses(part.get_all("sender") or sender_fields),
-        _addresses(part.get_all("reply-to") or sender_fields),
+        # "absent [...] or present but empty": the from member, RFC 3501 §7.4.2
+        _addresses(_with_addresses(part.get_all("sender")) or sender_fields),
+        _addresses(_with_addresses(part.get_all("reply-to")) or sender_fields),
         _addresses(part.get_all("to")),
         _addresses(part.get_all("cc")),
         _addresses(part.get_all("bcc")),
@@ -286,7 +321,7 @@ def _header_matches(part: _Part, name: str, needle: str) -> bool:
         candidates = [text, decoded, as_utf8]
         if name.lower() in _ADDRESS_HEADERS:  # the addresses without their comments and spaces
             for _, members in _address_groups(decoded):
-                candidates += [f"{n} <{local}@{host}>" for n, local, host in members]
+                candidates += [f"{n} <{local}@{host}>" for n, _, local, host in members]
         if any(needle in candidate.casefold() for candidate in candidates):
             return True
     return False

@@ -47,6 +47,10 @@ class _SearchCommands(_MessageCommands):
             if (message := self.current.get(u)) is not None and predicate(number, message)
         ]
         self._untagged(b"SEARCH" + b"".join(b" %d" % n for n in found))
+        if not uid and any(u not in self.current for u in self.view):
+            # Messages expunged by another session could not be searched, nor the expunge told
+            # during SEARCH (RFC 3501 §7.4.1): RFC 5530 §3 has the client warned.
+            return "OK", "[EXPUNGEISSUED] SEARCH completed"
         return "OK", "SEARCH completed"
 
     def _criteria(self, tokens: list[Token]) -> Predicate:

@@ -47,6 +47,8 @@ class ServerState:
         with self.lock:
             self._created.get(address, set()).discard(folder)
             self.store.drop_folder(address, folder)
+            # The folder made again numbers its UIDs from 1: an old high-water mark would hide them.
+            self._recent_high.pop((address, folder), None)
 
     def rename_folder(self, address: str, old: str, new: str) -> None:
         with self.lock:
@@ -54,6 +56,10 @@ class ServerState:
             created.discard(old)
             created.add(new)
             self.store.rename_folder(address, old, new)
+            high = self._recent_high.pop((address, old), None)
+            self._recent_high.pop((address, new), None)
+            if high is not None:
+                self._recent_high[(address, new)] = high
 
     def subscriptions(self, address: str) -> set[str]:
         """Subscribed names (RFC 3501 §6.3.6); INBOX and Sent to begin with, as operators set up."""

@@ -124,7 +124,9 @@ class _Session(_SearchCommands):
             base = command.split(" ", 1)[0]
             self._check_state(base)
             if self.selected and base in _USES_VIEW:
-                self._sync(allow_expunge=base not in _NO_EXPUNGE_REPORT)
+                # The client numbered this command's messages before hearing of any expunge: those
+                # are told after it ran (below), never before it reads its sequence set.
+                self._sync(allow_expunge=False)
             handler = getattr(self, f"_cmd_{base.lower()}")
             outcome = await handler(tag, args)
             if outcome is None:  # the handler already answered (STARTTLS)
