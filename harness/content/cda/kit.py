@@ -21,7 +21,7 @@ from pathlib import Path
 from lxml import etree
 
 from harness.content.schematron import Diagnostic, SchematronError, compile_schematron
-from harness.content.schematron.saxon import SaxonSchematron, SvrlResult
+from harness.content.schematron.saxon import DocumentPool, SaxonSchematron, SvrlResult
 from harness.core.errors import UsageError
 from harness.core.results import Finding, Severity
 from harness.protocols.cda_document import HL7, CdaDocument
@@ -70,6 +70,8 @@ class OfficialKit:
         self.diagnostics: list[Diagnostic] = []
         self._lock = threading.Lock()
         self._compiled: dict[Path, SaxonSchematron] = {}
+        # Terminologies and value sets the rules read, parsed once for every schematron and run.
+        self.documents = DocumentPool()
         self._schema: etree.XMLSchema | None = None
         self._volet_index: dict[str, list[tuple[str, Path]]] | None = None
         self._substitutes = Path(tempfile.mkdtemp(prefix="segur-kit-voc-"))
@@ -111,7 +113,7 @@ class OfficialKit:
             if path not in self._compiled:
                 compiled = compile_schematron(path, substitute_missing=self._substitute_value_set)
                 self.diagnostics.extend(d for d in compiled.diagnostics if d not in self.diagnostics)
-                self._compiled[path] = SaxonSchematron(compiled)
+                self._compiled[path] = SaxonSchematron(compiled, self.documents)
             return self._compiled[path]
 
     def diagnose(self) -> list[Diagnostic]:
