@@ -20,6 +20,7 @@ from pathlib import Path
 
 from lxml import etree
 
+from harness.content.cda.kit_cache import XsltCache, default_cache_root, write_atomically
 from harness.content.schematron import Diagnostic, SchematronError, compile_schematron
 from harness.content.schematron.saxon import DocumentPool, SaxonSchematron, SvrlResult
 from harness.core.errors import UsageError
@@ -59,13 +60,23 @@ class KitReport:
 
 
 class OfficialKit:
-    """One ANS kit folder; thread-safe; compiled schematrons are kept for the life of the object."""
+    """One ANS kit folder; thread-safe; compiled schematrons are kept for the life of the object.
 
-    def __init__(self, root: Path | str):
+    ``cache_dir``: where the generated XSLT is kept across processes (see kit_cache); None for
+    ``$SEGUR_KIT_CACHE`` or the user cache folder, False for no cache.
+    """
+
+    def __init__(self, root: Path | str, cache_dir: Path | str | bool | None = None):
         self.root = Path(root).resolve()
         for needed in (XSD, SCHEMATRONS / PROFILES[0][1]):
             if not (self.root / needed).is_file():
                 raise KitError(f"{self.root} is not an ANS CDA kit folder: {needed} is missing")
+        cache_root = default_cache_root() if cache_dir is None or cache_dir is True else None
+        if isinstance(cache_dir, (str, Path)):
+            cache_root = Path(cache_dir)
+        if cache_root is not None and cache_root.resolve().is_relative_to(self.root):
+            raise KitError(f"the kit cache {cache_root} must not be inside the kit folder {self.root}")
+        self.cache = XsltCache(cache_root, self.root) if cache_root is not None else None
         self.version = f"{self.root.name} (schematrons sha256 {self._fingerprint()[:12]})"
         self.diagnostics: list[Diagnostic] = []
         self._lock = threading.Lock()
@@ -74,7 +85,7 @@ class OfficialKit:
         self.documents = DocumentPool()
         self._schema: etree.XMLSchema | None = None
         self._volet_index: dict[str, list[tuple[str, Path]]] | None = None
-        self._substitutes = Path(tempfile.mkdtemp(prefix="segur-kit-voc-"))
+        self._substitutes = self.cache.substitutes if self.cache else Path(tempfile.mkdtemp(prefix="segur-kit-voc-"))
 
     def _fingerprint(self) -> str:
         digest = hashlib.sha256()
@@ -103,7 +114,7 @@ class OfficialKit:
             concepts = etree.SubElement(value_set, "conceptList")
             for concept in tree.iter(f"{_SVS}Concept"):
                 etree.SubElement(concepts, "concept", {k: v for k, v in concept.attrib.items()})
-            target.write_bytes(etree.tostring(value_sets, xml_declaration=True, encoding="UTF-8"))
+            write_atomically(target, etree.tostring(value_sets, xml_declaration=True, encoding="UTF-8"))
             return target
         return None
 
@@ -111,7 +122,12 @@ class OfficialKit:
         path = (self.root / SCHEMATRONS / relative).resolve()
         with self._lock:
             if path not in self._compiled:
-                compiled = compile_schematron(path, substitute_missing=self._substitute_value_set)
+                key = path.relative_to(self.root).as_posix()
+                compiled = self.cache.load(key) if self.cache else None
+                if compiled is None:
+                    compiled = compile_schematron(path, substitute_missing=self._substitute_value_set)
+                    if self.cache:
+                        self.cache.store(key, compiled)
                 self.diagnostics.extend(d for d in compiled.diagnostics if d not in self.diagnostics)
                 self._compiled[path] = SaxonSchematron(compiled, self.documents)
             return self._compiled[path]
