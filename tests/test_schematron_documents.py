@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.content.schematron import compile_schematron
+import pytest
+
+from harness.content.schematron import SchematronError, compile_schematron
 from harness.content.schematron.documents import rewrite_calls
-from harness.content.schematron.saxon import DocumentPool, SaxonSchematron
+from harness.content.schematron.saxon import DocumentPool, ParsedDocument, SaxonSchematron
 
 SCH = 'xmlns="http://purl.oclc.org/dsdl/schematron"'
 DOC = b'<doc xmlns="urn:test"><item code="1"/><item code="9"/></doc>'
@@ -74,3 +76,11 @@ def test_an_unparsable_pooled_file_is_left_to_the_rules_own_call(tmp_path):
     (tmp_path / "bad.xml").write_text("<not-closed>", encoding="utf-8")
     pool = DocumentPool()
     assert pool.node(tmp_path / "bad.xml") is None and tmp_path / "bad.xml" in pool.unreadable
+
+
+def test_one_parse_of_the_document_serves_several_schematrons(tmp_path):
+    schematron = SaxonSchematron(compile_schematron(kit_like(tmp_path)), DocumentPool())
+    parsed = ParsedDocument(DOC)
+    assert schematron.run(parsed) == schematron.run(parsed) == schematron.run(DOC)
+    with pytest.raises(SchematronError, match="cannot read this document"):
+        ParsedDocument(b"<not-closed>")

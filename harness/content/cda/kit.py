@@ -22,7 +22,7 @@ from lxml import etree
 
 from harness.content.cda.kit_cache import XsltCache, default_cache_root, write_atomically
 from harness.content.schematron import Diagnostic, SchematronError, compile_schematron
-from harness.content.schematron.saxon import DocumentPool, SaxonSchematron, SvrlResult
+from harness.content.schematron.saxon import DocumentPool, ParsedDocument, SaxonSchematron, SvrlResult
 from harness.core.errors import UsageError
 from harness.core.results import Finding, Severity
 from harness.protocols.cda_document import HL7, CdaDocument
@@ -221,10 +221,11 @@ class OfficialKit:
         if volet_path is not None:
             report.volet = volet_path.name
             runs.append((volet_path.relative_to(self.root / SCHEMATRONS).as_posix(), VOLET_REQUIREMENT))
+        parsed = ParsedDocument(cda_bytes)  # once for the six schematrons
         for relative, requirement in runs:
             schematron = self.schematron(relative)
             report.schematrons.append(Path(relative).name)
-            for result in schematron.run(cda_bytes):
+            for result in schematron.run(parsed):
                 report.findings.append(self._finding(doc, Path(relative).stem, result, requirement))
         return report
 

@@ -95,19 +95,32 @@ class SaxonSchematron:
             self._executable.set_parameter(POOL_PARAMETER, pool.parameter(compiled.documents))
         self._lock = threading.Lock()
 
-    def run(self, document: bytes) -> list[SvrlResult]:
+    def run(self, document: bytes | ParsedDocument) -> list[SvrlResult]:
+        """The SVRL results on ``document``: its bytes, or the same document parsed once by
+        ``ParsedDocument`` for several schematrons."""
         from saxonche import PySaxonApiError
 
-        processor = _processor()
         with self._lock:
             try:
-                node = processor.parse_xml(xml_text=_as_text(document), encoding="UTF-8")
+                node = (document if isinstance(document, ParsedDocument) else ParsedDocument(document)).node
                 output = self._executable.transform_to_string(xdm_node=node)
             except PySaxonApiError as exc:
                 raise SchematronError(f"{self.compiled.source.name} failed on this document: {exc}") from None
         if output is None:
             raise SchematronError(f"{self.compiled.source.name} produced no SVRL output")
         return parse_svrl(output.encode("utf-8"))
+
+
+class ParsedDocument:
+    """A document parsed once by Saxon, to run several schematrons on (a read-only tree)."""
+
+    def __init__(self, document: bytes):
+        from saxonche import PySaxonApiError
+
+        try:
+            self.node = _processor().parse_xml(xml_text=_as_text(document), encoding="UTF-8")
+        except PySaxonApiError as exc:
+            raise SchematronError(f"Saxon cannot read this document: {exc}") from None
 
 
 def _as_text(document: bytes) -> str:
