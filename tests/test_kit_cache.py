@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -101,3 +102,16 @@ def test_no_cache_and_never_inside_the_kit(tmp_path, monkeypatch):
     assert fired(OfficialKit(root)) == [] and list((tmp_path / "env-cache").rglob("*.json"))
     with pytest.raises(KitError, match="must not be inside the kit folder"):
         OfficialKit(root, cache_dir=root / "cache")
+
+
+def test_concurrent_writers_leave_one_whole_entry(tmp_path):
+    root, cache = tiny_kit(tmp_path / "kit"), tmp_path / "cache"
+    kits = [OfficialKit(root, cache_dir=cache) for _ in range(2)]
+    compiled = kits[0].schematron("profils/IHE.sch").compiled
+    store = kits[1].cache.store if kits[1].cache else None
+    assert store is not None
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda _: store("schematrons/profils/IHE.sch", compiled), range(40)))
+    assert [p.name for p in cache.rglob("*") if p.is_file() and p.name.startswith(".")] == []
+    reread = OfficialKit(root, cache_dir=cache)
+    assert reread.cache is not None and reread.cache.load("schematrons/profils/IHE.sch") == compiled
