@@ -85,7 +85,7 @@ class OfficialKit:
         self.documents = DocumentPool()
         self._schema: etree.XMLSchema | None = None
         self._volet_index: dict[str, list[tuple[str, Path]]] | None = None
-        self._substitutes = self.cache.substitutes if self.cache else Path(tempfile.mkdtemp(prefix="segur-kit-voc-"))
+        self._temporary_substitutes: Path | None = None
 
     def _fingerprint(self) -> str:
         digest = hashlib.sha256()
@@ -100,7 +100,13 @@ class OfficialKit:
         match = _VOC_NAME.search(href)
         if not match:
             return None
-        target = self._substitutes / Path(href).name
+        if self.cache is not None:
+            folder = self.cache.substitutes  # named by the cached XSLT: they must last as long
+        else:
+            if self._temporary_substitutes is None:
+                self._temporary_substitutes = Path(tempfile.mkdtemp(prefix="segur-kit-voc-"))
+            folder = self._temporary_substitutes
+        target = folder / Path(href).name
         if target.is_file():
             return target
         for svs in sorted((self.root / VALUE_SETS).glob("*.xml")):

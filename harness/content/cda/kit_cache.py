@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import tempfile
+from functools import cached_property
 from pathlib import Path
 
 from harness.content.schematron import CompiledSchematron, Diagnostic
@@ -67,8 +68,15 @@ class XsltCache:
     """One kit's folder in the cache: ``<root>/<kit digest>/``."""
 
     def __init__(self, cache_root: Path, kit_root: Path):
-        self.folder = Path(cache_root).resolve() / kit_digest(kit_root)[:32]
+        self._cache_root = Path(cache_root).resolve()
+        self._kit_root = kit_root
         self.rebuilt: list[str] = []  # entries found unusable and compiled again (for tests, reports)
+
+    @cached_property
+    def folder(self) -> Path:
+        """Digested on first use (about 0.25 s for the 30 MB kit): a kit object that compiles
+        nothing does not pay it."""
+        return self._cache_root / kit_digest(self._kit_root)[:32]
 
     @property
     def substitutes(self) -> Path:
