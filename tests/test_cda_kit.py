@@ -33,8 +33,8 @@ KIT_REJECTS = {
 
 
 @pytest.fixture(scope="module")
-def kit() -> OfficialKit:
-    return OfficialKit(kit_examples()[0].parent.parent)
+def kit(tmp_path_factory) -> OfficialKit:
+    return OfficialKit(kit_examples()[0].parent.parent, cache_dir=tmp_path_factory.mktemp("kit-cache"))
 
 
 def kit_errors(kit: OfficialKit, raw: bytes, volet: str | None = None) -> list[str]:
@@ -123,12 +123,15 @@ def test_schematrons_are_compiled_once_and_reused(kit):
 def test_cli_json_names_the_kit_and_its_diagnostics(tmp_path, capsys):
     path = tmp_path / "n1.xml"
     path.write_bytes(build_n1_document(PATIENT, frozenset({"cda_ins_not_first"})))
-    status = main(["validate", "cda", str(path), "--kit", str(kit_examples()[0].parent.parent), "--format", "json"])
+    kit_dir = str(kit_examples()[0].parent.parent)
+    cache = str(tmp_path / "cache")
+    status = main(["validate", "cda", str(path), "--kit", kit_dir, "--kit-cache", cache, "--format", "json"])
     output = json.loads(capsys.readouterr().out)
     assert status == 1
     assert output["kit"]["version"].startswith("ans-cda-kit") and output["kit"]["diagnostics"]
     assert "cda.ins" in {f["rule"] for f in output["results"][0]["findings"]}
     assert output["results"][0]["kit_schematrons"][-1] == "CI-SIS_Modeles_ANS.sch"
+    assert list((tmp_path / "cache").rglob("*.json")), "--kit-cache names where the XSLT is kept"
 
 
 def test_cli_refuses_a_folder_that_is_not_a_kit(tmp_path, capsys):

@@ -32,7 +32,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     if args.kit:
         from harness.content.cda.kit import OfficialKit
 
-        kit = OfficialKit(args.kit)
+        cache = args.kit_cache
+        kit = OfficialKit(args.kit, cache_dir=False if cache == "off" else cache)
     elif args.volet or not args.own_rules:
         raise UsageError("--volet and --no-own-rules need --kit DIR")
     if args.profile and args.kind != "fhir":
@@ -69,6 +70,12 @@ def add_commands(commands: Any) -> None:
         "default: $SEGUR_CDA_KIT",
     )
     validate.add_argument("--volet", help="with --kit: volet schematron to use (e.g. CI-SIS_LDL-SES_2022.01)")
+    validate.add_argument(
+        "--kit-cache",
+        metavar="DIR",
+        help="with --kit: where the kit's generated XSLT is kept between runs, or 'off'; "
+        "default: $SEGUR_KIT_CACHE, else ~/.cache/segur-harness/cda-kit",
+    )
     validate.add_argument(
         "--profile",
         help="fhir: profile to apply instead of the resources' meta.profile (canonical URL or id, "

@@ -20,8 +20,9 @@ from pathlib import Path
 
 from lxml import etree
 
+from harness.content.cda.kit_cache import XsltCache, default_cache_root, write_atomically
 from harness.content.schematron import Diagnostic, SchematronError, compile_schematron
-from harness.content.schematron.saxon import SaxonSchematron, SvrlResult
+from harness.content.schematron.saxon import DocumentPool, ParsedDocument, SaxonSchematron, SvrlResult
 from harness.core.errors import UsageError
 from harness.core.results import Finding, Severity
 from harness.protocols.cda_document import HL7, CdaDocument
@@ -59,20 +60,32 @@ class KitReport:
 
 
 class OfficialKit:
-    """One ANS kit folder; thread-safe; compiled schematrons are kept for the life of the object."""
+    """One ANS kit folder; thread-safe; compiled schematrons are kept for the life of the object.
 
-    def __init__(self, root: Path | str):
+    ``cache_dir``: where the generated XSLT is kept across processes (see kit_cache); None for
+    ``$SEGUR_KIT_CACHE`` or the user cache folder, False for no cache.
+    """
+
+    def __init__(self, root: Path | str, cache_dir: Path | str | bool | None = None):
         self.root = Path(root).resolve()
         for needed in (XSD, SCHEMATRONS / PROFILES[0][1]):
             if not (self.root / needed).is_file():
                 raise KitError(f"{self.root} is not an ANS CDA kit folder: {needed} is missing")
+        cache_root = default_cache_root() if cache_dir is None or cache_dir is True else None
+        if isinstance(cache_dir, (str, Path)):
+            cache_root = Path(cache_dir)
+        if cache_root is not None and cache_root.resolve().is_relative_to(self.root):
+            raise KitError(f"the kit cache {cache_root} must not be inside the kit folder {self.root}")
+        self.cache = XsltCache(cache_root, self.root) if cache_root is not None else None
         self.version = f"{self.root.name} (schematrons sha256 {self._fingerprint()[:12]})"
         self.diagnostics: list[Diagnostic] = []
         self._lock = threading.Lock()
         self._compiled: dict[Path, SaxonSchematron] = {}
+        # Terminologies and value sets the rules read, parsed once for every schematron and run.
+        self.documents = DocumentPool()
         self._schema: etree.XMLSchema | None = None
         self._volet_index: dict[str, list[tuple[str, Path]]] | None = None
-        self._substitutes = Path(tempfile.mkdtemp(prefix="segur-kit-voc-"))
+        self._temporary_substitutes: Path | None = None
 
     def _fingerprint(self) -> str:
         digest = hashlib.sha256()
@@ -87,7 +100,13 @@ class OfficialKit:
         match = _VOC_NAME.search(href)
         if not match:
             return None
-        target = self._substitutes / Path(href).name
+        if self.cache is not None:
+            folder = self.cache.substitutes  # named by the cached XSLT: they must last as long
+        else:
+            if self._temporary_substitutes is None:
+                self._temporary_substitutes = Path(tempfile.mkdtemp(prefix="segur-kit-voc-"))
+            folder = self._temporary_substitutes
+        target = folder / Path(href).name
         if target.is_file():
             return target
         for svs in sorted((self.root / VALUE_SETS).glob("*.xml")):
@@ -101,7 +120,7 @@ class OfficialKit:
             concepts = etree.SubElement(value_set, "conceptList")
             for concept in tree.iter(f"{_SVS}Concept"):
                 etree.SubElement(concepts, "concept", {k: v for k, v in concept.attrib.items()})
-            target.write_bytes(etree.tostring(value_sets, xml_declaration=True, encoding="UTF-8"))
+            write_atomically(target, etree.tostring(value_sets, xml_declaration=True, encoding="UTF-8"))
             return target
         return None
 
@@ -109,9 +128,14 @@ class OfficialKit:
         path = (self.root / SCHEMATRONS / relative).resolve()
         with self._lock:
             if path not in self._compiled:
-                compiled = compile_schematron(path, substitute_missing=self._substitute_value_set)
+                key = path.relative_to(self.root).as_posix()
+                compiled = self.cache.load(key) if self.cache else None
+                if compiled is None:
+                    compiled = compile_schematron(path, substitute_missing=self._substitute_value_set)
+                    if self.cache:
+                        self.cache.store(key, compiled)
                 self.diagnostics.extend(d for d in compiled.diagnostics if d not in self.diagnostics)
-                self._compiled[path] = SaxonSchematron(compiled)
+                self._compiled[path] = SaxonSchematron(compiled, self.documents)
             return self._compiled[path]
 
     def diagnose(self) -> list[Diagnostic]:
@@ -203,10 +227,11 @@ class OfficialKit:
         if volet_path is not None:
             report.volet = volet_path.name
             runs.append((volet_path.relative_to(self.root / SCHEMATRONS).as_posix(), VOLET_REQUIREMENT))
+        parsed = ParsedDocument(cda_bytes)  # once for the six schematrons
         for relative, requirement in runs:
             schematron = self.schematron(relative)
             report.schematrons.append(Path(relative).name)
-            for result in schematron.run(cda_bytes):
+            for result in schematron.run(parsed):
                 report.findings.append(self._finding(doc, Path(relative).stem, result, requirement))
         return report
 

@@ -23,6 +23,8 @@ from xml.sax.saxutils import escape, quoteattr
 
 from lxml import etree
 
+from harness.content.schematron import documents as pooled
+
 SCH = "http://purl.oclc.org/dsdl/schematron"
 XSL = "http://www.w3.org/1999/XSL/Transform"
 SVRL = "http://purl.oclc.org/dsdl/svrl"
@@ -49,6 +51,8 @@ class CompiledSchematron:
     xslt: str
     patterns: list[str]
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    # Files the rules read through doc()/document(): the runner may serve them parsed once.
+    documents: list[Path] = field(default_factory=list)
 
 
 def resolve_href(base_dir: Path, href: str) -> tuple[Path | None, bool]:
@@ -275,6 +279,12 @@ def compile_schematron(
     _expand_abstract_rules(schema)
     patterns = _patterns(schema)
     _check_documents(schema, path, diagnostics, substitute_missing)
+    reads_documents = any([pooled.rewrite_schema(tree) for tree in (schema, *patterns)])
+    documents = sorted(
+        {d for tree in (schema, *patterns) for d in pooled.referenced_documents(tree, path.parent)}
+        if reads_documents
+        else set()
+    )
     chosen = phase or schema.get("defaultPhase") or "#ALL"
     phase_lets: list[etree._Element] = []
     if chosen == "#ALL":
@@ -299,6 +309,8 @@ def compile_schematron(
         for prefix, uri in element.nsmap.items():
             if prefix and prefix not in namespaces and uri not in (SCH, XSL):
                 namespaces[prefix] = uri
+    if reads_documents:
+        namespaces = {**pooled.NAMESPACES, **namespaces}
     ns_decls = " ".join(f"xmlns:{p}={quoteattr(u or '')}" for p, u in namespaces.items() if p)
     out = [
         # xml:base: document('../jeuxDeValeurs/…') in the kit is relative to the schematron file.
@@ -306,6 +318,8 @@ def compile_schematron(
         f'xml:base={quoteattr(path.as_uri())} exclude-result-prefixes="#all">',
         '<xsl:output method="xml" indent="no"/>',
     ]
+    if reads_documents:
+        out.append(pooled.FUNCTIONS)
     seen_globals: set[str] = set()
     global_lets = schema.findall(f"{_S}let") + phase_lets + [let for p in active for let in p.findall(f"{_S}let")]
     for let in global_lets:
@@ -342,4 +356,4 @@ def compile_schematron(
         )
     out.append("</xsl:stylesheet>")
     labels = [p.get("id") or f"pattern-{i + 1}" for i, p in enumerate(active)]
-    return CompiledSchematron(path, chosen, "\n".join(out), labels, diagnostics)
+    return CompiledSchematron(path, chosen, "\n".join(out), labels, diagnostics, documents)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from lxml import etree
 
 from harness.content.schematron.compiler import SVRL, CompiledSchematron, SchematronError
+from harness.content.schematron.documents import POOL_PARAMETER, pool_keys
 
 _SVRL = f"{{{SVRL}}}"
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
@@ -36,11 +38,49 @@ def _processor() -> Any:
     return PySaxonProcessor(license=False)
 
 
+class DocumentPool:
+    """Files the rules read, each parsed once by Saxon and shared by every schematron and run
+    (a parsed tree is read-only, so sharing it between executables and threads is safe)."""
+
+    def __init__(self) -> None:
+        self._nodes: dict[Path, Any] = {}
+        self._lock = threading.Lock()
+        self.unreadable: dict[Path, str] = {}
+
+    def node(self, path: Path) -> Any | None:
+        """The parsed document, or None when Saxon cannot parse it (the rules' own doc() call
+        then reports it as it always did)."""
+        from saxonche import PySaxonApiError
+
+        with self._lock:
+            if path not in self._nodes and path not in self.unreadable:
+                try:
+                    self._nodes[path] = _processor().parse_xml(xml_file_name=str(path))
+                except PySaxonApiError as exc:
+                    self.unreadable[path] = str(exc)
+            return self._nodes.get(path)
+
+    def parameter(self, paths: list[Path]) -> Any:
+        """The stylesheet parameter: a map from each file's URIs to its document node."""
+        processor = _processor()
+        entries = {}
+        for path in paths:
+            node = self.node(path)
+            if node is not None:
+                for key in pool_keys(path):
+                    entries[processor.make_string_value(key)] = node
+        return processor.make_map(entries)
+
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+
 class SaxonSchematron:
     """One compiled schematron, ready to run on many documents (one at a time: Saxon executables
-    are not thread-safe, so runs are serialised per schematron)."""
+    are not thread-safe, so runs are serialised per schematron). With a ``pool``, the documents
+    the rules read are parsed once and served from memory to every run."""
 
-    def __init__(self, compiled: CompiledSchematron):
+    def __init__(self, compiled: CompiledSchematron, pool: DocumentPool | None = None):
         from saxonche import PySaxonApiError
 
         self.compiled = compiled
@@ -51,21 +91,36 @@ class SaxonSchematron:
             )
         except PySaxonApiError as exc:
             raise SchematronError(f"Saxon cannot compile {compiled.source.name}: {exc}") from None
+        if pool is not None and compiled.documents:
+            self._executable.set_parameter(POOL_PARAMETER, pool.parameter(compiled.documents))
         self._lock = threading.Lock()
 
-    def run(self, document: bytes) -> list[SvrlResult]:
+    def run(self, document: bytes | ParsedDocument) -> list[SvrlResult]:
+        """The SVRL results on ``document``: its bytes, or the same document parsed once by
+        ``ParsedDocument`` for several schematrons."""
         from saxonche import PySaxonApiError
 
-        processor = _processor()
         with self._lock:
             try:
-                node = processor.parse_xml(xml_text=_as_text(document), encoding="UTF-8")
+                node = (document if isinstance(document, ParsedDocument) else ParsedDocument(document)).node
                 output = self._executable.transform_to_string(xdm_node=node)
             except PySaxonApiError as exc:
                 raise SchematronError(f"{self.compiled.source.name} failed on this document: {exc}") from None
         if output is None:
             raise SchematronError(f"{self.compiled.source.name} produced no SVRL output")
         return parse_svrl(output.encode("utf-8"))
+
+
+class ParsedDocument:
+    """A document parsed once by Saxon, to run several schematrons on (a read-only tree)."""
+
+    def __init__(self, document: bytes):
+        from saxonche import PySaxonApiError
+
+        try:
+            self.node = _processor().parse_xml(xml_text=_as_text(document), encoding="UTF-8")
+        except PySaxonApiError as exc:
+            raise SchematronError(f"Saxon cannot read this document: {exc}") from None
 
 
 def _as_text(document: bytes) -> str:
