@@ -9,7 +9,6 @@ import openpyxl
 import pytest
 
 from harness import cli
-
 from harness.core.catalog import CatalogError, default_catalog_path, load_catalog
 from harness.core.coverage import COVERAGE_FILE, coverage_rows, render
 from harness.core.paths import suites_dir
