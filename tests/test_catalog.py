@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import openpyxl
 import pytest
 
+from harness import cli
 from harness.core.catalog import CatalogError, default_catalog_path, load_catalog
 from harness.core.coverage import COVERAGE_FILE, coverage_rows, render
 from harness.core.paths import suites_dir
@@ -22,8 +25,12 @@ def write(tmp_path: Path, rows: str) -> Path:
 def test_builtin_catalog_loads_and_has_no_invented_official_refs():
     catalog = load_catalog()
     assert len(catalog) >= 16
-    # Official DSR numbers are filled only when known for sure: none is known for INS yet.
-    assert all(req.official_ref == "" for req in catalog if req.domain == "INS")
+    # An official id is filled only with the row it was read in (ANS's segur-squash-plugins sheets).
+    mapped = [req for req in catalog if req.official_ref]
+    assert mapped, "the catalog maps some requirements onto official ids"
+    for req in mapped:
+        assert all(ref.startswith("SC.") for ref in req.official_ref.split("|")), req.id
+        assert "segur-squash-plugins@e1f08d1" in req.source and " row" in req.source, req.id
     assert all(req.source for req in catalog), "every requirement names its source"
 
 
@@ -90,3 +97,26 @@ def test_english_columns_are_optional_for_a_catalog_of_ones_own(tmp_path):
     row = "X-01,,INS,EXIGENCE,MAJOR,Énoncé,DPI,preuve,automated,source\n"
     (req,) = load_catalog(write(tmp_path, row))
     assert (req.statement_en, req.evidence_en) == ("", "")
+
+
+def test_the_official_ids_of_the_catalog_resolve_in_an_export_in_the_rem_spelling(tmp_path, capsys):
+    # Ids as the REM rows of ANS's sheets spell them (segur-squash-plugins@e1f08d1, prepub_va2_avec_scenarios
+    # rows 1164 and 1080: "MSS/CONF.24", "DMP/UX.11", without the SC. prefix the catalog keeps).
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.title = "Exigences"
+    sheet.append(["ID", "Exigence"])
+    sheet.append(["MSS/CONF.24", "patientId de METADATA.XML"])
+    sheet.append(["DMP/UX.11", "statut de l'identité"])
+    sheet.append(["MSS/CONF.99", "absent du catalogue"])
+    export = tmp_path / "dsr.xlsx"
+    workbook.save(export)
+    empty = tmp_path / "empty.csv"
+    empty.write_text("official_ref,requirement_id,note\n", encoding="utf-8")
+    assert cli.main(["requirements", "--dsr", str(export), "--mapping", str(empty), "--format", "json"]) == 0
+    official = {item["official_ref"]: item for item in json.loads(capsys.readouterr().out)["official"]}
+    assert [link["id"] for link in official["MSS/CONF.24"]["catalog"]] == ["MSS-07"]
+    assert official["MSS/CONF.24"]["status"] == "automated"
+    assert [link["id"] for link in official["DMP/UX.11"]["catalog"]] == ["INS-15"]
+    assert official["DMP/UX.11"]["status"] == "attested"
+    assert official["MSS/CONF.99"]["status"] == "not covered"

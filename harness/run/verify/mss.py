@@ -15,7 +15,11 @@ from harness.core.recorder import OK, Exchange
 from harness.core.results import Finding
 from harness.protocols import mssmail
 
-SUBJECT = re.compile(r"^XDM/1\.0/DDM\+(?P<title>.+) (?P<family>\S+) (?P<given>\S+) (?P<born>\d{2}/\d{2}/\d{4})$")
+# The date of birth is the one optional field (SC.MSS/CONF.25); the first name is never taken for it.
+SUBJECT = re.compile(
+    r"^XDM/1\.0/DDM\+(?P<title>.+) (?P<family>\S+) (?P<given>(?!\d{2}/\d{2}/\d{4}$)\S+)"
+    r"(?: (?P<born>\d{2}/\d{2}/\d{4}))?$"
+)
 PATIENT_DOMAIN = "patient.mssante.fr"
 STRONG_AUTH = {"XOAUTH2", "OAUTHBEARER", "certificate"}
 
@@ -118,14 +122,14 @@ def check_structure(messages: list[Submitted], patient: dict[str, str]) -> list[
             findings.append(
                 Finding(
                     "mss.subject",
-                    "the subject must be XDM/1.0/DDM+<libellé> <NOM> <prénom> <JJ/MM/AAAA>",
-                    message_fr="l'objet doit être de la forme XDM/1.0/DDM+<libellé> <NOM> <prénom> <JJ/MM/AAAA>",
+                    "the subject must be XDM/1.0/DDM+<libellé> <NOM> <prénom> [<JJ/MM/AAAA>]",
+                    message_fr="l'objet doit être de la forme XDM/1.0/DDM+<libellé> <NOM> <prénom> [<JJ/MM/AAAA>]",
                     requirement="MSS-02",
                     location=where,
                     received=subject,
                 )
             )
-        elif (match["family"], match["born"]) != (patient["nom_naissance"], born):
+        elif match["family"] != patient["nom_naissance"] or match["born"] not in (None, born):
             findings.append(
                 Finding(
                     "mss.subject",
@@ -134,7 +138,7 @@ def check_structure(messages: list[Submitted], patient: dict[str, str]) -> list[
                     requirement="MSS-02",
                     location=where,
                     received=subject,
-                    expected=f"{patient['nom_naissance']} ... {born}",
+                    expected=f"{patient['nom_naissance']} ... [{born}]",
                 )
             )
         body = message.get_body(preferencelist=("plain",))
