@@ -391,12 +391,18 @@ def test_a_big_bundle_is_walked_in_linear_time(registry):
         ]
         plain = bundle(*entries)
         plain.pop("meta")  # no profile: what is timed is the structure and the references
-        start = time.perf_counter()
-        report = judge(registry, plain)
-        return time.perf_counter() - start, report
+        # CPU time of this process, best of three: tests run beside other xdist workers, and a
+        # wall-clock ratio would measure the neighbours as much as the engine.
+        best = float("inf")
+        for _ in range(3):
+            start = time.process_time()
+            report = judge(registry, plain)
+            best = min(best, time.process_time() - start)
+        return best, report
 
     small, report = timed(200)
     assert [i.rule for i in report.errors()] == ["fhir.reference"]  # only the set's urn:uuid:2
     large, _ = timed(2000)
-    # Not a speed target (benchmarks/ has it): a guard against quadratic reference resolution.
+    # Not a speed target (benchmarks/ has it): a guard against quadratic reference resolution
+    # (quadratic would be about 100 times the small bundle, linear about 10).
     assert large < small * 10 * 3

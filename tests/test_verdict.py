@@ -117,7 +117,9 @@ def summary(result: RunResult, lang: str) -> str:
     return out.getvalue()
 
 
-def test_summary_shows_first_finding_each_skip_reason_one_count_and_the_verdict_in_french():
+def test_summary_shows_first_finding_each_skip_reason_one_count_and_the_verdict_in_french(monkeypatch):
+    # The summary wraps at the terminal width; under an xdist worker that is not the fallback 100.
+    monkeypatch.setenv("COLUMNS", "100")
     failed = requirement(
         "INS-02",
         Outcome.FAIL,
