@@ -30,6 +30,14 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
         option.dist = "worksteal"
 
 
+@pytest.fixture(scope="module")
+def layout(tmp_path_factory):
+    """A test IGC-Santé PKI of the module's own (servers' and clients' certificates)."""
+    from harness.core import pki
+
+    return pki.init_pki(tmp_path_factory.mktemp("pki"))
+
+
 @pytest.fixture(scope="session")
 def reference() -> Path:
     """The shared reference corpus; tests that need it skip with the reason when it is absent."""

@@ -40,13 +40,6 @@ WSAW = "{http://www.w3.org/2006/02/addressing/wsdl}"
 WSA = f"{{{soap.WSA_NS}}}"
 
 
-@pytest.fixture(scope="module")
-def layout(tmp_path_factory):
-    from harness.core import pki
-
-    return pki.init_pki(tmp_path_factory.mktemp("pki"))
-
-
 @pytest.fixture
 def store():
     store = ExchangeStore()

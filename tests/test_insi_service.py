@@ -60,13 +60,6 @@ class FakeTLS:
         await self.app(scope, receive, send)
 
 
-@pytest.fixture(scope="module")
-def layout(tmp_path_factory):
-    from harness.core import pki
-
-    return pki.init_pki(tmp_path_factory.mktemp("pki"))
-
-
 def first_cert_pem(path: Path) -> str:
     text = path.read_text()
     return text[: text.index("-----END CERTIFICATE-----") + len("-----END CERTIFICATE-----")] + "\n"

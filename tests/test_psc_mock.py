@@ -26,11 +26,6 @@ MEDECIN = "899900000011"
 
 
 @pytest.fixture(scope="module")
-def layout(tmp_path_factory):
-    return pki.init_pki(tmp_path_factory.mktemp("pki"))
-
-
-@pytest.fixture(scope="module")
 def provider(layout):
     store, scenarios = ExchangeStore(), ScenarioStore()
     app = create_app(store, scenarios)

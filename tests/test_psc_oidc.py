@@ -28,11 +28,6 @@ VERIFIER = "v" * 50
 CIBA = "urn:openid:params:grant-type:ciba"
 
 
-@pytest.fixture(scope="module")
-def layout(tmp_path_factory):
-    return pki.init_pki(tmp_path_factory.mktemp("pki"))
-
-
 def serve(layout, settings: PscSettings | None = None, name: str = "psc", store: ExchangeStore | None = None):
     app = create_app(store or ExchangeStore(), ScenarioStore(), settings)
     return serve_app(app, name=name, ssl_context=pki.server_ssl_context(layout))

@@ -44,11 +44,6 @@ WALLET_DISCOVERY = "%s/.well-known/wallet-openid-configuration"
 
 
 @pytest.fixture(scope="module")
-def layout(tmp_path_factory):
-    return pki.init_pki(tmp_path_factory.mktemp("pki"))
-
-
-@pytest.fixture(scope="module")
 def issuer(layout):
     store = ExchangeStore()
     app = create_app(store, ScenarioStore())

@@ -51,11 +51,6 @@ APP = Starlette(routes=[Route("/", whoami)])
 
 
 @pytest.fixture(scope="module")
-def layout(tmp_path_factory):
-    return pki.init_pki(tmp_path_factory.mktemp("pki"))
-
-
-@pytest.fixture(scope="module")
 def optional_server(layout):
     with serve_app(APP, name="tls-optional", ssl_context=pki.server_ssl_context(layout)) as served:
         yield served
