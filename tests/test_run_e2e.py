@@ -138,10 +138,10 @@ def test_each_reference_defect_fails_its_requirement(tmp_path, data_dir, defect,
 
 
 def test_couloir_omits_requirements_that_do_not_apply(tmp_path, data_dir):
-    status = run(RunOptions(suites="ins", report_dir=tmp_path / "r", data_dir=data_dir, couloir="PFI"))
+    status = run(RunOptions(suites="ins", report_dir=tmp_path / "r", data_dir=data_dir, couloir="SGL"))
     outcomes = {r["id"]: r["outcome"] for r in load_report(tmp_path / "r")["requirements"]}
     assert status == 0
-    assert outcomes["INS-08"] == "omit"  # carte Vitale reading is not a PFI matter in the catalog
+    assert outcomes["INS-15"] == "omit"  # the official BIO list has no identity-status display rule
     assert outcomes["INS-01"] == "pass"
 
 

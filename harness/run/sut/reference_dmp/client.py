@@ -20,7 +20,7 @@ from lxml import etree
 
 from harness.protocols import mtom, soap, vihf, xds
 from harness.protocols.xades import DocumentSigner
-from harness.run.sut.reference_cda import build_n1_document
+from harness.run.sut.reference_cda import DOCUMENT_CODE, build_n1_document
 from harness.run.sut.reference_dmp.messages import envelope as build_envelope
 from harness.run.sut.reference_dmp.messages import td02_body, vihf_assertion
 from harness.run.sut.reference_dmp.metadata import (
@@ -160,13 +160,18 @@ class ReferenceDmpClient:
         return self.prepare("DocumentRepository_Service", TD21_ACTION, body, patient, attachments)
 
     def feed_document(
-        self, patient: dict[str, Any], title: str, masking: list[str] | None = None, replaces: str | None = None
+        self,
+        patient: dict[str, Any],
+        title: str,
+        masking: list[str] | None = None,
+        replaces: str | None = None,
+        document_type: tuple[str, str] = DOCUMENT_CODE,
     ) -> dict[str, Any]:
         previous = self.shared.get(replaces) if replaces else None
         related = None
         if previous is not None:
             related = {"document_id": previous.unique_id, "set_id": previous.set_id, "version": previous.version}
-        document = build_n1_document(patient, self.defects, title=title, replaces=related)
+        document = build_n1_document(patient, self.defects, title=title, replaces=related, document_type=document_type)
         old_entry = self._entry_uuid(patient, replaces) if replaces else None
         body, attachments, unique_id, header = provide_and_register(
             patient, document, masking or [], old_entry, self.defects, self.document_signer
