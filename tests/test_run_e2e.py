@@ -72,6 +72,7 @@ EXPECTED_FAILURE = {
     "dmp_replace_without_rplc": "DMP-11",
     "dmp_delete_wrong_status": "DMP-12",
     "dmp_closed_as_open": "DMP-13",
+    "dmp_relay_rebuilds_document": "DMP-21",
     "mss_password_auth": "MSS-01",
     "mss_subject_format": "MSS-02",
     "mss_no_pdf_copy": "MSS-02",

@@ -27,6 +27,9 @@ class CouloirFlow:
         """The ``document_type`` action parameter."""
         return {"code": self.document_code, "display": self.document_display}
 
+    def document_type_pair(self) -> tuple[str, str]:
+        return self.document_code, self.document_display
+
 
 @lru_cache(maxsize=4)
 def _load(path: Path) -> dict[str, CouloirFlow]:

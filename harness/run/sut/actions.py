@@ -145,6 +145,18 @@ ACTIONS: dict[str, ActionSpec] = {
             frozenset({"stored", "refused", "error"}),
         ),
         ActionSpec(
+            "dmp.relay_document",
+            "As a hospital's intermediation platform (PFI): a document another system of the establishment "
+            "(DPI, RIS, SGL) produced has reached the product; share it in the DMP as it came (TD2.1).",
+            {
+                "patient": f"the stored identity: {IDENTITY_FIELDS}",
+                "document": "the CDA document received, base64",
+                "masking": "DMP confidentiality codes the emitting system asked for, a list (may be empty)",
+            },
+            '{"outcome": "stored|refused|error", "unique_id": "the document uniqueId", "message": "..."}',
+            frozenset({"stored", "refused", "error"}),
+        ),
+        ActionSpec(
             "dmp.replace_document",
             "Share a new version of a document the product shared before (replacement).",
             {

@@ -32,6 +32,13 @@ REFERENCE_DEFECTS: dict[str, str] = {
 }
 
 
+def _document_bytes(params: dict[str, Any]) -> bytes:
+    try:
+        return base64.b64decode(params["document"], validate=True)
+    except (KeyError, TypeError, ValueError):
+        raise SutConfigError("dmp.relay_document needs 'document': the CDA document in base64") from None
+
+
 def document_type(params: dict[str, Any]) -> tuple[str, str]:
     """The ``document_type`` action parameter (the couloir's flow), the consultation report without it."""
     asked = params.get("document_type")
@@ -142,6 +149,8 @@ class ReferenceSut:
                     list(params.get("masking") or []),
                     document_type=document_type(params),
                 )
+            if action == "dmp.relay_document":
+                return client.relay_document(patient, _document_bytes(params), list(params.get("masking") or []))
             if action == "dmp.replace_document":
                 return client.feed_document(
                     patient, params["title"], replaces=params["unique_id"], document_type=document_type(params)

@@ -188,6 +188,25 @@ class ReferenceDmpClient:
         )
         return {"outcome": "stored", "unique_id": unique_id, "document": base64.b64encode(document).decode("ascii")}
 
+    def relay_document(self, patient: dict[str, Any], document: bytes, masking: list[str]) -> dict[str, Any]:
+        """Share, as a PFI does, a document another system of the establishment produced."""
+        if "dmp_relay_rebuilds_document" in self.defects:
+            document = build_n1_document(patient, self.defects, title="Document relayé")
+        body, attachments, unique_id, header = provide_and_register(
+            patient, document, masking, None, self.defects, self.document_signer
+        )
+        try:
+            answer, _ = self._call("DocumentRepository_Service", TD21_ACTION, body, patient, attachments)
+        except DmpCallError as exc:
+            return {"outcome": "refused", "message": str(exc)}
+        errors = self._registry_errors(answer)
+        if errors:
+            return {"outcome": "refused", "message": ", ".join(errors)}
+        self.shared[unique_id] = SharedDocument(
+            unique_id, header.set_id or "", int(header.version or 1), patient, header.title or ""
+        )
+        return {"outcome": "stored", "unique_id": unique_id}
+
     # -- TD3.x -----------------------------------------------------------------------------
 
     def find_documents(self, patient: dict[str, Any]) -> dict[str, Any]:
