@@ -93,7 +93,8 @@ def _insi_request(defects: frozenset[str]) -> bytes:
 def _raw_http(envelope: bytes) -> bytes:
     head = (
         "POST /lps HTTP/1.1\r\nHost: insi.invalid\r\n"
-        f'Content-Type: application/soap+xml; charset=utf-8; action="{ACTION_PREFIX}rechercherInsAvecTraitsIdentite"\r\n'
+        "Content-Type: application/soap+xml; charset=utf-8; "
+        f'action="{ACTION_PREFIX}rechercherInsAvecTraitsIdentite"\r\n'
         f"Content-Length: {len(envelope)}\r\n\r\n"
     )
     return head.encode("ascii") + envelope
@@ -128,12 +129,19 @@ def _har(envelope: bytes) -> bytes:
         "cache": {},
         "timings": {"send": 0, "wait": 0, "receive": 0},
     }
-    return json.dumps({"log": {"version": "1.2", "creator": {"name": "example", "version": "1"}, "entries": [entry]}}, indent=1).encode()
+    return json.dumps(
+        {"log": {"version": "1.2", "creator": {"name": "example", "version": "1"}, "entries": [entry]}}, indent=1
+    ).encode()
 
 
 def _message(broken: set[str]) -> bytes:
     client = ReferenceMssClient(
-        smtp="", imap="", ssl_context=None, mailbox=MSS_MAILBOX, password=None, known_patients={}  # type: ignore[arg-type]
+        smtp="",
+        imap="",
+        ssl_context=None,
+        mailbox=MSS_MAILBOX,
+        password=None,
+        known_patients={},  # type: ignore[arg-type]
     )
     raw = client._document_message(identity(MSS_PATIENT), [PROFESSIONAL], "Compte rendu")
     if "mss_missing_header" in broken:

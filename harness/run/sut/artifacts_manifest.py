@@ -94,7 +94,7 @@ def _param(params: dict[str, Any], dotted: str) -> str | None:
 
 
 def _hint(name: str, known: set[str] | list[str]) -> str:
-    close = difflib.get_close_matches(name, sorted(known), n=3, cutoff=0.6)
+    close = difflib.get_close_matches(name, sorted(known), n=3, cutoff=0.75)
     return f" (did you mean {', '.join(close)}?)" if close else ""
 
 
