@@ -198,11 +198,19 @@ def test_raw_http_with_bare_line_endings_and_its_response(tmp_path):
     assert exchange.request_meta["artefact"] == {"file": "call.http", "format": "http"}
 
 
+def test_a_request_that_is_no_insi_operation_is_recorded_as_rejected(tmp_path):
+    (tmp_path / "junk.http").write_bytes(b"POST /lps HTTP/1.1\r\nContent-Length: 9\r\n\r\nnot xml !")
+    [exchange] = insi_exchanges(tmp_path / "junk.http", "http", "k", "junk.http")
+    assert (exchange.outcome, exchange.operation, exchange.request_body) == ("rejected", "unknown", b"not xml !")
+    assert verify_insi.check_addressing(verify_insi.business_exchanges([exchange]))[0].rule == "insi.called"
+
+
 @pytest.mark.parametrize(
     ("name", "data", "reader", "message"),
     [
         ("a.http", b"POST /lps HTTP/1.1\r\nno colon here\r\n\r\n<x/>", read_raw_http, "header line without a colon"),
         ("b.http", b"POST /lps HTTP/1.1", read_raw_http, "no blank line after the headers"),
+        ("e.http", b"POST /lps HTTP/1.1\r\nContent-Length: -3\r\n\r\n<x/>", read_raw_http, "not a number of bytes"),
         ("c.har", b"{not json", read_har, "cannot be read as a HAR file"),
         ("d.har", b'{"log": {"entries": [{"request": {"method": "GET"}}]}}', read_har, "no entry has a request body"),
     ],

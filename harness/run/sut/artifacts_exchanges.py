@@ -20,7 +20,7 @@ from typing import Any
 
 from lxml import etree
 
-from harness.core.recorder import OK, Exchange
+from harness.core.recorder import OK, REJECTED, Exchange
 from harness.protocols import mssmail
 from harness.run.sut.base import SutFailure
 from harness.run.verify.recorded import ARTEFACT_META
@@ -122,6 +122,8 @@ def read_raw_http(path: Path) -> list[HttpRequest]:
         headers = _headers(head[1:])
         length = headers.get("content-length")
         if length is not None:
+            if not length.isdigit():
+                raise ValueError(f"Content-Length {length!r} is not a number of bytes")
             body, rest = rest[: int(length)], rest[int(length) :]
         else:  # without Content-Length the response, if any, starts at its status line
             found = re.search(rb"(?m)^HTTP/\d", rest)
@@ -154,14 +156,15 @@ def insi_operation(body: bytes) -> str:
 
 
 def insi_exchanges(path: Path, file_format: str, session_key: str, shown_as: str) -> list[Exchange]:
+    """One exchange per request; one that is no INSi operation is ``rejected``, as the mock records it."""
     reader = {"har": read_har, "http": read_raw_http, "soap": read_soap}[file_format]
     now = time.time()
     return [
         Exchange(
             service="insi",
             session_key=session_key,
-            operation=insi_operation(request.body),
-            outcome=OK,
+            operation=operation,
+            outcome=OK if operation in INSI_BODIES.values() else REJECTED,
             request_body=request.body,
             response_body=request.response,
             started_at=now,
@@ -176,6 +179,7 @@ def insi_exchanges(path: Path, file_format: str, session_key: str, shown_as: str
             summary={"artefact": shown_as, "format": file_format},
         )
         for request in reader(path)
+        for operation in [insi_operation(request.body)]
     ]
 
 
