@@ -279,3 +279,13 @@ def test_live_only_verifiers_still_judge_live_exchanges():
         verify_mss.check_transport(sent)
     with pytest.raises(NotEvaluated):
         verify_insi.check_no_identity_kept({"outcome": "recorded"}, "error", "INS-13")
+
+
+def test_segur_run_with_a_bad_manifest_exits_2_naming_the_manifest_and_the_key(tmp_path, capsys):
+    folder = manifest(tmp_path, '[[answer]]\naction = "cda.produce_document"\nfile = "doc.xml"\nwehn = {}\n')
+    arguments = ["run", "--sut", f"artifacts:{folder}", "--suite", "cda", "--report-dir", str(tmp_path / "r")]
+    assert cli.main(arguments) == 2
+    err = capsys.readouterr().err
+    assert (
+        "manifest.toml: [[answer]] #1 (action 'cda.produce_document'): unknown key 'wehn' (did you mean when?)" in err
+    ), err

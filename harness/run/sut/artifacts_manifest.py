@@ -128,11 +128,12 @@ def _answer(manifest: Path, index: int, spec: Any) -> ArtifactAnswer:
     where = f"{manifest}: [[answer]] #{index + 1}"
     if not isinstance(spec, dict):
         raise SutConfigError(f"{where}: must be a table with 'action' and 'file'")
-    _unknown_keys(where, spec, ANSWER_KEYS)
     action = spec.get("action")
+    if isinstance(action, str):
+        where = f"{manifest}: [[answer]] #{index + 1} (action {action!r})"
+    _unknown_keys(where, spec, ANSWER_KEYS)
     if not isinstance(action, str):
         raise SutConfigError(f"{where}: key 'action' is missing; `segur sut actions` lists the actions")
-    where = f"{manifest}: [[answer]] #{index + 1} (action {action!r})"
     if action not in ACTIONS:
         raise SutConfigError(f"{where}: unknown action{_hint(action, set(ACTIONS))}; `segur sut actions` lists them")
     if action not in FORMATS:
