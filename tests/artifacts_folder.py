@@ -7,6 +7,7 @@ Broken variants break one rule each, by editing the good file, so each test know
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ BROKEN = {
     "fhir_patient_without_ins": "FHIR-02",
     "mss_missing_header": "MSS-04",
     "insi_no_message_id": "INS-01",
+    "dmp_local_patient_id": "DMP-04",
 }
 
 MANIFEST = """\
@@ -78,6 +80,10 @@ recipients = ["{professional}"]
 [[answer]]
 action = "insi.search_by_traits"
 file = "insi/recherche-traits.{insi_suffix}"
+
+[[answer]]
+action = "dmp.feed_document"
+file = "dmp/alimentation-td21.http"
 """
 
 
@@ -134,6 +140,34 @@ def _har(envelope: bytes) -> bytes:
     ).encode()
 
 
+def recorded_dmp_feed(data: Path | None, defects: frozenset[str] = frozenset()) -> bytes:
+    """The TD2.1 request the reference SUT sends the DMP mock for the mss patient, as raw HTTP.
+
+    ``data`` is the harness data folder (None: a temporary one); its PKI signs the VIHF.
+    """
+    from harness.core import pki
+    from harness.run.environment import HarnessEnvironment
+    from harness.run.sut.base import SutContext
+    from harness.run.sut.reference import ReferenceSut
+
+    with HarnessEnvironment(data) as env:
+        work = env.data_dir
+        key = env.new_session_key("artifacts-folder")
+        client = env.pki.client("insi-auto")
+        context = SutContext(
+            key, env.endpoints_for(key), env.pki.ca_bundle, client.cert_pem, client.key_pem, client.p12,
+            pki.P12_PASSWORD, work, env.pki.directory,
+        )  # fmt: skip
+        params = {"patient": identity(MSS_PATIENT), "title": "Compte rendu de consultation", "masking": []}
+        ReferenceSut(defects).perform("dmp.feed_document", params, context)
+        [feed] = [e for e in env.store.exchanges(session_key=key, service="dmp") if e.operation == "TD2.1"]
+    headers = {k.lower(): v for k, v in feed.request_meta["headers"].items()}
+    path = re.sub(r"^/s/[^/]+", "", feed.request_meta["path"])  # the harness's routing key is no part of it
+    head = f"POST {path} HTTP/1.1\r\nHost: dmp.invalid\r\n"
+    head += f"Content-Type: {headers['content-type']}\r\nContent-Length: {len(feed.request_body)}\r\n\r\n"
+    return head.encode("latin-1") + feed.request_body
+
+
 def _message(broken: set[str]) -> bytes:
     client = ReferenceMssClient(
         smtp="",
@@ -153,8 +187,17 @@ def _json(resource: dict[str, Any]) -> bytes:
     return json.dumps(resource, ensure_ascii=False, indent=1).encode("utf-8")
 
 
-def write_folder(folder: Path, broken: set[str] = frozenset(), *, insi_format: str = "http") -> Path:  # type: ignore[assignment]
-    """Write the files and manifest.toml into ``folder``; ``broken`` names keys of :data:`BROKEN`."""
+def write_folder(
+    folder: Path,
+    broken: set[str] = frozenset(),  # type: ignore[assignment]
+    *,
+    insi_format: str = "http",
+    data: Path | None = None,
+) -> Path:
+    """Write the files and manifest.toml into ``folder``; ``broken`` names keys of :data:`BROKEN`.
+
+    ``data`` is the harness data folder (its PKI) the reference SUT's DMP feed is recorded with.
+    """
     unknown = set(broken) - set(BROKEN)
     if unknown:
         raise ValueError(f"unknown broken files {sorted(unknown)}")
@@ -177,6 +220,10 @@ def write_folder(folder: Path, broken: set[str] = frozenset(), *, insi_format: s
         ),
         "mss/compte-rendu.eml": _message(set(broken)),
         f"insi/recherche-traits.{insi_format}": _har(envelope) if insi_format == "har" else _raw_http(envelope),
+        "dmp/alimentation-td21.http": recorded_dmp_feed(
+            data,
+            frozenset({"xds_local_patient_id"}) if "dmp_local_patient_id" in broken else frozenset(),
+        ),
     }
     for name, data in files.items():
         (folder / name).parent.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,13 @@ from harness.core.skips import NotEvaluated
 from harness.run.runner import RunOptions, run
 from harness.run.sut import ActionNotSupported, SutConfigError, SutContext, SutFailure, load_sut
 from harness.run.sut.artifacts import ArtifactsSut
-from harness.run.sut.artifacts_exchanges import insi_exchanges, mail_exchange, read_har, read_raw_http
+from harness.run.sut.artifacts_exchanges import (
+    insi_exchanges,
+    mail_exchange,
+    read_har,
+    read_raw_http,
+    recorded_exchanges,
+)
 from harness.run.sut.reference_cda import build_n1_document
 from harness.run.sut.xdm_writer import build_xdm
 from harness.run.verify import insi as verify_insi
@@ -30,8 +36,10 @@ from suites.ins.persons import stored_identity
 EXAMPLE = data_dir("fixtures") / "sut" / "artifacts-example"
 # What a folder of files cannot show: it needs the product talking to the harness's mocks.
 LIVE_ONLY = {"INS-04", "INS-05", "INS-06", "INS-07", "INS-10", "INS-11", "INS-12", "INS-13", "INS-14", "MSS-01"}
+LIVE_ONLY |= {"DMP-02", "DMP-08"}
 JUDGED = {f"CDA-0{i}" for i in range(1, 9)} | {f"FHIR-0{i}" for i in range(1, 10)}
-JUDGED |= {"INS-01", "INS-02", "INS-03", "MSS-02", "MSS-03", "MSS-04", "MSS-06"}
+JUDGED |= {"INS-01", "INS-02", "INS-03", "MSS-02", "MSS-03", "MSS-04", "MSS-06", "DMP-04", "DMP-05", "DMP-06", "DMP-07"}
+SUITES = "cda,fhir,mss,ins,dmp"
 
 
 @pytest.fixture
@@ -60,7 +68,7 @@ def outcomes(report_dir: Path) -> dict[str, dict]:
 @pytest.mark.slow
 def test_the_example_folder_passes_content_requirements_and_skips_live_ones(tmp_path):
     status = run(
-        RunOptions(sut=f"artifacts:{EXAMPLE}", suites="cda,fhir,mss,ins", report_dir=tmp_path / "r", data_dir=tmp_path),
+        RunOptions(sut=f"artifacts:{EXAMPLE}", suites=SUITES, report_dir=tmp_path / "r", data_dir=tmp_path),
         out=io.StringIO(),
     )
     found = outcomes(tmp_path / "r")
@@ -74,14 +82,15 @@ def test_the_example_folder_passes_content_requirements_and_skips_live_ones(tmp_
 
 @pytest.mark.slow
 def test_broken_files_fail_their_requirement_and_rejudge_the_same(tmp_path):
-    folder = write_folder(tmp_path / "files", set(BROKEN), insi_format="har")
+    folder = write_folder(tmp_path / "files", set(BROKEN), insi_format="har", data=tmp_path)
     status = run(
-        RunOptions(sut=f"artifacts:{folder}", suites="cda,fhir,mss,ins", report_dir=tmp_path / "r", data_dir=tmp_path),
+        RunOptions(sut=f"artifacts:{folder}", suites=SUITES, report_dir=tmp_path / "r", data_dir=tmp_path),
         out=io.StringIO(),
     )
     found = outcomes(tmp_path / "r")
     assert status == 1
-    assert {k for k, r in found.items() if r["outcome"] == "fail"} == set(BROKEN.values())
+    # DMP-06 too: the metadata's local patient id is no longer the CDA's patient.
+    assert {k for k, r in found.items() if r["outcome"] == "fail"} == set(BROKEN.values()) | {"DMP-06"}
     assert all(found[k]["findings"] for k in BROKEN.values())
     assert found["INS-04"]["outcome"] == "skip"  # the HAR is judged like the raw request
     out = io.StringIO()
@@ -160,8 +169,8 @@ def test_first_matching_answer_wins_and_an_unmatched_call_is_not_evaluated(tmp_p
         sut.perform("fhir.produce_resource", {"kind": "practitioner"}, context)
     with pytest.raises(ActionNotSupported, match=re.escape("names no file answering cda.produce_document")):
         sut.perform("cda.produce_document", {}, context)
-    with pytest.raises(ActionNotSupported, match=re.escape("dmp.feed_document needs the live product")):
-        sut.perform("dmp.feed_document", {}, context)
+    with pytest.raises(ActionNotSupported, match=re.escape("dmp.find_documents needs the live product")):
+        sut.perform("dmp.find_documents", {}, context)
     assert sut.describe()["kind"] == "artifacts"
 
 
@@ -289,3 +298,18 @@ def test_segur_run_with_a_bad_manifest_exits_2_naming_the_manifest_and_the_key(t
     assert (
         "manifest.toml: [[answer]] #1 (action 'cda.produce_document'): unknown key 'wehn' (did you mean when?)" in err
     ), err
+
+
+def test_a_recorded_dmp_feed_is_read_as_the_dmp_verifiers_read_it(tmp_path):
+    from harness.run.verify import dmp as verify_dmp
+
+    [exchange] = recorded_exchanges("dmp", EXAMPLE / "dmp" / "alimentation-td21.http", "http", "k", "td21.http")
+    assert (exchange.operation, exchange.outcome) == ("TD2.1", "ok")
+    [request] = verify_dmp.requests([exchange], "TD2.1")
+    assert request.submission() is not None and request.documents()
+    with pytest.raises(NotEvaluated, match="DMP-01 needs a live exchange"):
+        verify_dmp.check_transport([request])
+    with pytest.raises(NotEvaluated, match="DMP-02 needs a live exchange"):
+        verify_dmp.check_vihf_signature([request], [])
+    (tmp_path / "junk.xml").write_bytes(SOAP)  # an INSi envelope is no DMP transaction
+    assert recorded_exchanges("dmp", tmp_path / "junk.xml", "soap", "k", "junk.xml")[0].outcome == "rejected"

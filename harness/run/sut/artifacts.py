@@ -2,8 +2,8 @@
 
 ``--sut artifacts:DIR`` reads ``DIR/manifest.toml`` (:mod:`harness.run.sut.artifacts_manifest`)
 saying which file answers which action: CDA documents (or the XDM archive holding one), FHIR
-resources and bundles, RFC 5322 messages, and recorded INSi exchanges (HAR, raw HTTP, or the
-SOAP envelope alone). Documents and resources are answered as the product's own file; messages
+resources and bundles, RFC 5322 messages, and recorded INSi or DMP (TD2.1) requests (HAR, raw
+HTTP, or the SOAP envelope alone). Documents and resources are answered as the product's own file; messages
 and recorded requests are stored as this test's exchanges, marked as handed over, so the
 verifiers of live traffic judge their bytes and :func:`harness.run.verify.recorded.require_live`
 skips what only a live exchange shows. An action no file answers is not evaluated, with the reason.
@@ -20,7 +20,7 @@ from harness.protocols import mssmail
 from harness.protocols.cda_document import NotACda, read_cda
 from harness.protocols.xdm import NotAnXdm, read_xdm
 from harness.run.sut.actions import check_answer
-from harness.run.sut.artifacts_exchanges import insi_exchanges, mail_exchange, read_bytes
+from harness.run.sut.artifacts_exchanges import mail_exchange, read_bytes, recorded_exchanges
 from harness.run.sut.artifacts_manifest import FORMATS, ArtifactAnswer, load_manifest
 from harness.run.sut.base import ActionNotSupported, ActionResult, SutConfigError, SutContext, SutFailure
 from harness.run.verify.recorded import RECORDED_OUTCOME
@@ -70,7 +70,8 @@ class ArtifactsSut:
                 message_id = mssmail.parse(exchange.request_body).get("Message-ID")
                 data = {"outcome": "sent", "message_id": message_id, "file": shown}
             else:
-                exchanges = insi_exchanges(answer.path, answer.format, context.session_key, shown)
+                service = action.split(".")[0]
+                exchanges = recorded_exchanges(service, answer.path, answer.format, context.session_key, shown)
                 for exchange in exchanges:
                     context.record_exchange(exchange)
                 # What the product then kept was not recorded: only a live exchange shows it.

@@ -23,6 +23,7 @@ from lxml import etree
 from harness.core.recorder import OK, REJECTED, Exchange
 from harness.protocols import mssmail
 from harness.run.sut.base import SutFailure
+from harness.run.verify.dmp import read_request
 from harness.run.verify.recorded import ARTEFACT_META
 
 MAX_FILE_BYTES = 64 * 1024 * 1024
@@ -155,16 +156,21 @@ def insi_operation(body: bytes) -> str:
     return action.rsplit("/", 1)[-1].strip() or "unknown"
 
 
-def insi_exchanges(path: Path, file_format: str, session_key: str, shown_as: str) -> list[Exchange]:
-    """One exchange per request; one that is no INSi operation is ``rejected``, as the mock records it."""
+def _dmp_transaction(exchange: Exchange) -> str:
+    return read_request(exchange).transaction or "unknown"  # as the DMP verifiers read a request
+
+
+def recorded_exchanges(service: str, path: Path, file_format: str, session_key: str, shown_as: str) -> list[Exchange]:
+    """One exchange per request; one that is no operation of the service is ``rejected``, as the mock records it."""
     reader = {"har": read_har, "http": read_raw_http, "soap": read_soap}[file_format]
     now = time.time()
-    return [
-        Exchange(
-            service="insi",
+    exchanges = []
+    for request in reader(path):
+        exchange = Exchange(
+            service=service,
             session_key=session_key,
-            operation=operation,
-            outcome=OK if operation in INSI_BODIES.values() else REJECTED,
+            operation="unknown",
+            outcome=REJECTED,
             request_body=request.body,
             response_body=request.response,
             started_at=now,
@@ -178,9 +184,19 @@ def insi_exchanges(path: Path, file_format: str, session_key: str, shown_as: str
             },
             summary={"artefact": shown_as, "format": file_format},
         )
-        for request in reader(path)
-        for operation in [insi_operation(request.body)]
-    ]
+        if service == "insi":
+            exchange.operation = insi_operation(request.body)
+            known = exchange.operation in INSI_BODIES.values()
+        else:
+            exchange.operation = _dmp_transaction(exchange)
+            known = exchange.operation != "unknown"
+        exchange.outcome = OK if known else REJECTED
+        exchanges.append(exchange)
+    return exchanges
+
+
+def insi_exchanges(path: Path, file_format: str, session_key: str, shown_as: str) -> list[Exchange]:
+    return recorded_exchanges("insi", path, file_format, session_key, shown_as)
 
 
 def mail_exchange(path: Path, recipients: tuple[str, ...], session_key: str, shown_as: str) -> Exchange:

@@ -46,6 +46,7 @@ FORMATS: dict[str, tuple[str, ...]] = {
     "mss.send_to_patient": ("rfc5322",),
     "insi.search_by_traits": ("har", "http", "soap"),
     "insi.search_by_carte_vitale": ("har", "http", "soap"),
+    "dmp.feed_document": ("har", "http", "soap"),
 }
 SUFFIX_FORMATS = {
     ".xml": {"cda": "cda", "fhir": "fhir", "har": "soap"},
