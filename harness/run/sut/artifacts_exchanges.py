@@ -61,6 +61,8 @@ def _unreadable(path: Path, what: str, why: object) -> SutFailure:
     return SutFailure(f"{path.name} cannot be read as {what}: {why}", f"{path.name} illisible comme {what} : {why}")
 
 
+# HAR 1.2 (https://github.com/ahmadnassri/har-spec, versions/1.2.md) gives ``encoding`` to a response's
+# content only; the 1.3 proposal (versions/1.3.md) adds it to postData, which some tools already write.
 def _har_text(part: dict[str, Any]) -> bytes:
     text = part.get("text") or ""
     if not isinstance(text, str):
@@ -116,7 +118,11 @@ def _headers(lines: list[bytes]) -> dict[str, str]:
 
 
 def read_raw_http(path: Path) -> list[HttpRequest]:
-    """A request as sent on the wire (request line, headers, blank line, body), optionally followed by its response."""
+    """A request as sent on the wire, optionally followed by its response.
+
+    HTTP/1.1 message syntax (RFC 9112 §2-§6): start line, header fields, blank line, then a body of
+    Content-Length bytes. Bare LF line endings are accepted, as captures saved by hand often have them.
+    """
     try:
         head, rest = _split_message(read_bytes(path).lstrip(b"\r\n"))
         method, target, _ = head[0].decode("latin-1").split(" ", 2)
