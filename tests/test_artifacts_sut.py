@@ -82,7 +82,7 @@ def test_the_example_folder_passes_content_requirements_and_skips_live_ones(tmp_
 
 @pytest.mark.slow
 def test_broken_files_fail_their_requirement_and_rejudge_the_same(tmp_path):
-    folder = write_folder(tmp_path / "files", set(BROKEN), insi_format="har", data=tmp_path)
+    folder = write_folder(tmp_path / "files", set(BROKEN), insi_format="har", data=tmp_path / "recording")
     status = run(
         RunOptions(sut=f"artifacts:{folder}", suites=SUITES, report_dir=tmp_path / "r", data_dir=tmp_path),
         out=io.StringIO(),
