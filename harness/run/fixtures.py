@@ -209,6 +209,7 @@ def sut(
         p12_password=pki.P12_PASSWORD,
         work_dir=tmp_path,
         pki_dir=segur_env.pki.directory,
+        record_exchange=segur_env.store.record,
     )
     flow = flow_for(request.config.getoption("--segur-couloir", default=None))
     return BoundSut(segur_sut, context, *_interactions(request), flow=flow)
