@@ -17,6 +17,7 @@ from harness.core import pki
 from harness.core.errors import UsageError
 from harness.core.recorder import ExchangeStore
 from harness.core.signing import Signer
+from harness.core.storage import Storage
 from harness.protocols.mockserver import LOOPBACK, ServedApp, serve_app
 from mock_services.common import CONTROL_TOKEN_ENV, ControlGuard, ScenarioStore
 from mock_services.insi.settings import SETTINGS_ENV as INSI_SETTINGS_ENV
@@ -113,6 +114,7 @@ class HarnessEnvironment:
         *,
         public_host: str | None = None,
         control_token: str | None = None,
+        store: str | None = None,
     ):
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if data_dir is None:
@@ -125,8 +127,12 @@ class HarnessEnvironment:
         self.public_host = public_host or (LOOPBACK if host in WILDCARD_HOSTS else host)
         self.control_token = control_token if control_token is not None else os.environ.get(CONTROL_TOKEN_ENV)
         self.pki = pki.load_or_create_pki(data_dir / "pki")
+        # SQLite files in the data folder, or the PostgreSQL database of --store / SEGUR_STORE.
+        self.storage = Storage(data_dir, store)
         # The mocks sign what they record, so a pack's exchanges can be checked against their key.
-        self.store = ExchangeStore(data_dir / "exchanges.sqlite3", signer=Signer(self.pki.signers["trace"]))
+        self.store = ExchangeStore(
+            signer=Signer(self.pki.signers["trace"]), database=self.storage.database("exchanges.sqlite3")
+        )
         self.scenarios = ScenarioStore()
         self.servers: dict[str, ServedApp] = {}
         self.apps: dict[str, Any] = {}
@@ -258,6 +264,7 @@ class HarnessEnvironment:
             close()
         self.on_close.clear()
         self.store.close()
+        self.storage.close()
         if self._tmp is not None:
             self._tmp.cleanup()
 
