@@ -1,4 +1,4 @@
-"""`segur run` and `segur serve` with ``--store postgresql://...``: the suites judge the same, the state is in PostgreSQL."""
+"""`segur run` and `segur serve` with ``--store postgresql://...``: same verdicts, state in PostgreSQL."""
 
 from __future__ import annotations
 
@@ -89,8 +89,10 @@ def test_an_unusable_store_is_a_usage_error_without_the_password(tmp_path, comma
 def test_serve_records_in_the_postgresql_database_of_segur_store(tmp_path, pg_url):
     endpoints = tmp_path / "endpoints.json"
     process = subprocess.Popen(
-        [sys.executable, "-m", "harness.cli", "serve", "--services", "insi", "--no-console"]
-        + ["--data-dir", str(tmp_path / "data"), "--endpoints-file", str(endpoints)],
+        [
+            *(sys.executable, "-m", "harness.cli", "serve", "--services", "insi", "--no-console"),
+            *("--data-dir", str(tmp_path / "data"), "--endpoints-file", str(endpoints)),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
