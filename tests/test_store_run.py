@@ -33,8 +33,8 @@ def recorded(url: str) -> ExchangeStore:
     return ExchangeStore(database=open_postgresql(url))
 
 
-def test_the_ins_and_psc_suites_pass_with_every_exchange_recorded_in_postgresql(tmp_path, data_dir, pg_url, capsys):
-    status = run(RunOptions(suites="ins,psc", report_dir=tmp_path / "r", data_dir=data_dir, store=pg_url))
+def test_suites_pass_with_every_exchange_and_the_dmp_state_in_postgresql(tmp_path, data_dir, pg_url, capsys):
+    status = run(RunOptions(suites="ins,psc,dmp", report_dir=tmp_path / "r", data_dir=data_dir, store=pg_url))
     report = json.loads((tmp_path / "r" / "report.json").read_text(encoding="utf-8"))
     assert status == 0, capsys.readouterr().out
     store = recorded(pg_url)
@@ -42,10 +42,12 @@ def test_the_ins_and_psc_suites_pass_with_every_exchange_recorded_in_postgresql(
         in_database = store.exchanges()
     finally:
         store.database.close()
-    assert {e.service for e in in_database} >= {"insi", "psc"}
+    assert {e.service for e in in_database} >= {"insi", "psc", "dmp"}
     assert sorted(e["id"] for e in report["exchanges"]) == sorted(e.id for e in in_database)
     assert all(e.trace for e in in_database), "the trace signature is stored with each exchange"
-    assert not (data_dir / "exchanges.sqlite3").exists(), "nothing went to the SQLite file"
+    with open_postgresql(pg_url) as database:
+        assert database.one("SELECT COUNT(*) FROM entry")[0] > 0, "the DMP registry is in PostgreSQL too"
+    assert not list(data_dir.glob("*.sqlite3")), "nothing went to SQLite files"
     assert verify_pack(tmp_path / "r").intact  # the traces read back from PostgreSQL verify
 
 

@@ -69,7 +69,7 @@ def _dmp_app(env: HarnessEnvironment) -> Any:
         raise UnknownServiceError(f"DMP mock configuration: {exc}") from exc
     # The VIHF is trusted when signed under the harness's CAs (CPS-like cards, organisations).
     trusted = tuple(pki.trusted_ca_certificates(env.pki))
-    registry = DmpRegistry(env.data_dir / "dmp.sqlite3")
+    registry = DmpRegistry(database=env.storage.database("dmp.sqlite3"))
     env.on_close.append(registry.close)
     settings = DmpSettings(trusted_signers=trusted)
     return create_app(env.store, env.scenarios, settings=settings, patients=patients, registry=registry, faults=faults)

@@ -1,0 +1,112 @@
+"""The mocks' state stores on both engines: DMP registry (and, below, the MSSanté mail store)."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from harness.core.storage import SqliteDatabase, open_postgresql, schema_version
+from mock_services.dmp.registry import DmpRegistry, NewSubmissionSet, StoredEntry
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request, tmp_path):
+    if request.param == "sqlite":
+        db = SqliteDatabase(tmp_path / "state.sqlite3")
+    else:
+        db = open_postgresql(request.getfixturevalue("pg_url"))
+    yield db
+    db.close()
+
+
+def entry(uuid: str, unique_id: str, patient: str = "INS1", version: int = 1) -> StoredEntry:
+    return StoredEntry(
+        uuid, f"lid-{unique_id}", version, unique_id, patient, "Approved", "author", "structure",
+        ("N",), "11488-4", "text/xml", "h", 3, "ss1", b"<meta/>\x00",
+    )  # fmt: skip
+
+
+def test_dmp_submissions_come_back_in_the_order_they_were_stored(database):
+    registry = DmpRegistry(database=database)
+    assert registry.claim_realm("r") and not registry.claim_realm("r")
+    batch = [entry(f"urn:uuid:{n}", f"1.2.{n}") for n in (9, 3, 7)]  # not in key order
+    registry.store("r", NewSubmissionSet("ss1", "1.2.250", "INS1", b"<ss/>"), batch, {"1.2.9": b"\x00doc"})
+    registry.store("r", None, [entry("urn:uuid:1", "1.2.1")], {})
+    assert [e.entry_uuid for e in registry.entries("r", "INS1")] == [
+        "urn:uuid:9", "urn:uuid:3", "urn:uuid:7", "urn:uuid:1",
+    ]  # fmt: skip
+    assert registry.content("r", "1.2.9") == b"\x00doc"
+    assert registry.entries("other-realm", "INS1") == []
+    assert registry.submission_sets("r", "INS1") == [("ss1", "1.2.250", b"<ss/>")]
+    assert registry.unique_id_used("r", "1.2.250") and not registry.unique_id_used("r", "1.2.404")
+
+
+def test_a_dmp_submission_that_fails_leaves_nothing_behind(database):
+    registry = DmpRegistry(database=database)
+    registry.store("r", None, [entry("urn:uuid:1", "1.2.1")], {})
+    duplicate = [entry("urn:uuid:2", "1.2.2"), entry("urn:uuid:1", "1.2.1")]  # the second breaks the key
+    with pytest.raises(Exception, match=r"(?i)unique|duplicate"):
+        registry.store("r", NewSubmissionSet("ss2", "1.2.99", "INS1", b""), duplicate, {"1.2.2": b"x"})
+    assert [e.entry_uuid for e in registry.entries("r", "INS1")] == ["urn:uuid:1"]
+    assert registry.content("r", "1.2.2") is None and registry.submission_sets("r", "INS1") == []
+
+
+def test_dmp_authorisations_are_set_replaced_and_removed(database):
+    registry = DmpRegistry(database=database)
+    registry.set_authorisation("r", "INS2", "ps", "VALIDE")
+    registry.set_authorisation("r", "INS1", "ps", "EXPIRE")
+    registry.set_authorisation("r", "INS1", "ps", "VALIDE")
+    assert registry.authorisation("r", "INS1", "ps") == "VALIDE"
+    assert registry.authorised_patients("r", "ps") == ["INS1", "INS2"]
+    registry.set_authorisation("r", "INS1", "ps", None)
+    assert registry.authorisation("r", "INS1", "ps") is None
+
+
+def test_the_dmp_registry_reopens_with_what_it_held(database):
+    DmpRegistry(database=database).store("r", None, [entry("urn:uuid:1", "1.2.1")], {})
+    again = DmpRegistry(database=database)
+    assert [e.unique_id for e in again.entries("r", "INS1")] == ["1.2.1"]
+    assert schema_version(database, "dmp") == 1
+
+
+# The registry's schema before versioned migrations (main at f965a57, mock_services/dmp/registry.py SCHEMA).
+PREVIOUS_DMP_SCHEMA = """
+CREATE TABLE IF NOT EXISTS entry (
+    realm TEXT NOT NULL, entry_uuid TEXT NOT NULL, lid TEXT NOT NULL, version INTEGER NOT NULL,
+    unique_id TEXT NOT NULL, patient_ins TEXT NOT NULL, status TEXT NOT NULL,
+    author TEXT NOT NULL, author_structure TEXT NOT NULL, confidentiality TEXT NOT NULL,
+    type_code TEXT NOT NULL, mime_type TEXT NOT NULL, hash TEXT NOT NULL, size INTEGER NOT NULL,
+    submission_set TEXT NOT NULL, metadata BLOB NOT NULL, seq INTEGER NOT NULL,
+    PRIMARY KEY (realm, entry_uuid)
+);
+CREATE INDEX IF NOT EXISTS entry_unique ON entry(realm, unique_id);
+CREATE INDEX IF NOT EXISTS entry_patient ON entry(realm, patient_ins);
+CREATE TABLE IF NOT EXISTS content (
+    realm TEXT NOT NULL, unique_id TEXT NOT NULL, data BLOB NOT NULL, PRIMARY KEY (realm, unique_id)
+);
+CREATE TABLE IF NOT EXISTS submission_set (
+    realm TEXT NOT NULL, entry_uuid TEXT NOT NULL, unique_id TEXT NOT NULL, patient_ins TEXT NOT NULL,
+    metadata BLOB NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (realm, entry_uuid)
+);
+CREATE TABLE IF NOT EXISTS authorisation (
+    realm TEXT NOT NULL, patient_ins TEXT NOT NULL, ps TEXT NOT NULL, status TEXT NOT NULL,
+    PRIMARY KEY (realm, patient_ins, ps)
+);
+CREATE TABLE IF NOT EXISTS realm (realm TEXT PRIMARY KEY);
+"""
+
+
+def test_a_dmp_file_of_the_previous_harness_is_migrated_with_its_documents(tmp_path):
+    path = tmp_path / "dmp.sqlite3"
+    with sqlite3.connect(path) as old:
+        old.executescript(PREVIOUS_DMP_SCHEMA)
+        old.execute(
+            "INSERT INTO entry VALUES ('r', 'u', 'l', 1, '1.2', 'INS1', 'Approved', 'a', 's', '[]', 't', "
+            "'text/xml', 'h', 1, 'ss', x'00', 5)"
+        )
+    registry = DmpRegistry(path)
+    assert [e.entry_uuid for e in registry.entries("r", "INS1")] == ["u"]
+    registry.store("r", None, [entry("urn:uuid:2", "1.3")], {})
+    assert [e.entry_uuid for e in registry.entries("r", "INS1")] == ["u", "urn:uuid:2"]
+    registry.close()
