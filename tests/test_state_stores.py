@@ -8,6 +8,7 @@ import pytest
 
 from harness.core.storage import SqliteDatabase, open_postgresql, schema_version
 from mock_services.dmp.registry import DmpRegistry, NewSubmissionSet, StoredEntry
+from mock_services.mssante.store import MailStore
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -110,3 +111,34 @@ def test_a_dmp_file_of_the_previous_harness_is_migrated_with_its_documents(tmp_p
     registry.store("r", None, [entry("urn:uuid:2", "1.3")], {})
     assert [e.entry_uuid for e in registry.entries("r", "INS1")] == ["u", "urn:uuid:2"]
     registry.close()
+
+
+def test_mail_uids_are_never_reused_and_survive_a_reopening(database):
+    store = MailStore(database=database)
+    assert [store.deliver("Dr@Example.fr", b"one"), store.deliver("dr@example.fr", b"two")] == [1, 2]
+    store.set_flags("dr@example.fr", "INBOX", 2, frozenset({"\\Deleted"}))
+    assert store.expunge("dr@example.fr") == [2]
+    assert store.deliver("dr@example.fr", b"three") == 3
+    again = MailStore(database=database)
+    assert again.uidvalidity == store.uidvalidity
+    assert [(m.uid, m.raw) for m in again.messages("dr@example.fr")] == [(1, b"one"), (3, b"three")]
+    assert again.next_uid("dr@example.fr") == 4
+
+
+def test_a_delivery_to_several_mailboxes_is_all_or_nothing(database):
+    store = MailStore(database=database)
+    assert store.deliver_all([("a@x.fr", b"m"), ("b@x.fr", b"m")]) == [1, 1]
+    with pytest.raises(Exception, match=r"(?i)null"):  # the second delivery breaks NOT NULL
+        store.deliver_all([("a@x.fr", b"m2"), ("b@x.fr", None)])  # type: ignore[list-item]
+    assert [m.uid for m in store.messages("a@x.fr")] == [1] and store.next_uid("a@x.fr") == 2
+
+
+def test_folder_validities_are_distinct_and_new_after_a_folder_is_dropped(database):
+    store = MailStore(database=database)
+    inbox, archive = store.folder_validity("a@x.fr"), store.folder_validity("a@x.fr", "Archive")
+    assert inbox != archive and store.folder_validity("a@x.fr", "Archive") == archive
+    store.deliver("a@x.fr", b"m", folder="Archive")
+    store.rename_folder("a@x.fr", "Archive", "Old")
+    assert store.folder_validity("a@x.fr", "Old") == archive and store.folders("a@x.fr") == ["INBOX", "Old"]
+    store.drop_folder("a@x.fr", "Old")
+    assert store.folder_validity("a@x.fr", "Old") not in {inbox, archive}

@@ -33,8 +33,8 @@ def recorded(url: str) -> ExchangeStore:
     return ExchangeStore(database=open_postgresql(url))
 
 
-def test_suites_pass_with_every_exchange_and_the_dmp_state_in_postgresql(tmp_path, data_dir, pg_url, capsys):
-    status = run(RunOptions(suites="ins,psc,dmp", report_dir=tmp_path / "r", data_dir=data_dir, store=pg_url))
+def test_suites_pass_with_exchanges_dmp_and_mail_state_in_postgresql(tmp_path, data_dir, pg_url, capsys):
+    status = run(RunOptions(suites="ins,psc,dmp,mss", report_dir=tmp_path / "r", data_dir=data_dir, store=pg_url))
     report = json.loads((tmp_path / "r" / "report.json").read_text(encoding="utf-8"))
     assert status == 0, capsys.readouterr().out
     store = recorded(pg_url)
@@ -42,11 +42,12 @@ def test_suites_pass_with_every_exchange_and_the_dmp_state_in_postgresql(tmp_pat
         in_database = store.exchanges()
     finally:
         store.database.close()
-    assert {e.service for e in in_database} >= {"insi", "psc", "dmp"}
+    assert {e.service for e in in_database} >= {"insi", "psc", "dmp", "mss"}
     assert sorted(e["id"] for e in report["exchanges"]) == sorted(e.id for e in in_database)
     assert all(e.trace for e in in_database), "the trace signature is stored with each exchange"
     with open_postgresql(pg_url) as database:
         assert database.one("SELECT COUNT(*) FROM entry")[0] > 0, "the DMP registry is in PostgreSQL too"
+        assert database.one("SELECT COUNT(*) FROM message")[0] > 0, "and so are the MSSanté mailboxes"
     assert not list(data_dir.glob("*.sqlite3")), "nothing went to SQLite files"
     assert verify_pack(tmp_path / "r").intact  # the traces read back from PostgreSQL verify
 
@@ -70,11 +71,12 @@ def _closed_port() -> int:
     ("store", "message"),
     [
         ("mysql://u:secret@h/db", "expected 'sqlite' or a postgresql:// URL"),
-        (f"postgresql://u:secret@127.0.0.1:{_closed_port()}/db", "cannot connect to PostgreSQL"),
+        ("postgresql://u:secret@127.0.0.1:{closed_port}/db", "cannot connect to PostgreSQL"),
     ],
 )
 @pytest.mark.parametrize("command", ["run", "serve"])
 def test_an_unusable_store_is_a_usage_error_without_the_password(tmp_path, command, store, message):
+    store = store.format(closed_port=_closed_port())  # at run time: ids stay the same on every xdist worker
     completed = subprocess.run(
         [sys.executable, "-m", "harness.cli", command, "--store", store, "--data-dir", str(tmp_path / "d")],
         cwd=tmp_path,

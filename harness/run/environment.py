@@ -186,6 +186,7 @@ class HarnessEnvironment:
                 directory=directory,
                 bearer=bearer,
                 active=self.active_session,
+                database=self.storage.database("mailboxes.sqlite3"),
             )
         return self.mss
 
