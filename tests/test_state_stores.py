@@ -142,3 +142,28 @@ def test_folder_validities_are_distinct_and_new_after_a_folder_is_dropped(databa
     assert store.folder_validity("a@x.fr", "Old") == archive and store.folders("a@x.fr") == ["INBOX", "Old"]
     store.drop_folder("a@x.fr", "Old")
     assert store.folder_validity("a@x.fr", "Old") not in {inbox, archive}
+
+
+def test_scenarios_in_postgresql_are_seen_by_every_process_sharing_the_database(pg_url):
+    from mock_services.common import Scenario, ScenarioStore
+
+    with open_postgresql(pg_url) as first_db, open_postgresql(pg_url) as second_db:
+        setter, server = ScenarioStore(first_db), ScenarioStore(second_db)  # two pools: like two processes
+        assert server.get("k") == Scenario()
+        setter.set("k", Scenario(fault="technical", options={"acr": "eidas3"}))
+        assert server.get("k") == Scenario(fault="technical", options={"acr": "eidas3"})
+        assert server.update("k", latency_ms=20) == Scenario(20, "technical", {"acr": "eidas3"})
+        assert setter.get("k").latency_ms == 20
+        setter.clear("k")
+        assert server.get("k") == Scenario()
+        with pytest.raises(TypeError):
+            setter.set("k", Scenario(options={"not json": object()}))
+        assert server.get("k") == Scenario()
+
+
+def test_scenarios_without_a_database_stay_in_memory_as_before():
+    from mock_services.common import Scenario, ScenarioStore
+
+    store = ScenarioStore()
+    store.set("k", Scenario(options={"kept": ("as", "given")}))  # any Python value, never serialised
+    assert store.get("k").options == {"kept": ("as", "given")}

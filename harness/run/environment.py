@@ -133,7 +133,8 @@ class HarnessEnvironment:
         self.store = ExchangeStore(
             signer=Signer(self.pki.signers["trace"]), database=self.storage.database("exchanges.sqlite3")
         )
-        self.scenarios = ScenarioStore()
+        # Scenarios stay in memory with SQLite (as before); with PostgreSQL, every process sharing it sees them.
+        self.scenarios = ScenarioStore(self.storage.shared_database())
         self.servers: dict[str, ServedApp] = {}
         self.apps: dict[str, Any] = {}
         self.on_close: list[Callable[[], None]] = []

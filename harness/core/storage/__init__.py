@@ -75,6 +75,14 @@ class Storage:
             self._files[sqlite_file] = SqliteDatabase(self.data_dir / sqlite_file, synchronous)
         return self._files[sqlite_file]
 
+    def shared_database(self) -> Database | None:
+        """The PostgreSQL database every process of this store shares; None with SQLite files.
+
+        For state that used to live in one process's memory only (scenarios): it stays there with
+        SQLite, and moves to the database when several processes may serve one PostgreSQL store.
+        """
+        return self._shared
+
     def describe(self) -> str:
         return self._shared.describe() if self._shared is not None else f"SQLite files in {self.data_dir}"
 
