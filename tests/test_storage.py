@@ -237,3 +237,20 @@ def test_storage_uses_the_environment_variable_when_no_store_is_given(tmp_path, 
     assert local.engine == "sqlite"
     assert local.database("a.sqlite3") is not local.database("b.sqlite3")
     local.close()
+
+
+def test_two_harnesses_keep_apart_in_one_database_through_their_search_path(pg_url):
+    with open_postgresql(pg_url) as admin:
+        admin.execute("CREATE SCHEMA team_a")
+        admin.execute("CREATE SCHEMA team_b")
+    stores = {}
+    for team in ("team_a", "team_b"):
+        stores[team] = ExchangeStore(database=open_postgresql(f"{pg_url}?options=-csearch_path%3D{team}"))
+    try:
+        stores["team_a"].record(exchange("a"))
+        assert [e.session_key for e in stores["team_a"].exchanges()] == ["a"]
+        assert stores["team_b"].exchanges() == []
+        assert stores["team_b"].record(exchange("b")).seq == 1
+    finally:
+        for store in stores.values():
+            store.database.close()
