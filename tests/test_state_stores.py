@@ -167,3 +167,44 @@ def test_scenarios_without_a_database_stay_in_memory_as_before():
     store = ScenarioStore()
     store.set("k", Scenario(options={"kept": ("as", "given")}))  # any Python value, never serialised
     assert store.get("k").options == {"kept": ("as", "given")}
+
+
+def test_two_psc_providers_on_one_database_share_codes_tokens_and_sessions(pg_url):
+    import base64
+    import hashlib
+    from urllib.parse import parse_qs, urlparse
+
+    from starlette.testclient import TestClient
+
+    from harness.core.recorder import ExchangeStore
+    from mock_services.psc import create_app
+
+    verifier = "v" * 50
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    token_path = "/auth/realms/esante-wallet/protocol/openid-connect/token"
+    auth = ("segur-reference", "segur-reference-secret")
+    with open_postgresql(pg_url) as db_a, open_postgresql(pg_url) as db_b:  # two pools: like two processes
+        store = ExchangeStore()
+        with (
+            TestClient(create_app(store, database=db_a), base_url="https://psc.test") as first,
+            TestClient(create_app(store, database=db_b), base_url="https://psc.test") as second,
+        ):
+            params = {
+                "response_type": "code", "client_id": auth[0], "redirect_uri": "http://127.0.0.1:8765/callback",
+                "scope": "openid scope_all", "state": "s", "nonce": "n", "login_hint": "899900000011",
+                "code_challenge": challenge, "code_challenge_method": "S256",
+            }  # fmt: skip
+            login = first.get("/wallet/auth", params=params, follow_redirects=False)
+            code = parse_qs(urlparse(login.headers["location"]).query)["code"][0]
+            redeem = {"grant_type": "authorization_code", "code": code, "code_verifier": verifier}
+            redeem["redirect_uri"] = params["redirect_uri"]
+            tokens = second.post(token_path, data=redeem, auth=auth)  # the code issued by the first
+            assert tokens.status_code == 200, tokens.text
+            refresh = {"grant_type": "refresh_token", "refresh_token": tokens.json()["refresh_token"]}
+            assert first.post(token_path, data=refresh, auth=auth).status_code == 200
+            replay = first.post(token_path, data=redeem, auth=auth)  # the code again: its grant is revoked
+            assert replay.json()["error"] == "invalid_grant"
+            assert second.post(token_path, data=refresh, auth=auth).json()["error"] == "invalid_grant"
+        store.close()
+        kinds = {row[0] for row in db_a.execute("SELECT DISTINCT kind FROM psc_state")}
+        assert {"code", "refresh", "sso", "access", "revoked-grant"} <= kinds

@@ -51,7 +51,8 @@ def _psc_app(env: HarnessEnvironment) -> Any:
         registry = Registry.load(clients=Path(clients) if clients else None)
     except (OSError, ValueError, KeyError) as exc:
         raise UnknownServiceError(f"PSC client registry {clients}: {exc}") from exc
-    return create_app(env.store, env.scenarios, registry=registry)
+    # codes, tokens, CIBA requests, SSO sessions: in memory with SQLite (as before), shared with PostgreSQL
+    return create_app(env.store, env.scenarios, registry=registry, database=env.storage.shared_database())
 
 
 DMP_PATIENTS_ENV = "SEGUR_DMP_PATIENTS"
