@@ -208,3 +208,27 @@ def test_two_psc_providers_on_one_database_share_codes_tokens_and_sessions(pg_ur
         store.close()
         kinds = {row[0] for row in db_a.execute("SELECT DISTINCT kind FROM psc_state")}
         assert {"code", "refresh", "sso", "access", "revoked-grant"} <= kinds
+
+
+def test_a_manual_step_in_postgresql_is_answered_from_another_process_desk(pg_url):
+    import threading
+
+    from harness.run.console.desk import ManualDesk, ManualStep, StepGone
+
+    step = ManualStep(
+        "insi.search_by_traits", "résumé", {"nom_naissance": "X"}, {}, "{}", ["found"], "k", {"insi": "u"}, {}
+    )
+    with open_postgresql(pg_url) as db_a, open_postgresql(pg_url) as db_b:
+        runner, console = ManualDesk(db_a), ManualDesk(db_b)  # the SUT's process, the console's
+        runner.post(step)
+        assert console.current() == step
+        answering = threading.Timer(0.3, console.answer, (step.id, "not_supported", None, "pas fait"))
+        answering.start()
+        answer = runner.wait(step.id, timeout=10)
+        answering.join()
+        assert answer is not None and answer.kind == "not_supported" and answer.reason == "pas fait"
+        assert console.current() is None
+        with pytest.raises(StepGone):
+            console.answer(step.id, "not_supported")
+        runner.withdraw(step.id)
+        assert runner.wait(step.id, timeout=0.1) is None

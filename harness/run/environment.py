@@ -200,7 +200,7 @@ class HarnessEnvironment:
         if self.console is None:
             from harness.run.console import start_console
 
-            self.console = start_console(self.store, self.scenarios)
+            self.console = start_console(self.store, self.scenarios, database=self.storage.shared_database())
             self.on_close.append(self.console.stop)
         return self.console
 
