@@ -254,3 +254,14 @@ def test_two_harnesses_keep_apart_in_one_database_through_their_search_path(pg_u
     finally:
         for store in stores.values():
             store.database.close()
+
+
+def test_an_environment_whose_store_is_refused_leaves_no_temporary_folder(monkeypatch, tmp_path):
+    import tempfile
+
+    from harness.run.environment import HarnessEnvironment
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the environment's own folder lands here
+    with pytest.raises(UsageError, match="--store"):
+        HarnessEnvironment(store="mysql://nowhere/db")
+    assert list(tmp_path.iterdir()) == []

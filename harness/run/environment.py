@@ -129,7 +129,12 @@ class HarnessEnvironment:
         self.control_token = control_token if control_token is not None else os.environ.get(CONTROL_TOKEN_ENV)
         self.pki = pki.load_or_create_pki(data_dir / "pki")
         # SQLite files in the data folder, or the PostgreSQL database of --store / SEGUR_STORE.
-        self.storage = Storage(data_dir, store)
+        try:
+            self.storage = Storage(data_dir, store)
+        except BaseException:
+            if self._tmp is not None:  # a refused store must not leave the temporary data folder behind
+                self._tmp.cleanup()
+            raise
         # The mocks sign what they record, so a pack's exchanges can be checked against their key.
         self.store = ExchangeStore(
             signer=Signer(self.pki.signers["trace"]), database=self.storage.database("exchanges.sqlite3")
