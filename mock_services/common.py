@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import json
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from cryptography import x509
@@ -28,6 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from harness.core.storage import Database, migrate, same_for_both
 from harness.protocols import jsonbody
 
 DEFAULT_SESSION = "default"
@@ -72,28 +74,63 @@ class Scenario:
         return cls(latency_ms=latency_ms, fault=fault, options=dict(options))
 
 
-class ScenarioStore:
-    """Scenarios by session key; thread-safe because tests set them from another thread."""
+SCENARIO_COMPONENT = "scenarios"
+SCENARIO_MIGRATIONS = (
+    same_for_both(
+        1,
+        "scenario by session key",
+        "CREATE TABLE IF NOT EXISTS scenario (session_key TEXT PRIMARY KEY, body TEXT NOT NULL)",
+    ),
+)
+_SAVE_SCENARIO = "INSERT INTO scenario VALUES (?, ?) ON CONFLICT (session_key) DO UPDATE SET body = excluded.body"
 
-    def __init__(self) -> None:
+
+class ScenarioStore:
+    """Scenarios by session key; thread-safe because tests set them from another thread.
+
+    In memory by default (they never outlived a process). Given a database (the environment's
+    PostgreSQL store), they live there as JSON, so every process serving one database sees the
+    switches set through any of them; options must then be JSON values, as over HTTP.
+    """
+
+    def __init__(self, database: Database | None = None) -> None:
         self._lock = threading.Lock()
         self._by_key: dict[str, Scenario] = {}
+        self._db = database
+        if database is not None:
+            migrate(database, SCENARIO_COMPONENT, SCENARIO_MIGRATIONS)
 
     def get(self, session_key: str) -> Scenario:
+        if self._db is not None:
+            row = self._db.one("SELECT body FROM scenario WHERE session_key = ?", (session_key,))
+            return Scenario.from_dict(json.loads(row[0])) if row else Scenario()
         with self._lock:
             return self._by_key.get(session_key, Scenario())
 
     def set(self, session_key: str, scenario: Scenario) -> None:
+        if self._db is not None:
+            self._db.execute(_SAVE_SCENARIO, (session_key, json.dumps(asdict(scenario))))
+            return
         with self._lock:
             self._by_key[session_key] = scenario
 
     def update(self, session_key: str, **changes: Any) -> Scenario:
+        if self._db is not None:
+            with self._db.transaction() as tx:
+                tx.lock("scenario")
+                row = tx.one("SELECT body FROM scenario WHERE session_key = ?", (session_key,))
+                scenario = replace(Scenario.from_dict(json.loads(row[0])) if row else Scenario(), **changes)
+                tx.execute(_SAVE_SCENARIO, (session_key, json.dumps(asdict(scenario))))
+            return scenario
         with self._lock:
             scenario = replace(self._by_key.get(session_key, Scenario()), **changes)
             self._by_key[session_key] = scenario
             return scenario
 
     def clear(self, session_key: str) -> None:
+        if self._db is not None:
+            self._db.execute("DELETE FROM scenario WHERE session_key = ?", (session_key,))
+            return
         with self._lock:
             self._by_key.pop(session_key, None)
 

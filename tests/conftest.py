@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -45,3 +48,37 @@ def reference() -> Path:
     if found is None:
         pytest.skip("shared reference corpus not found: set SEGUR_REFERENCE_DIR or place it at ../shared/reference")
     return found
+
+
+def _absent_in_ci(reason: str) -> None:
+    """Skip locally; with CI=true fail, since .ci/run installs what these tests need."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} (CI=true: .ci/run installs it, so its absence is a broken environment)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Any]:
+    """A throw-away PostgreSQL cluster of this pytest-xdist worker (tests/pg_cluster.py)."""
+    from pg_cluster import PgCluster, find_bindir
+
+    bindir = find_bindir()
+    if bindir is None:
+        _absent_in_ci("PostgreSQL not found (no initdb on PATH nor in /usr/lib/postgresql/*/bin)")
+    try:
+        import psycopg  # noqa: F401
+        import psycopg_pool  # noqa: F401
+    except ImportError:
+        _absent_in_ci("psycopg / psycopg_pool not installed (pip install -e '.[test]')")
+    assert bindir is not None
+    cluster = PgCluster(bindir).start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def pg_url(pg_cluster) -> Iterator[str]:
+    """The URL of a new, empty PostgreSQL database, dropped after the test."""
+    url = pg_cluster.create_database()
+    yield url
+    pg_cluster.drop_database(url)

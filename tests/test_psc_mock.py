@@ -15,6 +15,7 @@ from joserfc.jwk import KeySet
 
 from harness.core import pki
 from harness.core.recorder import ExchangeStore
+from harness.core.storage import open_postgresql
 from harness.protocols.mockserver import serve_app
 from mock_services.common import ScenarioStore
 from mock_services.psc import create_app
@@ -25,13 +26,22 @@ CLIENT, SECRET = "segur-reference", "segur-reference-secret"
 MEDECIN = "899900000011"
 
 
-@pytest.fixture(scope="module")
-def provider(layout):
+@pytest.fixture(scope="module", params=["memory", "postgresql"])
+def provider(request, layout):
+    """The provider with its state in memory (the default), and in a PostgreSQL database."""
+    database = None
+    if request.param == "postgresql":
+        cluster = request.getfixturevalue("pg_cluster")
+        url = cluster.create_database()
+        database = open_postgresql(url)
     store, scenarios = ExchangeStore(), ScenarioStore()
-    app = create_app(store, scenarios)
+    app = create_app(store, scenarios, database=database)
     with serve_app(app, name="psc", ssl_context=pki.server_ssl_context(layout)) as served:
         yield served, store, scenarios
     store.close()
+    if database is not None:
+        database.close()
+        cluster.drop_database(url)
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         report_dir=Path(args.report_dir),
         defects=args.defect,
         data_dir=Path(args.data_dir) if args.data_dir else None,
+        store=args.store,
         lang=args.lang,
         verbose=args.verbose,
         keyword=args.k,
@@ -66,6 +67,12 @@ def add_commands(commands: Any) -> None:
     run.add_argument("--report-dir", default="reports/latest", help="where reports go (default reports/latest)")
     run.add_argument("--defect", action="append", default=[], help="reference SUT defect (see `segur sut defects`)")
     run.add_argument("--data-dir", default=None, help="keep PKI and exchanges here (default: temporary)")
+    run.add_argument(
+        "--store",
+        default=None,
+        help="where the mocks' state goes: sqlite (files in the data folder, the default) or a postgresql:// URL "
+        "(needs the postgresql extra; default: $SEGUR_STORE, else sqlite; docs/deployment.md)",
+    )
     run.add_argument("--lang", default="fr", choices=["fr", "en"], help="language of report.html")
     run.add_argument("-k", default=None, help="only tests matching this pytest -k expression")
     run.add_argument("-v", "--verbose", action="store_true", help="one line per test, and the tracebacks of failures")

@@ -39,7 +39,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     data_dir = Path(args.data_dir) if args.data_dir else None
     token = args.control_token or os.environ.get(CONTROL_TOKEN_ENV) or None
-    with HarnessEnvironment(data_dir, host=args.host, public_host=args.public_host, control_token=token) as env:
+    with HarnessEnvironment(
+        data_dir, host=args.host, public_host=args.public_host, control_token=token, store=args.store
+    ) as env:
         for service in services:
             env.start_any(service)
         if args.console:
@@ -54,7 +56,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         if env.console is not None:
             print(f"segur serve: operator console at {env.console.url} (this machine only)", flush=True)
         print(
-            f"segur serve: {', '.join(services)} ready; data in {env.data_dir}; Ctrl+C or SIGTERM stops.",
+            f"segur serve: {', '.join(services)} ready; data in {env.data_dir}, state in {env.storage.describe()}; "
+            "Ctrl+C or SIGTERM stops.",
             flush=True,
         )
         stop.wait()
@@ -99,6 +102,12 @@ def add_commands(commands: Any) -> None:
         "without one they answer loopback clients only)",
     )
     serve.add_argument("--data-dir", default=None, help="PKI and exchange store folder (default: temporary)")
+    serve.add_argument(
+        "--store",
+        default=None,
+        help="where the mocks' state goes: sqlite (files in the data folder, the default) or a postgresql:// URL "
+        "(needs the postgresql extra; default: $SEGUR_STORE, else sqlite; docs/deployment.md)",
+    )
     serve.add_argument("--endpoints-file", default=None, help="write the endpoints JSON here once ready")
     serve.add_argument(
         "--insi-settings", default=None, help="TOML of INSi mock settings (profiles/insi/README.md lists the keys)"

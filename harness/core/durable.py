@@ -1,5 +1,8 @@
 """One way to open the SQLite files the mocks write: durable before they answer.
 
+Superseded by :mod:`harness.core.storage` (which the recorder, the DMP registry and the mail
+store use, on SQLite or PostgreSQL); kept for code not yet moved to it.
+
 WAL with ``synchronous=FULL`` makes each committed transaction survive a crash of the process
 or the machine; ``isolation_level=None`` leaves transactions to the callers (BEGIN IMMEDIATE).
 """

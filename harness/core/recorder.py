@@ -1,45 +1,73 @@
-"""The exchange recorder: every exchange with a mock, stored in SQLite before it is answered.
+"""The exchange recorder: every exchange with a mock, stored before it is answered.
 
 Crash safety comes from ordering, not luck: a mock calls :meth:`ExchangeStore.record` and
-only then sends its response, and each record is its own committed transaction (WAL,
-``synchronous=FULL`` by default), so whatever a client saw acknowledged is on disk.
+only then sends its response, and each record is its own committed transaction (SQLite: WAL,
+``synchronous=FULL`` by default; PostgreSQL: its commit), so whatever a client saw acknowledged
+is on disk. The store runs on either engine of :mod:`harness.core.storage`.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness.core.signing import Signer, canonical_json, sha256_hex
+from harness.core.storage import Database, Migration, SqliteDatabase, migrate, same_for_both
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS exchange (
+COMPONENT = "exchanges"
+_COLUMNS_V1 = """
     id TEXT PRIMARY KEY,
-    seq INTEGER NOT NULL,
+    seq {integer} NOT NULL,
     service TEXT NOT NULL,
     session_key TEXT NOT NULL,
     operation TEXT NOT NULL,
     outcome TEXT NOT NULL,
     http_status INTEGER,
     client_subject TEXT,
-    started_at REAL NOT NULL,
-    finished_at REAL NOT NULL,
+    started_at {real} NOT NULL,
+    finished_at {real} NOT NULL,
     request_meta TEXT NOT NULL,
-    request_body BLOB NOT NULL,
+    request_body {blob} NOT NULL,
     response_meta TEXT NOT NULL,
-    response_body BLOB NOT NULL,
-    summary TEXT NOT NULL,
-    trace TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX IF NOT EXISTS exchange_session ON exchange(session_key, seq);
+    response_body {blob} NOT NULL,
+    summary TEXT NOT NULL
 """
+_SESSION_INDEX = "CREATE INDEX IF NOT EXISTS exchange_session ON exchange(session_key, seq)"
+# The schema's history: never edit a released step, add one (tests/test_storage.py migrates each).
+MIGRATIONS = (
+    Migration(
+        1,
+        "exchange table",
+        (
+            f"CREATE TABLE IF NOT EXISTS exchange ({_COLUMNS_V1.format(integer='INTEGER', real='REAL', blob='BLOB')})",
+            _SESSION_INDEX,
+        ),
+        (
+            f"CREATE TABLE IF NOT EXISTS exchange "
+            f"({_COLUMNS_V1.format(integer='BIGINT', real='DOUBLE PRECISION', blob='BYTEA')})",
+            _SESSION_INDEX,
+        ),
+    ),
+    same_for_both(2, "trace signature column", "ALTER TABLE exchange ADD COLUMN trace TEXT NOT NULL DEFAULT ''"),
+    # the next sequence number and the console's "recorded after" both look seq up
+    same_for_both(3, "sequence index", "CREATE INDEX IF NOT EXISTS exchange_seq ON exchange(seq)"),
+)
+SEQ_LOCK = "exchange-seq"
+
+
+def _adopt(columns_of: Callable[[str], set[str]]) -> int:
+    """An exchange file of a harness before versioned migrations: with the trace column, version 2."""
+    columns = columns_of("exchange")
+    if not columns:
+        return 0
+    return 2 if "trace" in columns else 1
+
+
 COLUMNS = (
     "id",
     "seq",
@@ -58,6 +86,8 @@ COLUMNS = (
     "summary",
     "trace",
 )
+
+_INSERT = f"INSERT INTO exchange ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 
 # Outcomes of an exchange, as seen by the mock (not a verdict on the client):
 OK = "ok"  # a business answer (including CR 01/02 style "not found" answers)
@@ -129,45 +159,44 @@ class Exchange:
 
 
 class ExchangeStore:
-    """One SQLite file per data directory (or ``:memory:``); safe to share between threads."""
+    """The exchanges of one harness environment; safe to share between threads.
 
-    def __init__(self, path: Path | str = ":memory:", synchronous: str = "FULL", signer: Signer | None = None):
-        if synchronous not in {"OFF", "NORMAL", "FULL"}:
-            raise ValueError(f"synchronous must be OFF, NORMAL or FULL, not {synchronous!r}")
-        self.path = str(path)
-        self._lock = threading.Lock()
-        self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute(f"PRAGMA synchronous={synchronous}")
-        self._conn.executescript(SCHEMA)
-        columns = {row[1] for row in self._conn.execute("PRAGMA table_info(exchange)")}
-        if "trace" not in columns:  # a store written before traces existed
-            self._conn.execute("ALTER TABLE exchange ADD COLUMN trace TEXT NOT NULL DEFAULT ''")
+    By default one SQLite file (or ``:memory:``); given a :class:`~harness.core.storage.Database`
+    (``database=``), the exchange table of that database, SQLite or PostgreSQL, which the store then
+    does not close (its owner does).
+    """
+
+    def __init__(
+        self,
+        path: Path | str = ":memory:",
+        synchronous: str = "FULL",
+        signer: Signer | None = None,
+        *,
+        database: Database | None = None,
+    ):
+        self._owns_database = database is None
+        self.database = database if database is not None else SqliteDatabase(path, synchronous)
+        # the file the console reads apart; for PostgreSQL, where the data is (password hidden)
+        self.path = self.database.path if isinstance(self.database, SqliteDatabase) else self.database.describe()
+        self.schema_version = migrate(self.database, COMPONENT, MIGRATIONS, adopt=_adopt)
         self.signer = signer
-        row = self._conn.execute("SELECT COALESCE(MAX(seq), 0) FROM exchange").fetchone()
-        self._seq = int(row[0])
 
     def record(self, exchange: Exchange) -> Exchange:
-        """Store one exchange durably; returns it with its sequence number set."""
-        with self._lock:
-            self._seq += 1
-            exchange.seq = self._seq
+        """Store one exchange durably (committed when this returns); returns it with its sequence number set."""
+        with self.database.transaction() as tx:
+            tx.lock(SEQ_LOCK)  # sequence numbers in commit order, even with several processes on one database
+            row = tx.one("SELECT COALESCE(MAX(seq), 0) FROM exchange")
+            exchange.seq = int(row[0] if row else 0) + 1
             if self.signer is not None:
                 exchange.trace = self.signer.sign(exchange.trace_payload())
-            self._conn.execute(
-                f"INSERT INTO exchange ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
-                _row(exchange),
-            )
+            tx.execute(_INSERT, _row(exchange))
         return exchange
 
     def import_exchange(self, exchange: Exchange) -> None:
         """Put back an exchange of another store as it was (sequence and trace kept), for replays."""
-        with self._lock:
-            self._seq = max(self._seq, exchange.seq)
-            self._conn.execute(
-                f"INSERT INTO exchange ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
-                _row(exchange),
-            )
+        with self.database.transaction() as tx:
+            tx.lock(SEQ_LOCK)
+            tx.execute(_INSERT, _row(exchange))
 
     def exchanges(
         self, session_key: str | None = None, service: str | None = None, outcome: str | None = None
@@ -178,17 +207,11 @@ class ExchangeStore:
                 clauses.append(f"{column} = ?")
                 params.append(value)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        with self._lock:
-            rows = self._conn.execute(
-                f"SELECT {', '.join(COLUMNS)} FROM exchange {where} ORDER BY seq", params
-            ).fetchall()
+        rows = self.database.execute(f"SELECT {', '.join(COLUMNS)} FROM exchange {where} ORDER BY seq", params)
         return [_from_row(row) for row in rows]
 
     def get(self, exchange_id: str) -> Exchange:
-        with self._lock:
-            row = self._conn.execute(
-                f"SELECT {', '.join(COLUMNS)} FROM exchange WHERE id = ?", (exchange_id,)
-            ).fetchone()
+        row = self.database.one(f"SELECT {', '.join(COLUMNS)} FROM exchange WHERE id = ?", (exchange_id,))
         if row is None:
             raise KeyError(exchange_id)
         return _from_row(row)
@@ -197,8 +220,8 @@ class ExchangeStore:
         return iter(self.exchanges())
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        if self._owns_database:
+            self.database.close()
 
 
 def _row(exchange: Exchange) -> tuple[Any, ...]:

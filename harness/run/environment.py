@@ -17,6 +17,7 @@ from harness.core import pki
 from harness.core.errors import UsageError
 from harness.core.recorder import ExchangeStore
 from harness.core.signing import Signer
+from harness.core.storage import Storage
 from harness.protocols.mockserver import LOOPBACK, ServedApp, serve_app
 from mock_services.common import CONTROL_TOKEN_ENV, ControlGuard, ScenarioStore
 from mock_services.insi.settings import SETTINGS_ENV as INSI_SETTINGS_ENV
@@ -50,7 +51,8 @@ def _psc_app(env: HarnessEnvironment) -> Any:
         registry = Registry.load(clients=Path(clients) if clients else None)
     except (OSError, ValueError, KeyError) as exc:
         raise UnknownServiceError(f"PSC client registry {clients}: {exc}") from exc
-    return create_app(env.store, env.scenarios, registry=registry)
+    # codes, tokens, CIBA requests, SSO sessions: in memory with SQLite (as before), shared with PostgreSQL
+    return create_app(env.store, env.scenarios, registry=registry, database=env.storage.shared_database())
 
 
 DMP_PATIENTS_ENV = "SEGUR_DMP_PATIENTS"
@@ -68,7 +70,7 @@ def _dmp_app(env: HarnessEnvironment) -> Any:
         raise UnknownServiceError(f"DMP mock configuration: {exc}") from exc
     # The VIHF is trusted when signed under the harness's CAs (CPS-like cards, organisations).
     trusted = tuple(pki.trusted_ca_certificates(env.pki))
-    registry = DmpRegistry(env.data_dir / "dmp.sqlite3")
+    registry = DmpRegistry(database=env.storage.database("dmp.sqlite3"))
     env.on_close.append(registry.close)
     settings = DmpSettings(trusted_signers=trusted)
     return create_app(env.store, env.scenarios, settings=settings, patients=patients, registry=registry, faults=faults)
@@ -113,6 +115,7 @@ class HarnessEnvironment:
         *,
         public_host: str | None = None,
         control_token: str | None = None,
+        store: str | None = None,
     ):
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if data_dir is None:
@@ -125,9 +128,19 @@ class HarnessEnvironment:
         self.public_host = public_host or (LOOPBACK if host in WILDCARD_HOSTS else host)
         self.control_token = control_token if control_token is not None else os.environ.get(CONTROL_TOKEN_ENV)
         self.pki = pki.load_or_create_pki(data_dir / "pki")
+        # SQLite files in the data folder, or the PostgreSQL database of --store / SEGUR_STORE.
+        try:
+            self.storage = Storage(data_dir, store)
+        except BaseException:
+            if self._tmp is not None:  # a refused store must not leave the temporary data folder behind
+                self._tmp.cleanup()
+            raise
         # The mocks sign what they record, so a pack's exchanges can be checked against their key.
-        self.store = ExchangeStore(data_dir / "exchanges.sqlite3", signer=Signer(self.pki.signers["trace"]))
-        self.scenarios = ScenarioStore()
+        self.store = ExchangeStore(
+            signer=Signer(self.pki.signers["trace"]), database=self.storage.database("exchanges.sqlite3")
+        )
+        # Scenarios stay in memory with SQLite (as before); with PostgreSQL, every process sharing it sees them.
+        self.scenarios = ScenarioStore(self.storage.shared_database())
         self.servers: dict[str, ServedApp] = {}
         self.apps: dict[str, Any] = {}
         self.on_close: list[Callable[[], None]] = []
@@ -180,6 +193,7 @@ class HarnessEnvironment:
                 directory=directory,
                 bearer=bearer,
                 active=self.active_session,
+                database=self.storage.database("mailboxes.sqlite3"),
             )
         return self.mss
 
@@ -191,7 +205,7 @@ class HarnessEnvironment:
         if self.console is None:
             from harness.run.console import start_console
 
-            self.console = start_console(self.store, self.scenarios)
+            self.console = start_console(self.store, self.scenarios, database=self.storage.shared_database())
             self.on_close.append(self.console.stop)
         return self.console
 
@@ -258,6 +272,7 @@ class HarnessEnvironment:
             close()
         self.on_close.clear()
         self.store.close()
+        self.storage.close()
         if self._tmp is not None:
             self._tmp.cleanup()
 

@@ -43,7 +43,8 @@ def segur_env(pytestconfig: pytest.Config) -> Iterator[HarnessEnvironment]:
 
     data_dir = pytestconfig.getoption("--segur-data-dir")
     state = pytestconfig.stash[session_state_key]
-    with HarnessEnvironment(Path(data_dir) if data_dir else None) as env:
+    store = pytestconfig.getoption("--segur-store")
+    with HarnessEnvironment(Path(data_dir) if data_dir else None, store=store) as env:
         state.environment = env
         if state.replay_dir is not None:
             for exchange in evidence.load_exchanges(state.replay_dir):

@@ -61,6 +61,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption("--segur-report-dir", default=None, help="write report.json, junit.xml, allure, html here")
     group.addoption("--segur-data-dir", default=None, help="data folder (PKI, exchanges); default: temporary")
+    group.addoption(
+        "--segur-store",
+        default=None,
+        help="where the mocks' state goes: sqlite (files in the data folder) or a postgresql:// URL "
+        "(default: $SEGUR_STORE, else sqlite)",
+    )
     group.addoption("--segur-catalog", default=None, help="requirement catalog CSV (default: the built-in one)")
     group.addoption("--segur-lang", default="fr", choices=["fr", "en"], help="language of report.html")
     group.addoption(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import textwrap
@@ -16,6 +17,7 @@ from harness.core.catalog import normalise_couloir
 from harness.core.errors import UsageError
 from harness.core.paths import available_suites, suites_dir
 from harness.core.results import EXIT_HARNESS, EXIT_USAGE, Outcome, RunResult, SkipKind, Verdict
+from harness.core.storage import STORE_ENV, open_postgresql, parse_store
 from harness.run.sut import load_sut
 
 PLANNED_SUITES: set[str] = set()  # suites announced but not built yet
@@ -41,6 +43,13 @@ def resolve_suites(spec: str) -> list[str]:
     return names
 
 
+def check_store(store: str | None) -> None:
+    """A store that cannot be used is the user's error (exit 2), found before any test starts."""
+    url = parse_store(store if store is not None else os.environ.get(STORE_ENV))
+    if url is not None:
+        open_postgresql(url).close()
+
+
 @dataclass
 class RunOptions:
     sut: str = "reference"
@@ -49,6 +58,7 @@ class RunOptions:
     report_dir: Path = Path("reports/latest")
     defects: list[str] = field(default_factory=list)
     data_dir: Path | None = None
+    store: str | None = None  # a postgresql:// URL, or sqlite; None: $SEGUR_STORE, else sqlite
     lang: str = "fr"
     verbose: bool = False
     keyword: str | None = None
@@ -105,6 +115,8 @@ def pytest_arguments(options: RunOptions, suites: list[str]) -> list[str]:
         args.append("--segur-allow-incomplete")
     if options.data_dir:
         args += ["--segur-data-dir", str(options.data_dir)]
+    if options.store:
+        args += ["--segur-store", options.store]
     for defect in options.defects:
         args += ["--segur-defect", defect]
     if options.keyword:
@@ -119,6 +131,7 @@ def run(options: RunOptions, out: TextIO | None = None) -> int:
     suites = resolve_suites(options.suites)
     # A bad SUT description is the user's error (exit 2), found before any test starts.
     load_sut(options.sut, frozenset(d.strip() for opt in options.defects for d in opt.split(",") if d.strip()))
+    check_store(options.store)
     grabber = _ResultGrabber()
     status = pytest.main(pytest_arguments(options, suites), plugins=[grabber])
     result = grabber.result

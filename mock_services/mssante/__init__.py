@@ -11,6 +11,7 @@ from typing import Any
 from cryptography import x509
 
 from harness.core.recorder import OK, REJECTED, Exchange, ExchangeStore
+from harness.core.storage import Database
 from mock_services.mssante.directory import Directory
 from mock_services.mssante.smtp import (
     ActiveSession,
@@ -99,13 +100,17 @@ def start_operator(
     directory: Directory | None = None,
     bearer: BearerValidator | None = None,
     active: ActiveSession | None = None,
+    database: Database | None = None,
 ) -> MssOperator:
     from mock_services.mssante.imap import ImapServer, serve_imap
 
     settings = settings or MssSettings()
     directory = directory or Directory.load()
     active = active or ActiveSession()
-    store = MailStore(data_dir / "mailboxes.sqlite3" if data_dir else ":memory:")
+    if database is not None:  # the environment's storage (SQLite file or the shared PostgreSQL database)
+        store = MailStore(database=database)
+    else:
+        store = MailStore(data_dir / "mailboxes.sqlite3" if data_dir else ":memory:")
 
     def handler(listener: str) -> OperatorHandler:
         return OperatorHandler(store, directory, exchanges, active, settings, bearer, listener)

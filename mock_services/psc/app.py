@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
 from harness.core.recorder import ExchangeStore
+from harness.core.storage import Database
 from mock_services.common import ScenarioStore, scenario_endpoint
 from mock_services.psc.authorize import AuthorizeEndpoints
 from mock_services.psc.base import OIDC, REALM, WALLET_LOGIN, PscSettings
@@ -35,8 +36,12 @@ def create_app(
     scenarios: ScenarioStore | None = None,
     settings: PscSettings | None = None,
     registry: Registry | None = None,
+    database: Database | None = None,
 ) -> Starlette:
-    provider = PscProvider(store, scenarios or ScenarioStore(), settings or PscSettings(), registry or Registry.load())
+    """The provider; its codes, tokens, CIBA requests and SSO sessions in ``database`` when given (else in memory)."""
+    provider = PscProvider(
+        store, scenarios or ScenarioStore(), settings or PscSettings(), registry or Registry.load(), database
+    )
 
     async def rotate(request: Request) -> JSONResponse:
         return JSONResponse({"kid": provider.keyring.rotate()})

@@ -14,9 +14,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from harness.core.recorder import FAULT, OK, REJECTED, Exchange, ExchangeStore
+from harness.core.storage import Database
 from mock_services.common import DEFAULT_SESSION, TRACE_HEADER, ScenarioStore, client_identity
 from mock_services.psc.registry import Client, Registry
 from mock_services.psc.sessions import SsoSessions
+from mock_services.psc.state import Revocations, StateMap, grant_from, prepare
 from mock_services.psc.tokens import Grant, KeyRing, Lifetimes
 
 REALM = "/auth/realms/esante-wallet"
@@ -90,14 +92,31 @@ class IssuedRefresh:
 
 
 class ProviderBase:
-    def __init__(self, store: ExchangeStore, scenarios: ScenarioStore, settings: PscSettings, registry: Registry):
+    def __init__(
+        self,
+        store: ExchangeStore,
+        scenarios: ScenarioStore,
+        settings: PscSettings,
+        registry: Registry,
+        database: Database | None = None,
+    ):
         self.store, self.scenarios, self.settings, self.registry = store, scenarios, settings, registry
         self.keyring = KeyRing()
-        self.codes: dict[str, PendingCode] = {}
-        self.refresh_tokens: dict[str, IssuedRefresh] = {}
-        self.ciba_requests: dict[str, PendingCiba] = {}
-        self.sessions = SsoSessions(settings.lifetimes)
-        self.access_grants: dict[str, Grant] = {}  # access token jti -> its grant, to revoke it with the grant
+        # In memory, or rows of the shared database (mock_services/psc/state.py): the same reads either way.
+        database = prepare(database)
+        self.revocations = Revocations(database)
+
+        def with_grant(kind: type[Any]) -> Any:
+            return lambda data: kind(**{**data, "grant": self.revocations.restore(grant_from(data["grant"]))})
+
+        self.codes: StateMap[PendingCode] = StateMap("code", database, decode=with_grant(PendingCode))
+        self.refresh_tokens: StateMap[IssuedRefresh] = StateMap("refresh", database, decode=with_grant(IssuedRefresh))
+        self.ciba_requests: StateMap[PendingCiba] = StateMap("ciba", database, decode=with_grant(PendingCiba))
+        self.sessions = SsoSessions(settings.lifetimes, database)
+        # access token jti -> its grant, to revoke it with the grant
+        self.access_grants: StateMap[Grant] = StateMap(
+            "access", database, decode=lambda data: self.revocations.restore(grant_from(data))
+        )
 
     # -- plumbing -----------------------------------------------------------------------------
     @staticmethod

@@ -62,14 +62,16 @@ class GrantEndpoints(ProviderBase):
         return self.record(request, "token", body, response, summary, started)
 
     def code_grant(self, params: dict[str, str], client: Client, summary: dict[str, Any]) -> Grant:
-        pending = self.codes.get(params.get("code", ""))
+        code = params.get("code", "")
+        pending = self.codes.get(code)
         if pending is None or pending.grant.client_id != client.client_id:
             raise OAuthError("invalid_grant", "unknown authorization code")
         if pending.used:
             # RFC 6749 §4.1.2: a code used twice revokes what it produced (the replay may be an attacker's).
-            pending.grant.revoked = True
+            self.revocations.revoke(pending.grant)
             raise OAuthError("invalid_grant", "authorization code already used")
         pending.used = True  # one use only, even when this request fails below
+        self.codes[code] = pending  # written back: from a database, an entry is a copy
         if time.time() > pending.expires:
             raise OAuthError("invalid_grant", "authorization code expired")
         if params.get("redirect_uri") != pending.redirect_uri:

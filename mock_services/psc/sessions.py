@@ -12,6 +12,8 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
+from harness.core.storage import Database
+from mock_services.psc.state import StateMap
 from mock_services.psc.tokens import Lifetimes
 
 # Keycloak's own name for the HttpOnly SSO cookie.
@@ -31,10 +33,11 @@ class SsoSession:
 class SsoSessions:
     """Live sessions by id; thread-safe because the server and the test's client run in different threads."""
 
-    def __init__(self, lifetimes: Lifetimes) -> None:
+    def __init__(self, lifetimes: Lifetimes, database: Database | None = None) -> None:
         self.lifetimes = lifetimes
         self._lock = threading.Lock()
-        self._by_id: dict[str, SsoSession] = {}
+        # in memory, or rows of the shared database (mock_services/psc/state.py)
+        self._by_id: StateMap[SsoSession] = StateMap("sso", database, decode=lambda data: SsoSession(**data))
 
     def open(self, session_key: str, id_nat_ps: str, session_id: str | None = None) -> SsoSession:
         now = time.time()
@@ -61,8 +64,9 @@ class SsoSessions:
                 return None
             if touch:
                 session.last_seen = now
+                self._by_id[session_id] = session  # written back: from a database, a session is a copy
             return session
 
     def end(self, session_id: str | None) -> bool:
         with self._lock:
-            return self._by_id.pop(session_id or "", None) is not None
+            return self._by_id.pop(session_id or "") is not None

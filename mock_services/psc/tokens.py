@@ -115,6 +115,8 @@ class Grant:
     acr: str
     session_state: str = field(default_factory=lambda: str(uuid.uuid4()))
     revoked: bool = False  # set when its code is replayed: every token it produced stops working
+    # One login's grant; several grants may share one SSO session (session_state), so revocation is by this id.
+    grant_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
 def at_hash(access_token: str) -> str:

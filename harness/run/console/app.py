@@ -16,6 +16,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from harness.core.recorder import ExchangeStore
+from harness.core.storage import Database
 from harness.protocols import jsonbody
 from harness.protocols.mockserver import LOOPBACK, ServedApp, serve_app
 from harness.run.console.desk import AnswerRefused, ManualDesk, StepGone
@@ -198,7 +199,12 @@ class RunningConsole:
         self.stop()
 
 
-def start_console(store: ExchangeStore, scenarios: ScenarioStore, port: int = 0) -> RunningConsole:
-    """Serve the console on loopback (never elsewhere: it changes the mocks' behaviour)."""
-    app = ConsoleApp(store, scenarios, ManualDesk())
+def start_console(
+    store: ExchangeStore, scenarios: ScenarioStore, port: int = 0, database: Database | None = None
+) -> RunningConsole:
+    """Serve the console on loopback (never elsewhere: it changes the mocks' behaviour).
+
+    The pending manual step is kept in ``database`` when given (the shared PostgreSQL store), else in memory.
+    """
+    app = ConsoleApp(store, scenarios, ManualDesk(database))
     return RunningConsole(serve_app(app.asgi, name="console", host=LOOPBACK, port=port), app)

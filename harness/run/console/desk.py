@@ -9,9 +9,11 @@ import json
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from harness.core.storage import Database, migrate, same_for_both
 from harness.run.sut.actions import check_answer
 from harness.run.sut.base import SutFailure
 
@@ -49,47 +51,103 @@ class StepGone(LookupError):
     """The answer names a step that is no longer waiting (answered, timed out, or another one)."""
 
 
-class ManualDesk:
-    """One pending step at a time, posted by the manual SUT's thread and answered from the console's."""
+DESK_COMPONENT = "console"
+DESK_MIGRATIONS = (
+    same_for_both(
+        1,
+        "the pending manual step",
+        "CREATE TABLE IF NOT EXISTS manual_step (slot INTEGER PRIMARY KEY, step TEXT NOT NULL, answer TEXT)",
+    ),
+)
+POLL_SECONDS = 0.2  # how often a wait looks for an answer given through another process
 
-    def __init__(self) -> None:
+
+class ManualDesk:
+    """One pending step at a time, posted by the manual SUT's thread and answered from the console's.
+
+    In memory by default; given a database (the environment's PostgreSQL store), the step and its
+    answer are one row there, so a console of another process sharing it can see and answer it.
+    """
+
+    def __init__(self, database: Database | None = None) -> None:
         self._changed = threading.Condition()
         self._step: ManualStep | None = None
         self._answer: OperatorAnswer | None = None
+        self._db = database
+        if database is not None:
+            migrate(database, DESK_COMPONENT, DESK_MIGRATIONS)
+
+    def _critical(self) -> AbstractContextManager[Any]:
+        """Read-modify-write of the desk: under a named lock when the state is shared."""
+        if self._db is None:
+            return nullcontext()
+        return self._db.transaction()
+
+    def _state(self) -> tuple[ManualStep | None, OperatorAnswer | None]:
+        if self._db is None:
+            return self._step, self._answer
+        row = self._db.one("SELECT step, answer FROM manual_step WHERE slot = 1")
+        if row is None:
+            return None, None
+        return ManualStep(**json.loads(row[0])), OperatorAnswer(**json.loads(row[1])) if row[1] else None
+
+    def _keep(self, step: ManualStep | None, answer: OperatorAnswer | None) -> None:
+        if self._db is None:
+            self._step, self._answer = step, answer
+        elif step is None:
+            self._db.execute("DELETE FROM manual_step WHERE slot = 1")
+        else:
+            self._db.execute(
+                "INSERT INTO manual_step VALUES (1, ?, ?) "
+                "ON CONFLICT (slot) DO UPDATE SET step = excluded.step, answer = excluded.answer",
+                (json.dumps(asdict(step)), json.dumps(asdict(answer)) if answer else None),
+            )
 
     def post(self, step: ManualStep) -> None:
         with self._changed:
-            self._step, self._answer = step, None
+            self._keep(step, None)
             self._changed.notify_all()
 
     def current(self) -> ManualStep | None:
         """The step waiting for an answer, if any."""
         with self._changed:
-            return self._step if self._answer is None else None
+            step, answer = self._state()
+            return step if answer is None else None
 
     def answer(self, step_id: str, kind: str, answer: object = None, reason: str = "") -> OperatorAnswer:
-        with self._changed:
-            step = self._step
-            if step is None or step.id != step_id or self._answer is not None:
+        with self._changed, self._critical() as tx:
+            if tx is not None:
+                tx.lock("manual-step")
+            step, given = self._state()
+            if step is None or step.id != step_id or given is not None:
                 raise StepGone("cette étape n'attend plus de réponse")
-            self._answer = _operator_answer(step, kind, answer, reason.strip())
+            taken = _operator_answer(step, kind, answer, reason.strip())
+            self._keep(step, taken)
             self._changed.notify_all()
-            return self._answer
+            return taken
 
     def wait(self, step_id: str, timeout: float) -> OperatorAnswer | None:
         """The answer to ``step_id`` once given, or None after ``timeout`` seconds or if the step went."""
+        deadline = time.monotonic() + timeout
         with self._changed:
-            self._changed.wait_for(self._settled(step_id), timeout)
-            return self._answer if self._step is not None and self._step.id == step_id else None
+            while True:
+                step, answer = self._state()
+                if step is None or step.id != step_id:
+                    return None
+                remaining = deadline - time.monotonic()
+                if answer is not None or remaining <= 0:
+                    return answer
+                # Woken at once by an answer of this process; another process's is found by polling.
+                self._changed.wait(remaining if self._db is None else min(remaining, POLL_SECONDS))
 
     def withdraw(self, step_id: str) -> None:
-        with self._changed:
-            if self._step is not None and self._step.id == step_id:
-                self._step, self._answer = None, None
+        with self._changed, self._critical() as tx:
+            if tx is not None:
+                tx.lock("manual-step")
+            step, _ = self._state()
+            if step is not None and step.id == step_id:
+                self._keep(None, None)
                 self._changed.notify_all()
-
-    def _settled(self, step_id: str) -> Any:
-        return lambda: self._answer is not None or self._step is None or self._step.id != step_id
 
 
 def _operator_answer(step: ManualStep, kind: str, answer: object, reason: str) -> OperatorAnswer:

@@ -1,15 +1,12 @@
 """What the page shows of the exchange store: exchanges listed through a read-only connection of
-their own (polling never holds the lock the mocks record under), and bodies shown as text or as
-a hex dump, capped.
+their own (polling never holds the lock the mocks record under: a read-only SQLite connection,
+or a pooled PostgreSQL one), and bodies shown as text or as a hex dump, capped.
 """
 
 from __future__ import annotations
 
 import codecs
 import re
-import sqlite3
-from contextlib import closing
-from pathlib import Path
 from typing import Any
 
 from harness.core.recorder import ExchangeStore
@@ -34,11 +31,10 @@ class ExchangeReader:
     def __init__(self, store: ExchangeStore):
         if store.path == ":memory:":
             raise ValueError("the console reads the exchange store's file; an in-memory store has none")
-        self.uri = Path(store.path).resolve().as_uri() + "?mode=ro"
+        self.database = store.database
 
     def _rows(self, sql: str, params: list[Any]) -> list[Any]:
-        with closing(sqlite3.connect(self.uri, uri=True)) as conn:
-            return conn.execute(sql, params).fetchall()
+        return self.database.read(sql, params)
 
     def latest(self, after: int, service: str | None, session_key: str | None, limit: int) -> list[dict[str, Any]]:
         """Exchanges recorded after sequence number ``after``, newest first."""
