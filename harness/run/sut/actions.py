@@ -42,9 +42,10 @@ ACTIONS: dict[str, ActionSpec] = {
                 "lieu_naissance": "INSEE COG code of the birth place, or empty",
                 "identity_document_checked": "true when the operator checked a high-trust identity document",
             },
-            f'{{"outcome": "found|not_found|multiple|error", "identity": {{{IDENTITY_FIELDS}}} or null, '
-            '"message": "what the user was told"}',
-            frozenset({"found", "not_found", "multiple", "error"}),
+            f'{{"outcome": "found|not_found|multiple|refused|error", "identity": {{{IDENTITY_FIELDS}}} or null, '
+            '"message": "what the user was told"} (refused: INSi answered an identity whose INS must not be '
+            "imported, e.g. 00 as birth day or month, or an empty birth name, given names or sex)",
+            frozenset({"found", "not_found", "multiple", "refused", "error"}),
         ),
         ActionSpec(
             "insi.search_by_carte_vitale",
@@ -57,13 +58,14 @@ ACTIONS: dict[str, ActionSpec] = {
                 "identity_document_checked": "true when the operator checked a high-trust identity document",
             },
             "same answer as insi.search_by_traits",
-            frozenset({"found", "not_found", "multiple", "error"}),
+            frozenset({"found", "not_found", "multiple", "refused", "error"}),
         ),
         ActionSpec(
             "insi.verify_identity",
             "Verify a stored INS with INSi (a traits search with the stored traits, then a comparison).",
             {"identity": f"the stored identity: {IDENTITY_FIELDS}"},
-            '{"outcome": "verified|mismatch|not_found|multiple|error", "message": "..."}',
+            '{"outcome": "verified|mismatch|not_found|multiple|error", "message": "...", '
+            '"identity": the stored identity as the product keeps it after the verification}',
             frozenset({"verified", "mismatch", "not_found", "multiple", "error"}),
         ),
         ActionSpec(
