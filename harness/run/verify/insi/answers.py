@@ -220,7 +220,8 @@ def check_incomplete_answer_not_imported(
     require_answer(exchanges, requirement, ("00",), person)
     found = response_with_identity(exchanges)
     assert found is not None  # require_answer saw a CR 00
-    kept = answer.get("identity") if isinstance(answer.get("identity"), dict) else {}
+    identity = answer.get("identity")
+    kept: dict[str, Any] = identity if isinstance(identity, dict) else {}
     if not kept.get("ins") and answer.get("outcome") != "found":
         return []
     exchange, response = found
