@@ -75,6 +75,8 @@ EXPECTED_FAILURE = {
     "dmp_replace_without_rplc": "DMP-11",
     "dmp_delete_wrong_status": "DMP-12",
     "dmp_closed_as_open": "DMP-13",
+    "dmp_authorises_before_feeding": "DMP-14",
+    "dmp_drops_feed_when_unavailable": "DMP-15",
     "mss_password_auth": "MSS-01",
     "mss_subject_format": "MSS-02",
     "mss_no_pdf_copy": "MSS-02",

@@ -141,8 +141,17 @@ ACTIONS: dict[str, ActionSpec] = {
                 "title": "the document title to use",
                 "masking": "DMP confidentiality codes to apply, a list (empty, or e.g. MASQUE_PS)",
             },
-            '{"outcome": "stored|refused|error", "unique_id": "the document uniqueId", "message": "..."}',
-            frozenset({"stored", "refused", "error"}),
+            '{"outcome": "stored|queued|refused|error", "unique_id": "the document uniqueId", "message": "..."} '
+            "(queued: the DMP could not be reached and the send is on hold)",
+            frozenset({"stored", "queued", "refused", "error"}),
+        ),
+        ActionSpec(
+            "dmp.send_pending",
+            "The DMP can be reached again: let the product run the sends it put on hold, as its "
+            "background task would, with no user action.",
+            {},
+            '{"outcome": "done|error", "sent": ["the uniqueId of each document sent"], "message": "..."}',
+            frozenset({"done", "error"}),
         ),
         ActionSpec(
             "dmp.replace_document",

@@ -118,6 +118,8 @@ class ReferenceSut:
 
     def _perform_dmp(self, action: str, params: dict[str, Any], context: SutContext) -> dict[str, Any]:
         client = self._dmp(context)
+        if action == "dmp.send_pending":
+            return client.send_pending()
         patient = params["patient"]
         try:
             if action == "dmp.check_dmp":
