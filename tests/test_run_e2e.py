@@ -86,6 +86,8 @@ EXPECTED_FAILURE = {
     "mss_no_ack_request": "MSS-06",
     "mss_identifies_by_subject": "MSS-07",
     "mss_no_mdn": "MSS-08",
+    "mss_other_cipher_suites": "MSS-09",
+    "mss_no_end_of_exchange": "MSS-10",
     "fhir_unknown_element": "FHIR-01",
     "fhir_ins_bad_key": "FHIR-02",
     "fhir_no_birth_place": "FHIR-03",

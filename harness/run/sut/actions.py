@@ -221,7 +221,11 @@ ACTIONS: dict[str, ActionSpec] = {
         ActionSpec(
             "mss.send_to_patient",
             "Send a document to the patient's own mailbox (Mon espace santé), when the product may.",
-            {"patient": f"the stored identity: {IDENTITY_FIELDS}", "title": "the document title to use"},
+            {
+                "patient": f"the stored identity: {IDENTITY_FIELDS}",
+                "title": "the document title to use",
+                "no_reply": "true when the professional does not want the patient to answer (X-MSS-MES: FIN)",
+            },
             '{"outcome": "sent|refused|error", "message_id": "...", "message": "why it refused"}',
             frozenset({"sent", "refused", "error"}),
         ),

@@ -156,7 +156,7 @@ class ReferenceSut:
             if action == "mss.send_document":
                 data = mail.send_document(params["patient"], params["recipient"], params["title"])
             elif action == "mss.send_to_patient":
-                data = mail.send_to_patient(params["patient"], params["title"])
+                data = mail.send_to_patient(params["patient"], params["title"], bool(params.get("no_reply")))
             elif action == "mss.receive":
                 data = mail.receive()
             else:

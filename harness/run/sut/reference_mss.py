@@ -31,7 +31,14 @@ MSS_DEFECTS: dict[str, str] = {
     "mss_no_ack_request": "asks for no acknowledgement of its messages",
     "mss_identifies_by_subject": "identifies the patient of a received message from its subject",
     "mss_no_mdn": "never acknowledges a received message",
+    "mss_no_end_of_exchange": "writes no X-MSS-MES: FIN when the professional wants no answer from the patient",
+    "mss_other_cipher_suites": "offers TLS 1.2 cipher suites outside the MSSanté list (ChaCha20, no TLS 1.3)",
 }
+# SC.MSS/CONF.03 (db_ghseet_socle row 158): the only TLS 1.2 suites for the operator's LPS API, in OpenSSL names.
+MSS_TLS12_CIPHERS = (
+    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-SHA384:"
+    "ECDHE-RSA-AES128-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-AES128-GCM-SHA256"
+)
 NIL = "SEGUR-HARNESS-REFERENCE"  # X-MSS-NIL: the reference product's own listing reference (not an official one)
 UNKNOWN_PATIENT = "902^Identifiant patient inconnu"  # shared/reference/mssante/error-codes.md
 
@@ -63,7 +70,16 @@ class ReferenceMssClient:
                 client.login(self.mailbox, self.password)
             client.sendmail(self.mailbox, recipients, raw)
 
-    def _document_message(self, patient: dict[str, Any], recipients: list[str], title: str) -> bytes:
+    def __post_init__(self) -> None:
+        if "mss_other_cipher_suites" in self.defects:
+            self.ssl_context.maximum_version = ssl.TLSVersion.TLSv1_2
+            self.ssl_context.set_ciphers("ECDHE-RSA-CHACHA20-POLY1305")
+        else:
+            self.ssl_context.set_ciphers(MSS_TLS12_CIPHERS)
+
+    def _document_message(
+        self, patient: dict[str, Any], recipients: list[str], title: str, no_reply: bool = False
+    ) -> bytes:
         cda = build_n1_document(patient, self.defects, title=title)
         pdf = minimal_pdf(f"{title} - {patient['nom_naissance']} {patient['prenoms'][0]}")
         package = xdm_writer.build_xdm(
@@ -90,24 +106,27 @@ class ReferenceMssClient:
             ins_qualified=patient.get("status") == "QUAL",
             nil=None if plain_headers else NIL,
             ack_to=None if "mss_no_ack_request" in self.defects else self.mailbox,
+            no_reply=no_reply and "mss_no_end_of_exchange" not in self.defects,
         )
         raw = message.to_bytes()
         if plain_headers:
             raw = raw.replace(b"X-MSS-INS: O\r\n", b"").replace(b"X-MSS-INS: N\r\n", b"")
         return raw
 
-    def send_document(self, patient: dict[str, Any], recipient: str, title: str) -> dict[str, Any]:
-        raw = self._document_message(patient, [recipient], title)
+    def send_document(
+        self, patient: dict[str, Any], recipient: str, title: str, no_reply: bool = False
+    ) -> dict[str, Any]:
+        raw = self._document_message(patient, [recipient], title, no_reply)
         try:
             self._submit(raw, [recipient])
         except (smtplib.SMTPException, OSError) as exc:
             return {"outcome": "refused", "message": str(exc)}
         return {"outcome": "sent", "message_id": mssmail.parse(raw).get("Message-ID")}
 
-    def send_to_patient(self, patient: dict[str, Any], title: str) -> dict[str, Any]:
+    def send_to_patient(self, patient: dict[str, Any], title: str, no_reply: bool = False) -> dict[str, Any]:
         if patient.get("status") != "QUAL" and "mss_patient_unqualified" not in self.defects:
             return {"outcome": "refused", "message": "INS non qualifiée : pas d'envoi à la messagerie du patient"}
-        return self.send_document(patient, f"{patient['ins']}@patient.mssante.fr", title)
+        return self.send_document(patient, f"{patient['ins']}@patient.mssante.fr", title, no_reply)
 
     # -- receiving -------------------------------------------------------------------------
 
