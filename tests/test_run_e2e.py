@@ -88,6 +88,7 @@ EXPECTED_FAILURE = {
     "mss_no_mdn": "MSS-08",
     "mss_other_cipher_suites": "MSS-09",
     "mss_no_end_of_exchange": "MSS-10",
+    "mss_accepts_any_server_certificate": "MSS-11",
     "fhir_unknown_element": "FHIR-01",
     "fhir_ins_bad_key": "FHIR-02",
     "fhir_no_birth_place": "FHIR-03",

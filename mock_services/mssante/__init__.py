@@ -99,13 +99,23 @@ def start_operator(
     directory: Directory | None = None,
     bearer: BearerValidator | None = None,
     active: ActiveSession | None = None,
+    foreign_ssl_context: ssl.SSLContext | None = None,
 ) -> MssOperator:
+    """The operator's listeners; ``foreign_ssl_context`` (a certificate from outside IGC-Santé) is
+    what a connection gets while ``active.foreign_certificate`` is set."""
     from mock_services.mssante.imap import ImapServer, serve_imap
 
     settings = settings or MssSettings()
     directory = directory or Directory.load()
     active = active or ActiveSession()
     store = MailStore(data_dir / "mailboxes.sqlite3" if data_dir else ":memory:")
+    if foreign_ssl_context is not None:
+
+        def choose_certificate(connection: ssl.SSLObject, server_name: str | None, _: ssl.SSLContext) -> None:
+            if active.foreign_certificate:
+                connection.context = foreign_ssl_context
+
+        ssl_context.sni_callback = choose_certificate  # called with or without SNI, before the certificate goes
 
     def handler(listener: str) -> OperatorHandler:
         return OperatorHandler(store, directory, exchanges, active, settings, bearer, listener)

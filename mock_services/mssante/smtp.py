@@ -44,6 +44,8 @@ class ActiveSession:
 
     def __init__(self, key: str = "default"):
         self.key = key
+        # This test's connections get the server certificate from outside IGC-Santé (SC.MSS/CONF.27).
+        self.foreign_certificate = False
 
 
 @dataclass(frozen=True)

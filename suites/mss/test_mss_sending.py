@@ -91,3 +91,12 @@ def test_message_to_a_patient_can_forbid_an_answer(sut, mss):
         raise SutFailure(f"the product did not write to the patient: {answer.data.get('message')}")
     to_patient = [m for m in verify.submitted(mss.exchanges()) if any("@patient.mssante.fr" in r for r in m.recipients)]
     expect(verify_conf.check_end_of_exchange(to_patient))
+
+
+@pytest.mark.requirement("MSS-11")
+def test_operator_certificate_outside_igc_sante_is_refused(sut, mss):
+    """Le logiciel n'accepte qu'un certificat d'opérateur issu de l'IGC-Santé : un autre certificat est refusé."""
+    before = len(send(sut, mss))  # with the IGC-Santé certificate the product sends: a refusal then means something
+    mss.present_foreign_certificate()
+    answer = sut.perform("mss.send_document", patient=identity(PATIENT), recipient=PROFESSIONAL, title="Compte rendu")
+    expect(verify_conf.check_foreign_certificate_refused(answer.data, verify.submitted(mss.exchanges())[before:]))

@@ -1,5 +1,6 @@
 """MSSanté rules of the DSR's SC.MSS/CONF family judged on the recorded SMTP submissions:
-the TLS suites (MSS-09, SC.MSS/CONF.03) and the end-of-exchange header (MSS-10, SC.MSS/CONF.21).
+the TLS suites (MSS-09, SC.MSS/CONF.03), the end-of-exchange header (MSS-10, SC.MSS/CONF.21) and
+the operator certificate from IGC-Santé only (MSS-11, SC.MSS/CONF.27).
 
 The suites are read from ``profiles/mss/tls.toml``; what the mock records of a connection is the
 negotiated version and suite and the client's TLS 1.2 suites the server also enables.
@@ -86,3 +87,25 @@ def check_end_of_exchange(messages: list[Submitted]) -> list[Finding]:
                 )
             )
     return findings
+
+
+def check_foreign_certificate_refused(answer: dict[str, Any], messages: list[Submitted]) -> list[Finding]:
+    """MSS-11: with a server certificate from outside IGC-Santé, the product sent nothing.
+
+    ``messages`` are the submissions accepted while the operator presented that certificate.
+    """
+    if answer.get("outcome") != "sent" and not messages:
+        return []
+    return [
+        Finding(
+            "mss.foreign-certificate",
+            "the product submitted a message to an operator whose certificate is not from IGC-Santé",
+            message_fr="le produit a soumis un message à un opérateur dont le certificat n'est pas issu de l'IGC-Santé",
+            expected_fr="connexion refusée, aucun message soumis",
+            received_fr=f"résultat {answer.get('outcome')!r}, {len(messages)} message(s) accepté(s)",
+            requirement="MSS-11",
+            expected="connection refused, no message submitted",
+            received=f"outcome {answer.get('outcome')!r}, {len(messages)} message(s) accepted",
+            location=messages[0].where if messages else None,
+        )
+    ]
