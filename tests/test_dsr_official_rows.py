@@ -42,10 +42,13 @@ ROWS = [
              "systématiquement placer en attente l'ordre d'envoi des documents DMP concernés"),
     official("DMP/ALI/PROG.07", "À partir du moment où la connexion au DMP est à nouveau techniquement possible, le "
              "système DOIT automatiquement exécuter les ordres d'envois au DMP placés en attente"),
-    # db_ghseet_socle rows 158 and 166
+    # db_ghseet_socle rows 158, 166 and 170
     official("MSS/CONF.03", "Le système DOIT uniquement utiliser l'une des suites de chiffrement suivantes"),
     official("MSS/CONF.21", "Le système DOIT pouvoir positionner un entête SMTP \"X-MSS-MES\" [...] avec la valeur "
              "\"FIN\""),
+    official("MSS/CONF.27", "Le système DOIT accepter uniquement un certificat issu de l'IGC Santé gamme Elementaire "
+             "Organisation lorsqu'il se connecte à une interface API LPS d'un système de messagerie MSSanté", "",
+             "Critique"),
     # db_ghseet_socle row 126: in the catalog as an attestation (INS-15)
     official("DMP/UX.11", "Le système DOIT afficher le statut de l'identité"),
     # db_ghseet_socle rows 169 and 233: not in the catalog
@@ -63,6 +66,7 @@ EXPECTED = {
     "DMP/ALI/PROG.07": ("automated", ["DMP-15"]),
     "MSS/CONF.03": ("automated", ["MSS-09"]),
     "MSS/CONF.21": ("automated", ["MSS-10"]),
+    "MSS/CONF.27": ("automated", ["MSS-11"]),
     "DMP/UX.11": ("attested", ["INS-15"]),
     "MSS/CONF.22": ("not covered", []),
     "PSC.10": ("not covered", []),
@@ -89,7 +93,7 @@ def test_export_of_official_rows_reports_automated_attested_and_not_covered(tmp_
         for item in document["official"]
     }
     assert found == EXPECTED
-    assert document["counts"] == {"automated": 8, "attested": 1, "not covered": 2}
+    assert document["counts"] == {"automated": 9, "attested": 1, "not covered": 2}
     assert all(link["via"] == "official_ref without prefix" for i in document["official"] for link in i["catalog"])
 
 
@@ -97,5 +101,5 @@ def test_text_report_names_each_official_requirement_with_its_status(tmp_path, c
     export = write_export(tmp_path / "dsr.xlsx")
     assert cli.main(["requirements", "--dsr", str(export)]) == 0
     out = capsys.readouterr().out
-    assert "11 official requirements" in out and "8 automated, 1 attested, 2 not covered" in out
+    assert "12 official requirements" in out and "9 automated, 1 attested, 2 not covered" in out
     assert "MSS/CONF.22" in out and "INS-17" in out
