@@ -21,7 +21,7 @@ from cryptography import x509
 
 from harness.protocols import mssmail, xdm
 from harness.run.sut import xdm_writer
-from harness.run.sut.reference_cda import build_n1_document, minimal_pdf
+from harness.run.sut.reference_cda import DOCUMENT_CODE, build_n1_document, minimal_pdf
 
 MSS_DEFECTS: dict[str, str] = {
     "mss_password_auth": "submits with the mailbox password instead of its ORG certificate",
@@ -98,9 +98,14 @@ class ReferenceMssClient:
             raise ssl.SSLError(f"operator certificate not issued by {OPERATOR_CA_NAME}")
 
     def _document_message(
-        self, patient: dict[str, Any], recipients: list[str], title: str, no_reply: bool = False
+        self,
+        patient: dict[str, Any],
+        recipients: list[str],
+        title: str,
+        document_type: tuple[str, str] = DOCUMENT_CODE,
+        no_reply: bool = False,
     ) -> bytes:
-        cda = build_n1_document(patient, self.defects, title=title)
+        cda = build_n1_document(patient, self.defects, title=title, document_type=document_type)
         pdf = minimal_pdf(f"{title} - {patient['nom_naissance']} {patient['prenoms'][0]}")
         package = xdm_writer.build_xdm(
             cda,
@@ -134,9 +139,14 @@ class ReferenceMssClient:
         return raw
 
     def send_document(
-        self, patient: dict[str, Any], recipient: str, title: str, no_reply: bool = False
+        self,
+        patient: dict[str, Any],
+        recipient: str,
+        title: str,
+        document_type: tuple[str, str] = DOCUMENT_CODE,
+        no_reply: bool = False,
     ) -> dict[str, Any]:
-        raw = self._document_message(patient, [recipient], title, no_reply)
+        raw = self._document_message(patient, [recipient], title, document_type, no_reply)
         try:
             self._submit(raw, [recipient])
         except (smtplib.SMTPException, OSError) as exc:
@@ -146,7 +156,7 @@ class ReferenceMssClient:
     def send_to_patient(self, patient: dict[str, Any], title: str, no_reply: bool = False) -> dict[str, Any]:
         if patient.get("status") != "QUAL" and "mss_patient_unqualified" not in self.defects:
             return {"outcome": "refused", "message": "INS non qualifiée : pas d'envoi à la messagerie du patient"}
-        return self.send_document(patient, f"{patient['ins']}@patient.mssante.fr", title, no_reply)
+        return self.send_document(patient, f"{patient['ins']}@patient.mssante.fr", title, no_reply=no_reply)
 
     # -- receiving -------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from harness.run.verify.dmp.documents import check_consultation, check_masking, check_replacement, check_status_change
 from harness.run.verify.dmp.feeding import check_no_authorisation_for_feeding, check_send_on_hold
+from harness.run.verify.dmp.relay import check_relay
 from harness.run.verify.dmp.requests import (
     ACTIONS,
     FATAL_VIHF,
@@ -36,6 +37,7 @@ __all__ = [
     "check_consultation",
     "check_masking",
     "check_no_authorisation_for_feeding",
+    "check_relay",
     "check_replacement",
     "check_send_on_hold",
     "check_status_change",
