@@ -143,8 +143,9 @@ ACTIONS: dict[str, ActionSpec] = {
                 "document_type": "the document type to produce, from the couloir's flow: "
                 '{"code": LOINC code of JDV_J07, "display": its display name}',
             },
-            '{"outcome": "stored|refused|error", "unique_id": "the document uniqueId", "message": "..."}',
-            frozenset({"stored", "refused", "error"}),
+            '{"outcome": "stored|queued|refused|error", "unique_id": "the document uniqueId", "message": "..."} '
+            "(queued: the DMP could not be reached and the send is on hold)",
+            frozenset({"stored", "queued", "refused", "error"}),
         ),
         ActionSpec(
             "dmp.relay_document",
@@ -155,9 +156,8 @@ ACTIONS: dict[str, ActionSpec] = {
                 "document": "the CDA document received, base64",
                 "masking": "DMP confidentiality codes the emitting system asked for, a list (may be empty)",
             },
-            '{"outcome": "stored|queued|refused|error", "unique_id": "the document uniqueId", "message": "..."} '
-            "(queued: the DMP could not be reached and the send is on hold)",
-            frozenset({"stored", "queued", "refused", "error"}),
+            '{"outcome": "stored|refused|error", "unique_id": "the document uniqueId", "message": "..."}',
+            frozenset({"stored", "refused", "error"}),
         ),
         ActionSpec(
             "dmp.send_pending",
