@@ -118,7 +118,11 @@ def test_send_waits_while_the_dmp_is_unavailable_then_goes(sut, dmp):
     """DMP injoignable : l'envoi est mis en attente sans l'utilisateur, puis part dès que le DMP répond."""
     dmp.scenario(fault="unavailable")
     answer = sut.perform(
-        "dmp.feed_document", patient=identity(PATIENT), title="Compte rendu de consultation", masking=[]
+        "dmp.feed_document",
+        patient=identity(PATIENT),
+        title="Compte rendu de consultation",
+        masking=[],
+        document_type=sut.flow.document_type(),
     )
     dmp.scenario(fault=None)
     sut.perform("dmp.send_pending")

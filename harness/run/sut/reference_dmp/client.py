@@ -71,8 +71,8 @@ class ReferenceDmpClient:
     document_signer: DocumentSigner | None = None
     defects: frozenset[str] = frozenset()
     shared: dict[str, SharedDocument] = field(default_factory=dict)
-    # Sends put on hold while the DMP could not be reached (patient, title, masking), oldest first.
-    pending: list[tuple[dict[str, Any], str, list[str]]] = field(default_factory=list)
+    # Sends put on hold while the DMP could not be reached (patient, title, masking, type), oldest first.
+    pending: list[tuple[dict[str, Any], str, list[str], tuple[str, str]]] = field(default_factory=list)
     timeout: float = 20.0
     purpose_of_use: str = "normal"  # access mode of the VIHF; emergency codes are configuration (facts §2.4)
 
@@ -195,7 +195,7 @@ class ReferenceDmpClient:
             answer, _ = self._call("DocumentRepository_Service", TD21_ACTION, body, patient, attachments)
         except DmpCallError as exc:
             if exc.unavailable and replaces is None and "dmp_drops_feed_when_unavailable" not in self.defects:
-                self.pending.append((patient, title, list(masking or [])))
+                self.pending.append((patient, title, list(masking or []), document_type))
                 return {"outcome": "queued", "message": f"Envoi au DMP mis en attente ({exc})."}
             return {"outcome": "error" if exc.unavailable else "refused", "message": str(exc)}
         errors = self._registry_errors(answer)
@@ -210,8 +210,8 @@ class ReferenceDmpClient:
         """SC.DMP/ALI/PROG.07: once the DMP can be reached again, the sends on hold go, oldest first."""
         waiting, self.pending = self.pending, []
         sent = []
-        for patient, title, masking in waiting:
-            answer = self.feed_document(patient, title, masking)
+        for patient, title, masking, document_type in waiting:
+            answer = self.feed_document(patient, title, masking, document_type=document_type)
             if answer["outcome"] == "stored":
                 sent.append(answer["unique_id"])
         still = len(self.pending)
