@@ -125,3 +125,16 @@ def test_normalise_name_keeps_accents_and_hyphens():
     assert ins.normalise_name("  de  Vinci ") == "DE VINCI"
     assert ins.normalise_name("pierre-alain") == "PIERRE-ALAIN"
     assert ins.normalise_name("Hélène") == "HÉLÈNE"
+
+
+@pytest.mark.parametrize(
+    ("value", "unknown"),
+    [("1981-01-00", True), ("1982-00-14", True), ("1982-00-00", True), ("1982-01-10", False), ("2000-10-01", False)],
+)
+def test_birth_date_with_00_day_or_month_is_spotted(value, unknown):
+    assert ins.birth_date_has_unknown_part(value) is unknown
+
+
+@pytest.mark.parametrize(("before", "after"), [("QUAL", "VALI"), ("RECUP", "PROV"), ("VALI", "VALI"), ("PROV", "PROV")])
+def test_failed_verification_downgrades_one_level(before, after):
+    assert ins.status_after_failed_verification(ins.IdentityStatus(before)) is ins.IdentityStatus(after)

@@ -104,8 +104,8 @@ def test_the_operator_sees_the_step_and_answers_in_the_console(console, context,
         "client_p12": str(context.client_p12),
         "p12_password": "pw",
     }
-    assert '"outcome": "found|not_found|multiple|error"' in step["answer_shape"]
-    assert step["outcomes"] == ["error", "found", "multiple", "not_found"]
+    assert '"outcome": "found|not_found|multiple|refused|error"' in step["answer_shape"]
+    assert step["outcomes"] == ["error", "found", "multiple", "not_found", "refused"]
     assert operator.answers == [(200, {"accepted": True})]
     assert console.desk.current() is None
 

@@ -113,6 +113,24 @@ def status_after(*, retrieved_from_insi: bool, identity_document_checked: bool) 
     return IdentityStatus.PROV
 
 
+def status_after_failed_verification(status: IdentityStatus) -> IdentityStatus:
+    """Règle 49 of the INS guide: a failed INSi verification downgrades the identity one level.
+
+    The INS goes with it (it is no longer retrieved): QUAL becomes VALI and RECUP becomes PROV;
+    VALI and PROV, which carry no retrieved INS, keep their status.
+    """
+    return status_after(retrieved_from_insi=False, identity_document_checked=status in _DOCUMENT_CHECKED)
+
+
+_DOCUMENT_CHECKED = (IdentityStatus.QUAL, IdentityStatus.VALI)
+
+
+def birth_date_has_unknown_part(value: str) -> bool:
+    """Règle 11 of the INS guide: INSi may write an unknown birth day or month as 00 (YYYY-MM-DD)."""
+    parts = value.split("-")
+    return len(parts) == 3 and "00" in parts[1:]
+
+
 def cog_problems(code: str) -> list[str]:
     """Problems with an INSEE COG birth-place code (5 characters): commune, or 99xxx for a country."""
     if not isinstance(code, str) or len(code) != 5:

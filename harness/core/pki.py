@@ -13,12 +13,14 @@ also written as DER.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import difflib
 import ipaddress
 import json
 import os
 import ssl
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -300,6 +302,39 @@ def init_pki(directory: Path, *, force: bool = False, now: dt.datetime | None = 
     return layout
 
 
+def foreign_server_credential(layout: PkiLayout) -> Credential:
+    """A server certificate for this host from a CA outside IGC-Santé, as a commercial CA would issue.
+
+    Made once, in ``foreign/`` of the PKI folder, as one file (certificate, chain, key) written
+    atomically, so that processes sharing the folder never pair a certificate with another's key.
+    The MSSanté operator presents it when a test asks; a product that accepts only IGC-Santé
+    certificates (SC.MSS/CONF.27) must refuse it.
+    """
+    path = layout.directory / "foreign" / "server-and-key.pem"
+    if not path.is_file():
+        now = dt.datetime.now(dt.UTC)
+        ca = _Issuer(_name("TEST AC COMMERCIALE HORS IGC-SANTE", "NOT IGC-SANTE"), _key())
+        ca.cert = _ca(ca.name, None, ca.key, now)
+        san = x509.SubjectAlternativeName(
+            [
+                x509.DNSName("localhost"),
+                x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                x509.IPAddress(ipaddress.ip_address("::1")),
+            ]
+        )
+        key = _key()
+        cert = _leaf(_name("localhost", "SERVICES SIMULES"), ca, key, now - dt.timedelta(days=1), 825, "server", san)
+        key_pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        unique = path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+        _write(unique, _pem(cert) + _pem(ca.cert) + key_pem, private=True)
+        unique.replace(path)
+    credential = Credential("foreign-server", path, path, path, "")
+    return dataclasses.replace(credential, subject=credential.certificate().subject.rfc4514_string())
+
+
 def _credential_entry(cred: Credential) -> dict[str, str]:
     cert = cred.certificate()
     return {
@@ -396,11 +431,17 @@ def verify_client_certificate(
     return problems
 
 
-def server_ssl_context(layout: PkiLayout, *, require_client_cert: bool = False) -> ssl.SSLContext:
-    """TLS 1.2+ server context; client certificates are checked (chain, dates, CRL) in the handshake."""
+def server_ssl_context(
+    layout: PkiLayout, *, require_client_cert: bool = False, credential: Credential | None = None
+) -> ssl.SSLContext:
+    """TLS 1.2+ server context; client certificates are checked (chain, dates, CRL) in the handshake.
+
+    ``credential`` replaces the harness's server certificate (e.g. :func:`foreign_server_credential`).
+    """
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.load_cert_chain(layout.server.cert_pem, layout.server.key_pem)
+    credential = credential or layout.server
+    context.load_cert_chain(credential.cert_pem, credential.key_pem)
     context.load_verify_locations(cafile=str(layout.ca_bundle))
     context.load_verify_locations(cafile=str(layout.crl_pem))
     context.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF

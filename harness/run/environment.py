@@ -188,6 +188,9 @@ class HarnessEnvironment:
             self.mss = start_operator(
                 self.store,
                 pki.server_ssl_context(self.pki, require_client_cert=False),
+                foreign_ssl_context=pki.server_ssl_context(
+                    self.pki, require_client_cert=False, credential=pki.foreign_server_credential(self.pki)
+                ),
                 data_dir=self.data_dir,
                 host=self.host,
                 directory=directory,

@@ -259,6 +259,11 @@ class MailHandle(MockHandle):
         self.operator = env.start_mss()
         self.url = self.operator.endpoints()["smtp"]
         self.log, self.replayer = log, replayer
+        env.active_session.foreign_certificate = False  # an earlier test's choice never lasts
+
+    def present_foreign_certificate(self, foreign: bool = True) -> None:
+        """From now on in this test, the operator presents a server certificate from outside IGC-Santé."""
+        self.env.active_session.foreign_certificate = foreign
 
     def mailbox(self, address: str, folder: str = "INBOX") -> list[Any]:
         if self.replayer is not None:

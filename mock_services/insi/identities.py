@@ -31,6 +31,8 @@ class Identity:
     oid: str
     history: tuple[HistoricIns, ...] = ()
     carte_vitale: dict[str, Any] = field(default_factory=dict)
+    # TIQ fields the answer gives instead of the traits above (synthetic answers the product must refuse)
+    answer: dict[str, str] = field(default_factory=dict)
 
     def matches_traits(self, nom: str, prenoms: list[str], sexe: str, date: str, lieu: str | None) -> bool:
         """INSi-like matching: strict traits, and the given names sent must name this person.
@@ -89,6 +91,7 @@ class IdentityBase:
                     for h in entry.get("history", [])
                 ),
                 carte_vitale=dict(entry.get("carte_vitale", {})),
+                answer={name: str(value) for name, value in entry.get("answer", {}).items()},
             )
             for entry in data.get("identity", [])
         ]

@@ -151,13 +151,18 @@ def resultat(code: str, identity: Identity | None = None, history_dates: str = "
         for old in identity.history:
             _ins_block(individu, "INSHISTO", old.matricule, old.oid, (old.date_deb, old.date_fin), history_dates)
         tiq = _sub(individu, "TIQ")
-        _sub(tiq, "NomNaissance", identity.nom_naissance)
-        _sub(tiq, "Prenom", identity.prenoms[0])
-        _sub(tiq, "ListePrenom", " ".join(identity.prenoms))
-        _sub(tiq, "Sexe", identity.sexe)
-        _sub(tiq, "DateNaissance", identity.date_naissance)
-        if identity.lieu_naissance:
-            _sub(tiq, "LieuNaissance", identity.lieu_naissance)
+        traits = {
+            "NomNaissance": identity.nom_naissance,
+            "Prenom": identity.prenoms[0],
+            "ListePrenom": " ".join(identity.prenoms),
+            "Sexe": identity.sexe,
+            "DateNaissance": identity.date_naissance,
+            "LieuNaissance": identity.lieu_naissance or "",
+        } | identity.answer
+        for name, value in traits.items():
+            # CodSexe's pattern refuses an empty Sexe: an empty sex is an absent element (minOccurs 0).
+            if value or name not in ("LieuNaissance", "Sexe"):
+                _sub(tiq, name, value)
     return root
 
 

@@ -101,7 +101,10 @@ def start_operator(
     bearer: BearerValidator | None = None,
     active: ActiveSession | None = None,
     database: Database | None = None,
+    foreign_ssl_context: ssl.SSLContext | None = None,
 ) -> MssOperator:
+    """The operator's listeners; ``foreign_ssl_context`` (a certificate from outside IGC-Santé) is
+    what a connection gets while ``active.foreign_certificate`` is set."""
     from mock_services.mssante.imap import ImapServer, serve_imap
 
     settings = settings or MssSettings()
@@ -111,6 +114,13 @@ def start_operator(
         store = MailStore(database=database)
     else:
         store = MailStore(data_dir / "mailboxes.sqlite3" if data_dir else ":memory:")
+    if foreign_ssl_context is not None:
+
+        def choose_certificate(connection: ssl.SSLObject, server_name: str | None, _: ssl.SSLContext) -> None:
+            if active.foreign_certificate:
+                connection.context = foreign_ssl_context
+
+        ssl_context.sni_callback = choose_certificate  # called with or without SNI, before the certificate goes
 
     def handler(listener: str) -> OperatorHandler:
         return OperatorHandler(store, directory, exchanges, active, settings, bearer, listener)

@@ -44,6 +44,8 @@ class ActiveSession:
 
     def __init__(self, key: str = "default"):
         self.key = key
+        # This test's connections get the server certificate from outside IGC-Santé (SC.MSS/CONF.27).
+        self.foreign_certificate = False
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,24 @@ def _peer_certificate(server: SMTP) -> x509.Certificate | None:
     ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
     der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
     return x509.load_der_x509_certificate(der) if der else None
+
+
+def _tls_details(server: SMTP, session: Session) -> dict[str, Any]:
+    """The negotiated TLS version and suite, and the client's suites this server also enables
+    (OpenSSL's shared ciphers: what a verifier can see of the ClientHello), TLS 1.3 ones apart."""
+    transport = server.transport
+    ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
+    if ssl_object is None and isinstance(session.ssl, dict):
+        ssl_object = session.ssl.get("ssl_object")
+    if ssl_object is None:
+        return {}
+    cipher = ssl_object.cipher()
+    shared = ssl_object.shared_ciphers() or []
+    return {
+        "tls_version": ssl_object.version(),
+        "tls_cipher": cipher[0] if cipher else None,
+        "tls_offered": sorted({name for name, protocol, _ in shared if protocol != "TLSv1.3"}),
+    }
 
 
 def _common_name(certificate: x509.Certificate | None) -> str | None:
@@ -145,6 +165,7 @@ class OperatorHandler:
             "auth": principal.method if isinstance(principal, Principal) else None,
             "user": principal.user if isinstance(principal, Principal) else None,
             "helo": session.host_name,
+            **_tls_details(server, session),
         }
         if envelope is not None:
             meta.update(

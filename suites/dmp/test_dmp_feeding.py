@@ -111,3 +111,26 @@ def test_submission_carries_a_valid_signature_document(sut, dmp, segur_env):
     expect(
         xds_metadata.check_signature_document(submission, request.documents(), trusted_cas(segur_env), request.where)
     )
+
+
+@pytest.mark.requirement("DMP-14")
+def test_feeding_asks_for_no_authorisation(sut, dmp):
+    """L'alimentation du DMP se fait sans demande d'autorisation d'accès (TD0.3), même sans autorisation."""
+    feed(sut, dmp, "DMP-14", key="VIDE")
+    expect(verify.check_no_authorisation_for_feeding(dmp.exchanges()))
+
+
+@pytest.mark.requirement("DMP-15")
+def test_send_waits_while_the_dmp_is_unavailable_then_goes(sut, dmp):
+    """DMP injoignable : l'envoi est mis en attente sans l'utilisateur, puis part dès que le DMP répond."""
+    dmp.scenario(fault="unavailable")
+    answer = sut.perform(
+        "dmp.feed_document",
+        patient=identity(PATIENT),
+        title="Compte rendu de consultation",
+        masking=[],
+        document_type=sut.flow.document_type(),
+    )
+    dmp.scenario(fault=None)
+    sut.perform("dmp.send_pending")
+    expect(verify.check_send_on_hold(answer.data, dmp.exchanges()))

@@ -97,3 +97,31 @@ def test_verification_detects_a_wrong_stored_ins(sut, insi):
         verify.no_exchange("INS-09") if not calls else [],
         verify.check_no_identity_kept({"outcome": answer.outcome}, "mismatch", "INS-09"),
     )
+
+
+@pytest.mark.requirement("INS-17")
+@pytest.mark.parametrize("key", ["INSI-JOUR-00", "INSI-MOIS-00"])
+def test_birth_date_with_00_is_not_imported(sut, insi, key):
+    """Règle 11 : une réponse INSi dont la date de naissance porte 00 en jour ou en mois n'est pas importée."""
+    params = traits(key)
+    answer = sut.perform("insi.search_by_traits", **params)
+    expect(verify.check_incomplete_answer_not_imported(answer.data, insi.exchanges(), "INS-17", params))
+
+
+@pytest.mark.requirement("INS-18")
+@pytest.mark.parametrize("key", ["INSI-NOM-VIDE", "INSI-PRENOMS-VIDES", "INSI-SEXE-VIDE"])
+def test_empty_traits_are_not_imported(sut, insi, key):
+    """Règle 12 : une réponse INSi au nom de naissance, aux prénoms ou au sexe vide n'est pas importée."""
+    params = traits(key)
+    answer = sut.perform("insi.search_by_traits", **params)
+    expect(verify.check_incomplete_answer_not_imported(answer.data, insi.exchanges(), "INS-18", params))
+
+
+@pytest.mark.requirement("INS-19")
+@pytest.mark.parametrize("status", ["QUAL", "RECUP"])
+def test_failed_verification_downgrades_and_drops_the_ins(sut, insi, status):
+    """Règle 49 : une vérification en échec rétrograde le statut de l'identité et supprime l'INS et son OID."""
+    wrong = stored_identity("ADRUN-ZOE", status=status, ins=stored_identity("NESSI-MICHELANGELO")["ins"])
+    answer = sut.perform("insi.verify_identity", identity=wrong)
+    verify.require_answer(insi.exchanges(), "INS-19", ("00",), wrong, trusted_cards(insi))
+    expect(verify.check_failed_verification_downgrades(answer.data, wrong))

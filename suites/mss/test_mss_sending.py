@@ -8,6 +8,7 @@ from harness.core.results import Finding
 from harness.run.sut.base import SutFailure
 from harness.run.verify import expect
 from harness.run.verify import mss as verify
+from harness.run.verify import mss_conf as verify_conf
 from suites.dmp.patients import identity
 
 pytestmark = pytest.mark.segur_service("mss")
@@ -80,3 +81,28 @@ def test_patient_mailbox_only_with_a_qualified_ins(sut, mss):
 def test_an_acknowledgement_is_requested(sut, mss):
     """Demande d'accusé de traitement (Disposition-Notification-To)."""
     expect(verify.check_acknowledgement_requested(send(sut, mss)))
+
+
+@pytest.mark.requirement("MSS-09")
+def test_tls_uses_only_the_mssante_cipher_suites(sut, mss):
+    """TLS 1.2 avec l'une des suites de SC.MSS/CONF.03 seulement (ou TLS 1.3, cf. profiles/mss/tls.toml)."""
+    expect(verify_conf.check_cipher_suites(send(sut, mss)))
+
+
+@pytest.mark.requirement("MSS-10")
+def test_message_to_a_patient_can_forbid_an_answer(sut, mss):
+    """Quand le professionnel ne veut pas de réponse du patient, le message porte X-MSS-MES: FIN."""
+    answer = sut.perform("mss.send_to_patient", patient=identity(PATIENT), title="Compte rendu", no_reply=True)
+    if answer.data["outcome"] != "sent":
+        raise SutFailure(f"the product did not write to the patient: {answer.data.get('message')}")
+    to_patient = [m for m in verify.submitted(mss.exchanges()) if any("@patient.mssante.fr" in r for r in m.recipients)]
+    expect(verify_conf.check_end_of_exchange(to_patient))
+
+
+@pytest.mark.requirement("MSS-11")
+def test_operator_certificate_outside_igc_sante_is_refused(sut, mss):
+    """Le logiciel n'accepte qu'un certificat d'opérateur issu de l'IGC-Santé : un autre certificat est refusé."""
+    before = len(send(sut, mss))  # with the IGC-Santé certificate the product sends: a refusal then means something
+    mss.present_foreign_certificate()
+    answer = sut.perform("mss.send_document", patient=identity(PATIENT), recipient=PROFESSIONAL, title="Compte rendu")
+    expect(verify_conf.check_foreign_certificate_refused(answer.data, verify.submitted(mss.exchanges())[before:]))

@@ -42,9 +42,10 @@ ACTIONS: dict[str, ActionSpec] = {
                 "lieu_naissance": "INSEE COG code of the birth place, or empty",
                 "identity_document_checked": "true when the operator checked a high-trust identity document",
             },
-            f'{{"outcome": "found|not_found|multiple|error", "identity": {{{IDENTITY_FIELDS}}} or null, '
-            '"message": "what the user was told"}',
-            frozenset({"found", "not_found", "multiple", "error"}),
+            f'{{"outcome": "found|not_found|multiple|refused|error", "identity": {{{IDENTITY_FIELDS}}} or null, '
+            '"message": "what the user was told"} (refused: INSi answered an identity whose INS must not be '
+            "imported, e.g. 00 as birth day or month, or an empty birth name, given names or sex)",
+            frozenset({"found", "not_found", "multiple", "refused", "error"}),
         ),
         ActionSpec(
             "insi.search_by_carte_vitale",
@@ -57,13 +58,14 @@ ACTIONS: dict[str, ActionSpec] = {
                 "identity_document_checked": "true when the operator checked a high-trust identity document",
             },
             "same answer as insi.search_by_traits",
-            frozenset({"found", "not_found", "multiple", "error"}),
+            frozenset({"found", "not_found", "multiple", "refused", "error"}),
         ),
         ActionSpec(
             "insi.verify_identity",
             "Verify a stored INS with INSi (a traits search with the stored traits, then a comparison).",
             {"identity": f"the stored identity: {IDENTITY_FIELDS}"},
-            '{"outcome": "verified|mismatch|not_found|multiple|error", "message": "..."}',
+            '{"outcome": "verified|mismatch|not_found|multiple|error", "message": "...", '
+            '"identity": the stored identity as the product keeps it after the verification}',
             frozenset({"verified", "mismatch", "not_found", "multiple", "error"}),
         ),
         ActionSpec(
@@ -141,8 +143,9 @@ ACTIONS: dict[str, ActionSpec] = {
                 "document_type": "the document type to produce, from the couloir's flow: "
                 '{"code": LOINC code of JDV_J07, "display": its display name}',
             },
-            '{"outcome": "stored|refused|error", "unique_id": "the document uniqueId", "message": "..."}',
-            frozenset({"stored", "refused", "error"}),
+            '{"outcome": "stored|queued|refused|error", "unique_id": "the document uniqueId", "message": "..."} '
+            "(queued: the DMP could not be reached and the send is on hold)",
+            frozenset({"stored", "queued", "refused", "error"}),
         ),
         ActionSpec(
             "dmp.relay_document",
@@ -155,6 +158,14 @@ ACTIONS: dict[str, ActionSpec] = {
             },
             '{"outcome": "stored|refused|error", "unique_id": "the document uniqueId", "message": "..."}',
             frozenset({"stored", "refused", "error"}),
+        ),
+        ActionSpec(
+            "dmp.send_pending",
+            "The DMP can be reached again: let the product run the sends it put on hold, as its "
+            "background task would, with no user action.",
+            {},
+            '{"outcome": "done|error", "sent": ["the uniqueId of each document sent"], "message": "..."}',
+            frozenset({"done", "error"}),
         ),
         ActionSpec(
             "dmp.replace_document",
@@ -228,7 +239,11 @@ ACTIONS: dict[str, ActionSpec] = {
         ActionSpec(
             "mss.send_to_patient",
             "Send a document to the patient's own mailbox (Mon espace santé), when the product may.",
-            {"patient": f"the stored identity: {IDENTITY_FIELDS}", "title": "the document title to use"},
+            {
+                "patient": f"the stored identity: {IDENTITY_FIELDS}",
+                "title": "the document title to use",
+                "no_reply": "true when the professional does not want the patient to answer (X-MSS-MES: FIN)",
+            },
             '{"outcome": "sent|refused|error", "message_id": "...", "message": "why it refused"}',
             frozenset({"sent", "refused", "error"}),
         ),

@@ -136,6 +136,8 @@ class ReferenceSut:
 
     def _perform_dmp(self, action: str, params: dict[str, Any], context: SutContext) -> dict[str, Any]:
         client = self._dmp(context)
+        if action == "dmp.send_pending":
+            return client.send_pending()
         patient = params["patient"]
         try:
             if action == "dmp.check_dmp":
@@ -183,7 +185,7 @@ class ReferenceSut:
                     params["patient"], params["recipient"], params["title"], document_type=document_type(params)
                 )
             elif action == "mss.send_to_patient":
-                data = mail.send_to_patient(params["patient"], params["title"])
+                data = mail.send_to_patient(params["patient"], params["title"], bool(params.get("no_reply")))
             elif action == "mss.receive":
                 data = mail.receive()
             else:

@@ -42,6 +42,9 @@ INSI_DEFECTS: dict[str, str] = {
     "error_as_not_found": "reports a SOAP fault or an unreachable service as 'no identity found'",
     "naive_key_check": "checks the returned key with int() and so rejects Corsica (2A/2B) matricules",
     "shares_unqualified_ins": "puts the INS in outgoing documents whatever the identity status",
+    "imports_unknown_birth_day": "imports an INSi identity whose birth date has 00 as day or month",
+    "imports_empty_traits": "imports an INSi identity whose birth name, given names or sex is empty",
+    "keeps_ins_after_failed_verification": "keeps the INS and the status of an identity whose verification failed",
 }
 
 
@@ -134,14 +137,29 @@ class ReferenceInsiClient:
         if "skips_verification_compare" in self.defects:
             return {"outcome": "verified", "message": "INS vérifié."}
         if answer.code_cr == "01":
-            return {"outcome": "not_found", "message": "INSi ne retrouve pas cette identité."}
+            return {
+                "outcome": "not_found",
+                "message": "INSi ne retrouve pas cette identité.",
+                "identity": self._after_failed_verification(identity),
+            }
         if answer.code_cr == "02":
             return {"outcome": "multiple", "message": "INSi trouve plusieurs identités."}
         active = (answer.individu or {}).get("insactif") or {}
         same = active.get("matricule") == identity.get("ins") and active.get("oid") == identity.get("oid")
         if same:
-            return {"outcome": "verified", "message": "INS vérifié."}
-        return {"outcome": "mismatch", "message": "L'INS renvoyé par INSi diffère de l'INS enregistré."}
+            return {"outcome": "verified", "message": "INS vérifié.", "identity": dict(identity)}
+        return {
+            "outcome": "mismatch",
+            "message": "L'INS renvoyé par INSi diffère de l'INS enregistré.",
+            "identity": self._after_failed_verification(identity),
+        }
+
+    def _after_failed_verification(self, identity: dict[str, Any]) -> dict[str, Any]:
+        """Règle 49 of the INS guide: a failed verification downgrades the status and drops the INS."""
+        if "keeps_ins_after_failed_verification" in self.defects:
+            return dict(identity)
+        status = ins.status_after_failed_verification(ins.IdentityStatus(identity["status"]))
+        return dict(identity, ins=None, oid=None, status=status.value)
 
     def export_identifiers(self, identity: dict[str, Any]) -> dict[str, Any]:
         carries_ins = identity.get("status") == ins.IdentityStatus.QUAL.value
@@ -229,6 +247,9 @@ class ReferenceInsiClient:
         if "nia_as_nir" in self.defects and oid == ins.OID_INS_NIA:
             oid = ins.OID_INS_NIR
         tiq = individu.get("tiq") or {}
+        refusal = self._import_refusal(tiq)
+        if refusal:
+            return {"outcome": "refused", "identity": None, "message": refusal}
         prenoms = (tiq.get("ListePrenom") or tiq.get("Prenom") or "").split()
         nom = tiq.get("NomNaissance", "")
         if "rewrites_traits" in self.defects:
@@ -247,6 +268,19 @@ class ReferenceInsiClient:
             "status": status.value,
         }
         return {"outcome": "found", "identity": identity, "message": "Identité INS récupérée."}
+
+    def _import_refusal(self, tiq: dict[str, str]) -> str | None:
+        """Règles 11 and 12 of the INS guide: answers whose INS must not be imported."""
+        if "imports_unknown_birth_day" not in self.defects and ins.birth_date_has_unknown_part(
+            tiq.get("DateNaissance", "")
+        ):
+            return "INSi renvoie une date de naissance avec 00 pour jour ou mois : INS non importé."
+        empty = [name for name in ("NomNaissance", "Sexe") if not tiq.get(name, "").strip()]
+        if not (tiq.get("ListePrenom") or tiq.get("Prenom") or "").strip():
+            empty.append("ListePrenom")
+        if empty and "imports_empty_traits" not in self.defects:
+            return f"INSi renvoie des traits vides ({', '.join(empty)}) : INS non importé."
+        return None
 
     def _failed(self, exc: InsiCallError) -> dict[str, Any]:
         if "error_as_not_found" in self.defects:

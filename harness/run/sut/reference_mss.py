@@ -17,6 +17,8 @@ import ssl
 from dataclasses import dataclass, field
 from typing import Any
 
+from cryptography import x509
+
 from harness.protocols import mssmail, xdm
 from harness.run.sut import xdm_writer
 from harness.run.sut.reference_cda import DOCUMENT_CODE, build_n1_document, minimal_pdf
@@ -31,7 +33,18 @@ MSS_DEFECTS: dict[str, str] = {
     "mss_no_ack_request": "asks for no acknowledgement of its messages",
     "mss_identifies_by_subject": "identifies the patient of a received message from its subject",
     "mss_no_mdn": "never acknowledges a received message",
+    "mss_no_end_of_exchange": "writes no X-MSS-MES: FIN when the professional wants no answer from the patient",
+    "mss_other_cipher_suites": "offers TLS 1.2 cipher suites outside the MSSanté list (ChaCha20, no TLS 1.3)",
+    "mss_accepts_any_server_certificate": "connects to the operator whatever server certificate it presents",
 }
+# SC.MSS/CONF.27: the operator's certificate comes from IGC-Santé's Élémentaire Organisations range (facts §1.4
+# names the real CA "AC IGC-SANTE ELEMENTAIRE ORGANISATIONS"; the test PKI prefixes it with TEST).
+OPERATOR_CA_NAME = "IGC-SANTE ELEMENTAIRE ORGANISATIONS"
+# SC.MSS/CONF.03 (db_ghseet_socle row 158): the only TLS 1.2 suites for the operator's LPS API, in OpenSSL names.
+MSS_TLS12_CIPHERS = (
+    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-SHA384:"
+    "ECDHE-RSA-AES128-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-AES128-GCM-SHA256"
+)
 NIL = "SEGUR-HARNESS-REFERENCE"  # X-MSS-NIL: the reference product's own listing reference (not an official one)
 UNKNOWN_PATIENT = "902^Identifiant patient inconnu"  # shared/reference/mssante/error-codes.md
 
@@ -58,10 +71,31 @@ class ReferenceMssClient:
     def _submit(self, raw: bytes, recipients: list[str]) -> None:
         host, port = _split(self.smtp)
         with smtplib.SMTP_SSL(host, port, context=self.ssl_context, timeout=self.timeout) as client:
+            self._check_operator(client.sock)
             client.ehlo("dpi-reference.segur-harness.invalid")
             if "mss_password_auth" in self.defects and self.password:
                 client.login(self.mailbox, self.password)
             client.sendmail(self.mailbox, recipients, raw)
+
+    def __post_init__(self) -> None:
+        if "mss_other_cipher_suites" in self.defects:
+            self.ssl_context.maximum_version = ssl.TLSVersion.TLSv1_2
+            self.ssl_context.set_ciphers("ECDHE-RSA-CHACHA20-POLY1305")
+        else:
+            self.ssl_context.set_ciphers(MSS_TLS12_CIPHERS)
+        if "mss_accepts_any_server_certificate" in self.defects:
+            self.ssl_context.check_hostname = False
+            self.ssl_context.verify_mode = ssl.CERT_NONE
+
+    def _check_operator(self, sock: Any) -> None:
+        """Only a certificate of IGC-Santé's Élémentaire Organisations range (the chain is checked by TLS)."""
+        if "mss_accepts_any_server_certificate" in self.defects:
+            return
+        der = sock.getpeercert(binary_form=True) if sock is not None else None
+        issuer = x509.load_der_x509_certificate(der).issuer if der else None
+        names = issuer.get_attributes_for_oid(x509.NameOID.COMMON_NAME) if issuer is not None else []
+        if not any(OPERATOR_CA_NAME in str(name.value) for name in names):
+            raise ssl.SSLError(f"operator certificate not issued by {OPERATOR_CA_NAME}")
 
     def _document_message(
         self,
@@ -69,6 +103,7 @@ class ReferenceMssClient:
         recipients: list[str],
         title: str,
         document_type: tuple[str, str] = DOCUMENT_CODE,
+        no_reply: bool = False,
     ) -> bytes:
         cda = build_n1_document(patient, self.defects, title=title, document_type=document_type)
         pdf = minimal_pdf(f"{title} - {patient['nom_naissance']} {patient['prenoms'][0]}")
@@ -96,6 +131,7 @@ class ReferenceMssClient:
             ins_qualified=patient.get("status") == "QUAL",
             nil=None if plain_headers else NIL,
             ack_to=None if "mss_no_ack_request" in self.defects else self.mailbox,
+            no_reply=no_reply and "mss_no_end_of_exchange" not in self.defects,
         )
         raw = message.to_bytes()
         if plain_headers:
@@ -103,19 +139,24 @@ class ReferenceMssClient:
         return raw
 
     def send_document(
-        self, patient: dict[str, Any], recipient: str, title: str, document_type: tuple[str, str] = DOCUMENT_CODE
+        self,
+        patient: dict[str, Any],
+        recipient: str,
+        title: str,
+        document_type: tuple[str, str] = DOCUMENT_CODE,
+        no_reply: bool = False,
     ) -> dict[str, Any]:
-        raw = self._document_message(patient, [recipient], title, document_type)
+        raw = self._document_message(patient, [recipient], title, document_type, no_reply)
         try:
             self._submit(raw, [recipient])
         except (smtplib.SMTPException, OSError) as exc:
             return {"outcome": "refused", "message": str(exc)}
         return {"outcome": "sent", "message_id": mssmail.parse(raw).get("Message-ID")}
 
-    def send_to_patient(self, patient: dict[str, Any], title: str) -> dict[str, Any]:
+    def send_to_patient(self, patient: dict[str, Any], title: str, no_reply: bool = False) -> dict[str, Any]:
         if patient.get("status") != "QUAL" and "mss_patient_unqualified" not in self.defects:
             return {"outcome": "refused", "message": "INS non qualifiée : pas d'envoi à la messagerie du patient"}
-        return self.send_document(patient, f"{patient['ins']}@patient.mssante.fr", title)
+        return self.send_document(patient, f"{patient['ins']}@patient.mssante.fr", title, no_reply=no_reply)
 
     # -- receiving -------------------------------------------------------------------------
 
@@ -123,6 +164,7 @@ class ReferenceMssClient:
         host, port = _split(self.imap)
         results = []
         with imaplib.IMAP4_SSL(host, port, ssl_context=self.ssl_context, timeout=self.timeout) as client:
+            self._check_operator(client.sock)
             client.authenticate("EXTERNAL", lambda _: self.mailbox.encode())
             client.select("INBOX")
             _, data = client.uid("SEARCH", "UNSEEN")

@@ -41,7 +41,15 @@ class PreparedCall:
 
 
 class DmpCallError(Exception):
-    """The DMP answered a fault or an XDS failure, or could not be reached."""
+    """The DMP answered a fault or an XDS failure, or could not be reached.
+
+    ``unavailable`` is true when the connection was technically impossible (no answer, or HTTP 503):
+    the case where a send is put on hold (SC.DMP/ALI/PROG.06) rather than reported as refused.
+    """
+
+    def __init__(self, message: str, *, unavailable: bool = False):
+        super().__init__(message)
+        self.unavailable = unavailable
 
 
 @dataclass
@@ -63,6 +71,8 @@ class ReferenceDmpClient:
     document_signer: DocumentSigner | None = None
     defects: frozenset[str] = frozenset()
     shared: dict[str, SharedDocument] = field(default_factory=dict)
+    # Sends put on hold while the DMP could not be reached (patient, title, masking, type), oldest first.
+    pending: list[tuple[dict[str, Any], str, list[str], tuple[str, str]]] = field(default_factory=list)
     timeout: float = 20.0
     purpose_of_use: str = "normal"  # access mode of the VIHF; emergency codes are configuration (facts §2.4)
 
@@ -100,7 +110,10 @@ class ReferenceDmpClient:
             with httpx.Client(verify=self.ssl_context or True, timeout=self.timeout) as client:
                 response = client.post(call.url, content=call.content, headers={"content-type": call.content_type})
         except httpx.HTTPError as exc:
-            raise DmpCallError(f"DMP unreachable: {exc}") from exc
+            raise DmpCallError(f"DMP unreachable: {exc}", unavailable=True) from exc
+        unavailable = response.status_code == 503
+        if unavailable and "xml" not in response.headers.get("content-type", ""):
+            raise DmpCallError("DMP unavailable (HTTP 503)", unavailable=True)
         received_type = response.headers.get("content-type", "")
         parts = None
         raw = response.content
@@ -111,7 +124,7 @@ class ReferenceDmpClient:
         fault = message.body.find(f"{{{soap.SOAP12_NS}}}Fault")
         if fault is not None:
             reason = "".join(fault.itertext()).split()
-            raise DmpCallError(f"DMP fault: {' '.join(reason)[:300]}")
+            raise DmpCallError(f"DMP fault: {' '.join(reason)[:300]}", unavailable=unavailable)
         payload = message.body_element()
         if payload is None:
             raise DmpCallError("DMP answer without a body")
@@ -167,6 +180,8 @@ class ReferenceDmpClient:
         replaces: str | None = None,
         document_type: tuple[str, str] = DOCUMENT_CODE,
     ) -> dict[str, Any]:
+        if "dmp_authorises_before_feeding" in self.defects:
+            self.declare_authorisation(patient)
         previous = self.shared.get(replaces) if replaces else None
         related = None
         if previous is not None:
@@ -179,7 +194,10 @@ class ReferenceDmpClient:
         try:
             answer, _ = self._call("DocumentRepository_Service", TD21_ACTION, body, patient, attachments)
         except DmpCallError as exc:
-            return {"outcome": "refused", "message": str(exc)}
+            if exc.unavailable and replaces is None and "dmp_drops_feed_when_unavailable" not in self.defects:
+                self.pending.append((patient, title, list(masking or []), document_type))
+                return {"outcome": "queued", "message": f"Envoi au DMP mis en attente ({exc})."}
+            return {"outcome": "error" if exc.unavailable else "refused", "message": str(exc)}
         errors = self._registry_errors(answer)
         if errors:
             return {"outcome": "refused", "message": ", ".join(errors)}
@@ -187,6 +205,17 @@ class ReferenceDmpClient:
             unique_id, header.set_id or "", int(header.version or 1), patient, title
         )
         return {"outcome": "stored", "unique_id": unique_id, "document": base64.b64encode(document).decode("ascii")}
+
+    def send_pending(self) -> dict[str, Any]:
+        """SC.DMP/ALI/PROG.07: once the DMP can be reached again, the sends on hold go, oldest first."""
+        waiting, self.pending = self.pending, []
+        sent = []
+        for patient, title, masking, document_type in waiting:
+            answer = self.feed_document(patient, title, masking, document_type=document_type)
+            if answer["outcome"] == "stored":
+                sent.append(answer["unique_id"])
+        still = len(self.pending)
+        return {"outcome": "done", "sent": sent, "message": f"{len(sent)} envoyé(s), {still} en attente."}
 
     def relay_document(self, patient: dict[str, Any], document: bytes, masking: list[str]) -> dict[str, Any]:
         """Share, as a PFI does, a document another system of the establishment produced."""

@@ -23,6 +23,8 @@ DMP_DEFECTS: dict[str, str] = {
     "dmp_delete_wrong_status": "deletes a document declaring a wrong OriginalStatus",
     "dmp_retrieve_wrong_repository": "retrieves documents from a made-up repository id",
     "dmp_closed_as_open": "reads a closed DMP in the TD0.2 answer as an open one",
+    "dmp_authorises_before_feeding": "declares an access authorisation (TD0.3) before feeding a document",
+    "dmp_drops_feed_when_unavailable": "reports an error and forgets the document when the DMP cannot be reached",
     "dmp_relay_rebuilds_document": "relays a document received from another system by sharing a new document "
     "of its own (new id) instead of the one received",
 }

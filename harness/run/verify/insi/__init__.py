@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from harness.run.verify.insi.answers import (
     check_export,
+    check_failed_verification_downgrades,
+    check_incomplete_answer_not_imported,
     check_kept_identity,
     check_no_identity_kept,
     check_status,
@@ -52,6 +54,8 @@ __all__ = [
     "check_carte_vitale_request",
     "check_contexts",
     "check_export",
+    "check_failed_verification_downgrades",
+    "check_incomplete_answer_not_imported",
     "check_kept_identity",
     "check_no_identity_kept",
     "check_status",

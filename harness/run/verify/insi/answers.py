@@ -218,3 +218,77 @@ def check_export(answer: dict[str, Any], identity: dict[str, Any]) -> list[Findi
             )
         ]
     return []
+
+
+def check_incomplete_answer_not_imported(
+    answer: dict[str, Any], exchanges: list[Exchange], requirement: str, person: dict[str, Any]
+) -> list[Finding]:
+    """INS-17/INS-18 (règles 11 and 12): an INSi identity with 00 in its birth date, or with an empty
+    birth name, given names or sex, is not imported: the product keeps no INS from it."""
+    require_answer(exchanges, requirement, ("00",), person)
+    found = response_with_identity(exchanges)
+    assert found is not None  # require_answer saw a CR 00
+    identity = answer.get("identity")
+    kept: dict[str, Any] = identity if isinstance(identity, dict) else {}
+    if not kept.get("ins") and answer.get("outcome") != "found":
+        return []
+    exchange, response = found
+    return [
+        Finding(
+            "insi.incomplete-answer-imported",
+            "the product imported the INS of an INSi answer it must refuse "
+            f"(birth date {response.traits.get('DateNaissance')!r}, traits {response.traits})",
+            message_fr="le produit a importé l'INS d'une réponse INSi qu'il doit refuser "
+            f"(date de naissance {response.traits.get('DateNaissance')!r}, traits {response.traits})",
+            expected_fr="aucun INS importé (résultat refused)",
+            received_fr=f"résultat {answer.get('outcome')!r}, INS {kept.get('ins')!r}",
+            requirement=requirement,
+            expected="no INS imported (outcome refused)",
+            received=f"outcome {answer.get('outcome')!r}, INS {kept.get('ins')!r}",
+            location=where(exchange),
+        )
+    ]
+
+
+def check_failed_verification_downgrades(answer: dict[str, Any], stored: dict[str, Any]) -> list[Finding]:
+    """INS-19 (règle 49): after a failed verification the identity loses its INS and one status level."""
+    kept = answer.get("identity")
+    expected_status = ins.status_after_failed_verification(ins.IdentityStatus(stored["status"])).value
+    if not isinstance(kept, dict):
+        return [
+            Finding(
+                "ins.failed-verification-identity",
+                "the answer to a failed verification does not give the identity kept",
+                message_fr="la réponse à une vérification en échec ne donne pas l'identité conservée",
+                expected_fr=f"identité sans INS, statut {expected_status}",
+                requirement="INS-19",
+                expected=f"identity without INS, status {expected_status}",
+                received=repr(answer),
+            )
+        ]
+    findings = []
+    if kept.get("ins") or kept.get("oid"):
+        findings.append(
+            Finding(
+                "ins.failed-verification-keeps-ins",
+                "the INS and its OID are still kept after a failed verification",
+                message_fr="l'INS et son OID sont toujours conservés après une vérification en échec",
+                expected_fr="aucun INS ni OID",
+                requirement="INS-19",
+                expected="no INS and no OID",
+                received=f"ins {kept.get('ins')!r}, oid {kept.get('oid')!r}",
+            )
+        )
+    if kept.get("status") != expected_status:
+        findings.append(
+            Finding(
+                "ins.failed-verification-status",
+                f"a failed verification of a {stored['status']} identity must downgrade it to {expected_status}",
+                message_fr=f"une vérification en échec d'une identité {stored['status']} doit la rétrograder "
+                f"en {expected_status}",
+                requirement="INS-19",
+                expected=expected_status,
+                received=repr(kept.get("status")),
+            )
+        )
+    return findings
