@@ -34,7 +34,7 @@ OPTIONAL_COLUMNS = {"statement_en", "evidence_en"}
 NATURES = {"EXIGENCE", "PRÉCONISATION"}
 CRITICITES = {"MINOR", "MAJOR", "CRITICAL"}
 AUTOMATIONS = {"automated", "attestation"}
-COULOIRS = {"DPI", "LGC", "SGL", "RIS", "PFI", "DUI", "OFFICINE"}
+COULOIRS = {"DPI", "LGC", "SGL", "RIS", "PFI", "DUI", "OFFICINE", "SAS"}
 
 
 def normalise_couloir(couloir: str | None) -> str | None:

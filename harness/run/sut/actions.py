@@ -238,6 +238,21 @@ ACTIONS: dict[str, ActionSpec] = {
             "never produces this kind",
             frozenset({"produced", "not_supported", "error"}),
         ),
+        ActionSpec(
+            "sas.agenda_server",
+            "Give the base URL of the product's FHIR API for the SAS platform (ans.fhir.fr.sas 1.2.0, "
+            "PS individuel), served over mTLS with a server certificate the harness CA bundle trusts "
+            "(SEGUR_CA_BUNDLE) and accepting only the SAS client certificate of the harness PKI "
+            "(its CN and OU are the parameters), and the professionals (idNatPs) whose free slots it holds.",
+            {
+                "sas_client_cn": "the CN of the SAS platform's client certificate the server must accept",
+                "sas_client_ou": "its OU",
+            },
+            '{"outcome": "ok", "url": "https://host:port/fhir (the FHIR base)", "practitioners": '
+            '["idNatPs with free slots in the next 48 hours", ...], "practitioner_without_slots": '
+            '"an idNatPs the agenda knows with no free slot"}',
+            frozenset({"ok", "error"}),
+        ),
     )
 }
 

@@ -19,6 +19,7 @@ from harness.run.sut.reference_fhir import FHIR_DEFECTS
 from harness.run.sut.reference_insi import INSI_DEFECTS, ReferenceInsiClient
 from harness.run.sut.reference_mss import MSS_DEFECTS, ReferenceMssClient
 from harness.run.sut.reference_psc import PSC_DEFECTS, ReferencePscClient
+from harness.run.sut.reference_sas import SAS_DEFECTS
 
 # The reference product's applicative mailbox (fixtures/mss/directory.toml, ORG certificate CN DMP-ORG).
 MSS_MAILBOX = "dpi-reference@harnais.mssante.fr"
@@ -29,6 +30,7 @@ REFERENCE_DEFECTS: dict[str, str] = {
     **DMP_DEFECTS,
     **MSS_DEFECTS,
     **FHIR_DEFECTS,
+    **SAS_DEFECTS,
 }
 
 
@@ -51,6 +53,26 @@ class ReferenceSut:
         self._psc_clients: dict[str, ReferencePscClient] = {}  # one relying-party session per test
         self._dmp_client: ReferenceDmpClient | None = None
         self._mss_client: ReferenceMssClient | None = None
+        self._agenda: Any = None  # (AgendaApp, ServedApp) once a SAS test asked for it
+
+    def close(self) -> None:
+        """Stop the reference agenda server, if one was started."""
+        if self._agenda is not None:
+            self._agenda[1].stop()
+            self._agenda = None
+
+    def _agenda_server(self, context: SutContext) -> dict[str, Any]:
+        from harness.run.sut.reference_sas import agenda
+        from harness.run.sut.reference_sas.server import start_agenda
+
+        if self._agenda is None:
+            self._agenda = start_agenda(self._pki(context), self.defects)
+        return {
+            "outcome": "ok",
+            "url": f"{self._agenda[1].url}/fhir",
+            "practitioners": [p.id_nat_ps for p in agenda.PROFESSIONALS],
+            "practitioner_without_slots": agenda.WITHOUT_SLOTS.id_nat_ps,
+        }
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -182,6 +204,8 @@ class ReferenceSut:
             data = self._insi_client(context).verify_identity(params["identity"])
         elif action == "identity.export":
             data = self._insi_client(context).export_identifiers(params["identity"])
+        elif action == "sas.agenda_server":
+            data = self._agenda_server(context)
         elif action == "cda.produce_document":
             document = build_n1_document(params["patient"], self.defects, title=params["title"])
             data = {"outcome": "produced", "document": base64.b64encode(document).decode("ascii")}

@@ -1,0 +1,230 @@
+"""The product's FHIR API as the SAS platform uses it: CapabilityStatement, Slot search, mTLS, regulators.
+
+Sources: ansforge/IG-fhir-service-acces-aux-soins 1.2.0 (b70e7049), its pages
+specifications_techniques-ps-recherche_creneaux, -tous-gestion_regulateur and securite; the ANS
+SAS kit (ansforge/interop-outil-fhir-sas-test-kit@7f644fa) requirement list agg-psindiv, whose
+requirement numbers the catalog's official_ref cites.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import pytest
+
+from harness.run.verify import expect
+from harness.run.verify import sas as verify
+from suites.sas.conftest import IDNPS_SYSTEM, MAX_IDENTIFIERS
+
+pytestmark = pytest.mark.segur_service("sas")
+
+RESPONSE_SECONDS = 1.0  # the ANS SAS kit's budget (aggregation/performance_group.rb: used_time < 1)
+SAS_SOURCE = "urn:oid:1.2.250.1.213.3.6"
+INTRN = "http://interopsante.org/fhir/CodeSystem/fr-v2-0203"
+
+
+def searched_bundle(agenda, identifiers=None):
+    answer, start_from, start_to = agenda.search(identifiers or agenda.practitioners)
+    expect(verify.answered(answer, "GET [base]/Slot"))
+    return answer.json(), answer, start_from, start_to
+
+
+@pytest.mark.requirement("SAS-01")
+def test_capability_statement(agenda):
+    """Le serveur publie son CapabilityStatement (GET [base]/metadata) : FHIR 4.0.1 et recherche de Slot."""
+    answer = agenda.client.request("GET", "metadata")
+    expect(verify.answered(answer, "GET [base]/metadata"))
+    expect(verify.capability_statement(answer.json(), answer.exchange_id))
+
+
+@pytest.mark.requirement("SAS-02")
+def test_search_over_up_to_25_professionals(agenda):
+    """Une recherche de 1 à 25 identifiants nationaux renvoie les créneaux de chacun des professionnels."""
+    padding = [f"8999{n:08d}" for n in range(MAX_IDENTIFIERS - len(agenda.practitioners))]
+    for identifiers in ([agenda.practitioners[0]], [*agenda.practitioners, *padding][:MAX_IDENTIFIERS]):
+        bundle, answer, *_ = searched_bundle(agenda, identifiers)
+        found = {
+            i.get("value")
+            for p in verify.practitioners_of(bundle)
+            for i in p.get("identifier") or []
+            if isinstance(i, dict)
+        }
+        missing = sorted(set(agenda.practitioners) & set(identifiers) - found)
+        expect(
+            [
+                verify._f(
+                    "sas.search",
+                    f"a search over {len(identifiers)} identifiers returned no slot of some professionals",
+                    f"une recherche sur {len(identifiers)} identifiants n'a renvoyé aucun créneau de certains professionnels",
+                    expected="les créneaux de " + ", ".join(missing),
+                    received=f"{len(verify.slots(bundle))} créneaux ; professionnels : {', '.join(sorted(map(str, found)))}",
+                    evidence=(answer.exchange_id,),
+                )
+            ]
+            if missing or not verify.slots(bundle)
+            else []
+        )
+
+
+@pytest.mark.requirement("SAS-03")
+def test_slots_within_the_window(agenda):
+    """Les créneaux renvoyés commencent dans la période start=ge / start=le demandée."""
+    bundle, answer, start_from, start_to = searched_bundle(agenda)
+    expect(verify.within_window(bundle, start_from, start_to, answer.exchange_id))
+
+
+@pytest.mark.requirement("SAS-04")
+def test_only_free_slots(agenda):
+    """Une recherche status=free ne renvoie que des créneaux libres."""
+    bundle, answer, *_ = searched_bundle(agenda)
+    expect(verify.only_free(bundle, answer.exchange_id))
+
+
+@pytest.mark.requirement("SAS-05")
+def test_bundle_agregateur(agenda):
+    """La réponse est un Bundle searchset conforme à BundleAgregateur, avec son total."""
+    bundle, answer, *_ = searched_bundle(agenda)
+    findings = verify.profile(bundle, verify.BUNDLE_PROFILE, answer.exchange_id, rules=("fhir.fixed", "fhir.pattern"))
+    if not isinstance(bundle.get("total"), int):
+        findings.append(
+            verify._f("sas.total", "the searchset Bundle has no total", "le Bundle searchset n'a pas de total",
+                      expected="total", received="absent", evidence=(answer.exchange_id,))
+        )
+    expect(findings)
+
+
+@pytest.mark.requirement("SAS-06")
+def test_slot_content_and_booking_url(agenda):
+    """Chaque créneau suit FrSlotAgregateur : type (TRE_R314), type de consultation, URL de prise de RDV."""
+    bundle, answer, *_ = searched_bundle(agenda)
+    expect(verify.slot_content(bundle, answer.exchange_id))
+
+
+@pytest.mark.requirement("SAS-07")
+def test_included_schedule_practitioner_and_role(agenda):
+    """Le Bundle inclut le Schedule de chaque créneau, son Practitioner et son PractitionerRole."""
+    bundle, answer, *_ = searched_bundle(agenda)
+    expect(verify.includes(bundle, answer.exchange_id))
+
+
+@pytest.mark.requirement("SAS-08")
+def test_practitioner_identified_by_idnatps(agenda):
+    """Le Practitioner suit FrPractitionerAgregateur et porte l'idNatPs recherché (8 + RPPS)."""
+    bundle, answer, *_ = searched_bundle(agenda)
+    expect(verify.practitioner_identifiers(bundle, agenda.practitioners, answer.exchange_id))
+
+
+@pytest.mark.requirement("SAS-09")
+def test_practitioner_role_with_location(agenda):
+    """Le PractitionerRole suit FrPractitionerRoleExerciceAgregateur, avec le lieu de consultation contenu."""
+    bundle, answer, *_ = searched_bundle(agenda)
+    expect(verify.roles(bundle, answer.exchange_id))
+
+
+@pytest.mark.requirement("SAS-10")
+def test_no_slot_gives_an_empty_bundle(agenda):
+    """Sans créneau dans la période, la réponse est un Bundle vide (total 0), pas une erreur."""
+    professional = agenda.without_slots or agenda.practitioners[0]
+    far = dt.datetime.now(dt.UTC) + dt.timedelta(days=3650)
+    answer, *_ = agenda.search([professional], start_from=far, start_to=far + dt.timedelta(hours=1))
+    expect(verify.answered(answer, "GET [base]/Slot (aucun créneau)"))
+    bundle = answer.json()
+    if bundle.get("resourceType") != "Bundle" or bundle.get("total") != 0 or verify.slots(bundle):
+        expect([verify._f("sas.empty", "a search with no match is not an empty Bundle",
+                          "une recherche sans correspondance n'est pas un Bundle vide",
+                          expected="Bundle, total 0", received=f"{bundle.get('resourceType')}, total {bundle.get('total')}",
+                          evidence=(answer.exchange_id,))])
+
+
+@pytest.mark.requirement("SAS-11")
+def test_mtls_required(agenda):
+    """Le serveur accepte le certificat IGC-Santé de la plateforme SAS et refuse un client sans certificat."""
+    expect(verify.answered(agenda.client.request("GET", "metadata"), "GET [base]/metadata (certificat SAS)"))
+    answer = agenda.client.request("GET", "metadata", credential=None)
+    expect(verify.refused(answer, "a client with no certificate", "un client sans certificat"))
+
+
+@pytest.mark.requirement("SAS-12")
+def test_wrong_cn_refused(agenda):
+    """Le serveur refuse un certificat dont le CN n'est pas celui de la plateforme SAS."""
+    answer = agenda.client.request("GET", "metadata", credential="sas-wrong-cn")
+    expect(verify.refused(answer, "a certificate with another CN", "un certificat d'un autre CN"))
+
+
+@pytest.mark.requirement("SAS-13")
+def test_wrong_ou_refused(agenda):
+    """Le serveur refuse un certificat dont l'OU n'est pas celle de la plateforme SAS."""
+    answer = agenda.client.request("GET", "metadata", credential="sas-wrong-ou")
+    expect(verify.refused(answer, "a certificate with another OU", "un certificat d'une autre OU"))
+
+
+@pytest.mark.requirement("SAS-14")
+def test_revoked_certificate_refused(agenda):
+    """Le serveur refuse un certificat révoqué (listé dans la LCR de l'AC)."""
+    answer = agenda.client.request("GET", "metadata", credential="sas-revoked")
+    expect(verify.refused(answer, "a revoked certificate", "un certificat révoqué"))
+
+
+@pytest.mark.requirement("SAS-15")
+def test_search_response_time(agenda):
+    """Une recherche de créneaux est servie en moins d'une seconde."""
+    answer, *_ = agenda.search(agenda.practitioners)
+    expect(verify.answered(answer, "GET [base]/Slot"))
+    if answer.elapsed >= RESPONSE_SECONDS:
+        expect([verify._f("sas.response-time", "the slot search took a second or more",
+                          "la recherche de créneaux a pris une seconde ou plus",
+                          expected=f"< {RESPONSE_SECONDS} s", received=f"{answer.elapsed:.3f} s",
+                          evidence=(answer.exchange_id,))])
+
+
+def regulator(*, national: str | None = None, internal: str | None = None, email: str = "regulateur@test.fr"):
+    identifiers = []
+    if national:
+        identifiers.append({"type": {"coding": [{"system": INTRN, "code": "IDNPS"}]}, "system": IDNPS_SYSTEM, "value": national})
+    if internal:
+        identifiers.append({"type": {"coding": [{"system": INTRN, "code": "INTRN"}]}, "system": SAS_SOURCE, "value": internal})
+    return {
+        "resourceType": "Practitioner",
+        "meta": {"source": SAS_SOURCE},
+        "identifier": identifiers,
+        "active": True,
+        "name": [{"family": "REGULATEUR", "given": ["Camille"]}],
+        "telecom": [{"system": "email", "value": email}],
+    }
+
+
+@pytest.mark.requirement("SAS-16")
+def test_regulator_account_created(agenda):
+    """La création d'un compte régulateur (POST [base]/Practitioner) répond 201 avec l'en-tête Location."""
+    answer = agenda.client.request("POST", "Practitioner", body=regulator(internal=str(uuid.uuid4())))
+    expect(verify.location_header(answer, (201,), "regulator creation", "création de compte régulateur"))
+
+
+@pytest.mark.requirement("SAS-17")
+def test_regulator_account_updated_by_identifier(agenda):
+    """La mise à jour conditionnelle (PUT ?identifier=) modifie le compte, et crée celui qu'elle ne connaît pas."""
+    internal = str(uuid.uuid4())
+    created = agenda.client.request("POST", "Practitioner", body=regulator(internal=internal))
+    expect(verify.location_header(created, (201,), "regulator creation", "création de compte régulateur"))
+    update = regulator(internal=internal, email="nouvelle-adresse@test.fr")
+    update["active"] = False  # the guide's account removal: an update withdrawing the habilitation
+    changed = agenda.client.request(
+        "PUT", "Practitioner", params=[("identifier", f"{SAS_SOURCE}|{internal}")], body=update
+    )
+    expect(verify.location_header(changed, (200,), "conditional update", "mise à jour conditionnelle"))
+    unknown = str(uuid.uuid4())
+    as_create = agenda.client.request(
+        "PUT", "Practitioner", params=[("identifier", f"{SAS_SOURCE}|{unknown}")], body=regulator(internal=unknown)
+    )
+    expect(verify.location_header(as_create, (200, 201), "update of an unknown account", "mise à jour d'un compte inconnu"))
+
+
+@pytest.mark.requirement("SAS-18")
+def test_invalid_regulator_refused(agenda):
+    """Un compte régulateur incomplet (sans nom ni identifiant) est refusé par un OperationOutcome 400 ou 422."""
+    incomplete = regulator(internal=str(uuid.uuid4()))
+    del incomplete["name"]
+    incomplete["identifier"] = []
+    answer = agenda.client.request("POST", "Practitioner", body=incomplete)
+    expect(verify.refused_with_outcome(answer, "an incomplete regulator account", "un compte régulateur incomplet"))
