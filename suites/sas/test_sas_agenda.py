@@ -137,32 +137,37 @@ def test_no_slot_gives_an_empty_bundle(agenda):
                           evidence=(answer.exchange_id,))])
 
 
+def slot_search_as(agenda, credential):
+    """The kit's mTLS probe: a functional request (a slot search) with the given client credential."""
+    return agenda.search(agenda.practitioners[:1], credential=credential)[0]
+
+
 @pytest.mark.requirement("SAS-11")
 def test_mtls_required(agenda):
     """Le serveur accepte le certificat IGC-Santé de la plateforme SAS et refuse un client sans certificat."""
-    expect(verify.answered(agenda.client.request("GET", "metadata"), "GET [base]/metadata (certificat SAS)"))
-    answer = agenda.client.request("GET", "metadata", credential=None)
+    expect(verify.answered(slot_search_as(agenda, "sas-platform"), "GET [base]/Slot (certificat SAS)"))
+    answer = slot_search_as(agenda, None)
     expect(verify.refused(answer, "a client with no certificate", "un client sans certificat"))
 
 
 @pytest.mark.requirement("SAS-12")
 def test_wrong_cn_refused(agenda):
     """Le serveur refuse un certificat dont le CN n'est pas celui de la plateforme SAS."""
-    answer = agenda.client.request("GET", "metadata", credential="sas-wrong-cn")
+    answer = slot_search_as(agenda, "sas-wrong-cn")
     expect(verify.refused(answer, "a certificate with another CN", "un certificat d'un autre CN"))
 
 
 @pytest.mark.requirement("SAS-13")
 def test_wrong_ou_refused(agenda):
     """Le serveur refuse un certificat dont l'OU n'est pas celle de la plateforme SAS."""
-    answer = agenda.client.request("GET", "metadata", credential="sas-wrong-ou")
+    answer = slot_search_as(agenda, "sas-wrong-ou")
     expect(verify.refused(answer, "a certificate with another OU", "un certificat d'une autre OU"))
 
 
 @pytest.mark.requirement("SAS-14")
 def test_revoked_certificate_refused(agenda):
     """Le serveur refuse un certificat révoqué (listé dans la LCR de l'AC)."""
-    answer = agenda.client.request("GET", "metadata", credential="sas-revoked")
+    answer = slot_search_as(agenda, "sas-revoked")
     expect(verify.refused(answer, "a revoked certificate", "un certificat révoqué"))
 
 
