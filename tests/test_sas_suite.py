@@ -55,7 +55,7 @@ def layout(data_dir: Path) -> pki.PkiLayout:
 
 @pytest.fixture
 def client(layout):
-    app, served = start_agenda(layout)
+    _app, served = start_agenda(layout)
     try:
         yield SasClient(f"{served.url}/fhir", layout, ExchangeStore(), "test")
     finally:
@@ -77,7 +77,9 @@ def test_the_sas_client_certificates_carry_the_expected_cn_and_ou(layout):
     assert name("sas-platform") == (pki.SAS_CLIENT_CN, pki.SAS_CLIENT_OU)
     assert name("sas-wrong-cn")[1] == pki.SAS_CLIENT_OU and name("sas-wrong-cn")[0] != pki.SAS_CLIENT_CN
     assert name("sas-wrong-ou")[0] == pki.SAS_CLIENT_CN and name("sas-wrong-ou")[1] != pki.SAS_CLIENT_OU
-    assert any("revoked" in p for p in pki.verify_client_certificate(layout.client("sas-revoked").certificate(), layout))
+    assert any(
+        "revoked" in p for p in pki.verify_client_certificate(layout.client("sas-revoked").certificate(), layout)
+    )
     assert pki.verify_client_certificate(layout.client("sas-platform").certificate(), layout) == []
 
 

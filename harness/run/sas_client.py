@@ -60,7 +60,7 @@ class SasClient:
         method: str,
         path: str,
         *,
-        params: list[tuple[str, str]] | None = None,
+        params: list[tuple[str, str | int | float | bool | None]] | None = None,
         body: dict[str, Any] | None = None,
         credential: str | None = "sas-platform",
     ) -> SasAnswer:

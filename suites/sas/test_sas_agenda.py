@@ -56,9 +56,11 @@ def test_search_over_up_to_25_professionals(agenda):
                 verify._f(
                     "sas.search",
                     f"a search over {len(identifiers)} identifiers returned no slot of some professionals",
-                    f"une recherche sur {len(identifiers)} identifiants n'a renvoyé aucun créneau de certains professionnels",
+                    f"une recherche sur {len(identifiers)} identifiants n'a renvoyé "
+                    "aucun créneau de certains professionnels",
                     expected="les créneaux de " + ", ".join(missing),
-                    received=f"{len(verify.slots(bundle))} créneaux ; professionnels : {', '.join(sorted(map(str, found)))}",
+                    received=f"{len(verify.slots(bundle))} créneaux ; "
+                    f"professionnels : {', '.join(sorted(map(str, found)))}",
                     evidence=(answer.exchange_id,),
                 )
             ]
@@ -88,8 +90,14 @@ def test_bundle_agregateur(agenda):
     findings = verify.profile(bundle, verify.BUNDLE_PROFILE, answer.exchange_id, rules=("fhir.fixed", "fhir.pattern"))
     if not isinstance(bundle.get("total"), int):
         findings.append(
-            verify._f("sas.total", "the searchset Bundle has no total", "le Bundle searchset n'a pas de total",
-                      expected="total", received="absent", evidence=(answer.exchange_id,))
+            verify._f(
+                "sas.total",
+                "the searchset Bundle has no total",
+                "le Bundle searchset n'a pas de total",
+                expected="total",
+                received="absent",
+                evidence=(answer.exchange_id,),
+            )
         )
     expect(findings)
 
@@ -131,10 +139,18 @@ def test_no_slot_gives_an_empty_bundle(agenda):
     expect(verify.answered(answer, "GET [base]/Slot (aucun créneau)"))
     bundle = answer.json()
     if bundle.get("resourceType") != "Bundle" or bundle.get("total") != 0 or verify.slots(bundle):
-        expect([verify._f("sas.empty", "a search with no match is not an empty Bundle",
-                          "une recherche sans correspondance n'est pas un Bundle vide",
-                          expected="Bundle, total 0", received=f"{bundle.get('resourceType')}, total {bundle.get('total')}",
-                          evidence=(answer.exchange_id,))])
+        expect(
+            [
+                verify._f(
+                    "sas.empty",
+                    "a search with no match is not an empty Bundle",
+                    "une recherche sans correspondance n'est pas un Bundle vide",
+                    expected="Bundle, total 0",
+                    received=f"{bundle.get('resourceType')}, total {bundle.get('total')}",
+                    evidence=(answer.exchange_id,),
+                )
+            ]
+        )
 
 
 def slot_search_as(agenda, credential):
@@ -177,18 +193,30 @@ def test_search_response_time(agenda):
     answer, *_ = agenda.search(agenda.practitioners)
     expect(verify.answered(answer, "GET [base]/Slot"))
     if answer.elapsed >= RESPONSE_SECONDS:
-        expect([verify._f("sas.response-time", "the slot search took a second or more",
-                          "la recherche de créneaux a pris une seconde ou plus",
-                          expected=f"< {RESPONSE_SECONDS} s", received=f"{answer.elapsed:.3f} s",
-                          evidence=(answer.exchange_id,))])
+        expect(
+            [
+                verify._f(
+                    "sas.response-time",
+                    "the slot search took a second or more",
+                    "la recherche de créneaux a pris une seconde ou plus",
+                    expected=f"< {RESPONSE_SECONDS} s",
+                    received=f"{answer.elapsed:.3f} s",
+                    evidence=(answer.exchange_id,),
+                )
+            ]
+        )
 
 
 def regulator(*, national: str | None = None, internal: str | None = None, email: str = "regulateur@test.fr"):
     identifiers = []
     if national:
-        identifiers.append({"type": {"coding": [{"system": INTRN, "code": "IDNPS"}]}, "system": IDNPS_SYSTEM, "value": national})
+        identifiers.append(
+            {"type": {"coding": [{"system": INTRN, "code": "IDNPS"}]}, "system": IDNPS_SYSTEM, "value": national}
+        )
     if internal:
-        identifiers.append({"type": {"coding": [{"system": INTRN, "code": "INTRN"}]}, "system": SAS_SOURCE, "value": internal})
+        identifiers.append(
+            {"type": {"coding": [{"system": INTRN, "code": "INTRN"}]}, "system": SAS_SOURCE, "value": internal}
+        )
     return {
         "resourceType": "Practitioner",
         "meta": {"source": SAS_SOURCE},
@@ -222,7 +250,9 @@ def test_regulator_account_updated_by_identifier(agenda):
     as_create = agenda.client.request(
         "PUT", "Practitioner", params=[("identifier", f"{SAS_SOURCE}|{unknown}")], body=regulator(internal=unknown)
     )
-    expect(verify.location_header(as_create, (200, 201), "update of an unknown account", "mise à jour d'un compte inconnu"))
+    expect(
+        verify.location_header(as_create, (200, 201), "update of an unknown account", "mise à jour d'un compte inconnu")
+    )
 
 
 @pytest.mark.requirement("SAS-18")

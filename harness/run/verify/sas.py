@@ -40,42 +40,81 @@ def answered(answer: Any, what: str) -> list[Finding]:
     """The request got an HTTP 200 with a JSON body."""
     where = f"{answer.method} {answer.url}"
     if answer.status is None:
-        return [_f("sas.http", f"{what}: no HTTP answer ({answer.transport_error})",
-                   f"{what} : aucune réponse HTTP ({answer.transport_error})", location=where,
-                   evidence=(answer.exchange_id,))]
+        return [
+            _f(
+                "sas.http",
+                f"{what}: no HTTP answer ({answer.transport_error})",
+                f"{what} : aucune réponse HTTP ({answer.transport_error})",
+                location=where,
+                evidence=(answer.exchange_id,),
+            )
+        ]
     if answer.status != 200 or not isinstance(answer.json(), dict):
-        return [_f("sas.http", f"{what}: expected HTTP 200 with a FHIR JSON body", f"{what} : HTTP 200 attendu avec un corps FHIR JSON",
-                   expected="200", received=f"{answer.status} {answer.body[:120]!r}", location=where,
-                   evidence=(answer.exchange_id,))]
+        return [
+            _f(
+                "sas.http",
+                f"{what}: expected HTTP 200 with a FHIR JSON body",
+                f"{what} : HTTP 200 attendu avec un corps FHIR JSON",
+                expected="200",
+                received=f"{answer.status} {answer.body[:120]!r}",
+                location=where,
+                evidence=(answer.exchange_id,),
+            )
+        ]
     return []
 
 
 def capability_statement(resource: dict[str, Any], evidence: str) -> list[Finding]:
     findings = []
     if resource.get("resourceType") != "CapabilityStatement":
-        return [_f("sas.capability", "GET /metadata answers no CapabilityStatement",
-                   "GET /metadata ne renvoie pas de CapabilityStatement", expected="CapabilityStatement",
-                   received=str(resource.get("resourceType")), evidence=(evidence,))]
+        return [
+            _f(
+                "sas.capability",
+                "GET /metadata answers no CapabilityStatement",
+                "GET /metadata ne renvoie pas de CapabilityStatement",
+                expected="CapabilityStatement",
+                received=str(resource.get("resourceType")),
+                evidence=(evidence,),
+            )
+        ]
     if resource.get("fhirVersion") != "4.0.1":
-        findings.append(_f("sas.capability", "the CapabilityStatement declares another FHIR version",
-                           "le CapabilityStatement déclare une autre version FHIR", expected="4.0.1",
-                           received=str(resource.get("fhirVersion")), location="CapabilityStatement.fhirVersion",
-                           evidence=(evidence,)))
+        findings.append(
+            _f(
+                "sas.capability",
+                "the CapabilityStatement declares another FHIR version",
+                "le CapabilityStatement déclare une autre version FHIR",
+                expected="4.0.1",
+                received=str(resource.get("fhirVersion")),
+                location="CapabilityStatement.fhirVersion",
+                evidence=(evidence,),
+            )
+        )
     servers = [r for r in resource.get("rest") or [] if isinstance(r, dict) and r.get("mode") == "server"]
-    slot = [res for r in servers for res in r.get("resource") or [] if isinstance(res, dict) and res.get("type") == "Slot"]
+    slot = [
+        res for r in servers for res in r.get("resource") or [] if isinstance(res, dict) and res.get("type") == "Slot"
+    ]
     codes = {i.get("code") for res in slot for i in res.get("interaction") or [] if isinstance(i, dict)}
     if "search-type" not in codes:
-        findings.append(_f("sas.capability", "the CapabilityStatement does not declare the Slot search (search-type)",
-                           "le CapabilityStatement ne déclare pas la recherche de Slot (search-type)",
-                           expected="rest[mode=server].resource[type=Slot].interaction.code = search-type",
-                           received=", ".join(sorted(str(c) for c in codes)) or "aucune", evidence=(evidence,)))
+        findings.append(
+            _f(
+                "sas.capability",
+                "the CapabilityStatement does not declare the Slot search (search-type)",
+                "le CapabilityStatement ne déclare pas la recherche de Slot (search-type)",
+                expected="rest[mode=server].resource[type=Slot].interaction.code = search-type",
+                received=", ".join(sorted(str(c) for c in codes)) or "aucune",
+                evidence=(evidence,),
+            )
+        )
     return findings
 
 
 def _resources(bundle: dict[str, Any], resource_type: str) -> list[dict[str, Any]]:
     return [
-        e["resource"] for e in bundle.get("entry") or []
-        if isinstance(e, dict) and isinstance(e.get("resource"), dict) and e["resource"].get("resourceType") == resource_type
+        e["resource"]
+        for e in bundle.get("entry") or []
+        if isinstance(e, dict)
+        and isinstance(e.get("resource"), dict)
+        and e["resource"].get("resourceType") == resource_type
     ]
 
 
@@ -91,24 +130,40 @@ def _instant(text: Any) -> dt.datetime | None:
     return moment if moment.tzinfo else None
 
 
-def within_window(bundle: dict[str, Any], start_from: dt.datetime, start_to: dt.datetime, evidence: str) -> list[Finding]:
+def within_window(
+    bundle: dict[str, Any], start_from: dt.datetime, start_to: dt.datetime, evidence: str
+) -> list[Finding]:
     findings = []
     for slot in slots(bundle):
         start = _instant(slot.get("start"))
         if start is None or not start_from <= start <= start_to:
-            findings.append(_f("sas.window", "a slot starts outside the searched window",
-                               "un créneau commence hors de la période recherchée",
-                               expected=f"{start_from.isoformat()} ≤ start ≤ {start_to.isoformat()}",
-                               received=str(slot.get("start")), location=f"Slot/{slot.get('id')}", evidence=(evidence,)))
+            findings.append(
+                _f(
+                    "sas.window",
+                    "a slot starts outside the searched window",
+                    "un créneau commence hors de la période recherchée",
+                    expected=f"{start_from.isoformat()} ≤ start ≤ {start_to.isoformat()}",
+                    received=str(slot.get("start")),
+                    location=f"Slot/{slot.get('id')}",
+                    evidence=(evidence,),
+                )
+            )
     return findings
 
 
 def only_free(bundle: dict[str, Any], evidence: str) -> list[Finding]:
     return [
-        _f("sas.status", "a status=free search returned a slot that is not free",
-           "une recherche status=free a renvoyé un créneau non libre", expected="free", received=str(s.get("status")),
-           location=f"Slot/{s.get('id')}.status", evidence=(evidence,))
-        for s in slots(bundle) if s.get("status") != "free"
+        _f(
+            "sas.status",
+            "a status=free search returned a slot that is not free",
+            "une recherche status=free a renvoyé un créneau non libre",
+            expected="free",
+            received=str(s.get("status")),
+            location=f"Slot/{s.get('id')}.status",
+            evidence=(evidence,),
+        )
+        for s in slots(bundle)
+        if s.get("status") != "free"
     ]
 
 
@@ -116,8 +171,11 @@ def profile(resource: dict[str, Any], url: str, evidence: str, *, rules: Iterabl
     """Findings of ``url`` (only ``rules`` when given) on ``resource``; a profile not held is not judged."""
     report = validate_resource(resource, url)
     if report.not_held:
-        raise NotEvaluated(SkipKind.PROFILE_NOT_HELD, f"profiles not held: {', '.join(report.not_held)}",
-                           f"profils non détenus : {', '.join(report.not_held)}")
+        raise NotEvaluated(
+            SkipKind.PROFILE_NOT_HELD,
+            f"profiles not held: {', '.join(report.not_held)}",
+            f"profils non détenus : {', '.join(report.not_held)}",
+        )
     wanted = tuple(rules)
     findings = []
     for issue in report.issues:
@@ -135,21 +193,45 @@ def slot_content(bundle: dict[str, Any], evidence: str) -> list[Finding]:
         where = f"Slot/{slot.get('id')}"
         security = [c for c in (slot.get("meta") or {}).get("security") or [] if isinstance(c, dict)]
         if not any(c.get("system") == SLOT_TYPE_SYSTEM and c.get("code") in SLOT_TYPES for c in security):
-            findings.append(_f("sas.slot-type", "the slot type (meta.security) is not a TRE_R314 code",
-                               "le type de créneau (meta.security) n'est pas un code TRE_R314",
-                               expected=f"{SLOT_TYPE_SYSTEM}: {' | '.join(SLOT_TYPES)}", received=str(security),
-                               location=f"{where}.meta.security", evidence=(evidence,)))
-        codings = [c for st in slot.get("serviceType") or [] for c in (st or {}).get("coding") or [] if isinstance(c, dict)]
+            findings.append(
+                _f(
+                    "sas.slot-type",
+                    "the slot type (meta.security) is not a TRE_R314 code",
+                    "le type de créneau (meta.security) n'est pas un code TRE_R314",
+                    expected=f"{SLOT_TYPE_SYSTEM}: {' | '.join(SLOT_TYPES)}",
+                    received=str(security),
+                    location=f"{where}.meta.security",
+                    evidence=(evidence,),
+                )
+            )
+        codings = [
+            c for st in slot.get("serviceType") or [] for c in (st or {}).get("coding") or [] if isinstance(c, dict)
+        ]
         if not any(c.get("system") == ACT_CODE_SYSTEM and c.get("code") in CONSULTATION_TYPES for c in codings):
-            findings.append(_f("sas.consultation-type", "the consultation type (serviceType) is not AMB, HH or VR",
-                               "le type de consultation (serviceType) n'est pas AMB, HH ou VR",
-                               expected=f"{ACT_CODE_SYSTEM}: {' | '.join(CONSULTATION_TYPES)}", received=str(codings),
-                               location=f"{where}.serviceType", evidence=(evidence,)))
+            findings.append(
+                _f(
+                    "sas.consultation-type",
+                    "the consultation type (serviceType) is not AMB, HH or VR",
+                    "le type de consultation (serviceType) n'est pas AMB, HH ou VR",
+                    expected=f"{ACT_CODE_SYSTEM}: {' | '.join(CONSULTATION_TYPES)}",
+                    received=str(codings),
+                    location=f"{where}.serviceType",
+                    evidence=(evidence,),
+                )
+            )
         comment = slot.get("comment")
         if not isinstance(comment, str) or not re.match(r"^https?://\S+$", comment):
-            findings.append(_f("sas.booking-url", "a free slot carries no booking URL in Slot.comment",
-                               "un créneau libre ne porte pas d'URL de prise de rendez-vous dans Slot.comment",
-                               expected="https://…", received=str(comment), location=f"{where}.comment", evidence=(evidence,)))
+            findings.append(
+                _f(
+                    "sas.booking-url",
+                    "a free slot carries no booking URL in Slot.comment",
+                    "un créneau libre ne porte pas d'URL de prise de rendez-vous dans Slot.comment",
+                    expected="https://…",
+                    received=str(comment),
+                    location=f"{where}.comment",
+                    evidence=(evidence,),
+                )
+            )
     return findings
 
 
@@ -178,25 +260,46 @@ def includes(bundle: dict[str, Any], evidence: str) -> list[Finding]:
         where = f"Slot/{slot.get('id')}"
         schedule = _resolve(index, slot.get("schedule"))
         if schedule is None:
-            findings.append(_f("sas.include", "the slot's Schedule is not in the Bundle (_include=Slot:schedule)",
-                               "le Schedule du créneau n'est pas dans le Bundle (_include=Slot:schedule)",
-                               expected="Schedule inclus", received=str(slot.get("schedule")),
-                               location=f"{where}.schedule", evidence=(evidence,)))
+            findings.append(
+                _f(
+                    "sas.include",
+                    "the slot's Schedule is not in the Bundle (_include=Slot:schedule)",
+                    "le Schedule du créneau n'est pas dans le Bundle (_include=Slot:schedule)",
+                    expected="Schedule inclus",
+                    received=str(slot.get("schedule")),
+                    location=f"{where}.schedule",
+                    evidence=(evidence,),
+                )
+            )
             continue
         actors = [_resolve(index, a) for a in schedule.get("actor") or []]
         kinds = {a.get("resourceType") for a in actors if a}
         for kind in ("Practitioner", "PractitionerRole"):
             if kind not in kinds:
-                findings.append(_f("sas.include", f"the Schedule's {kind} is not in the Bundle (_include:iterate=Schedule:actor)",
-                                   f"le {kind} du Schedule n'est pas dans le Bundle (_include:iterate=Schedule:actor)",
-                                   expected=f"{kind} inclus", received=", ".join(sorted(str(k) for k in kinds)) or "aucun",
-                                   location=f"Schedule/{schedule.get('id')}.actor", evidence=(evidence,)))
+                findings.append(
+                    _f(
+                        "sas.include",
+                        f"the Schedule's {kind} is not in the Bundle (_include:iterate=Schedule:actor)",
+                        f"le {kind} du Schedule n'est pas dans le Bundle (_include:iterate=Schedule:actor)",
+                        expected=f"{kind} inclus",
+                        received=", ".join(sorted(str(k) for k in kinds)) or "aucun",
+                        location=f"Schedule/{schedule.get('id')}.actor",
+                        evidence=(evidence,),
+                    )
+                )
         for role in (a for a in actors if a and a.get("resourceType") == "PractitionerRole"):
             if _resolve(index, role.get("practitioner")) is None:
-                findings.append(_f("sas.include", "the PractitionerRole's practitioner is not in the Bundle",
-                                   "le practitioner du PractitionerRole n'est pas dans le Bundle",
-                                   expected="Practitioner inclus", received=str(role.get("practitioner")),
-                                   location=f"PractitionerRole/{role.get('id')}.practitioner", evidence=(evidence,)))
+                findings.append(
+                    _f(
+                        "sas.include",
+                        "the PractitionerRole's practitioner is not in the Bundle",
+                        "le practitioner du PractitionerRole n'est pas dans le Bundle",
+                        expected="Practitioner inclus",
+                        received=str(role.get("practitioner")),
+                        location=f"PractitionerRole/{role.get('id')}.practitioner",
+                        evidence=(evidence,),
+                    )
+                )
     return findings
 
 
@@ -209,12 +312,23 @@ def practitioner_identifiers(bundle: dict[str, Any], searched: Iterable[str], ev
     wanted, findings = set(searched), []
     for practitioner in practitioners_of(bundle):
         findings += profile(practitioner, PRACTITIONER_PROFILE, evidence)
-        values = {i.get("value") for i in practitioner.get("identifier") or [] if isinstance(i, dict) and i.get("system") == IDNPS_SYSTEM}
+        values = {
+            i.get("value")
+            for i in practitioner.get("identifier") or []
+            if isinstance(i, dict) and i.get("system") == IDNPS_SYSTEM
+        }
         if not values & wanted:
-            findings.append(_f("sas.practitioner-id", "the Practitioner is not identified by the idNatPs the SAS searched",
-                               "le Practitioner n'est pas identifié par l'idNatPs recherché par le SAS",
-                               expected=" | ".join(sorted(wanted)), received=", ".join(sorted(str(v) for v in values)) or "aucun",
-                               location=f"Practitioner/{practitioner.get('id')}.identifier", evidence=(evidence,)))
+            findings.append(
+                _f(
+                    "sas.practitioner-id",
+                    "the Practitioner is not identified by the idNatPs the SAS searched",
+                    "le Practitioner n'est pas identifié par l'idNatPs recherché par le SAS",
+                    expected=" | ".join(sorted(wanted)),
+                    received=", ".join(sorted(str(v) for v in values)) or "aucun",
+                    location=f"Practitioner/{practitioner.get('id')}.identifier",
+                    evidence=(evidence,),
+                )
+            )
     return findings
 
 
@@ -222,20 +336,36 @@ def roles(bundle: dict[str, Any], evidence: str) -> list[Finding]:
     findings = []
     for role in _resources(bundle, "PractitionerRole"):
         findings += profile(role, ROLE_PROFILE, evidence)
-        locations = [c for c in role.get("contained") or [] if isinstance(c, dict) and c.get("resourceType") == "Location"]
+        locations = [
+            c for c in role.get("contained") or [] if isinstance(c, dict) and c.get("resourceType") == "Location"
+        ]
         if not locations:
-            findings.append(_f("sas.location", "the PractitionerRole contains no Location",
-                               "le PractitionerRole ne contient pas de Location", expected="contained Location",
-                               received="aucune", location=f"PractitionerRole/{role.get('id')}.contained", evidence=(evidence,)))
+            findings.append(
+                _f(
+                    "sas.location",
+                    "the PractitionerRole contains no Location",
+                    "le PractitionerRole ne contient pas de Location",
+                    expected="contained Location",
+                    received="aucune",
+                    location=f"PractitionerRole/{role.get('id')}.contained",
+                    evidence=(evidence,),
+                )
+            )
         for location in locations:
             address = location.get("address") or {}
             code = address.get("postalCode") if isinstance(address, dict) else None
             if not isinstance(code, str) or not POSTAL_CODE.match(code):
-                findings.append(_f("sas.location", "the consultation address has no 5-digit postal code",
-                                   "l'adresse de consultation n'a pas de code postal à 5 chiffres",
-                                   expected="[0-9]{5}", received=str(code),
-                                   location=f"PractitionerRole/{role.get('id')}.contained.address.postalCode",
-                                   evidence=(evidence,)))
+                findings.append(
+                    _f(
+                        "sas.location",
+                        "the consultation address has no 5-digit postal code",
+                        "l'adresse de consultation n'a pas de code postal à 5 chiffres",
+                        expected="[0-9]{5}",
+                        received=str(code),
+                        location=f"PractitionerRole/{role.get('id')}.contained.address.postalCode",
+                        evidence=(evidence,),
+                    )
+                )
     return findings
 
 
@@ -243,33 +373,68 @@ def refused(answer: Any, what: str, what_fr: str) -> list[Finding]:
     """A connection the server must refuse: a TLS failure, or an HTTP 4xx (as the ANS SAS kit accepts)."""
     if answer.status is None or 400 <= answer.status < 500:
         return []
-    return [_f("sas.mtls", f"the server accepted {what}", f"le serveur a accepté {what_fr}",
-               expected="refus TLS ou HTTP 4xx", received=f"HTTP {answer.status}",
-               location=f"{answer.method} {answer.url}", evidence=(answer.exchange_id,))]
+    return [
+        _f(
+            "sas.mtls",
+            f"the server accepted {what}",
+            f"le serveur a accepté {what_fr}",
+            expected="refus TLS ou HTTP 4xx",
+            received=f"HTTP {answer.status}",
+            location=f"{answer.method} {answer.url}",
+            evidence=(answer.exchange_id,),
+        )
+    ]
 
 
 def location_header(answer: Any, statuses: tuple[int, ...], what: str, what_fr: str) -> list[Finding]:
     """A create or update answered with one of ``statuses`` and a Location header naming a Practitioner."""
     where, evidence = f"{answer.method} {answer.url}", (answer.exchange_id,)
     if answer.status not in statuses:
-        return [_f("sas.regulator", f"{what}: unexpected HTTP status", f"{what_fr} : statut HTTP inattendu",
-                   expected=" | ".join(map(str, statuses)), received=f"{answer.status} {answer.body[:160]!r}",
-                   location=where, evidence=evidence)]
+        return [
+            _f(
+                "sas.regulator",
+                f"{what}: unexpected HTTP status",
+                f"{what_fr} : statut HTTP inattendu",
+                expected=" | ".join(map(str, statuses)),
+                received=f"{answer.status} {answer.body[:160]!r}",
+                location=where,
+                evidence=evidence,
+            )
+        ]
     location = answer.headers.get("location", "")
     if "/Practitioner/" not in location:
-        return [_f("sas.regulator", f"{what}: no Location header naming the Practitioner",
-                   f"{what_fr} : pas d'en-tête Location désignant le Practitioner",
-                   expected="Location: [base]/Practitioner/<id>", received=location or "absent",
-                   location=where, evidence=evidence)]
+        return [
+            _f(
+                "sas.regulator",
+                f"{what}: no Location header naming the Practitioner",
+                f"{what_fr} : pas d'en-tête Location désignant le Practitioner",
+                expected="Location: [base]/Practitioner/<id>",
+                received=location or "absent",
+                location=where,
+                evidence=evidence,
+            )
+        ]
     return []
 
 
 def refused_with_outcome(answer: Any, what: str, what_fr: str) -> list[Finding]:
     """Bad input: HTTP 4xx with an OperationOutcome (the guide names 400 and 422)."""
     body = answer.json()
-    if answer.status is not None and 400 <= answer.status < 500 and isinstance(body, dict) and body.get("resourceType") == "OperationOutcome":
+    if (
+        answer.status is not None
+        and 400 <= answer.status < 500
+        and isinstance(body, dict)
+        and body.get("resourceType") == "OperationOutcome"
+    ):
         return []
-    return [_f("sas.regulator", f"{what} was not refused with a 4xx OperationOutcome",
-               f"{what_fr} n'a pas été refusé par un OperationOutcome en 4xx",
-               expected="HTTP 400 | 422 + OperationOutcome", received=f"{answer.status} {answer.body[:160]!r}",
-               location=f"{answer.method} {answer.url}", evidence=(answer.exchange_id,))]
+    return [
+        _f(
+            "sas.regulator",
+            f"{what} was not refused with a 4xx OperationOutcome",
+            f"{what_fr} n'a pas été refusé par un OperationOutcome en 4xx",
+            expected="HTTP 400 | 422 + OperationOutcome",
+            received=f"{answer.status} {answer.body[:160]!r}",
+            location=f"{answer.method} {answer.url}",
+            evidence=(answer.exchange_id,),
+        )
+    ]

@@ -41,16 +41,38 @@ class Professional:
 
 # Test identities only (8 + an 11-digit RPPS in the 99 test range): never a real professional.
 PROFESSIONALS: tuple[Professional, ...] = (
-    Professional("ps1", "899900000101", "MEDECIN", "Alice", "3750803447", "1 rue de la Paix", "Paris", "75002",
-                 (1.0, 5.0, 26.0, 60.0, 100.0), busy_hours=(3.0,)),
-    Professional("ps2", "899900000102", "GENERALISTE", "Bruno", "3750803448", "2 avenue du Port", "Brest", "29200",
-                 (2.0, 30.0, 80.0), busy_hours=(4.0,)),
-    Professional("ps3", "899900000103", "PEDIATRE", "Chloe", "3750803449", "3 place Bellecour", "Lyon", "69002",
-                 (6.0, 44.0)),
+    Professional(
+        "ps1",
+        "899900000101",
+        "MEDECIN",
+        "Alice",
+        "3750803447",
+        "1 rue de la Paix",
+        "Paris",
+        "75002",
+        (1.0, 5.0, 26.0, 60.0, 100.0),
+        busy_hours=(3.0,),
+    ),
+    Professional(
+        "ps2",
+        "899900000102",
+        "GENERALISTE",
+        "Bruno",
+        "3750803448",
+        "2 avenue du Port",
+        "Brest",
+        "29200",
+        (2.0, 30.0, 80.0),
+        busy_hours=(4.0,),
+    ),
+    Professional(
+        "ps3", "899900000103", "PEDIATRE", "Chloe", "3750803449", "3 place Bellecour", "Lyon", "69002", (6.0, 44.0)
+    ),
 )
 # A professional the agenda knows with no free slot at all: the SAS asks, the answer is an empty Bundle.
-WITHOUT_SLOTS = Professional("ps4", "899900000104", "SANS-CRENEAU", "Denis", "3750803450", "4 quai Ouest",
-                             "Nantes", "44000", ())
+WITHOUT_SLOTS = Professional(
+    "ps4", "899900000104", "SANS-CRENEAU", "Denis", "3750803450", "4 quai Ouest", "Nantes", "44000", ()
+)
 ALL_PROFESSIONALS = (*PROFESSIONALS, WITHOUT_SLOTS)
 SLOT_MINUTES = 20
 

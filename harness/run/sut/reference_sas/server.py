@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import ssl
 import threading
 import time
 import uuid
@@ -63,8 +64,11 @@ def capability_statement() -> dict[str, Any]:
                         ],
                     },
                     {"type": "Schedule", "searchInclude": ["Schedule:actor"]},
-                    {"type": "Practitioner", "interaction": [{"code": "create"}, {"code": "update"}],
-                     "conditionalUpdate": True},
+                    {
+                        "type": "Practitioner",
+                        "interaction": [{"code": "create"}, {"code": "update"}],
+                        "conditionalUpdate": True,
+                    },
                     {"type": "PractitionerRole"},
                 ],
             }
@@ -152,9 +156,11 @@ class AgendaApp:
         return resource_id, stored
 
     def _created(self, request: Request, resource_id: str, stored: dict[str, Any], status: int) -> Response:
-        headers = {} if "sas_regulator_no_location" in self.defects else {
-            "Location": f"{self.base_url(request)}/Practitioner/{resource_id}/_history/1"
-        }
+        headers = (
+            {}
+            if "sas_regulator_no_location" in self.defects
+            else {"Location": f"{self.base_url(request)}/Practitioner/{resource_id}/_history/1"}
+        )
         return JSONResponse(stored, status_code=status, headers=headers, media_type=FHIR_JSON)
 
     async def create_regulator(self, request: Request) -> Response:
@@ -204,11 +210,9 @@ class AgendaApp:
         )
 
 
-def server_context(layout: pki.PkiLayout, defects: frozenset[str]):  # type: ignore[no-untyped-def]
+def server_context(layout: pki.PkiLayout, defects: frozenset[str]) -> ssl.SSLContext:
     context = pki.server_ssl_context(layout, require_client_cert="sas_accepts_no_certificate" not in defects)
     if "sas_ignores_revocation" in defects:
-        import ssl
-
         context.verify_flags &= ~ssl.VERIFY_CRL_CHECK_LEAF
     return context
 
