@@ -36,6 +36,8 @@ EXPECTED_FAILURE = {
     "sas_regulator_no_location": "SAS-16",
     "sas_put_unknown_404": "SAS-17",
     "sas_accepts_invalid_regulator": "SAS-18",
+    "sas_appointment_without_operator": "SAS-19",
+    "sas_cancel_as_new_appointment": "SAS-20",
 }
 
 
@@ -115,7 +117,7 @@ def test_a_regulator_body_that_is_not_json_is_a_400(client):
 def test_every_exchange_is_recorded_with_the_client_identity(client):
     client.request("GET", "metadata")
     client.request("GET", "metadata", credential="sas-revoked")
-    recorded = client.store.exchanges(session_key="test", service="sas")
+    recorded = client.store.exchanges(session_key="test", service="sas-agenda")
     assert [e.http_status for e in recorded] == [200, None]
     assert recorded[1].outcome == "rejected" and "revoked" in recorded[1].response_meta["transport_error"]
     assert recorded[0].client_subject and pki.SAS_CLIENT_CN in recorded[0].client_subject
@@ -155,7 +157,7 @@ def test_reference_agenda_passes_the_sas_suite(tmp_path, data_dir, capsys):
     report = load_report(tmp_path / "r")
     assert status == 0, capsys.readouterr().out
     outcomes = {r["id"]: r["outcome"] for r in report["requirements"]}
-    assert {k for k in outcomes if k.startswith("SAS-")} == {f"SAS-{n:02d}" for n in range(1, 19)}
+    assert {k for k in outcomes if k.startswith("SAS-")} == {f"SAS-{n:02d}" for n in range(1, 21)}
     assert set(outcomes.values()) == {"pass"}
 
 

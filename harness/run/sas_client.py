@@ -18,7 +18,7 @@ import httpx
 from harness.core import pki
 from harness.core.recorder import FAULT, OK, REJECTED, Exchange, ExchangeStore
 
-SERVICE = "sas"
+SERVICE = "sas-agenda"  # the product's server, as the SAS client saw it ("sas" is the SAS platform mock)
 ACCEPT = "application/fhir+json"
 TIMEOUT_SECONDS = 15.0
 

@@ -9,6 +9,7 @@ requirement numbers the catalog's official_ref cites.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 
 import pytest
@@ -263,3 +264,113 @@ def test_invalid_regulator_refused(agenda):
     incomplete["identifier"] = []
     answer = agenda.client.request("POST", "Practitioner", body=incomplete)
     expect(verify.refused_with_outcome(answer, "an incomplete regulator account", "un compte régulateur incomplet"))
+
+
+def recorded_appointments(segur_env, sut) -> list:
+    return [e for e in segur_env.store.exchanges(session_key=sut.context.session_key, service="sas")]
+
+
+def book(sut, agenda) -> tuple[dict, dict, str]:
+    regulator = {"system": SAS_SOURCE, "value": str(uuid.uuid4())}
+    start = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=5)).replace(microsecond=0)
+    practitioner = agenda.practitioners[0]
+    answer = sut.perform(
+        "sas.send_appointment", practitioner=practitioner, regulator=regulator, start=start.isoformat()
+    )
+    return answer.data, regulator, practitioner
+
+
+def sent(exchanges: list, what: str, what_fr: str) -> list:
+    if exchanges:
+        return []
+    return [
+        verify._f(
+            "sas.appointment",
+            f"the SAS platform received no {what}",
+            f"la plateforme SAS n'a reçu aucun {what_fr}",
+            expected="POST/PUT [SAS]/Appointment",
+            received="rien",
+        )
+    ]
+
+
+@pytest.mark.requirement("SAS-19")
+def test_appointment_sent_to_the_sas(sut, segur_env, agenda):
+    """Le rendez-vous pris par un régulateur est transmis au SAS : POST Appointment (FrAppointmentSAS), en mTLS."""
+    _, regulator, practitioner = book(sut, agenda)
+    exchanges = recorded_appointments(segur_env, sut)
+    expect(sent(exchanges, "appointment", "rendez-vous"))
+    exchange = exchanges[0]
+    resource = json.loads(exchange.request_body) if exchange.http_status != 400 else {}
+    findings = verify.appointment_request(exchange, "POST", "appointment creation", "création de rendez-vous")
+    if not resource:
+        findings.append(
+            verify._f(
+                "sas.appointment",
+                "the appointment sent is not a FHIR Appointment",
+                "le rendez-vous envoyé n'est pas un Appointment FHIR",
+                expected="Appointment",
+                received=exchange.request_body[:120].decode(errors="replace"),
+                evidence=(exchange.id,),
+            )
+        )
+        expect(findings)
+    findings += verify.profile(resource, verify.APPOINTMENT_PROFILE, exchange.id)
+    findings += verify.appointment_operator(resource, regulator, exchange.id)
+    actors = [
+        ((p or {}).get("actor") or {}).get("identifier", {}).get("value") for p in resource.get("participant") or []
+    ]
+    if practitioner not in actors:
+        findings.append(
+            verify._f(
+                "sas.appointment",
+                "the appointment does not name the professional booked",
+                "le rendez-vous ne désigne pas le professionnel réservé",
+                expected=practitioner,
+                received=", ".join(map(str, actors)) or "aucun",
+                evidence=(exchange.id,),
+            )
+        )
+    expect(findings)
+
+
+@pytest.mark.requirement("SAS-20")
+def test_appointment_cancellation_updates_it(sut, segur_env, agenda):
+    """L'annulation est transmise par mise à jour conditionnelle du même rendez-vous (PUT ?identifier=, cancelled)."""
+    data, *_ = book(sut, agenda)
+    first = recorded_appointments(segur_env, sut)
+    expect(sent(first, "appointment", "rendez-vous"))
+    booked = json.loads(first[0].request_body)
+    identifier = (booked.get("identifier") or [{}])[0]
+    sut.perform("sas.cancel_appointment", appointment_id=data.get("appointment_id", ""))
+    later = recorded_appointments(segur_env, sut)[len(first) :]
+    expect(sent(later, "cancellation", "annulation"))
+    exchange = later[-1]
+    findings = verify.appointment_request(exchange, "PUT", "appointment cancellation", "annulation de rendez-vous")
+    token = f"{identifier.get('system')}|{identifier.get('value')}"
+    query = exchange.request_meta.get("query") or {}
+    received = query.get("identifier") or query.get("Identifier")
+    if received != token:
+        findings.append(
+            verify._f(
+                "sas.appointment",
+                "the cancellation does not update the appointment by its identifier",
+                "l'annulation ne met pas à jour le rendez-vous par son identifiant",
+                expected=f"?identifier={token}",
+                received=str(received),
+                evidence=(exchange.id,),
+            )
+        )
+    body = json.loads(exchange.request_body) if exchange.http_status != 400 else {}
+    if body.get("status") != "cancelled":
+        findings.append(
+            verify._f(
+                "sas.appointment",
+                "the cancellation does not carry status cancelled",
+                "l'annulation ne porte pas le statut cancelled",
+                expected="cancelled",
+                received=str(body.get("status")),
+                evidence=(exchange.id,),
+            )
+        )
+    expect(findings)

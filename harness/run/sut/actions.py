@@ -253,6 +253,25 @@ ACTIONS: dict[str, ActionSpec] = {
             '"an idNatPs the agenda knows with no free slot"}',
             frozenset({"ok", "error"}),
         ),
+        ActionSpec(
+            "sas.send_appointment",
+            "A regulator booked a slot through the SAS: send the appointment to the SAS platform "
+            "(POST [SEGUR_SAS_URL]/Appointment, FrAppointmentSAS, mTLS with the product's certificate).",
+            {
+                "practitioner": "the professional's idNatPs",
+                "regulator": 'the regulator\'s identifier, {"system": ..., "value": ...}, as the SAS gave it',
+                "start": "the slot's start, an ISO 8601 date-time",
+            },
+            '{"outcome": "sent|error", "appointment_id": "the product\'s own id of the appointment"}',
+            frozenset({"sent", "error"}),
+        ),
+        ActionSpec(
+            "sas.cancel_appointment",
+            "The appointment was cancelled: tell the SAS platform (PUT [SEGUR_SAS_URL]/Appointment?identifier=...).",
+            {"appointment_id": "the id the product gave in sas.send_appointment"},
+            '{"outcome": "sent|error"}',
+            frozenset({"sent", "error"}),
+        ),
     )
 }
 

@@ -54,12 +54,30 @@ class ReferenceSut:
         self._dmp_client: ReferenceDmpClient | None = None
         self._mss_client: ReferenceMssClient | None = None
         self._agenda: Any = None  # (AgendaApp, ServedApp) once a SAS test asked for it
+        self._appointments: Any = None  # the AppointmentSender, once a SAS test asked for it
 
     def close(self) -> None:
         """Stop the reference agenda server, if one was started."""
         if self._agenda is not None:
             self._agenda[1].stop()
             self._agenda = None
+
+    def _appointment(self, action: str, params: dict[str, Any], context: SutContext) -> dict[str, Any]:
+        import datetime as dt
+
+        from harness.run.sut.reference_sas.appointments import AppointmentSender
+
+        if self._appointments is None:
+            context_tls = pki.client_ssl_context(self._pki(context), "dmp-org")  # its organisation certificate
+            self._appointments = AppointmentSender(context_tls, self.defects)
+        base = context.endpoints["sas"]
+        if action == "sas.cancel_appointment":
+            return dict(self._appointments.cancel(base, str(params["appointment_id"])))
+        try:
+            start = dt.datetime.fromisoformat(str(params["start"]))
+        except ValueError:
+            return {"outcome": "error", "message": f"start is not a date-time: {params['start']!r}"}
+        return dict(self._appointments.book(base, str(params["practitioner"]), dict(params["regulator"]), start))
 
     def _agenda_server(self, context: SutContext) -> dict[str, Any]:
         from harness.run.sut.reference_sas import agenda
@@ -206,6 +224,8 @@ class ReferenceSut:
             data = self._insi_client(context).export_identifiers(params["identity"])
         elif action == "sas.agenda_server":
             data = self._agenda_server(context)
+        elif action in ("sas.send_appointment", "sas.cancel_appointment"):
+            data = self._appointment(action, params, context)
         elif action == "cda.produce_document":
             document = build_n1_document(params["patient"], self.defects, title=params["title"])
             data = {"outcome": "produced", "document": base64.b64encode(document).decode("ascii")}

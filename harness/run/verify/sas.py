@@ -438,3 +438,61 @@ def refused_with_outcome(answer: Any, what: str, what_fr: str) -> list[Finding]:
             evidence=(answer.exchange_id,),
         )
     ]
+
+
+APPOINTMENT_PROFILE = SAS + "FrAppointmentSAS"
+OPERATOR_EXTENSION = "http://interopsante.org/fhir/StructureDefinition/FrAppointmentOperator"
+FR_V2_0203 = "http://interopsante.org/fhir/CodeSystem/fr-v2-0203"
+
+
+def appointment_operator(resource: dict[str, Any], regulator: dict[str, str], evidence: str) -> list[Finding]:
+    """FrAppointmentSAS's extension[appointmentOperator]: valueReference.identifier with its type
+    (fr-v2-0203), system and value, naming the regulator the SAS named."""
+    extensions = [
+        e for e in resource.get("extension") or [] if isinstance(e, dict) and e.get("url") == OPERATOR_EXTENSION
+    ]
+    identifier = ((extensions[0].get("valueReference") or {}).get("identifier") or {}) if extensions else {}
+    codings = (identifier.get("type") or {}).get("coding") or [] if isinstance(identifier, dict) else []
+    typed = len(codings) == 1 and codings[0].get("system") == FR_V2_0203 and codings[0].get("code")
+    same = identifier.get("system") == regulator.get("system") and identifier.get("value") == regulator.get("value")
+    if extensions and typed and same:
+        return []
+    return [
+        _f(
+            "sas.appointment-operator",
+            "the appointment does not name the regulator who booked it (appointmentOperator)",
+            "le rendez-vous ne désigne pas le régulateur qui l'a pris (appointmentOperator)",
+            expected=f"{OPERATOR_EXTENSION}: {regulator.get('system')}|{regulator.get('value')} (type fr-v2-0203)",
+            received=str(identifier) if extensions else "absent",
+            location="Appointment.extension",
+            evidence=(evidence,),
+        )
+    ]
+
+
+def appointment_request(exchange: Any, method: str, what: str, what_fr: str) -> list[Finding]:
+    """A recorded request to the SAS mock: this method, over mTLS (a client certificate was presented)."""
+    findings = []
+    if exchange.request_meta.get("method") != method:
+        findings.append(
+            _f(
+                "sas.appointment",
+                f"{what}: the product used another HTTP method",
+                f"{what_fr} : le produit a utilisé une autre méthode HTTP",
+                expected=method,
+                received=str(exchange.request_meta.get("method")),
+                evidence=(exchange.id,),
+            )
+        )
+    if not exchange.client_subject:
+        findings.append(
+            _f(
+                "sas.appointment",
+                f"{what}: sent without a client certificate",
+                f"{what_fr} : envoyé sans certificat client",
+                expected="certificat IGC-Santé",
+                received="aucun",
+                evidence=(exchange.id,),
+            )
+        )
+    return findings

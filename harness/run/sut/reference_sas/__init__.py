@@ -1,6 +1,7 @@
 """The reference product as an agenda vendor's FHIR server for the SAS (``suites/sas``).
 
-``agenda.py`` holds its professionals and the Slot search, ``server.py`` the FHIR API over mTLS.
+``agenda.py`` holds its professionals and the Slot search, ``server.py`` the FHIR API over mTLS,
+``appointments.py`` the appointments it sends to the SAS platform.
 """
 
 from __future__ import annotations
@@ -24,4 +25,6 @@ SAS_DEFECTS: dict[str, str] = {
     "sas_regulator_no_location": "creates a regulator account without a Location header",
     "sas_put_unknown_404": "refuses a conditional update of a regulator it does not know instead of creating it",
     "sas_accepts_invalid_regulator": "accepts a regulator account missing mandatory fields",
+    "sas_appointment_without_operator": "sends the appointment without the regulator who booked it",
+    "sas_cancel_as_new_appointment": "sends a cancellation as a new appointment (POST), not as an update",
 }

@@ -10,7 +10,6 @@ V3.2, cited by the guide's ``securite`` page: "contrôle du Common Name (CN) et 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import ssl
 import threading
 import time
@@ -26,11 +25,13 @@ from starlette.routing import Route
 
 from harness.content.fhir import validate_resource
 from harness.core import pki
+from harness.protocols.jsonbody import BadJson, read_json
 from harness.protocols.mockserver import ServedApp, serve_app
 from harness.run.sut.reference_sas import agenda
 
 FHIR_JSON = "application/fhir+json"
 REGUL_PROFILE = "https://interop.esante.gouv.fr/ig/fhir/sas/StructureDefinition/FrPractitionerRegul"
+MAX_BODY_BYTES = 64 * 1024  # a regulator account is a few hundred bytes
 SLOW_SEARCH_SECONDS = 1.3  # the defect sas_slow_search: above the kit's 1 s budget
 
 
@@ -144,9 +145,9 @@ class AgendaApp:
 
     async def _read_body(self, request: Request) -> tuple[Any, Response | None]:
         try:
-            return json.loads(await request.body()), None
-        except (ValueError, UnicodeDecodeError) as exc:
-            return None, outcome(400, "structure", f"not JSON: {exc}")
+            return await read_json(request, max_bytes=MAX_BODY_BYTES), None
+        except BadJson as exc:
+            return None, outcome(exc.status, "structure", str(exc))
 
     def _store(self, resource: dict[str, Any], request: Request, existing: str | None) -> tuple[str, dict[str, Any]]:
         with self._lock:
