@@ -64,7 +64,7 @@ class SasClient:
         body: dict[str, Any] | None = None,
         credential: str | None = "sas-platform",
     ) -> SasAnswer:
-        url = f"{self.base_url}/{path.lstrip('/')}"
+        url = path if path.startswith(("https://", "http://")) else f"{self.base_url}/{path.lstrip('/')}"
         raw = json.dumps(body, ensure_ascii=False).encode() if body is not None else b""
         headers = {"Accept": ACCEPT}
         if body is not None:
@@ -87,7 +87,7 @@ class SasClient:
         exchange = Exchange(
             SERVICE,
             self.session_key,
-            f"{method} {path.split('?')[0]}",
+            f"{method} {path.split('?')[0] if not path.startswith('http') else 'booking-url'}",
             outcome,
             raw,
             answer.body,

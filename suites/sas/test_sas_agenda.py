@@ -12,8 +12,11 @@ import datetime as dt
 import json
 import uuid
 
+import httpx
 import pytest
 
+from harness.core.results import SkipKind
+from harness.core.skips import NotEvaluated
 from harness.run.verify import expect
 from harness.run.verify import sas as verify
 from suites.sas.conftest import IDNPS_SYSTEM, MAX_IDENTIFIERS
@@ -374,3 +377,29 @@ def test_appointment_cancellation_updates_it(sut, segur_env, agenda):
             )
         )
     expect(findings)
+
+
+ORIGIN = "sas"  # the parameter the SAS platform adds (the ANS kit sends origin=sas-preprod on its pre-production)
+
+
+def psc_authorization_endpoint(segur_env, sut) -> str:
+    issuer = sut.context.endpoints["psc"]
+    with httpx.Client(verify=str(segur_env.pki.ca_bundle), timeout=15.0) as client:
+        return str(client.get(f"{issuer}/.well-known/openid-configuration").json()["authorization_endpoint"])
+
+
+@pytest.mark.requirement("SAS-21")
+def test_booking_url_from_the_sas_asks_for_a_login(sut, segur_env, agenda):
+    """L'URL de prise de RDV ouverte depuis le SAS (origin) par un utilisateur non connecté mène à la connexion PSC."""
+    bundle, _, *_ = searched_bundle(agenda)
+    urls = [s["comment"] for s in verify.slots(bundle) if str(s.get("comment", "")).startswith(("https://", "http://"))]
+    if not urls:
+        raise NotEvaluated(
+            SkipKind.BLOCKED,
+            "no booking URL to open: the slots carry none (SAS-06)",
+            "aucune URL de prise de RDV à ouvrir : les créneaux n'en portent pas (SAS-06)",
+            blocked_by=["SAS-06"],
+        )
+    url = urls[0] + ("&" if "?" in urls[0] else "?") + f"origin={ORIGIN}"
+    answer = agenda.client.request("GET", url, credential=None)
+    expect(verify.login_redirect(answer, psc_authorization_endpoint(segur_env, sut)))

@@ -53,13 +53,13 @@ class ReferenceSut:
         self._psc_clients: dict[str, ReferencePscClient] = {}  # one relying-party session per test
         self._dmp_client: ReferenceDmpClient | None = None
         self._mss_client: ReferenceMssClient | None = None
-        self._agenda: Any = None  # (AgendaApp, ServedApp) once a SAS test asked for it
+        self._agenda: Any = None  # the RunningAgenda, once a SAS test asked for it
         self._appointments: Any = None  # the AppointmentSender, once a SAS test asked for it
 
     def close(self) -> None:
-        """Stop the reference agenda server, if one was started."""
+        """Stop the reference agenda servers, if they were started."""
         if self._agenda is not None:
-            self._agenda[1].stop()
+            self._agenda.stop()
             self._agenda = None
 
     def _appointment(self, action: str, params: dict[str, Any], context: SutContext) -> dict[str, Any]:
@@ -85,9 +85,11 @@ class ReferenceSut:
 
         if self._agenda is None:
             self._agenda = start_agenda(self._pki(context), self.defects)
+        psc = self._psc_client(context)  # this test's PSC issuer: the booking page's login goes there
+        self._agenda.app.login_url = lambda: str(psc.authorization_url()["url"])
         return {
             "outcome": "ok",
-            "url": f"{self._agenda[1].url}/fhir",
+            "url": f"{self._agenda.api.url}/fhir",
             "practitioners": [p.id_nat_ps for p in agenda.PROFESSIONALS],
             "practitioner_without_slots": agenda.WITHOUT_SLOTS.id_nat_ps,
         }

@@ -496,3 +496,27 @@ def appointment_request(exchange: Any, method: str, what: str, what_fr: str) -> 
             )
         )
     return findings
+
+
+def login_redirect(answer: Any, authorization_endpoint: str) -> list[Finding]:
+    """The booking page redirects a user the product does not know to a PSC authorization request."""
+    location = answer.headers.get("location", "")
+    target, _, query = location.partition("?")
+    if (
+        answer.status in (301, 302, 303, 307, 308)
+        and target == authorization_endpoint
+        and "response_type=code" in query
+    ):
+        return []
+    return [
+        _f(
+            "sas.sso",
+            "the booking URL opened from the SAS does not send the user to the Pro Santé Connect login",
+            "l'URL de prise de RDV ouverte depuis le SAS n'envoie pas l'utilisateur "
+            "vers l'authentification Pro Santé Connect",
+            expected=f"HTTP 302 → {authorization_endpoint}?response_type=code&…",
+            received=f"HTTP {answer.status} {location or answer.transport_error or ''}".strip(),
+            location=f"GET {answer.url}",
+            evidence=(answer.exchange_id,),
+        )
+    ]

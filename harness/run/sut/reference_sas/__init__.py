@@ -25,6 +25,7 @@ SAS_DEFECTS: dict[str, str] = {
     "sas_regulator_no_location": "creates a regulator account without a Location header",
     "sas_put_unknown_404": "refuses a conditional update of a regulator it does not know instead of creating it",
     "sas_accepts_invalid_regulator": "accepts a regulator account missing mandatory fields",
+    "sas_booking_ignores_origin": "opens the agenda to a user coming from the SAS without logging them in",
     "sas_appointment_without_operator": "sends the appointment without the regulator who booked it",
     "sas_cancel_as_new_appointment": "sends a cancellation as a new appointment (POST), not as an update",
 }

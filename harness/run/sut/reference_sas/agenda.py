@@ -20,7 +20,6 @@ SLOT_TYPE_SYSTEM = "https://mos.esante.gouv.fr/NOS/TRE_R314-TypeCreneau/FHIR/TRE
 ACT_CODE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 APPOINTMENT_REASON_SYSTEM = "http://terminology.hl7.org/CodeSystem/v2-0276"
 SPECIALTY_SYSTEM = "https://mos.esante.gouv.fr/NOS/TRE_R38-SpecialiteOrdinale/FHIR/TRE-R38-SpecialiteOrdinale"
-BOOKING_BASE = "https://agenda-reference.segur-harness.test/rdv"
 
 
 @dataclass(frozen=True)
@@ -186,7 +185,9 @@ def _schedule(p: Professional) -> dict[str, Any]:
     }
 
 
-def _slot(p: Professional, index: int, start: dt.datetime, status: str, defects: frozenset[str]) -> dict[str, Any]:
+def _slot(
+    p: Professional, index: int, start: dt.datetime, status: str, booking: str, defects: frozenset[str]
+) -> dict[str, Any]:
     slot: dict[str, Any] = {
         "resourceType": "Slot",
         "id": f"slot-{p.key}-{index}",
@@ -203,14 +204,19 @@ def _slot(p: Professional, index: int, start: dt.datetime, status: str, defects:
         "end": fhir_instant(start + dt.timedelta(minutes=SLOT_MINUTES)),
     }
     if "sas_no_booking_url" not in defects:
-        slot["comment"] = f"{BOOKING_BASE}/{p.key}/{index}"
+        slot["comment"] = f"{booking}/rdv/{p.key}/{index}"
     return slot
 
 
 def search_bundle(
-    search: SlotSearch, anchor: dt.datetime, base_url: str, defects: frozenset[str] = frozenset()
+    search: SlotSearch,
+    anchor: dt.datetime,
+    base_url: str,
+    defects: frozenset[str] = frozenset(),
+    booking: str = "https://agenda.invalid",
 ) -> dict[str, Any]:
-    """The searchset Bundle answering ``search`` (slots as ``match``, the rest as ``include``)."""
+    """The searchset Bundle answering ``search`` (slots as ``match``, the rest as ``include``);
+    ``booking`` is the base of the agenda's web pages, where the booking URLs point."""
     wanted = set(search.id_nat_ps)
     only_free = search.status == "free" and "sas_ignores_status" not in defects
     in_window = "sas_ignores_window" not in defects
@@ -227,7 +233,7 @@ def search_bundle(
         if not slots:
             continue
         for index, start, status in sorted(slots, key=lambda s: s[1]):
-            entries.append(_entry(base_url, _slot(p, index, start, status, defects), "match"))
+            entries.append(_entry(base_url, _slot(p, index, start, status, booking, defects), "match"))
         if "sas_no_include" not in defects:
             for resource in (_schedule(p), _practitioner(p, defects), _role(p, defects)):
                 included.append(_entry(base_url, resource, "include"))

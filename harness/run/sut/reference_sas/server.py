@@ -14,13 +14,15 @@ import ssl
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from cryptography import x509
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from harness.content.fhir import validate_resource
@@ -91,6 +93,9 @@ class AgendaApp:
     expected_ou: str = pki.SAS_CLIENT_OU
     anchor: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC).replace(microsecond=0))
     regulators: dict[str, dict[str, Any]] = field(default_factory=dict)
+    web_base: str = "https://agenda.invalid"  # where the booking pages are served (set once started)
+    # The Pro Santé Connect authorization request of the test under way (the product as a PSC client).
+    login_url: Callable[[], str] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def identity_refusal(self, request: Request) -> Response | None:
@@ -130,7 +135,7 @@ class AgendaApp:
             return outcome(400, "invalid", str(exc))
         if "sas_slow_search" in self.defects:
             time.sleep(SLOW_SEARCH_SECONDS)
-        bundle = agenda.search_bundle(search, self.anchor, self.base_url(request), self.defects)
+        bundle = agenda.search_bundle(search, self.anchor, self.base_url(request), self.defects, self.web_base)
         if not bundle["total"] and "sas_no_slots_404" in self.defects:
             return outcome(404, "not-found", "no slot")
         return JSONResponse(bundle, media_type=FHIR_JSON)
@@ -200,6 +205,22 @@ class AgendaApp:
         resource_id, stored = self._store(resource, request, existing)
         return self._created(request, resource_id, stored, 200 if existing else 201)
 
+    async def booking_page(self, request: Request) -> Response:
+        """The booking URL of a slot: a user coming from the SAS (``origin``) who is not logged in is sent to
+        the product's authentication first, Pro Santé Connect here (the guide's "URL de redirection")."""
+        came_from_sas = request.query_params.get("origin", "").startswith("sas")
+        logged_in = bool(request.cookies.get("agenda_session"))
+        if came_from_sas and not logged_in and "sas_booking_ignores_origin" not in self.defects:
+            if self.login_url is None:
+                return HTMLResponse("<p>Connexion indisponible</p>", status_code=503)
+            return RedirectResponse(self.login_url(), status_code=302)
+        slot = quote(f"{request.path_params['professional']}/{request.path_params['index']}")
+        return HTMLResponse(f"<!doctype html><title>Agenda</title><p>Prise de rendez-vous : créneau {slot}</p>")
+
+    def web(self) -> Starlette:
+        """The agenda's web pages, on a host of their own: a browser brings no client certificate."""
+        return Starlette(routes=[Route("/rdv/{professional}/{index}", self.booking_page, methods=["GET"])])
+
     def asgi(self) -> Starlette:
         return Starlette(
             routes=[
@@ -218,8 +239,26 @@ def server_context(layout: pki.PkiLayout, defects: frozenset[str]) -> ssl.SSLCon
     return context
 
 
-def start_agenda(layout: pki.PkiLayout, defects: frozenset[str] = frozenset()) -> tuple[AgendaApp, ServedApp]:
-    """Serve the agenda on 127.0.0.1, port 0, TLS with the harness's server certificate."""
+@dataclass
+class RunningAgenda:
+    app: AgendaApp
+    api: ServedApp
+    web: ServedApp
+
+    def stop(self) -> None:
+        self.api.stop()
+        self.web.stop()
+
+
+def start_agenda(layout: pki.PkiLayout, defects: frozenset[str] = frozenset()) -> RunningAgenda:
+    """Serve the agenda on 127.0.0.1, port 0, TLS with the harness's server certificate: the FHIR API
+    with client certificates, the booking pages without."""
     app = AgendaApp(defects=defects)
-    served = serve_app(app.asgi(), name="reference-agenda", ssl_context=server_context(layout, defects))
-    return app, served
+    api = serve_app(app.asgi(), name="reference-agenda", ssl_context=server_context(layout, defects))
+    try:
+        web = serve_app(app.web(), name="reference-agenda-web", ssl_context=pki.server_ssl_context(layout))
+    except BaseException:
+        api.stop()
+        raise
+    app.web_base = web.url
+    return RunningAgenda(app, api, web)
