@@ -19,6 +19,7 @@ from harness.core.results import SkipKind
 from harness.core.skips import NotEvaluated
 from harness.run.verify import expect
 from harness.run.verify import sas as verify
+from harness.run.verify import sas_flows as flows
 from suites.sas.conftest import IDNPS_SYSTEM, MAX_IDENTIFIERS
 
 pytestmark = pytest.mark.segur_service("sas")
@@ -57,7 +58,7 @@ def test_search_over_up_to_25_professionals(agenda):
         missing = sorted(set(agenda.practitioners) & set(identifiers) - found)
         expect(
             [
-                verify._f(
+                verify.finding(
                     "sas.search",
                     f"a search over {len(identifiers)} identifiers returned no slot of some professionals",
                     f"une recherche sur {len(identifiers)} identifiants n'a renvoyé "
@@ -94,7 +95,7 @@ def test_bundle_agregateur(agenda):
     findings = verify.profile(bundle, verify.BUNDLE_PROFILE, answer.exchange_id, rules=("fhir.fixed", "fhir.pattern"))
     if not isinstance(bundle.get("total"), int):
         findings.append(
-            verify._f(
+            verify.finding(
                 "sas.total",
                 "the searchset Bundle has no total",
                 "le Bundle searchset n'a pas de total",
@@ -145,7 +146,7 @@ def test_no_slot_gives_an_empty_bundle(agenda):
     if bundle.get("resourceType") != "Bundle" or bundle.get("total") != 0 or verify.slots(bundle):
         expect(
             [
-                verify._f(
+                verify.finding(
                     "sas.empty",
                     "a search with no match is not an empty Bundle",
                     "une recherche sans correspondance n'est pas un Bundle vide",
@@ -167,28 +168,28 @@ def test_mtls_required(agenda):
     """Le serveur accepte le certificat IGC-Santé de la plateforme SAS et refuse un client sans certificat."""
     expect(verify.answered(slot_search_as(agenda, "sas-platform"), "GET [base]/Slot (certificat SAS)"))
     answer = slot_search_as(agenda, None)
-    expect(verify.refused(answer, "a client with no certificate", "un client sans certificat"))
+    expect(flows.refused(answer, "a client with no certificate", "un client sans certificat"))
 
 
 @pytest.mark.requirement("SAS-12")
 def test_wrong_cn_refused(agenda):
     """Le serveur refuse un certificat dont le CN n'est pas celui de la plateforme SAS."""
     answer = slot_search_as(agenda, "sas-wrong-cn")
-    expect(verify.refused(answer, "a certificate with another CN", "un certificat d'un autre CN"))
+    expect(flows.refused(answer, "a certificate with another CN", "un certificat d'un autre CN"))
 
 
 @pytest.mark.requirement("SAS-13")
 def test_wrong_ou_refused(agenda):
     """Le serveur refuse un certificat dont l'OU n'est pas celle de la plateforme SAS."""
     answer = slot_search_as(agenda, "sas-wrong-ou")
-    expect(verify.refused(answer, "a certificate with another OU", "un certificat d'une autre OU"))
+    expect(flows.refused(answer, "a certificate with another OU", "un certificat d'une autre OU"))
 
 
 @pytest.mark.requirement("SAS-14")
 def test_revoked_certificate_refused(agenda):
     """Le serveur refuse un certificat révoqué (listé dans la LCR de l'AC)."""
     answer = slot_search_as(agenda, "sas-revoked")
-    expect(verify.refused(answer, "a revoked certificate", "un certificat révoqué"))
+    expect(flows.refused(answer, "a revoked certificate", "un certificat révoqué"))
 
 
 @pytest.mark.requirement("SAS-15")
@@ -199,7 +200,7 @@ def test_search_response_time(agenda):
     if answer.elapsed >= RESPONSE_SECONDS:
         expect(
             [
-                verify._f(
+                verify.finding(
                     "sas.response-time",
                     "the slot search took a second or more",
                     "la recherche de créneaux a pris une seconde ou plus",
@@ -235,7 +236,7 @@ def regulator(*, national: str | None = None, internal: str | None = None, email
 def test_regulator_account_created(agenda):
     """La création d'un compte régulateur (POST [base]/Practitioner) répond 201 avec l'en-tête Location."""
     answer = agenda.client.request("POST", "Practitioner", body=regulator(internal=str(uuid.uuid4())))
-    expect(verify.location_header(answer, (201,), "regulator creation", "création de compte régulateur"))
+    expect(flows.location_header(answer, (201,), "regulator creation", "création de compte régulateur"))
 
 
 @pytest.mark.requirement("SAS-17")
@@ -243,19 +244,19 @@ def test_regulator_account_updated_by_identifier(agenda):
     """La mise à jour conditionnelle (PUT ?identifier=) modifie le compte, et crée celui qu'elle ne connaît pas."""
     internal = str(uuid.uuid4())
     created = agenda.client.request("POST", "Practitioner", body=regulator(internal=internal))
-    expect(verify.location_header(created, (201,), "regulator creation", "création de compte régulateur"))
+    expect(flows.location_header(created, (201,), "regulator creation", "création de compte régulateur"))
     update = regulator(internal=internal, email="nouvelle-adresse@test.fr")
     update["active"] = False  # the guide's account removal: an update withdrawing the habilitation
     changed = agenda.client.request(
         "PUT", "Practitioner", params=[("identifier", f"{SAS_SOURCE}|{internal}")], body=update
     )
-    expect(verify.location_header(changed, (200,), "conditional update", "mise à jour conditionnelle"))
+    expect(flows.location_header(changed, (200,), "conditional update", "mise à jour conditionnelle"))
     unknown = str(uuid.uuid4())
     as_create = agenda.client.request(
         "PUT", "Practitioner", params=[("identifier", f"{SAS_SOURCE}|{unknown}")], body=regulator(internal=unknown)
     )
     expect(
-        verify.location_header(as_create, (200, 201), "update of an unknown account", "mise à jour d'un compte inconnu")
+        flows.location_header(as_create, (200, 201), "update of an unknown account", "mise à jour d'un compte inconnu")
     )
 
 
@@ -266,7 +267,7 @@ def test_invalid_regulator_refused(agenda):
     del incomplete["name"]
     incomplete["identifier"] = []
     answer = agenda.client.request("POST", "Practitioner", body=incomplete)
-    expect(verify.refused_with_outcome(answer, "an incomplete regulator account", "un compte régulateur incomplet"))
+    expect(flows.refused_with_outcome(answer, "an incomplete regulator account", "un compte régulateur incomplet"))
 
 
 def recorded_appointments(segur_env, sut) -> list:
@@ -287,7 +288,7 @@ def sent(exchanges: list, what: str, what_fr: str) -> list:
     if exchanges:
         return []
     return [
-        verify._f(
+        verify.finding(
             "sas.appointment",
             f"the SAS platform received no {what}",
             f"la plateforme SAS n'a reçu aucun {what_fr}",
@@ -305,10 +306,10 @@ def test_appointment_sent_to_the_sas(sut, segur_env, agenda):
     expect(sent(exchanges, "appointment", "rendez-vous"))
     exchange = exchanges[0]
     resource = json.loads(exchange.request_body) if exchange.http_status != 400 else {}
-    findings = verify.appointment_request(exchange, "POST", "appointment creation", "création de rendez-vous")
+    findings = flows.appointment_request(exchange, "POST", "appointment creation", "création de rendez-vous")
     if not resource:
         findings.append(
-            verify._f(
+            verify.finding(
                 "sas.appointment",
                 "the appointment sent is not a FHIR Appointment",
                 "le rendez-vous envoyé n'est pas un Appointment FHIR",
@@ -318,14 +319,14 @@ def test_appointment_sent_to_the_sas(sut, segur_env, agenda):
             )
         )
         expect(findings)
-    findings += verify.profile(resource, verify.APPOINTMENT_PROFILE, exchange.id)
-    findings += verify.appointment_operator(resource, regulator, exchange.id)
+    findings += verify.profile(resource, flows.APPOINTMENT_PROFILE, exchange.id)
+    findings += flows.appointment_operator(resource, regulator, exchange.id)
     actors = [
         ((p or {}).get("actor") or {}).get("identifier", {}).get("value") for p in resource.get("participant") or []
     ]
     if practitioner not in actors:
         findings.append(
-            verify._f(
+            verify.finding(
                 "sas.appointment",
                 "the appointment does not name the professional booked",
                 "le rendez-vous ne désigne pas le professionnel réservé",
@@ -349,13 +350,13 @@ def test_appointment_cancellation_updates_it(sut, segur_env, agenda):
     later = recorded_appointments(segur_env, sut)[len(first) :]
     expect(sent(later, "cancellation", "annulation"))
     exchange = later[-1]
-    findings = verify.appointment_request(exchange, "PUT", "appointment cancellation", "annulation de rendez-vous")
+    findings = flows.appointment_request(exchange, "PUT", "appointment cancellation", "annulation de rendez-vous")
     token = f"{identifier.get('system')}|{identifier.get('value')}"
     query = exchange.request_meta.get("query") or {}
     received = query.get("identifier") or query.get("Identifier")
     if received != token:
         findings.append(
-            verify._f(
+            verify.finding(
                 "sas.appointment",
                 "the cancellation does not update the appointment by its identifier",
                 "l'annulation ne met pas à jour le rendez-vous par son identifiant",
@@ -367,7 +368,7 @@ def test_appointment_cancellation_updates_it(sut, segur_env, agenda):
     body = json.loads(exchange.request_body) if exchange.http_status != 400 else {}
     if body.get("status") != "cancelled":
         findings.append(
-            verify._f(
+            verify.finding(
                 "sas.appointment",
                 "the cancellation does not carry status cancelled",
                 "l'annulation ne porte pas le statut cancelled",
@@ -402,4 +403,4 @@ def test_booking_url_from_the_sas_asks_for_a_login(sut, segur_env, agenda):
         )
     url = urls[0] + ("&" if "?" in urls[0] else "?") + f"origin={ORIGIN}"
     answer = agenda.client.request("GET", url, credential=None)
-    expect(verify.login_redirect(answer, psc_authorization_endpoint(segur_env, sut)))
+    expect(flows.login_redirect(answer, psc_authorization_endpoint(segur_env, sut)))

@@ -32,7 +32,7 @@ CONSULTATION_TYPES = ("AMB", "HH", "VR")
 POSTAL_CODE = re.compile(r"^[0-9]{5}$")  # ANS SAS kit agg-psindiv 40
 
 
-def _f(rule: str, message: str, message_fr: str, **more: Any) -> Finding:
+def finding(rule: str, message: str, message_fr: str, **more: Any) -> Finding:
     return Finding(rule=rule, message=message, message_fr=message_fr, **more)
 
 
@@ -41,7 +41,7 @@ def answered(answer: Any, what: str) -> list[Finding]:
     where = f"{answer.method} {answer.url}"
     if answer.status is None:
         return [
-            _f(
+            finding(
                 "sas.http",
                 f"{what}: no HTTP answer ({answer.transport_error})",
                 f"{what} : aucune réponse HTTP ({answer.transport_error})",
@@ -51,7 +51,7 @@ def answered(answer: Any, what: str) -> list[Finding]:
         ]
     if answer.status != 200 or not isinstance(answer.json(), dict):
         return [
-            _f(
+            finding(
                 "sas.http",
                 f"{what}: expected HTTP 200 with a FHIR JSON body",
                 f"{what} : HTTP 200 attendu avec un corps FHIR JSON",
@@ -68,7 +68,7 @@ def capability_statement(resource: dict[str, Any], evidence: str) -> list[Findin
     findings = []
     if resource.get("resourceType") != "CapabilityStatement":
         return [
-            _f(
+            finding(
                 "sas.capability",
                 "GET /metadata answers no CapabilityStatement",
                 "GET /metadata ne renvoie pas de CapabilityStatement",
@@ -79,7 +79,7 @@ def capability_statement(resource: dict[str, Any], evidence: str) -> list[Findin
         ]
     if resource.get("fhirVersion") != "4.0.1":
         findings.append(
-            _f(
+            finding(
                 "sas.capability",
                 "the CapabilityStatement declares another FHIR version",
                 "le CapabilityStatement déclare une autre version FHIR",
@@ -96,7 +96,7 @@ def capability_statement(resource: dict[str, Any], evidence: str) -> list[Findin
     codes = {i.get("code") for res in slot for i in res.get("interaction") or [] if isinstance(i, dict)}
     if "search-type" not in codes:
         findings.append(
-            _f(
+            finding(
                 "sas.capability",
                 "the CapabilityStatement does not declare the Slot search (search-type)",
                 "le CapabilityStatement ne déclare pas la recherche de Slot (search-type)",
@@ -138,7 +138,7 @@ def within_window(
         start = _instant(slot.get("start"))
         if start is None or not start_from <= start <= start_to:
             findings.append(
-                _f(
+                finding(
                     "sas.window",
                     "a slot starts outside the searched window",
                     "un créneau commence hors de la période recherchée",
@@ -153,7 +153,7 @@ def within_window(
 
 def only_free(bundle: dict[str, Any], evidence: str) -> list[Finding]:
     return [
-        _f(
+        finding(
             "sas.status",
             "a status=free search returned a slot that is not free",
             "une recherche status=free a renvoyé un créneau non libre",
@@ -194,7 +194,7 @@ def slot_content(bundle: dict[str, Any], evidence: str) -> list[Finding]:
         security = [c for c in (slot.get("meta") or {}).get("security") or [] if isinstance(c, dict)]
         if not any(c.get("system") == SLOT_TYPE_SYSTEM and c.get("code") in SLOT_TYPES for c in security):
             findings.append(
-                _f(
+                finding(
                     "sas.slot-type",
                     "the slot type (meta.security) is not a TRE_R314 code",
                     "le type de créneau (meta.security) n'est pas un code TRE_R314",
@@ -209,7 +209,7 @@ def slot_content(bundle: dict[str, Any], evidence: str) -> list[Finding]:
         ]
         if not any(c.get("system") == ACT_CODE_SYSTEM and c.get("code") in CONSULTATION_TYPES for c in codings):
             findings.append(
-                _f(
+                finding(
                     "sas.consultation-type",
                     "the consultation type (serviceType) is not AMB, HH or VR",
                     "le type de consultation (serviceType) n'est pas AMB, HH ou VR",
@@ -222,7 +222,7 @@ def slot_content(bundle: dict[str, Any], evidence: str) -> list[Finding]:
         comment = slot.get("comment")
         if not isinstance(comment, str) or not re.match(r"^https?://\S+$", comment):
             findings.append(
-                _f(
+                finding(
                     "sas.booking-url",
                     "a free slot carries no booking URL in Slot.comment",
                     "un créneau libre ne porte pas d'URL de prise de rendez-vous dans Slot.comment",
@@ -261,7 +261,7 @@ def includes(bundle: dict[str, Any], evidence: str) -> list[Finding]:
         schedule = _resolve(index, slot.get("schedule"))
         if schedule is None:
             findings.append(
-                _f(
+                finding(
                     "sas.include",
                     "the slot's Schedule is not in the Bundle (_include=Slot:schedule)",
                     "le Schedule du créneau n'est pas dans le Bundle (_include=Slot:schedule)",
@@ -277,7 +277,7 @@ def includes(bundle: dict[str, Any], evidence: str) -> list[Finding]:
         for kind in ("Practitioner", "PractitionerRole"):
             if kind not in kinds:
                 findings.append(
-                    _f(
+                    finding(
                         "sas.include",
                         f"the Schedule's {kind} is not in the Bundle (_include:iterate=Schedule:actor)",
                         f"le {kind} du Schedule n'est pas dans le Bundle (_include:iterate=Schedule:actor)",
@@ -290,7 +290,7 @@ def includes(bundle: dict[str, Any], evidence: str) -> list[Finding]:
         for role in (a for a in actors if a and a.get("resourceType") == "PractitionerRole"):
             if _resolve(index, role.get("practitioner")) is None:
                 findings.append(
-                    _f(
+                    finding(
                         "sas.include",
                         "the PractitionerRole's practitioner is not in the Bundle",
                         "le practitioner du PractitionerRole n'est pas dans le Bundle",
@@ -319,7 +319,7 @@ def practitioner_identifiers(bundle: dict[str, Any], searched: Iterable[str], ev
         }
         if not values & wanted:
             findings.append(
-                _f(
+                finding(
                     "sas.practitioner-id",
                     "the Practitioner is not identified by the idNatPs the SAS searched",
                     "le Practitioner n'est pas identifié par l'idNatPs recherché par le SAS",
@@ -341,7 +341,7 @@ def roles(bundle: dict[str, Any], evidence: str) -> list[Finding]:
         ]
         if not locations:
             findings.append(
-                _f(
+                finding(
                     "sas.location",
                     "the PractitionerRole contains no Location",
                     "le PractitionerRole ne contient pas de Location",
@@ -356,7 +356,7 @@ def roles(bundle: dict[str, Any], evidence: str) -> list[Finding]:
             code = address.get("postalCode") if isinstance(address, dict) else None
             if not isinstance(code, str) or not POSTAL_CODE.match(code):
                 findings.append(
-                    _f(
+                    finding(
                         "sas.location",
                         "the consultation address has no 5-digit postal code",
                         "l'adresse de consultation n'a pas de code postal à 5 chiffres",
@@ -367,156 +367,3 @@ def roles(bundle: dict[str, Any], evidence: str) -> list[Finding]:
                     )
                 )
     return findings
-
-
-def refused(answer: Any, what: str, what_fr: str) -> list[Finding]:
-    """A connection the server must refuse: a TLS failure, or an HTTP 4xx (as the ANS SAS kit accepts)."""
-    if answer.status is None or 400 <= answer.status < 500:
-        return []
-    return [
-        _f(
-            "sas.mtls",
-            f"the server accepted {what}",
-            f"le serveur a accepté {what_fr}",
-            expected="refus TLS ou HTTP 4xx",
-            received=f"HTTP {answer.status}",
-            location=f"{answer.method} {answer.url}",
-            evidence=(answer.exchange_id,),
-        )
-    ]
-
-
-def location_header(answer: Any, statuses: tuple[int, ...], what: str, what_fr: str) -> list[Finding]:
-    """A create or update answered with one of ``statuses`` and a Location header naming a Practitioner."""
-    where, evidence = f"{answer.method} {answer.url}", (answer.exchange_id,)
-    if answer.status not in statuses:
-        return [
-            _f(
-                "sas.regulator",
-                f"{what}: unexpected HTTP status",
-                f"{what_fr} : statut HTTP inattendu",
-                expected=" | ".join(map(str, statuses)),
-                received=f"{answer.status} {answer.body[:160]!r}",
-                location=where,
-                evidence=evidence,
-            )
-        ]
-    location = answer.headers.get("location", "")
-    if "/Practitioner/" not in location:
-        return [
-            _f(
-                "sas.regulator",
-                f"{what}: no Location header naming the Practitioner",
-                f"{what_fr} : pas d'en-tête Location désignant le Practitioner",
-                expected="Location: [base]/Practitioner/<id>",
-                received=location or "absent",
-                location=where,
-                evidence=evidence,
-            )
-        ]
-    return []
-
-
-def refused_with_outcome(answer: Any, what: str, what_fr: str) -> list[Finding]:
-    """Bad input: HTTP 4xx with an OperationOutcome (the guide names 400 and 422)."""
-    body = answer.json()
-    if (
-        answer.status is not None
-        and 400 <= answer.status < 500
-        and isinstance(body, dict)
-        and body.get("resourceType") == "OperationOutcome"
-    ):
-        return []
-    return [
-        _f(
-            "sas.regulator",
-            f"{what} was not refused with a 4xx OperationOutcome",
-            f"{what_fr} n'a pas été refusé par un OperationOutcome en 4xx",
-            expected="HTTP 400 | 422 + OperationOutcome",
-            received=f"{answer.status} {answer.body[:160]!r}",
-            location=f"{answer.method} {answer.url}",
-            evidence=(answer.exchange_id,),
-        )
-    ]
-
-
-APPOINTMENT_PROFILE = SAS + "FrAppointmentSAS"
-OPERATOR_EXTENSION = "http://interopsante.org/fhir/StructureDefinition/FrAppointmentOperator"
-FR_V2_0203 = "http://interopsante.org/fhir/CodeSystem/fr-v2-0203"
-
-
-def appointment_operator(resource: dict[str, Any], regulator: dict[str, str], evidence: str) -> list[Finding]:
-    """FrAppointmentSAS's extension[appointmentOperator]: valueReference.identifier with its type
-    (fr-v2-0203), system and value, naming the regulator the SAS named."""
-    extensions = [
-        e for e in resource.get("extension") or [] if isinstance(e, dict) and e.get("url") == OPERATOR_EXTENSION
-    ]
-    identifier = ((extensions[0].get("valueReference") or {}).get("identifier") or {}) if extensions else {}
-    codings = (identifier.get("type") or {}).get("coding") or [] if isinstance(identifier, dict) else []
-    typed = len(codings) == 1 and codings[0].get("system") == FR_V2_0203 and codings[0].get("code")
-    same = identifier.get("system") == regulator.get("system") and identifier.get("value") == regulator.get("value")
-    if extensions and typed and same:
-        return []
-    return [
-        _f(
-            "sas.appointment-operator",
-            "the appointment does not name the regulator who booked it (appointmentOperator)",
-            "le rendez-vous ne désigne pas le régulateur qui l'a pris (appointmentOperator)",
-            expected=f"{OPERATOR_EXTENSION}: {regulator.get('system')}|{regulator.get('value')} (type fr-v2-0203)",
-            received=str(identifier) if extensions else "absent",
-            location="Appointment.extension",
-            evidence=(evidence,),
-        )
-    ]
-
-
-def appointment_request(exchange: Any, method: str, what: str, what_fr: str) -> list[Finding]:
-    """A recorded request to the SAS mock: this method, over mTLS (a client certificate was presented)."""
-    findings = []
-    if exchange.request_meta.get("method") != method:
-        findings.append(
-            _f(
-                "sas.appointment",
-                f"{what}: the product used another HTTP method",
-                f"{what_fr} : le produit a utilisé une autre méthode HTTP",
-                expected=method,
-                received=str(exchange.request_meta.get("method")),
-                evidence=(exchange.id,),
-            )
-        )
-    if not exchange.client_subject:
-        findings.append(
-            _f(
-                "sas.appointment",
-                f"{what}: sent without a client certificate",
-                f"{what_fr} : envoyé sans certificat client",
-                expected="certificat IGC-Santé",
-                received="aucun",
-                evidence=(exchange.id,),
-            )
-        )
-    return findings
-
-
-def login_redirect(answer: Any, authorization_endpoint: str) -> list[Finding]:
-    """The booking page redirects a user the product does not know to a PSC authorization request."""
-    location = answer.headers.get("location", "")
-    target, _, query = location.partition("?")
-    if (
-        answer.status in (301, 302, 303, 307, 308)
-        and target == authorization_endpoint
-        and "response_type=code" in query
-    ):
-        return []
-    return [
-        _f(
-            "sas.sso",
-            "the booking URL opened from the SAS does not send the user to the Pro Santé Connect login",
-            "l'URL de prise de RDV ouverte depuis le SAS n'envoie pas l'utilisateur "
-            "vers l'authentification Pro Santé Connect",
-            expected=f"HTTP 302 → {authorization_endpoint}?response_type=code&…",
-            received=f"HTTP {answer.status} {location or answer.transport_error or ''}".strip(),
-            location=f"GET {answer.url}",
-            evidence=(answer.exchange_id,),
-        )
-    ]
