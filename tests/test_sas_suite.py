@@ -172,3 +172,16 @@ def test_each_sas_defect_fails_its_requirement(tmp_path, data_dir, defect):
     assert errors == [], f"{defect} must make the product fail, never the harness: {errors}"
     assert status == 1 and EXPECTED_FAILURE[defect] in failed, f"{defect}: failed {failed}"
     assert all(r["findings"] for r in report["requirements"] if r["outcome"] == "fail")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("defect", [None, "sas_accepts_any_cn", "sas_cancel_as_new_appointment"])
+def test_a_sas_run_is_judged_again_from_its_recording(tmp_path, data_dir, capsys, defect):
+    from harness import cli
+
+    pack = tmp_path / "pack"
+    run(RunOptions(suites="sas", report_dir=pack, data_dir=data_dir, defects=[defect] if defect else []))
+    capsys.readouterr()
+    assert cli.main(["rejudge", str(pack), "--format", "json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["flips"] == [] and result["new_findings"] == [] and result["not_rejudged"] == {}

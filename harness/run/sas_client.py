@@ -45,12 +45,41 @@ class SasAnswer:
             return None
 
 
-class SasClient:
-    """Requests to the product's FHIR base, each with a named client credential of the harness PKI."""
+class NotRecorded(LookupError):
+    """Judging a past run again: the test asks for a request the recording does not hold."""
 
-    def __init__(self, base_url: str, layout: pki.PkiLayout, store: ExchangeStore, session_key: str):
+
+class SasClient:
+    """Requests to the product's FHIR base, each with a named client credential of the harness PKI.
+
+    With ``replay`` (``segur rejudge``), nothing is sent: each request gets, in order, the answer
+    recorded for it in the test's session, so a SAS test is judged again on the recorded bytes.
+    """
+
+    def __init__(
+        self, base_url: str, layout: pki.PkiLayout, store: ExchangeStore, session_key: str, *, replay: bool = False
+    ):
         self.base_url = base_url.rstrip("/")
         self.layout, self.store, self.session_key = layout, store, session_key
+        self.replay, self._replayed = replay, 0
+
+    def _recorded(self, method: str, operation: str) -> SasAnswer:
+        recorded = sorted(self.store.exchanges(session_key=self.session_key, service=SERVICE), key=lambda e: e.seq)
+        if self._replayed >= len(recorded) or recorded[self._replayed].operation != operation:
+            raise NotRecorded(f"no recorded answer to {operation} (request {self._replayed + 1} of the test)")
+        exchange = recorded[self._replayed]
+        self._replayed += 1
+        return SasAnswer(
+            method,
+            str(exchange.request_meta.get("url", "")),
+            exchange.request_meta.get("credential"),
+            exchange.http_status,
+            dict(exchange.response_meta.get("headers") or {}),
+            exchange.response_body,
+            float(exchange.summary.get("elapsed_seconds", 0.0)),
+            exchange.response_meta.get("transport_error"),
+            exchange.id,
+        )
 
     def _context(self, credential: str | None) -> ssl.SSLContext:
         return pki.client_ssl_context(self.layout, credential)
@@ -65,6 +94,9 @@ class SasClient:
         credential: str | None = "sas-platform",
     ) -> SasAnswer:
         url = path if path.startswith(("https://", "http://")) else f"{self.base_url}/{path.lstrip('/')}"
+        operation = f"{method} {path.split('?')[0] if not path.startswith('http') else 'booking-url'}"
+        if self.replay:
+            return self._recorded(method, operation)
         raw = json.dumps(body, ensure_ascii=False).encode() if body is not None else b""
         headers = {"Accept": ACCEPT}
         if body is not None:
@@ -87,7 +119,7 @@ class SasClient:
         exchange = Exchange(
             SERVICE,
             self.session_key,
-            f"{method} {path.split('?')[0] if not path.startswith('http') else 'booking-url'}",
+            operation,
             outcome,
             raw,
             answer.body,

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 
 from harness.core import pki
 from harness.core.results import SkipKind
 from harness.core.skips import NotEvaluated
-from harness.run.sas_client import SasAnswer, SasClient
+from harness.run.sas_client import NotRecorded, SasAnswer, SasClient
 from harness.run.sut.base import SutFailure
 
 IDNPS_SYSTEM = "urn:oid:1.2.250.1.71.4.2.1"
@@ -46,20 +47,19 @@ class Agenda:
             ("schedule.actor:Practitioner.identifier", ",".join(f"{IDNPS_SYSTEM}|{i}" for i in identifiers)),
             ("status", "free"),
         ]
-        return self.client.request("GET", "Slot", params=params, credential=credential), start_from, start_to
+        answer = self.client.request("GET", "Slot", params=params, credential=credential)
+        if self.client.replay:  # judge against the window the recorded request asked for
+            asked = parse_qs(urlparse(answer.url).query).get("start", [])
+            bounds = {value[:2]: dt.datetime.fromisoformat(value[2:]) for value in asked if len(value) > 2}
+            start_from, start_to = bounds.get("ge", start_from), bounds.get("le", start_to)
+        return answer, start_from, start_to
 
 
 @pytest.fixture
 def agenda(request, sut, segur_env) -> Agenda:
     from harness.run.session import session_state_key
 
-    if request.config.stash[session_state_key].replay_dir is not None:
-        # The harness asked the product live; a recording holds the answers but no server to ask again.
-        raise NotEvaluated(
-            SkipKind.NOT_REJUDGEABLE,
-            "not re-judgeable: the SAS tests query the product's server live",
-            "non rejugeable : les tests SAS interrogent le serveur du produit en direct",
-        )
+    replay = request.config.stash[session_state_key].replay_dir is not None
     answer = sut.perform("sas.agenda_server", sas_client_cn=pki.SAS_CLIENT_CN, sas_client_ou=pki.SAS_CLIENT_OU).data
     try:
         url, practitioners = str(answer["url"]), [str(p) for p in answer["practitioners"]]
@@ -70,5 +70,17 @@ def agenda(request, sut, segur_env) -> Agenda:
         ) from None
     if not practitioners:
         raise SutFailure("sas.agenda_server names no professional", "sas.agenda_server ne nomme aucun professionnel")
-    client = SasClient(url, segur_env.pki, segur_env.store, sut.context.session_key)
+    client = ReplayingClient(url, segur_env.pki, segur_env.store, sut.context.session_key, replay=replay)
     return Agenda(client, practitioners, without_slots)
+
+
+class ReplayingClient(SasClient):
+    """A request the recording does not hold makes the test not re-judgeable, never judged on nothing."""
+
+    def request(self, *args, **kwargs) -> SasAnswer:  # type: ignore[no-untyped-def]
+        try:
+            return super().request(*args, **kwargs)
+        except NotRecorded as exc:
+            raise NotEvaluated(
+                SkipKind.NOT_REJUDGEABLE, f"not re-judgeable: {exc}", f"non rejugeable : {exc}"
+            ) from None
