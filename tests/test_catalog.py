@@ -29,13 +29,7 @@ def test_builtin_catalog_loads_and_has_no_invented_official_refs():
     mapped = [req for req in catalog if req.official_ref]
     assert mapped, "the catalog maps some requirements onto official ids"
     for req in mapped:
-        refs = req.official_ref.split("|")
-        if all(ref.startswith("agg-psindiv/") for ref in refs):
-            # The ANS SAS kit's requirement list (Req Set agg-psindiv), cited with its commit and rows.
-            kit = "interop-outil-fhir-sas-test-kit@7f644fa9274d89895e97b2860523d29c6ea416cd"
-            assert kit in req.source and "sas_test_kit_requirements.csv row" in req.source, req.id
-            continue
-        assert all(ref.startswith("SC.") for ref in refs), req.id
+        assert all(ref.startswith("SC.") for ref in req.official_ref.split("|")), req.id
         assert "segur-squash-plugins@e1f08d1" in req.source and " row" in req.source, req.id
     assert all(req.source for req in catalog), "every requirement names its source"
 

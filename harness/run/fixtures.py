@@ -19,6 +19,7 @@ from harness.core.results import SkipKind
 from harness.core.signing import Signer
 from harness.core.skips import NotEvaluated
 from harness.evidence import pack as evidence
+from harness.run.couloir_flows import CouloirFlow, flow_for
 from harness.run.replay import NOT_REJUDGEABLE, InteractionLog, Replayer
 from harness.run.sut.base import (
     ActionNotSupported,
@@ -136,9 +137,17 @@ class BoundSut:
     Every answer is logged for the evidence pack; when replaying, answers come from that log.
     """
 
-    def __init__(self, adapter: SutAdapter, context: SutContext, log: InteractionLog, replayer: Replayer | None = None):
+    def __init__(
+        self,
+        adapter: SutAdapter,
+        context: SutContext,
+        log: InteractionLog,
+        replayer: Replayer | None = None,
+        flow: CouloirFlow | None = None,
+    ):
         self.adapter = adapter
         self.context = context
+        self.flow = flow or flow_for(None)  # the couloir's own document flow (suites/couloir-flows.toml)
         self.results: list[ActionResult] = []
         self.log, self.replayer = log, replayer
 
@@ -196,7 +205,8 @@ def sut(
         work_dir=tmp_path,
         pki_dir=segur_env.pki.directory,
     )
-    return BoundSut(segur_sut, context, *_interactions(request))
+    flow = flow_for(request.config.getoption("--segur-couloir", default=None))
+    return BoundSut(segur_sut, context, *_interactions(request), flow=flow)
 
 
 class MockHandle:

@@ -24,7 +24,13 @@ PATIENT = "OUVERT"
 
 def share(sut, key: str = PATIENT) -> tuple[str, dict[str, str]]:
     """Share a document; returns its uniqueId and the CDA values a replacement must follow."""
-    answer = sut.perform("dmp.feed_document", patient=identity(key), title="Compte rendu à gérer", masking=[]).data
+    answer = sut.perform(
+        "dmp.feed_document",
+        patient=identity(key),
+        title="Compte rendu à gérer",
+        masking=[],
+        document_type=sut.flow.document_type(),
+    ).data
     if answer["outcome"] != "stored":
         raise SutFailure(f"the product could not share the document to manage: {answer.get('message')}")
     cda = {}
@@ -84,7 +90,11 @@ def test_replacement_uses_rplc_and_the_cda_version_chain(sut, dmp, segur_env):
                 "la chaîne CDA ne peut être comparée",
             )
         sut.perform(
-            "dmp.replace_document", patient=identity(PATIENT), unique_id=unique_id, title="Compte rendu corrigé"
+            "dmp.replace_document",
+            patient=identity(PATIENT),
+            unique_id=unique_id,
+            title="Compte rendu corrigé",
+            document_type=sut.flow.document_type(),
         )
         expect(verify.check_replacement(dmp.exchanges(), unique_id, cda))
 

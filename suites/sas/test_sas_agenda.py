@@ -3,7 +3,7 @@
 Sources: ansforge/IG-fhir-service-acces-aux-soins 1.2.0 (b70e7049), its pages
 specifications_techniques-ps-recherche_creneaux, -tous-gestion_regulateur and securite; the ANS
 SAS kit (ansforge/interop-outil-fhir-sas-test-kit@7f644fa) requirement list agg-psindiv, whose
-requirement numbers the catalog's official_ref cites.
+requirement numbers each catalog row's source cites.
 """
 
 from __future__ import annotations
