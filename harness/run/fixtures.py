@@ -9,7 +9,7 @@ plays the professional's browser for Pro Santé Connect. They are registered by 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -151,6 +151,14 @@ class BoundSut:
         self.results: list[ActionResult] = []
         self.log, self.replayer = log, replayer
 
+    def handed_over(self, name: str, make: Callable[[], bytes]) -> bytes:
+        """A file the harness hands the product as another system would; a rejudge gets the same bytes."""
+        if self.replayer is not None:
+            return self.replayer.blob(self.replayer.call(name))
+        data = make()
+        self.log.call(name, self.log.blob(data))
+        return data
+
     def perform(self, action: str, **params: Any) -> ActionResult:
         if self.replayer is not None:
             result = self.replayer.action(action, params)
@@ -204,6 +212,7 @@ def sut(
         p12_password=pki.P12_PASSWORD,
         work_dir=tmp_path,
         pki_dir=segur_env.pki.directory,
+        record_exchange=segur_env.store.record,
     )
     flow = flow_for(request.config.getoption("--segur-couloir", default=None))
     return BoundSut(segur_sut, context, *_interactions(request), flow=flow)

@@ -14,6 +14,7 @@ from harness.protocols.xds_cda import read_header
 from harness.run.sut.base import SutFailure
 from harness.run.verify import dmp as verify
 from harness.run.verify import expect
+from harness.run.verify.recorded import recorded_answer
 from suites.dmp.blame import blamed_on_requests
 from suites.dmp.patients import identity, patient
 
@@ -31,6 +32,13 @@ def share(sut, key: str = PATIENT) -> tuple[str, dict[str, str]]:
         masking=[],
         document_type=sut.flow.document_type(),
     ).data
+    if recorded_answer(answer):
+        raise NotEvaluated(
+            SkipKind.NOT_PERFORMED,
+            f"managing a shared document needs the live product: {answer.get('file')} is a recorded feed",
+            f"gérer un document partagé demande le produit en direct : {answer.get('file')} est une alimentation "
+            "enregistrée",
+        )
     if answer["outcome"] != "stored":
         raise SutFailure(f"the product could not share the document to manage: {answer.get('message')}")
     cda = {}

@@ -8,6 +8,7 @@ from harness.content import xds_metadata
 from harness.protocols import xds
 from harness.run.verify import dmp as verify
 from harness.run.verify import expect
+from harness.run.verify.recorded import require_live
 from suites.dmp.patients import identity
 
 pytestmark = pytest.mark.segur_service("dmp")
@@ -101,6 +102,12 @@ def test_fed_cda_follows_the_header_rules_for_the_dmp(sut, dmp):
 def test_submission_carries_a_valid_signature_document(sut, dmp, segur_env):
     """Document de signature associé par signs, signature valide et de confiance, manifeste complet."""
     request, submission = feed(sut, dmp, "DMP-08")
+    require_live(
+        "DMP-08",
+        "a signature by a certificate of the harness's test PKI",
+        "une signature par un certificat de l'IGC de test du harnais",
+        exchanges=[request.exchange],
+    )
     expect(
         xds_metadata.check_signature_document(submission, request.documents(), trusted_cas(segur_env), request.where)
     )

@@ -21,8 +21,11 @@ PATIENT = "OUVERT"
 def test_relayed_document_is_shared_as_it_came(sut, dmp):
     """Le document reçu d'un système émetteur est partagé tel quel (mêmes octets), et accepté."""
     # The emitting system's document: a harness-made N1 of the couloir's document type.
-    received = build_n1_document(
-        identity(PATIENT), title="Compte rendu du plateau technique", document_type=sut.flow.document_type_pair()
+    received = sut.handed_over(
+        "dmp.emitted_document",
+        lambda: build_n1_document(
+            identity(PATIENT), title="Compte rendu du plateau technique", document_type=sut.flow.document_type_pair()
+        ),
     )
     answer = sut.perform(
         "dmp.relay_document",

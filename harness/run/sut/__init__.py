@@ -25,7 +25,7 @@ __all__ = [
 
 
 def load_sut(spec: str, defects: frozenset[str] = frozenset()) -> SutAdapter:
-    """``reference``, ``manual`` or the path of a command SUT TOML file."""
+    """``reference``, ``manual``, ``artifacts:DIR`` or the path of a command SUT TOML file."""
     if defects and spec != "reference":
         raise SutConfigError("--defect applies only to the reference SUT")
     if spec == "reference":
@@ -36,9 +36,13 @@ def load_sut(spec: str, defects: frozenset[str] = frozenset()) -> SutAdapter:
         from harness.run.sut.manual import ManualSut
 
         return ManualSut()
+    if spec.startswith("artifacts:"):
+        from harness.run.sut.artifacts import load_artifacts_sut
+
+        return load_artifacts_sut(spec)
     path = Path(spec)
     if path.suffix != ".toml":
-        raise SutConfigError(f"--sut takes 'reference', 'manual' or a .toml file, not {spec!r}")
+        raise SutConfigError(f"--sut takes 'reference', 'manual', 'artifacts:DIR' or a .toml file, not {spec!r}")
     from harness.run.sut.command import load_command_sut
 
     return load_command_sut(path)

@@ -8,11 +8,13 @@ the product's answer in the documented JSON form.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from harness.core.errors import UsageError
+from harness.core.recorder import Exchange
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,8 @@ class SutContext:
     p12_password: str
     work_dir: Path
     pki_dir: Path
+    # Stores an exchange under this test, for an adapter that hands over exchanges the product made elsewhere.
+    record_exchange: Callable[[Exchange], Exchange] | None = None
 
     def environment(self) -> dict[str, str]:
         """The environment variables a command adapter passes to the vendor's command."""

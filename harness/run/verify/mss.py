@@ -14,6 +14,7 @@ from harness.core import ins
 from harness.core.recorder import OK, Exchange
 from harness.core.results import Finding
 from harness.protocols import mssmail
+from harness.run.verify.recorded import require_live
 
 # The date of birth is the one optional field (SC.MSS/CONF.25); the first name is never taken for it.
 SUBJECT = re.compile(
@@ -76,6 +77,12 @@ def none_sent(
 
 def check_transport(messages: list[Submitted]) -> list[Finding]:
     """MSS-01: TLS before authentication, and a PSC bearer token or an ORG certificate."""
+    require_live(
+        "MSS-01",
+        "the TLS session and the SMTP authentication",
+        "la session TLS et l'authentification SMTP",
+        exchanges=[m.exchange for m in messages],
+    )
     if not messages:
         return none_sent("MSS-01")
     findings = []
@@ -293,6 +300,12 @@ def check_headers(messages: list[Submitted], patient: dict[str, str]) -> list[Fi
 
 def check_patient_recipients(messages: list[Submitted], patient: dict[str, str]) -> list[Finding]:
     """MSS-05: mail to a patient mailbox only with a qualified INS, and that INS in the address."""
+    require_live(
+        "MSS-05",
+        "the SMTP envelope, and whether it refuses a patient without a qualified INS",
+        "l'enveloppe SMTP, et s'il refuse un patient sans INS qualifiée",
+        exchanges=[m.exchange for m in messages],
+    )
     findings = []
     for sent in messages:
         for recipient in sent.recipients:

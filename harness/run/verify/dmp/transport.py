@@ -13,6 +13,10 @@ from harness.content.xds_transport import check_document_transport
 from harness.core.results import Finding
 from harness.protocols import vihf, xds
 from harness.run.verify.dmp.requests import ACTIONS, FATAL_VIHF, DmpRequest, none_recorded
+from harness.run.verify.recorded import require_live
+
+SIGNER_EN = "a VIHF signed with a certificate of the harness's test PKI"
+SIGNER_FR = "un VIHF signé par un certificat de l'IGC de test du harnais"
 
 MESSAGE_ID = re.compile(r"^urn:uuid:[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}$")
 
@@ -44,6 +48,12 @@ def vihf_problem_fr(problem: vihf.VihfProblem) -> str:
 
 
 def check_transport(found: list[DmpRequest]) -> list[Finding]:
+    require_live(
+        "DMP-01",
+        "the TLS client certificate it presented",
+        "le certificat client TLS qu'il a présenté",
+        exchanges=[r.exchange for r in found],
+    )
     if not found:
         return none_recorded("DMP-01", "DMP request", "requête DMP")
     findings = []
@@ -147,6 +157,7 @@ def _vihf(request: DmpRequest, trusted: Sequence[x509.Certificate]) -> tuple[vih
 
 
 def check_vihf_signature(found: list[DmpRequest], trusted: Sequence[x509.Certificate]) -> list[Finding]:
+    require_live("DMP-02", SIGNER_EN, SIGNER_FR, exchanges=[r.exchange for r in found])
     if not found:
         return none_recorded("DMP-02", "DMP request", "requête DMP")
     findings = []
@@ -215,6 +226,7 @@ def _request_patient(request: DmpRequest) -> str | None:
 
 
 def check_vihf_attributes(found: list[DmpRequest], trusted: Sequence[x509.Certificate]) -> list[Finding]:
+    require_live("DMP-03", SIGNER_EN, SIGNER_FR, exchanges=[r.exchange for r in found])
     if not found:
         return none_recorded("DMP-03", "DMP request", "requête DMP")
     findings = []

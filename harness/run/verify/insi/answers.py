@@ -16,6 +16,10 @@ from harness.run.verify.insi.requests import (
     check_contexts,
     check_traits_request,
 )
+from harness.run.verify.recorded import require_live
+
+ANSWER_EN = "what it did with the answer of the harness's INSi mock"
+ANSWER_FR = "ce qu'il a fait de la réponse du simulateur INSi du harnais"
 
 
 def response_with_identity(exchanges: list[Exchange]) -> tuple[Exchange, InsiResponse] | None:
@@ -58,6 +62,7 @@ def require_answer(
     (the test is then not evaluable because of that requirement); otherwise the harness's test
     data or mock is wrong, which is a harness error, never the product's.
     """
+    require_live(requirement, ANSWER_EN, ANSWER_FR, exchanges=exchanges)
     if any(read_response(e).code_cr in codes for e in business_exchanges(exchanges)):
         return
     blocked_by(request_gates(exchanges, person, cpx_trust_pems), requirement)
@@ -78,6 +83,7 @@ def check_kept_identity(
 
     Its precondition is :func:`require_answer`: INSi gave an identity (CR 00).
     """
+    require_live(requirement, ANSWER_EN, ANSWER_FR, exchanges=exchanges, answer=answer)
     require_answer(exchanges, requirement, ("00",), person, cpx_trust_pems)
     found = response_with_identity(exchanges)
     assert found is not None  # require_answer saw a CR 00
@@ -124,6 +130,7 @@ def check_kept_identity(
 
 def check_no_identity_kept(answer: dict[str, Any], expected_outcome: str, requirement: str) -> list[Finding]:
     """INS-06/07/13: nothing kept, and the answer tells the user what happened."""
+    require_live(requirement, ANSWER_EN, ANSWER_FR, answer=answer)
     findings = []
     if answer.get("identity"):
         findings.append(
@@ -153,6 +160,7 @@ def check_no_identity_kept(answer: dict[str, Any], expected_outcome: str, requir
 
 def check_status(answer: dict[str, Any], document_checked: bool) -> list[Finding]:
     """INS-11: RECUP without an identity document check, QUAL with one."""
+    require_live("INS-11", ANSWER_EN, ANSWER_FR, answer=answer)
     identity = answer.get("identity") or {}
     expected = ins.status_after(retrieved_from_insi=True, identity_document_checked=document_checked).value
     if identity.get("status") != expected:

@@ -12,6 +12,7 @@ from harness.core.recorder import Exchange
 from harness.core.results import Finding
 from harness.protocols.cpx import check_assertion
 from harness.run.verify.insi.exchanges import NS, _parse, _text, no_exchange, read_response, where
+from harness.run.verify.recorded import require_live
 
 ACTION_PREFIX = "urn:ServiceIdentiteCertifiee:1.0.0:"
 
@@ -299,6 +300,12 @@ def check_carte_vitale_request(exchanges: list[Exchange], card: dict[str, Any], 
 
 def check_authentication(exchanges: list[Exchange], cpx_trust_pems: tuple[bytes, ...] = ()) -> list[Finding]:
     """INS-04: an organisation certificate with CN INSI-AUTO or INSI-MANU, or a valid CPx assertion."""
+    require_live(
+        "INS-04",
+        "the TLS client certificate it presented",
+        "le certificat client TLS qu'il a présenté",
+        exchanges=exchanges,
+    )
     if not exchanges:
         return no_exchange("INS-04")
     findings = []
