@@ -35,7 +35,7 @@ NATURES = {"EXIGENCE", "PRÉCONISATION"}
 CRITICITES = {"MINOR", "MAJOR", "CRITICAL"}
 AUTOMATIONS = {"automated", "attestation"}
 # suites/couloirs.csv says which couloirs have an official requirement list, and which list.
-COULOIRS = {"DPI", "LGC", "SGL", "RIS", "PFI", "DRIM-M", "DUI", "OFFICINE"}
+COULOIRS = {"DPI", "LGC", "SGL", "RIS", "PFI", "DRIM-M", "DUI", "OFFICINE", "SAS"}
 
 
 def normalise_couloir(couloir: str | None) -> str | None:

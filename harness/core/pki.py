@@ -38,6 +38,9 @@ MANIFEST = "pki.json"
 ORGANISATION = "SEGUR HARNESS TEST"
 KEY_SIZE = 2048
 
+SAS_CLIENT_CN = "PLATEFORME-NUMERIQUE-SAS-TEST"
+SAS_CLIENT_OU = "SAS TEST"
+
 # profile -> (CN, issuer, validity shift, extended key usage); shift: "valid", "expired", "future"
 CLIENT_PROFILES: tuple[str, ...] = (
     "insi-auto",
@@ -49,6 +52,10 @@ CLIENT_PROFILES: tuple[str, ...] = (
     "revoked",
     "dmp-org",
     "cps-signature",
+    "sas-platform",
+    "sas-wrong-cn",
+    "sas-wrong-ou",
+    "sas-revoked",
 )
 _CLIENT_SPECS: dict[str, tuple[str, str, str]] = {
     "insi-auto": ("INSI-AUTO", "organisations", "valid"),
@@ -60,7 +67,16 @@ _CLIENT_SPECS: dict[str, tuple[str, str, str]] = {
     "revoked": ("INSI-AUTO", "organisations", "valid"),
     "dmp-org": ("DMP-ORG", "organisations", "valid"),
     "cps-signature": ("899900000001", "personnes", "valid"),
+    # The SAS platform as a client of an agenda vendor's FHIR server (suites/sas); the real CN and OU
+    # are in ANS's mTLS specification, not read here: an agenda server is configured with these.
+    "sas-platform": (SAS_CLIENT_CN, "organisations", "valid"),
+    "sas-wrong-cn": ("AUTRE-PLATEFORME", "organisations", "valid"),
+    "sas-wrong-ou": (SAS_CLIENT_CN, "organisations", "valid"),
+    "sas-revoked": (SAS_CLIENT_CN, "organisations", "valid"),
 }
+# OU of the client certificates (ORGANISATION TEST unless named here).
+_CLIENT_OUS = {"sas-platform": SAS_CLIENT_OU, "sas-wrong-cn": SAS_CLIENT_OU, "sas-revoked": SAS_CLIENT_OU}
+REVOKED_CLIENTS = frozenset({"revoked", "sas-revoked"})
 
 
 @dataclass(frozen=True)
@@ -250,7 +266,7 @@ def init_pki(directory: Path, *, force: bool = False, now: dt.datetime | None = 
     server = _save_credential(directory / "server", "server", server_cert, server_key, [orgs.cert])
 
     clients = {}
-    revoked_serial = 0
+    revoked_serials = []
     # One key shared by the client variants: key generation dominates the time, and the
     # variants differ by their certificates, not by their keys.
     client_key = _key()
@@ -265,26 +281,26 @@ def init_pki(directory: Path, *, force: bool = False, now: dt.datetime | None = 
         usage = "signature" if name == "cps-signature" else "client"
         extra = [x509.NameAttribute(NameOID.GIVEN_NAME, "MEDECIN"), x509.NameAttribute(NameOID.SURNAME, "TEST")]
         subject = _name(
-            cn, None if usage == "signature" else "ORGANISATION TEST", extra if usage == "signature" else ()
+            cn,
+            None if usage == "signature" else _CLIENT_OUS.get(name, "ORGANISATION TEST"),
+            extra if usage == "signature" else (),
         )
         cert = _leaf(subject, issuer, client_key, start, 365, usage)
-        if name == "revoked":
-            revoked_serial = cert.serial_number
+        if name in REVOKED_CLIENTS:
+            revoked_serials.append(cert.serial_number)
         clients[name] = _save_credential(directory / "clients", name, cert, client_key, [issuer.cert])
 
-    crl = (
+    crl_builder = (
         x509.CertificateRevocationListBuilder()
         .issuer_name(orgs.name)
         .last_update(now - dt.timedelta(hours=1))
         .next_update(now + dt.timedelta(days=30))
-        .add_revoked_certificate(
-            x509.RevokedCertificateBuilder()
-            .serial_number(revoked_serial)
-            .revocation_date(now - dt.timedelta(hours=1))
-            .build()
-        )
-        .sign(orgs.key, hashes.SHA256())
     )
+    for serial in revoked_serials:
+        crl_builder = crl_builder.add_revoked_certificate(
+            x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(now - dt.timedelta(hours=1)).build()
+        )
+    crl = crl_builder.sign(orgs.key, hashes.SHA256())
     crl_path = _write(ca_dir / "organisations.crl.pem", crl.public_bytes(serialization.Encoding.PEM))
     layout = PkiLayout(
         directory=directory,

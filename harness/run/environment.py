@@ -76,11 +76,18 @@ def _dmp_app(env: HarnessEnvironment) -> Any:
     return create_app(env.store, env.scenarios, settings=settings, patients=patients, registry=registry, faults=faults)
 
 
+def _sas_app(env: HarnessEnvironment) -> Any:
+    from mock_services.sas import create_app
+
+    return create_app(env.store, env.scenarios)
+
+
 # service name -> (app factory, path of the service endpoint under a session prefix)
 SERVICE_FACTORIES: dict[str, tuple[Callable[[HarnessEnvironment], Any], str]] = {
     "insi": (_insi_app, "lps"),
     "psc": (_psc_app, "auth/realms/esante-wallet"),
     "dmp": (_dmp_app, "si-dmp-server/v2/services"),
+    "sas": (_sas_app, "sas"),  # the SAS platform's FHIR base (appointments the product sends)
 }
 # Mail services have no URL path to carry a session: their listeners are started apart.
 MAIL_SERVICES = {"mss"}
@@ -249,6 +256,8 @@ class HarnessEnvironment:
             doc["psc"] = {"issuer": self.endpoint("psc")}
         if "dmp" in self.servers:
             doc["dmp"] = {"url": self.endpoint("dmp")}
+        if "sas" in self.servers:
+            doc["sas"] = {"url": self.endpoint("sas")}
         if self.mss is not None:
             endpoints = self._mail_endpoints(self.mss)
             doc["mss"] = {key: endpoints[key] for key in ("smtp", "smtp_starttls", "imap")}

@@ -76,6 +76,9 @@ def segur_sut(request: pytest.FixtureRequest, pytestconfig: pytest.Config) -> Su
         raise pytest.UsageError(str(exc)) from exc
     pytestconfig.stash[session_state_key].sut_description = adapter.describe()
     _guide_operator(request, adapter)
+    close = getattr(adapter, "close", None)
+    if close is not None:  # an adapter that serves something (the reference agenda) stops it with the session
+        request.addfinalizer(close)
     return adapter
 
 

@@ -271,6 +271,40 @@ ACTIONS: dict[str, ActionSpec] = {
             "never produces this kind",
             frozenset({"produced", "not_supported", "error"}),
         ),
+        ActionSpec(
+            "sas.agenda_server",
+            "Give the base URL of the product's FHIR API for the SAS platform (ans.fhir.fr.sas 1.2.0, "
+            "PS individuel), served over mTLS with a server certificate the harness CA bundle trusts "
+            "(SEGUR_CA_BUNDLE) and accepting only the SAS client certificate of the harness PKI "
+            "(its CN and OU are the parameters), and the professionals (idNatPs) whose free slots it holds.",
+            {
+                "sas_client_cn": "the CN of the SAS platform's client certificate the server must accept",
+                "sas_client_ou": "its OU",
+            },
+            '{"outcome": "ok", "url": "https://host:port/fhir (the FHIR base)", "practitioners": '
+            '["idNatPs with free slots in the next 48 hours", ...], "practitioner_without_slots": '
+            '"an idNatPs the agenda knows with no free slot"}',
+            frozenset({"ok", "error"}),
+        ),
+        ActionSpec(
+            "sas.send_appointment",
+            "A regulator booked a slot through the SAS: send the appointment to the SAS platform "
+            "(POST [SEGUR_SAS_URL]/Appointment, FrAppointmentSAS, mTLS with the product's certificate).",
+            {
+                "practitioner": "the professional's idNatPs",
+                "regulator": 'the regulator\'s identifier, {"system": ..., "value": ...}, as the SAS gave it',
+                "start": "the slot's start, an ISO 8601 date-time",
+            },
+            '{"outcome": "sent|error", "appointment_id": "the product\'s own id of the appointment"}',
+            frozenset({"sent", "error"}),
+        ),
+        ActionSpec(
+            "sas.cancel_appointment",
+            "The appointment was cancelled: tell the SAS platform (PUT [SEGUR_SAS_URL]/Appointment?identifier=...).",
+            {"appointment_id": "the id the product gave in sas.send_appointment"},
+            '{"outcome": "sent|error"}',
+            frozenset({"sent", "error"}),
+        ),
     )
 }
 

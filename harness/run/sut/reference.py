@@ -19,6 +19,7 @@ from harness.run.sut.reference_fhir import FHIR_DEFECTS
 from harness.run.sut.reference_insi import INSI_DEFECTS, ReferenceInsiClient
 from harness.run.sut.reference_mss import MSS_DEFECTS, ReferenceMssClient
 from harness.run.sut.reference_psc import PSC_DEFECTS, ReferencePscClient
+from harness.run.sut.reference_sas import SAS_DEFECTS
 
 # The reference product's applicative mailbox (fixtures/mss/directory.toml, ORG certificate CN DMP-ORG).
 MSS_MAILBOX = "dpi-reference@harnais.mssante.fr"
@@ -29,6 +30,7 @@ REFERENCE_DEFECTS: dict[str, str] = {
     **DMP_DEFECTS,
     **MSS_DEFECTS,
     **FHIR_DEFECTS,
+    **SAS_DEFECTS,
 }
 
 
@@ -69,6 +71,46 @@ class ReferenceSut:
         self._psc_clients: dict[str, ReferencePscClient] = {}  # one relying-party session per test
         self._dmp_client: ReferenceDmpClient | None = None
         self._mss_client: ReferenceMssClient | None = None
+        self._agenda: Any = None  # the RunningAgenda, once a SAS test asked for it
+        self._appointments: Any = None  # the AppointmentSender, once a SAS test asked for it
+
+    def close(self) -> None:
+        """Stop the reference agenda servers, if they were started."""
+        if self._agenda is not None:
+            self._agenda.stop()
+            self._agenda = None
+
+    def _appointment(self, action: str, params: dict[str, Any], context: SutContext) -> dict[str, Any]:
+        import datetime as dt
+
+        from harness.run.sut.reference_sas.appointments import AppointmentSender
+
+        if self._appointments is None:
+            context_tls = pki.client_ssl_context(self._pki(context), "dmp-org")  # its organisation certificate
+            self._appointments = AppointmentSender(context_tls, self.defects)
+        base = context.endpoints["sas"]
+        if action == "sas.cancel_appointment":
+            return dict(self._appointments.cancel(base, str(params["appointment_id"])))
+        try:
+            start = dt.datetime.fromisoformat(str(params["start"]))
+        except ValueError:
+            return {"outcome": "error", "message": f"start is not a date-time: {params['start']!r}"}
+        return dict(self._appointments.book(base, str(params["practitioner"]), dict(params["regulator"]), start))
+
+    def _agenda_server(self, context: SutContext) -> dict[str, Any]:
+        from harness.run.sut.reference_sas import agenda
+        from harness.run.sut.reference_sas.server import start_agenda
+
+        if self._agenda is None:
+            self._agenda = start_agenda(self._pki(context), self.defects)
+        psc = self._psc_client(context)  # this test's PSC issuer: the booking page's login goes there
+        self._agenda.app.login_url = lambda: str(psc.authorization_url()["url"])
+        return {
+            "outcome": "ok",
+            "url": f"{self._agenda.api.url}/fhir",
+            "practitioners": [p.id_nat_ps for p in agenda.PROFESSIONALS],
+            "practitioner_without_slots": agenda.WITHOUT_SLOTS.id_nat_ps,
+        }
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -213,6 +255,10 @@ class ReferenceSut:
             data = self._insi_client(context).verify_identity(params["identity"])
         elif action == "identity.export":
             data = self._insi_client(context).export_identifiers(params["identity"])
+        elif action == "sas.agenda_server":
+            data = self._agenda_server(context)
+        elif action in ("sas.send_appointment", "sas.cancel_appointment"):
+            data = self._appointment(action, params, context)
         elif action == "cda.produce_document":
             document = build_n1_document(params["patient"], self.defects, title=params["title"])
             data = {"outcome": "produced", "document": base64.b64encode(document).decode("ascii")}
