@@ -159,10 +159,6 @@ def main() -> int:
         kit_dir, aliases = official.prepare_copy(checkout.resolve(), work)
         print(f"Saxon: {official.saxon_version(jar)} ({jar}, {origin})")
         print(f"case aliases made in the copy, as on the kit's case-insensitive file system: {len(aliases)}")
-        provided = official.provide_missing_value_sets(
-            kit_dir, OfficialKit(kit_dir, cache_dir=False)._substitute_value_set
-        )
-        print(f"value sets absent upstream, rebuilt from the kit's SVS files for both engines: {provided}")
         examples = sample(sorted((kit_dir / "ExemplesCDA").glob("*.xml")), args.limit)
         kit = OfficialKit(kit_dir, cache_dir=work / "cache")
         documents = []
@@ -175,6 +171,12 @@ def main() -> int:
                 runs.append(volet.relative_to(kit_dir / SCHEMATRONS).as_posix())
             documents.append((path, raw, doc, runs))
         needed = sorted({r for *_, runs in documents for r in runs})
+        provided = official.provide_missing_value_sets(
+            kit_dir,
+            [kit_dir / SCHEMATRONS / r for r in needed],
+            OfficialKit(kit_dir, cache_dir=False)._substitute_value_set,
+        )
+        print(f"value sets absent upstream, rebuilt from the kit's SVS files for both engines: {provided}")
 
         # -- official: compile once, then the kit's JVMs per document ------------------------------
         print(f"official compile of {len(needed)} schematrons (3 JVMs each) ...", flush=True)

@@ -115,19 +115,25 @@ def prepare_copy(checkout: Path, work: Path) -> tuple[Path, list[str]]:
     return kit, sorted(set(aliases))
 
 
-def provide_missing_value_sets(kit: Path, substitute: Callable[[str], Path | None]) -> list[str]:
+def provide_missing_value_sets(kit: Path, roots: list[Path], substitute: Callable[[str], Path | None]) -> list[str]:
     """Put in the copy, where the rules read them, the value sets absent upstream that our kit mode
     rebuilds (``voc-<OID>-DYNAMIC.xml`` from the kit's SVS file): without them the official
-    StrucMin stops on every document, with them both engines read the same file."""
-    provided = []
+    StrucMin stops on every document, with them both engines read the same file. A name is
+    relative to the compiled stylesheet, that is to the root schematron ``roots`` (not the
+    included file the rule is written in)."""
+    literals = set()
     for sch in sorted((kit / "schematrons").rglob("*.sch")):
         text = sch.read_text(encoding="utf-8", errors="replace")
-        for href in sorted({m[2] for m in _DOC_LITERAL.findall(text)}):
-            target = sch.parent / href
-            if "://" in href or target.exists() or not target.parent.is_dir():
+        literals.update(m[2] for m in _DOC_LITERAL.findall(text) if "://" not in m[2])
+    provided = []
+    for root in roots:
+        for href in sorted(literals):
+            target = (root.parent / href).resolve()
+            if target.exists() or not target.is_relative_to(kit):
                 continue
             rebuilt = substitute(href)
             if rebuilt is not None:
+                target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(rebuilt, target)
                 provided.append(str(target.relative_to(kit)))
     return provided
