@@ -40,7 +40,6 @@ PIPELINE = ("iso_dsdl_include.xsl", "iso_abstract_expand.xsl", "iso_svrl_for_xsl
 COPIED = ("ExemplesCDA", "infrastructure", "jeuxDeValeurs", "schematrons")
 SVRL = "{http://purl.oclc.org/dsdl/svrl}"
 _INCLUDE = re.compile(r"""<(?:sch:|iso:)?include\s+href=["']([^"']+)["']""")
-_DOC_LITERAL = re.compile(r"""\b(doc|document|doc-available)\(\s*(['"])([^'"]+)\2\s*\)""")
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
 
 
@@ -118,21 +117,25 @@ def prepare_copy(checkout: Path, work: Path) -> tuple[Path, list[str]]:
 def provide_missing_value_sets(kit: Path, roots: list[Path], substitute: Callable[[str], Path | None]) -> list[str]:
     """Put in the copy, where the rules read them, the value sets absent upstream that our kit mode
     rebuilds (``voc-<OID>-DYNAMIC.xml`` from the kit's SVS file): without them the official
-    StrucMin stops on every document, with them both engines read the same file. A name is
-    relative to the compiled stylesheet, that is to the root schematron ``roots`` (not the
-    included file the rule is written in)."""
-    literals = set()
-    for sch in sorted((kit / "schematrons").rglob("*.sch")):
-        text = sch.read_text(encoding="utf-8", errors="replace")
-        literals.update(m[2] for m in _DOC_LITERAL.findall(text) if "://" not in m[2])
+    StrucMin stops on every document, with them both engines read the same file. Which ones: those
+    the project's compiler finds missing for each root schematron (a name is relative to the
+    compiled stylesheet, that is to the root schematron, not to the included file)."""
+    from harness.content.schematron import compile_schematron
+
     provided = []
     for root in roots:
-        for href in sorted(literals):
-            target = (root.parent / href).resolve()
-            if target.exists() or not target.is_relative_to(kit):
-                continue
+        wanted: dict[str, Path] = {}
+
+        def remember(href: str, wanted: dict[str, Path] = wanted) -> Path | None:
             rebuilt = substitute(href)
             if rebuilt is not None:
+                wanted[href] = rebuilt
+            return rebuilt
+
+        compile_schematron(root, substitute_missing=remember)
+        for href, rebuilt in sorted(wanted.items()):
+            target = (root.parent / href).resolve()
+            if target.is_relative_to(kit) and not target.exists():
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(rebuilt, target)
                 provided.append(str(target.relative_to(kit)))
