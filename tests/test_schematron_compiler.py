@@ -181,3 +181,60 @@ def test_an_invalid_xpath_is_reported_by_saxon_as_a_schematron_error(tmp_path):
 
 def test_resolve_href_refuses_what_does_not_exist(tmp_path):
     assert resolve_href(tmp_path, "no/such/file.sch") == (None, False)
+
+
+SELECTING = f"""<schema {SCH} queryBinding="xslt2"><ns prefix="t" uri="urn:test"/>
+  <pattern id="first">
+    <rule context="t:item[1]"><report test="true()">first item <value-of select="@kind"/></report></rule>
+  </pattern>
+  <pattern id="union">
+    <rule context="t:item[@kind='b'] | t:doc"><report test="true()">b or doc: <name/></report></rule>
+    <rule context="t:item"><report test="true()">other item</report></rule>
+  </pattern>
+  <pattern id="attribute">
+    <rule context="@code"><assert test=". = '1'">code <value-of select="."/></assert></rule>
+  </pattern>
+  <pattern id="absolute"><rule context="/t:doc/t:item[last()]"><report test="true()">last</report></rule></pattern>
+  <pattern id="root"><rule context="/"><assert test="count(//t:item) = 2">three items</assert></rule></pattern>
+  <pattern id="axis"><rule context="child::t:item[@kind='a']"><report test="true()">by axis</report></rule></pattern>
+  <pattern id="deep">
+    <rule context="t:doc//t:item[@code]"><report test="true()">deep <value-of select="@code"/></report></rule>
+  </pattern>
+</schema>"""
+SELECTING_DOC = b"""<?xml version="1.0"?>
+<doc xmlns="urn:test"><item kind="a" code="1"/><group><item kind="b" code="2"/><item kind="b"/></group><item/></doc>"""
+
+
+def test_a_pattern_of_few_rules_visits_only_what_its_contexts_select(tmp_path):
+    from harness.content.schematron.compiler import selected_candidates
+
+    assert selected_candidates(["t:item[1]"]) == "//t:item[1]"
+    assert selected_candidates(["a | /b", "@code"]) == "//a | /b | //@code"
+    assert selected_candidates(["/"]) == "/"
+    # Forms whose meaning as a path from the root is not the pattern's: walk every node.
+    for context in ("key('k', 'a')", "child::a", "a[current()/@x]", "element(a)", "a union b", "a[", "ab]"):
+        assert selected_candidates([context]) is None, context
+    assert selected_candidates(["a"] * 3, limit=2) is None and selected_candidates(["a"] * 2, limit=2) == "//a"
+    compiled = compile_schematron(write(tmp_path, "s.sch", SELECTING))
+    assert '<xsl:apply-templates select="//t:item[1]" mode="M0"/>' in compiled.xslt
+
+
+def test_selecting_and_walking_give_the_same_results_in_the_same_order(tmp_path):
+    path = write(tmp_path, "s.sch", SELECTING)
+    selected = SaxonSchematron(compile_schematron(path)).run(SELECTING_DOC)
+    walked = SaxonSchematron(compile_schematron(path, select_rules_limit=0)).run(SELECTING_DOC)
+    assert selected == walked
+    texts = [(r.pattern, r.text) for r in selected]
+    assert ("first", "first item a") in texts and ("first", "first item b") in texts
+    assert [t for p, t in texts if p == "union"] == [
+        "b or doc: doc",
+        "other item",
+        "b or doc: item",
+        "b or doc: item",
+        "other item",
+    ]
+    assert [t for p, t in texts if p == "attribute"] == ["code 2"]
+    assert [t for p, t in texts if p == "absolute"] == ["last"]
+    assert [t for p, t in texts if p == "root"] == ["three items"]
+    assert [t for p, t in texts if p == "axis"] == ["by axis"]  # walked: an axis step is not rewritten
+    assert [t for p, t in texts if p == "deep"] == ["deep 1", "deep 2"]
