@@ -25,7 +25,7 @@ __all__ = [
 
 
 def load_sut(spec: str, defects: frozenset[str] = frozenset()) -> SutAdapter:
-    """``reference``, ``manual`` or the path of a command SUT TOML file."""
+    """``reference``, ``manual``, a test hook URL, or the path of a command (or ``[http]``) SUT TOML file."""
     if defects and spec != "reference":
         raise SutConfigError("--defect applies only to the reference SUT")
     if spec == "reference":
@@ -36,9 +36,13 @@ def load_sut(spec: str, defects: frozenset[str] = frozenset()) -> SutAdapter:
         from harness.run.sut.manual import ManualSut
 
         return ManualSut()
+    from harness.run.sut.http import load_http_sut
+
+    if (hook := load_http_sut(spec)) is not None:
+        return hook
     path = Path(spec)
     if path.suffix != ".toml":
-        raise SutConfigError(f"--sut takes 'reference', 'manual' or a .toml file, not {spec!r}")
+        raise SutConfigError(f"--sut takes 'reference', 'manual', an http(s):// test hook URL or a .toml file, not {spec!r}")
     from harness.run.sut.command import load_command_sut
 
     return load_command_sut(path)
