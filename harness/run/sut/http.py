@@ -126,21 +126,26 @@ class HttpSut:
 
     def __init__(self, settings: HttpSutSettings):
         self.settings = settings
-        cert = (str(settings.client_cert), str(settings.client_key)) if settings.client_cert else None
-        verify: bool | str = str(settings.ca_bundle) if settings.ca_bundle else True
-        headers = {"Accept": "application/json"}
+        self._cert = (str(settings.client_cert), str(settings.client_key)) if settings.client_cert else None
+        self._verify: bool | str = str(settings.ca_bundle) if settings.ca_bundle else True
+        self._headers = {"Accept": "application/json", "Content-Type": "application/json; charset=utf-8"}
         if settings.token:
-            headers["Authorization"] = f"Bearer {settings.token}"
+            self._headers["Authorization"] = f"Bearer {settings.token}"
+        self._client().close()  # the TLS files are read now, so a wrong path is a usage error before the run
+
+    def _client(self) -> httpx.Client:
+        """A client per action: nothing stays open between tests, and the adapter needs no closing."""
         try:
-            self._client = httpx.Client(
-                verify=verify,
-                cert=cert,
-                headers=headers,
-                timeout=httpx.Timeout(settings.timeout, connect=settings.connect_timeout),
+            return httpx.Client(
+                verify=self._verify,
+                cert=self._cert,
+                headers=self._headers,
+                timeout=httpx.Timeout(self.settings.timeout, connect=self.settings.connect_timeout),
                 trust_env=False,  # a proxy from the environment must not sit between the harness and the hook
             )
         except (OSError, ValueError) as exc:
-            raise SutConfigError(f"{settings.source or settings.url}: cannot load the TLS files: {exc}") from exc
+            where = self.settings.source or self.settings.url
+            raise SutConfigError(f"{where}: cannot load the TLS files: {exc}") from exc
 
     def describe(self) -> dict[str, Any]:
         described: dict[str, Any] = {
@@ -183,9 +188,8 @@ class HttpSut:
         body = json.dumps(self.request_body(action, params, context), ensure_ascii=False, default=str)
         started = time.perf_counter()
         try:
-            response = self._client.post(
-                url, content=body.encode("utf-8"), headers={"Content-Type": "application/json; charset=utf-8"}
-            )
+            with self._client() as client:
+                response = client.post(url, content=body.encode("utf-8"))
         except httpx.ConnectError as exc:
             raise SutFailure(
                 f"action {action}: cannot connect to the product's test hook at {url} ({exc}): is it running?",
