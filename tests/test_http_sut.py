@@ -44,7 +44,7 @@ class StubHook:
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 stub.received.append((dict(self.headers), body))
                 status, payload = stub.answer(body)
@@ -137,7 +137,7 @@ def test_an_action_outside_the_listed_ones_is_not_sent(hook, context):
         (200, b"<html>oops</html>", "is not JSON: <html>oops</html>"),
         (200, b'["found"]', "must be a JSON object"),
         (200, b'{"outcome": "peut-etre"}', "has outcome 'peut-etre'"),
-        (500, b'{"error": "NullPointerException"}', "HTTP 500: {\"error\": \"NullPointerException\"}"),
+        (500, b'{"error": "NullPointerException"}', 'HTTP 500: {"error": "NullPointerException"}'),
     ],
 )
 def test_bad_answers_are_product_failures_keeping_the_raw_answer(hook, context, status, payload, message):
@@ -173,7 +173,7 @@ def test_a_hook_that_does_not_answer_in_time_is_a_timeout(hook, context):
         return 200, b'{"outcome": "not_found"}'
 
     stub = hook(slow)
-    with pytest.raises(SutFailure, match="did not answer within 0.3 s"):
+    with pytest.raises(SutFailure, match=r"did not answer within 0\.3 s"):
         HttpSut(HttpSutSettings(url=stub.url, timeout=0.3)).perform("insi.search_by_traits", {}, context)
 
 

@@ -54,7 +54,11 @@ def add_commands(commands: Any) -> None:
         epilog=_run_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    run.add_argument("--sut", default="reference", help="reference (default), manual, an http(s):// test hook URL, or a command or [http] SUT .toml file")
+    run.add_argument(
+        "--sut",
+        default="reference",
+        help="reference (default), manual, an http(s):// test hook URL, or a command or [http] SUT .toml file",
+    )
     run.add_argument("--suite", default="all", help="comma-separated suites (ins, ...) or all (default)")
     run.add_argument(
         "--couloir", default=None, help="judge for this couloir (DPI, LGC, ..., any case): others are omit"

@@ -42,7 +42,9 @@ def load_sut(spec: str, defects: frozenset[str] = frozenset()) -> SutAdapter:
         return hook
     path = Path(spec)
     if path.suffix != ".toml":
-        raise SutConfigError(f"--sut takes 'reference', 'manual', an http(s):// test hook URL or a .toml file, not {spec!r}")
+        raise SutConfigError(
+            f"--sut takes 'reference', 'manual', an http(s):// test hook URL or a .toml file, not {spec!r}"
+        )
     from harness.run.sut.command import load_command_sut
 
     return load_command_sut(path)

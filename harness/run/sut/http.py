@@ -43,7 +43,17 @@ from harness.run.sut.actions import ACTIONS, check_answer
 from harness.run.sut.base import ActionNotSupported, ActionResult, SutConfigError, SutContext, SutFailure
 
 SUT_KEYS = {"name", "version", "description"}
-HTTP_KEYS = {"url", "token", "token_env", "ca_bundle", "client_cert", "client_key", "connect_timeout", "timeout", "actions"}
+HTTP_KEYS = {
+    "url",
+    "token",
+    "token_env",
+    "ca_bundle",
+    "client_cert",
+    "client_key",
+    "connect_timeout",
+    "timeout",
+    "actions",
+}
 NOT_SUPPORTED_STATUS = 501
 RAW_QUOTE_LIMIT = 300  # characters of the product's answer quoted in a failure message; the whole answer is evidence
 
