@@ -213,3 +213,11 @@ def test_a_wrong_http_toml_is_a_usage_error(tmp_path, body, message):
 def test_a_bad_url_is_a_usage_error():
     with pytest.raises(SutConfigError, match="must be http://"):
         load_sut("http://")
+
+
+def test_the_example_http_toml_loads(monkeypatch):
+    example = Path(__file__).resolve().parent.parent / "fixtures" / "sut" / "example-http.toml"
+    monkeypatch.setenv("SEGUR_HOOK_TOKEN", "demo-token")
+    sut = load_sut(str(example))
+    assert isinstance(sut, HttpSut)
+    assert sut.settings.url == "http://127.0.0.1:8089/segur" and sut.settings.token == "demo-token"

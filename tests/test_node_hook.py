@@ -7,6 +7,7 @@ environment (``.ci/run`` installs it) and fails.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -18,6 +19,8 @@ from pathlib import Path
 import pytest
 
 from harness.run.runner import RunOptions, run
+from harness.run.sut import SutContext, SutFailure
+from harness.run.sut.http import HttpSut, HttpSutSettings
 
 pytestmark = pytest.mark.slow
 
@@ -36,13 +39,16 @@ def node_or_skip() -> str:
     return node
 
 
-@pytest.fixture(scope="module")
-def hook_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+@contextlib.contextmanager
+def running_hook(folder: Path, *options: str) -> Iterator[str]:
+    """The Node hook on a free loopback port; yields its URL and stops it on exit."""
     node = node_or_skip()
-    stderr_path = tmp_path_factory.mktemp("node-hook") / "stderr.txt"
+    stderr_path = folder / "stderr.txt"
     with (
         stderr_path.open("w", encoding="utf-8") as stderr,
-        subprocess.Popen([node, str(HOOK), "--port", "0"], stdout=subprocess.PIPE, stderr=stderr, text=True) as process,
+        subprocess.Popen(
+            [node, str(HOOK), "--port", "0", *options], stdout=subprocess.PIPE, stderr=stderr, text=True
+        ) as process,
     ):
         try:
             assert process.stdout is not None
@@ -53,6 +59,12 @@ def hook_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         finally:
             process.terminate()
             process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def hook_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with running_hook(tmp_path_factory.mktemp("node-hook")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -80,3 +92,25 @@ def test_the_node_hook_passes_its_dmp_subset_and_skips_the_rest(tmp_path, hook_u
     assert outcomes[DMP_SUBSET] == "pass", outcomes
     others = {t["outcome"] for t in result["tests"] if DMP_SUBSET not in t.get("requirements", [])}
     assert others <= {"skip"}, others  # not performed (501), never failed or errored
+
+
+def test_without_node_the_tests_skip_except_in_ci(monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception):
+        node_or_skip()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI must install it"):
+        node_or_skip()
+
+
+def test_the_hook_refuses_a_wrong_bearer_token_and_the_harness_says_so(tmp_path):
+    context = SutContext("k", {}, tmp_path, tmp_path, tmp_path, tmp_path, "", tmp_path, tmp_path)
+    identity = {"ins": "280057505600117", "oid": "1.2.250.1.213.1.4.10", "status": "QUAL"}
+    with running_hook(tmp_path, "--token", "right-token") as url:
+        good = HttpSut(HttpSutSettings(url=url, token="right-token"))
+        answer = good.perform("identity.export", {"identity": identity}, context)
+        assert answer.data["identifiers"] == [{"value": identity["ins"], "oid": identity["oid"]}]
+        with pytest.raises(SutFailure, match="HTTP 401") as caught:
+            HttpSut(HttpSutSettings(url=url, token="wrong")).perform("identity.export", {"identity": identity}, context)
+        assert b"bad bearer token" in (caught.value.raw or b"")
