@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 import time
@@ -132,17 +133,18 @@ def test_an_action_outside_the_listed_ones_is_not_sent(hook, context):
 
 
 @pytest.mark.parametrize(
-    ("status", "payload", "message"),
+    ("status", "payload", "pattern"),
     [
-        (200, b"<html>oops</html>", "is not JSON: <html>oops</html>"),
-        (200, b'["found"]', "must be a JSON object"),
-        (200, b'{"outcome": "peut-etre"}', "has outcome 'peut-etre'"),
-        (500, b'{"error": "NullPointerException"}', 'HTTP 500: {"error": "NullPointerException"}'),
+        (200, b"<html>oops</html>", r"is not JSON we can read \(.*\): <html>oops</html>"),
+        (200, b"[" * 100_000 + b"]" * 100_000, r"nests deeper than 64 levels"),
+        (200, b'["found"]', r"must be a JSON object"),
+        (200, b'{"outcome": "peut-etre"}', r"has outcome 'peut-etre'"),
+        (500, b'{"error": "NullPointerException"}', re.escape('HTTP 500: {"error": "NullPointerException"}')),
     ],
 )
-def test_bad_answers_are_product_failures_keeping_the_raw_answer(hook, context, status, payload, message):
+def test_bad_answers_are_product_failures_keeping_the_raw_answer(hook, context, status, payload, pattern):
     stub = hook(lambda request: (status, payload))
-    with pytest.raises(SutFailure, match=message.replace("[", r"\[").replace("{", r"\{")) as caught:
+    with pytest.raises(SutFailure, match=pattern) as caught:
         HttpSut(HttpSutSettings(url=stub.url)).perform("insi.search_by_traits", {}, context)
     assert caught.value.raw == payload
     assert caught.value.fr != str(caught.value)  # French wording for the French report
@@ -221,3 +223,13 @@ def test_the_example_http_toml_loads(monkeypatch):
     sut = load_sut(str(example))
     assert isinstance(sut, HttpSut)
     assert sut.settings.url == "http://127.0.0.1:8089/segur" and sut.settings.token == "demo-token"
+
+
+def test_an_answer_beyond_the_size_cap_is_refused_unread(hook, context, monkeypatch):
+    from harness.run.sut import http
+
+    monkeypatch.setattr(http, "MAX_ANSWER_BYTES", 1000)
+    stub = hook(lambda request: (200, b'{"outcome": "not_found", "pad": "' + b"x" * 5000 + b'"}'))
+    with pytest.raises(SutFailure, match="exceeds 1000 bytes") as caught:
+        HttpSut(HttpSutSettings(url=stub.url)).perform("insi.search_by_traits", {}, context)
+    assert caught.value.raw and len(caught.value.raw) <= http.RAW_QUOTE_LIMIT

@@ -39,6 +39,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from harness.protocols.jsonbody import BadJson, parse_json
 from harness.run.sut.actions import ACTIONS, check_answer
 from harness.run.sut.base import ActionNotSupported, ActionResult, SutConfigError, SutContext, SutFailure
 
@@ -55,6 +56,9 @@ HTTP_KEYS = {
     "actions",
 }
 NOT_SUPPORTED_STATUS = 501
+# Documents travel base64-encoded in answers (CDA with a PDF, FHIR bundles): a generous cap, but a cap.
+MAX_ANSWER_BYTES = 64 * 1024 * 1024
+MAX_ANSWER_DEPTH = 64  # FHIR resources nest a dozen levels; deeper is a broken or hostile answer
 RAW_QUOTE_LIMIT = 300  # characters of the product's answer quoted in a failure message; the whole answer is evidence
 
 
@@ -188,6 +192,20 @@ class HttpSut:
             },
         }
 
+    @staticmethod
+    def _read_capped(response: httpx.Response, action: str) -> bytes:
+        """The answer's bytes, read no further than :data:`MAX_ANSWER_BYTES`."""
+        raw = bytearray()
+        for chunk in response.iter_bytes():
+            raw += chunk
+            if len(raw) > MAX_ANSWER_BYTES:
+                raise SutFailure(
+                    f"action {action}: the test hook's answer exceeds {MAX_ANSWER_BYTES} bytes",
+                    f"action {action} : la réponse du point d'accès de test dépasse {MAX_ANSWER_BYTES} octets",
+                    raw=bytes(raw[:RAW_QUOTE_LIMIT]),
+                )
+        return bytes(raw)
+
     def perform(self, action: str, params: dict[str, Any], context: SutContext) -> ActionResult:
         url = self.settings.url
         if self.settings.actions is not None and action not in self.settings.actions:
@@ -198,8 +216,8 @@ class HttpSut:
         body = json.dumps(self.request_body(action, params, context), ensure_ascii=False, default=str)
         started = time.perf_counter()
         try:
-            with self._client() as client:
-                response = client.post(url, content=body.encode("utf-8"))
+            with self._client() as client, client.stream("POST", url, content=body.encode("utf-8")) as response:
+                raw = self._read_capped(response, action)
         except httpx.ConnectError as exc:
             raise SutFailure(
                 f"action {action}: cannot connect to the product's test hook at {url} ({exc}): is it running?",
@@ -216,7 +234,6 @@ class HttpSut:
                 f"action {action}: the exchange with the test hook at {url} failed: {exc}",
                 f"action {action} : l'échange avec le point d'accès de test {url} a échoué : {exc}",
             ) from exc
-        raw = response.content
         result = ActionResult(
             action,
             params,
@@ -238,11 +255,12 @@ class HttpSut:
                 raw=raw,
             )
         try:
-            data = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError):
+            data = parse_json(raw, max_bytes=MAX_ANSWER_BYTES, max_depth=MAX_ANSWER_DEPTH)
+        except BadJson as exc:
             raise SutFailure(
-                f"action {action}: the test hook's answer is not JSON: {_quote(raw)}",
-                f"action {action} : la réponse du point d'accès de test n'est pas du JSON : {_quote(raw)}",
+                f"action {action}: the test hook's answer is not JSON we can read ({exc}): {_quote(raw)}",
+                f"action {action} : la réponse du point d'accès de test n'est pas un JSON lisible ({exc}) : "
+                f"{_quote(raw)}",
                 raw=raw,
             ) from None
         try:
