@@ -22,8 +22,9 @@ file and its password, the harness PKI folder and this test's work folder, as th
 ``SEGUR_*`` variables give them). The hook answers ``200`` with the same JSON object as a ``command``
 SUT prints (`segur sut actions`), or ``501`` when it does not do that action (the test is then not
 evaluated). Anything else (connection refused, time-out, another status, a body that is not a JSON
-object, an outcome the contract does not know) is a product failure whose message says which, and
-the raw answer is kept in the evidence pack.
+object, an outcome the contract does not know, an answer beyond :data:`MAX_ANSWER_BYTES` or
+:data:`MAX_ANSWER_DEPTH`) is a product failure whose message says which, and the raw answer is kept
+in the evidence pack.
 """
 
 from __future__ import annotations
