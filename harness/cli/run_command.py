@@ -58,7 +58,8 @@ def add_commands(commands: Any) -> None:
     run.add_argument(
         "--sut",
         default="reference",
-        help="reference (default), manual, artifacts:DIR (files the product produced), or a command SUT .toml file",
+        help="reference (default), manual, artifacts:DIR (files the product produced), an http(s):// test hook "
+        "URL, or a command or [http] SUT .toml file",
     )
     run.add_argument("--suite", default="all", help="comma-separated suites (ins, ...) or all (default)")
     run.add_argument(

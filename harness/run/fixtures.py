@@ -170,7 +170,7 @@ class BoundSut:
                 self.log.action_refused(action, "not_supported", str(exc), exc.fr)
                 raise NotEvaluated(SkipKind.NOT_PERFORMED, str(exc), exc.fr) from None
             except SutFailure as exc:
-                self.log.action_refused(action, "failure", str(exc), exc.fr)
+                self.log.action_refused(action, "failure", str(exc), exc.fr, raw=exc.raw)
                 raise
             self.log.action(result)
         self.results.append(result)

@@ -56,13 +56,18 @@ class InteractionLog:
                 "duration": result.duration,
                 "exit_status": result.exit_status,
                 "notes": list(result.notes),
+                **({"raw_answer": self.blob(result.stdout.encode("utf-8"))} if result.stdout else {}),
             }
         )
 
-    def action_refused(self, action: str, kind: str, message: str, message_fr: str = "") -> None:
-        entry = {"kind": "action", "action": action, kind: message}
+    def action_refused(
+        self, action: str, kind: str, message: str, message_fr: str = "", raw: bytes | None = None
+    ) -> None:
+        entry: dict[str, Any] = {"kind": "action", "action": action, kind: message}
         if message_fr and message_fr != message:
             entry[f"{kind}_fr"] = message_fr
+        if raw is not None:
+            entry["raw_answer"] = self.blob(raw)
         self.entries.append(entry)
 
     def call(self, name: str, result: Any = None, error: BaseException | None = None) -> None:

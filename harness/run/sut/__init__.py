@@ -25,7 +25,8 @@ __all__ = [
 
 
 def load_sut(spec: str, defects: frozenset[str] = frozenset()) -> SutAdapter:
-    """``reference``, ``manual``, ``artifacts:DIR`` or the path of a command SUT TOML file."""
+    """``reference``, ``manual``, ``artifacts:DIR``, a test hook URL, or the path of a command (or ``[http]``)
+    SUT TOML file."""
     if defects and spec != "reference":
         raise SutConfigError("--defect applies only to the reference SUT")
     if spec == "reference":
@@ -40,9 +41,16 @@ def load_sut(spec: str, defects: frozenset[str] = frozenset()) -> SutAdapter:
         from harness.run.sut.artifacts import load_artifacts_sut
 
         return load_artifacts_sut(spec)
+    from harness.run.sut.http import load_http_sut
+
+    if (hook := load_http_sut(spec)) is not None:
+        return hook
     path = Path(spec)
     if path.suffix != ".toml":
-        raise SutConfigError(f"--sut takes 'reference', 'manual', 'artifacts:DIR' or a .toml file, not {spec!r}")
+        raise SutConfigError(
+            f"--sut takes 'reference', 'manual', 'artifacts:DIR', an http(s):// test hook URL or a .toml file, "
+            f"not {spec!r}"
+        )
     from harness.run.sut.command import load_command_sut
 
     return load_command_sut(path)

@@ -82,7 +82,14 @@ class ActionNotSupported(_Bilingual):
 
 
 class SutFailure(_Bilingual):
-    """The product did not complete the action (non-zero exit, time-out, unreadable answer)."""
+    """The product did not complete the action (non-zero exit, time-out, unreadable answer).
+
+    ``raw`` is what the product answered, when it answered something: the evidence pack keeps it.
+    """
+
+    def __init__(self, message: str, fr: str | None = None, *, raw: bytes | None = None):
+        super().__init__(message, fr)
+        self.raw = raw
 
 
 class SutConfigError(UsageError):

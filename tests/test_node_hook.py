@@ -1,0 +1,117 @@
+"""The example Node test hook (fixtures/sut/node-hook/) driven through ``--sut http://...``, end to end.
+
+The hook is a product written in another language than the harness, with Node's standard library
+only. Without ``node`` these tests skip, except with ``CI=true``, where a missing Node is a broken
+environment (``.ci/run`` installs it) and fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from harness.run.runner import RunOptions, run
+from harness.run.sut import SutContext, SutFailure
+from harness.run.sut.http import HttpSut, HttpSutSettings
+
+pytestmark = pytest.mark.slow
+
+HOOK = Path(__file__).resolve().parent.parent / "fixtures" / "sut" / "node-hook" / "hook.mjs"
+# What the Node example does in the dmp suite: the TD0.2 existence test and the consultation
+# (TD3.1, TD3.2). The other DMP actions (feeding, updates) answer 501: their tests are not performed.
+DMP_SUBSET = {"DMP-09", "DMP-13"}
+
+
+def node_or_skip() -> str:
+    node = shutil.which("node")
+    if node is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("node is not installed: CI must install it (.ci/run, Debian package nodejs)")
+        pytest.skip("node is not installed (Debian package nodejs)")
+    return node
+
+
+@contextlib.contextmanager
+def running_hook(folder: Path, *options: str) -> Iterator[str]:
+    """The Node hook on a free loopback port; yields its URL and stops it on exit."""
+    node = node_or_skip()
+    stderr_path = folder / "stderr.txt"
+    with (
+        stderr_path.open("w", encoding="utf-8") as stderr,
+        subprocess.Popen(
+            [node, str(HOOK), "--port", "0", *options], stdout=subprocess.PIPE, stderr=stderr, text=True
+        ) as process,
+    ):
+        try:
+            assert process.stdout is not None
+            line = process.stdout.readline()
+            match = re.search(r"listening on (http://127\.0\.0\.1:\d+/segur)", line)
+            assert match, f"the hook did not start: {line!r} {stderr_path.read_text(encoding='utf-8')}"
+            yield match.group(1)
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def hook_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with running_hook(tmp_path_factory.mktemp("node-hook")) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("segur-data")
+
+
+def report(report_dir: Path) -> dict:
+    return json.loads((report_dir / "report.json").read_text(encoding="utf-8"))
+
+
+def test_the_node_hook_passes_the_ins_suite(tmp_path, hook_url, data_dir):
+    status = run(RunOptions(sut=hook_url, suites="ins", report_dir=tmp_path / "r", data_dir=data_dir))
+    result = report(tmp_path / "r")
+    assert result["sut"]["kind"] == "http"
+    outcomes = {r["id"]: r["outcome"] for r in result["requirements"]}
+    assert {o for k, o in outcomes.items() if k != "INS-15"} == {"pass"}, outcomes
+    assert status == 0  # INS-15 is an attestation, a reviewer's job: set aside, not "incomplet"
+
+
+def test_the_node_hook_passes_its_dmp_subset_and_skips_the_rest(tmp_path, hook_url, data_dir):
+    status = run(RunOptions(sut=hook_url, suites="dmp", report_dir=tmp_path / "r", data_dir=data_dir))
+    result = report(tmp_path / "r")
+    assert status == 4  # incomplet: the actions the hook answers 501 to are not evaluated
+    outcomes = {r["id"]: r["outcome"] for r in result["requirements"]}
+    assert {outcomes[r] for r in DMP_SUBSET} == {"pass"}, outcomes
+    others = {t["outcome"] for t in result["tests"] if not DMP_SUBSET & set(t.get("requirements", []))}
+    assert others == {"skip"}, others  # not performed (501), never failed or errored
+
+
+def test_without_node_the_tests_skip_except_in_ci(monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception):
+        node_or_skip()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI must install it"):
+        node_or_skip()
+
+
+def test_the_hook_refuses_a_wrong_bearer_token_and_the_harness_says_so(tmp_path):
+    context = SutContext("k", {}, tmp_path, tmp_path, tmp_path, tmp_path, "", tmp_path, tmp_path)
+    identity = {"ins": "280057505600117", "oid": "1.2.250.1.213.1.4.10", "status": "QUAL"}
+    with running_hook(tmp_path, "--token", "right-token") as url:
+        good = HttpSut(HttpSutSettings(url=url, token="right-token"))
+        answer = good.perform("identity.export", {"identity": identity}, context)
+        assert answer.data["identifiers"] == [{"value": identity["ins"], "oid": identity["oid"]}]
+        with pytest.raises(SutFailure, match="HTTP 401") as caught:
+            HttpSut(HttpSutSettings(url=url, token="wrong")).perform("identity.export", {"identity": identity}, context)
+        assert b"bad bearer token" in (caught.value.raw or b"")
