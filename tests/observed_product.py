@@ -1,0 +1,61 @@
+"""The reference product "used by hand" against a session of segur serve: it only talks to the session's endpoints.
+
+No SUT adapter of the harness is involved in judging: the reference clients are driven here as a
+person would drive a product, through the endpoints ``segur session new`` printed, and
+``segur judge`` later finds what they did in the recorded traffic.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from harness.run.sut.base import SutContext
+from harness.run.sut.reference import ReferenceSut
+from mock_services.dmp.patients import PatientBase
+
+PROFESSIONAL = "claire.hospitaliere-test@harnais.mssante.fr"
+
+
+def session_context(session: dict[str, Any], work_dir: Path) -> SutContext:
+    """The session's endpoints and credentials, as a vendor would copy them into the product's settings."""
+    mss = session.get("mss") or {}
+    endpoints = {"dmp": session["dmp"]["url"], "mss": mss.get("smtp", ""), "mss_imap": mss.get("imap", "")}
+    pki = session["pki"]
+    return SutContext(
+        session_key=session["session"],
+        endpoints=endpoints,
+        ca_bundle=Path(pki["ca_bundle"]),
+        client_cert=Path(pki["client_cert"]),
+        client_key=Path(pki["client_key"]),
+        client_p12=Path(pki["client_p12"]),
+        p12_password=pki["p12_password"],
+        work_dir=work_dir,
+        pki_dir=Path(session["data_dir"]) / "pki",
+    )
+
+
+def use_by_hand(session: dict[str, Any], work_dir: Path, defects: frozenset[str] = frozenset()) -> None:
+    """What a vendor does in the product's screens, in the order the README gives."""
+    product, context = ReferenceSut(defects), session_context(session, work_dir)
+    patients = PatientBase.load()
+    ouvert, vide = patients["OUVERT"].identity(), patients["VIDE"].identity()
+
+    def do(action: str, **params: Any) -> dict[str, Any]:
+        return product.perform(action, params, context).data
+
+    do("dmp.check_dmp", patient=ouvert)
+    do("dmp.feed_document", patient=ouvert, title="Compte rendu de consultation", masking=[])
+    listed = do("dmp.find_documents", patient=ouvert)["documents"]
+    do("dmp.read_document", patient=ouvert, unique_id=listed[0]["unique_id"])
+    masked = do("dmp.feed_document", patient=ouvert, title="Compte rendu à masquer", masking=[])["unique_id"]
+    do("dmp.mask_document", patient=ouvert, unique_id=masked, masked=True)
+    replaced = do("dmp.feed_document", patient=ouvert, title="Compte rendu à remplacer", masking=[])["unique_id"]
+    do("dmp.replace_document", patient=ouvert, unique_id=replaced, title="Compte rendu corrigé")
+    deleted = do("dmp.feed_document", patient=ouvert, title="Compte rendu à supprimer", masking=[])["unique_id"]
+    do("dmp.delete_document", patient=ouvert, unique_id=deleted)
+    archived = do("dmp.feed_document", patient=ouvert, title="Compte rendu à archiver", masking=[])["unique_id"]
+    do("dmp.archive_document", patient=ouvert, unique_id=archived, archived=True)
+    do("mss.send_document", patient=ouvert, recipient=PROFESSIONAL, title="Compte rendu")
+    do("mss.send_to_patient", patient=ouvert, title="Compte rendu")
+    do("mss.send_to_patient", patient={**vide, "status": "VALI"}, title="Compte rendu")
