@@ -35,8 +35,10 @@ def session_context(session: dict[str, Any], work_dir: Path) -> SutContext:
     )
 
 
-def use_by_hand(session: dict[str, Any], work_dir: Path, defects: frozenset[str] = frozenset()) -> None:
-    """What a vendor does in the product's screens, in the order the README gives."""
+def use_by_hand(
+    session: dict[str, Any], work_dir: Path, defects: frozenset[str] = frozenset(), parts: str = "dmp,mss"
+) -> None:
+    """What a vendor does in the product's screens, in the order the README gives (``parts``: dmp, mss)."""
     product, context = ReferenceSut(defects), session_context(session, work_dir)
     patients = PatientBase.load()
     ouvert, vide = patients["OUVERT"].identity(), patients["VIDE"].identity()
@@ -44,6 +46,15 @@ def use_by_hand(session: dict[str, Any], work_dir: Path, defects: frozenset[str]
     def do(action: str, **params: Any) -> dict[str, Any]:
         return product.perform(action, params, context).data
 
+    if "dmp" in parts:
+        use_dmp(do, ouvert)
+    if "mss" in parts:
+        do("mss.send_document", patient=ouvert, recipient=PROFESSIONAL, title="Compte rendu")
+        do("mss.send_to_patient", patient=ouvert, title="Compte rendu")
+        do("mss.send_to_patient", patient={**vide, "status": "VALI"}, title="Compte rendu")
+
+
+def use_dmp(do: Any, ouvert: dict[str, Any]) -> None:
     do("dmp.check_dmp", patient=ouvert)
     do("dmp.feed_document", patient=ouvert, title="Compte rendu de consultation", masking=[])
     listed = do("dmp.find_documents", patient=ouvert)["documents"]
@@ -56,6 +67,3 @@ def use_by_hand(session: dict[str, Any], work_dir: Path, defects: frozenset[str]
     do("dmp.delete_document", patient=ouvert, unique_id=deleted)
     archived = do("dmp.feed_document", patient=ouvert, title="Compte rendu à archiver", masking=[])["unique_id"]
     do("dmp.archive_document", patient=ouvert, unique_id=archived, archived=True)
-    do("mss.send_document", patient=ouvert, recipient=PROFESSIONAL, title="Compte rendu")
-    do("mss.send_to_patient", patient=ouvert, title="Compte rendu")
-    do("mss.send_to_patient", patient={**vide, "status": "VALI"}, title="Compte rendu")

@@ -23,6 +23,8 @@ def _control_origin(document: dict[str, Any]) -> str:
 
 
 def _cmd_session_new(args: argparse.Namespace) -> int:
+    import ssl
+
     import httpx
 
     from harness.run.sessions import SESSIONS_PATH
@@ -37,11 +39,12 @@ def _cmd_session_new(args: argparse.Namespace) -> int:
     origin = _control_origin(document)
     token = args.control_token or os.environ.get(CONTROL_TOKEN_ENV)
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    verify: Any = (document.get("pki") or {}).get("ca_bundle") or True
-    try:
+    ca_bundle = (document.get("pki") or {}).get("ca_bundle")
+    try:  # a CA bundle that cannot be read is an OSError, like a refused connection
+        verify: Any = ssl.create_default_context(cafile=ca_bundle) if ca_bundle else True
         with httpx.Client(verify=verify, timeout=10) as http:
             answer = http.post(origin + SESSIONS_PATH, json={"label": args.label}, headers=headers)
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, OSError) as exc:
         raise UsageError(f"segur serve does not answer at {origin}: {exc}") from exc
     if answer.status_code != 201:
         raise UsageError(f"segur serve refused the session ({answer.status_code}): {answer.text.strip()[:300]}")
