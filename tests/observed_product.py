@@ -55,15 +55,19 @@ def use_by_hand(
 
 
 def use_dmp(do: Any, ouvert: dict[str, Any]) -> None:
+    """A person goes on when the DMP refuses a step (a defective product is refused often): the next one."""
     do("dmp.check_dmp", patient=ouvert)
     do("dmp.feed_document", patient=ouvert, title="Compte rendu de consultation", masking=[])
-    listed = do("dmp.find_documents", patient=ouvert)["documents"]
-    do("dmp.read_document", patient=ouvert, unique_id=listed[0]["unique_id"])
-    masked = do("dmp.feed_document", patient=ouvert, title="Compte rendu à masquer", masking=[])["unique_id"]
-    do("dmp.mask_document", patient=ouvert, unique_id=masked, masked=True)
-    replaced = do("dmp.feed_document", patient=ouvert, title="Compte rendu à remplacer", masking=[])["unique_id"]
-    do("dmp.replace_document", patient=ouvert, unique_id=replaced, title="Compte rendu corrigé")
-    deleted = do("dmp.feed_document", patient=ouvert, title="Compte rendu à supprimer", masking=[])["unique_id"]
-    do("dmp.delete_document", patient=ouvert, unique_id=deleted)
-    archived = do("dmp.feed_document", patient=ouvert, title="Compte rendu à archiver", masking=[])["unique_id"]
-    do("dmp.archive_document", patient=ouvert, unique_id=archived, archived=True)
+    listed = do("dmp.find_documents", patient=ouvert).get("documents") or []
+    if listed:
+        do("dmp.read_document", patient=ouvert, unique_id=listed[0]["unique_id"])
+    follow_ups = (
+        ("Compte rendu à masquer", "dmp.mask_document", {"masked": True}),
+        ("Compte rendu à remplacer", "dmp.replace_document", {"title": "Compte rendu corrigé"}),
+        ("Compte rendu à supprimer", "dmp.delete_document", {}),
+        ("Compte rendu à archiver", "dmp.archive_document", {"archived": True}),
+    )
+    for title, action, params in follow_ups:
+        shared = do("dmp.feed_document", patient=ouvert, title=title, masking=[]).get("unique_id")
+        if shared:
+            do(action, patient=ouvert, unique_id=shared, **params)

@@ -160,4 +160,4 @@ def test_an_answer_the_wire_cannot_show_skips_the_test_that_reads_it():
         answer.get("outcome")
     assert raised.value.kind is SkipKind.NOT_OBSERVED and raised.value.fr == "non visible"
     with pytest.raises(NotEvaluated):
-        answer["outcome"]  # noqa: B018
+        answer["outcome"]
