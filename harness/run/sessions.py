@@ -12,6 +12,7 @@ already holds what its tests need; the operator console shows it live.
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -38,8 +39,11 @@ def session_document(env: HarnessEnvironment, key: str) -> dict[str, Any]:
         if service in document:
             document[service] = {field: env.endpoint(service, key)}
     document.pop("console", None)
-    document["data_dir"] = str(env.data_dir)
-    document["judge"] = f"segur judge --session {key} --data-dir {env.data_dir} --report-dir reports/{key}"
+    data_dir = env.data_dir.resolve()  # the judge may run from another folder
+    document["data_dir"] = str(data_dir)
+    document["judge"] = (
+        f"segur judge --session {key} --data-dir {shlex.quote(str(data_dir))} --report-dir reports/{key}"
+    )
     return document
 
 
