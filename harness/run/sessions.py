@@ -15,7 +15,8 @@ import json
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any, Protocol
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -24,8 +25,17 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from harness.core.recorder import OK, Exchange
 from harness.protocols import xds
 
-if TYPE_CHECKING:
-    from harness.run.environment import HarnessEnvironment
+
+class HarnessEnvironment(Protocol):
+    """What a session needs of ``harness.run.environment.HarnessEnvironment`` (which imports this module)."""
+
+    data_dir: Path
+    active_session: Any
+
+    def new_session_key(self, label: str = "") -> str: ...
+    def endpoints_document(self) -> dict[str, Any]: ...
+    def endpoint(self, service: str, session_key: str | None = None) -> str: ...
+
 
 SESSIONS_PATH = "/_segur/sessions"
 MAX_REQUEST = 4096
