@@ -161,3 +161,17 @@ def test_an_answer_the_wire_cannot_show_skips_the_test_that_reads_it():
     assert raised.value.kind is SkipKind.NOT_OBSERVED and raised.value.fr == "non visible"
     with pytest.raises(NotEvaluated):
         answer["outcome"]
+
+
+def test_session_new_says_what_is_wrong_with_its_endpoints_file(tmp_path, capsys):
+    missing = tmp_path / "absent.json"
+    assert main(["session", "new", "--endpoints-file", str(missing)]) == 2
+    assert "cannot read the endpoints file" in capsys.readouterr().err
+    mail_only = tmp_path / "mail.json"
+    mail_only.write_text(json.dumps({"mss": {"smtp": "127.0.0.1:1"}}), encoding="utf-8")
+    assert main(["session", "new", "--endpoints-file", str(mail_only)]) == 2
+    assert "names no HTTP mock" in capsys.readouterr().err
+    stopped = tmp_path / "stopped.json"
+    stopped.write_text(json.dumps({"dmp": {"url": "https://127.0.0.1:9/si-dmp-server/v2/services"}}), encoding="utf-8")
+    assert main(["session", "new", "--endpoints-file", str(stopped)]) == 2
+    assert "does not answer" in capsys.readouterr().err
