@@ -155,9 +155,8 @@ class ObservedTest:
             )
         self._take(anchor)
         why = (
-            "how the product read the TD0.2 answer is not on the wire: segur run --sut judges it",
-            "la lecture que le produit a faite de la réponse TD0.2 ne se voit pas dans les échanges : "
-            "segur run --sut la juge",
+            "how the product read the TD0.2 answer is not on the wire: segur run judges it",
+            "la lecture que le produit fait de la réponse TD0.2 ne se voit pas dans les échanges : segur run la juge",
         )
         return ObservedAnswer({}, {"outcome": why, "authorisation": why})
 
