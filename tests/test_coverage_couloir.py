@@ -15,15 +15,17 @@ import pytest
 
 from harness import cli
 from harness.core import coverage
-from harness.core.catalog import Catalog, load_catalog
+from harness.core.catalog import COULOIRS, Catalog, load_catalog
 from harness.core.paths import suites_dir
 
 
 @pytest.fixture
 def dpi_only_catalog(monkeypatch) -> Catalog:
-    """The real catalog with INS-01 (automated, cited by suite tests) applying to DPI only."""
+    """The real catalog with every requirement for every couloir but INS-01 (automated, cited by suite
+    tests), for DPI only."""
+    every = tuple(sorted(COULOIRS))
     requirements = [
-        dataclasses.replace(req, couloirs=("DPI",)) if req.id == "INS-01" else req for req in load_catalog()
+        dataclasses.replace(req, couloirs=("DPI",) if req.id == "INS-01" else every) for req in load_catalog()
     ]
     catalog = Catalog(requirements)
     monkeypatch.setattr(coverage, "default_catalog", lambda: catalog)

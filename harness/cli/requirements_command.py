@@ -15,6 +15,8 @@ def _cmd_requirements(args: argparse.Namespace) -> int:
     from harness.core.coverage import coverage_rows, render
 
     args.couloir = normalise_couloir(args.couloir)
+    if args.official_couloirs is not None:
+        return _official_couloirs(Path(args.official_couloirs))
     if args.dsr is not None:
         from harness.core.dsr_import import import_report, render_report
 
@@ -26,6 +28,16 @@ def _cmd_requirements(args: argparse.Namespace) -> int:
         print("segur requirements: --mapping goes with --dsr FILE (the official export)", file=sys.stderr)
         return EXIT_USAGE
     sys.stdout.write(render(coverage_rows(couloir=args.couloir), args.format, couloir=args.couloir))
+    return 0
+
+
+def _official_couloirs(workbook: Path) -> int:
+    from harness.core.catalog import load_catalog
+    from harness.core.couloir_lists import ids_in_use, load_couloirs, read_official_lists, render_lists
+
+    couloirs = load_couloirs()
+    found = read_official_lists(workbook, couloirs)
+    sys.stdout.write(render_lists(found, ids_in_use(load_catalog()), couloirs))
     return 0
 
 
@@ -48,5 +60,12 @@ def add_commands(commands: Any) -> None:
         metavar="MAP.csv",
         default=None,
         help="with --dsr: official_ref,requirement_id,note lines (default: suites/dsr-mapping.csv)",
+    )
+    reqs.add_argument(
+        "--official-couloirs",
+        metavar="FILE.xlsx",
+        default=None,
+        help="read the official couloir lists from the Squash import workbook (import_gsheet_sans_modele.xlsx) "
+        "and print suites/couloir-lists.csv for the official ids the catalog uses",
     )
     reqs.set_defaults(func=_cmd_requirements)

@@ -34,7 +34,8 @@ OPTIONAL_COLUMNS = {"statement_en", "evidence_en"}
 NATURES = {"EXIGENCE", "PRÉCONISATION"}
 CRITICITES = {"MINOR", "MAJOR", "CRITICAL"}
 AUTOMATIONS = {"automated", "attestation"}
-COULOIRS = {"DPI", "LGC", "SGL", "RIS", "PFI", "DUI", "OFFICINE"}
+# suites/couloirs.csv says which couloirs have an official requirement list, and which list.
+COULOIRS = {"DPI", "LGC", "SGL", "RIS", "PFI", "DRIM-M", "DUI", "OFFICINE"}
 
 
 def normalise_couloir(couloir: str | None) -> str | None:

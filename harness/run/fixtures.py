@@ -20,6 +20,7 @@ from harness.core.results import SkipKind
 from harness.core.signing import Signer
 from harness.core.skips import NotEvaluated
 from harness.evidence import pack as evidence
+from harness.run.couloir_flows import CouloirFlow, flow_for
 from harness.run.replay import NOT_REJUDGEABLE, InteractionLog, Replayer
 from harness.run.sut.base import (
     ActionNotSupported,
@@ -153,9 +154,17 @@ class BoundSut:
     Every answer is logged for the evidence pack; when replaying, answers come from that log.
     """
 
-    def __init__(self, adapter: SutAdapter, context: SutContext, log: InteractionLog, replayer: Replayer | None = None):
+    def __init__(
+        self,
+        adapter: SutAdapter,
+        context: SutContext,
+        log: InteractionLog,
+        replayer: Replayer | None = None,
+        flow: CouloirFlow | None = None,
+    ):
         self.adapter = adapter
         self.context = context
+        self.flow = flow or flow_for(None)  # the couloir's own document flow (suites/couloir-flows.toml)
         self.results: list[ActionResult] = []
         self.log, self.replayer = log, replayer
 
@@ -221,9 +230,10 @@ def sut(
         work_dir=tmp_path,
         pki_dir=segur_env.pki.directory,
     )
+    flow = flow_for(request.config.getoption("--segur-couloir", default=None))
     if observed:  # what the product did is in the session's exchanges: nothing to replay, nothing to drive
-        return BoundSut(judge.observed_test(request), context, _log(request))
-    return BoundSut(segur_sut, context, *_interactions(request))
+        return BoundSut(judge.observed_test(request), context, _log(request), flow=flow)
+    return BoundSut(segur_sut, context, *_interactions(request), flow=flow)
 
 
 class MockHandle:

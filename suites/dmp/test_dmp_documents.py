@@ -28,7 +28,13 @@ def share(sut, title: str, key: str = PATIENT) -> tuple[str, dict[str, str]]:
     Each test names its document by what it will do with it, so that ``segur judge`` finds, in a
     session where the product was used by hand, the document that was later masked, replaced...
     """
-    answer = sut.perform("dmp.feed_document", patient=identity(key), title=title, masking=[]).data
+    answer = sut.perform(
+        "dmp.feed_document",
+        patient=identity(key),
+        title=title,
+        masking=[],
+        document_type=sut.flow.document_type(),
+    ).data
     if answer["outcome"] != "stored":
         raise SutFailure(f"the product could not share the document to manage: {answer.get('message')}")
     cda = {}
@@ -88,7 +94,11 @@ def test_replacement_uses_rplc_and_the_cda_version_chain(sut, dmp, segur_env):
                 "la chaîne CDA ne peut être comparée",
             )
         sut.perform(
-            "dmp.replace_document", patient=identity(PATIENT), unique_id=unique_id, title="Compte rendu corrigé"
+            "dmp.replace_document",
+            patient=identity(PATIENT),
+            unique_id=unique_id,
+            title="Compte rendu corrigé",
+            document_type=sut.flow.document_type(),
         )
         expect(verify.check_replacement(dmp.exchanges(), unique_id, cda))
 

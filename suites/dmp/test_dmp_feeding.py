@@ -21,7 +21,13 @@ def trusted_cas(env) -> list:
 
 def feed(sut, dmp, requirement: str, key: str = PATIENT) -> tuple[verify.DmpRequest, xds.Submission]:
     """Ask the product to share a document; the recorded TD2.1 request is the evidence."""
-    sut.perform("dmp.feed_document", patient=identity(key), title="Compte rendu de consultation", masking=[])
+    sut.perform(
+        "dmp.feed_document",
+        patient=identity(key),
+        title="Compte rendu de consultation",
+        masking=[],
+        document_type=sut.flow.document_type(),
+    )
     feeds = verify.requests(dmp.exchanges(), "TD2.1")
     if not feeds:
         expect(verify.none_recorded(requirement, "feed (TD2.1)", "alimentation (TD2.1)"))

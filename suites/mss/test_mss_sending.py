@@ -17,7 +17,13 @@ PROFESSIONAL = "claire.hospitaliere-test@harnais.mssante.fr"
 
 
 def send(sut, mss, key: str = PATIENT) -> list[verify.Submitted]:
-    answer = sut.perform("mss.send_document", patient=identity(key), recipient=PROFESSIONAL, title="Compte rendu")
+    answer = sut.perform(
+        "mss.send_document",
+        patient=identity(key),
+        recipient=PROFESSIONAL,
+        title="Compte rendu",
+        document_type=sut.flow.document_type(),
+    )
     if answer.data["outcome"] != "sent":
         raise SutFailure(f"the product did not send the document: {answer.data.get('message')}")
     return verify.submitted(mss.exchanges())

@@ -138,6 +138,20 @@ ACTIONS: dict[str, ActionSpec] = {
                 "patient": f"the stored identity: {IDENTITY_FIELDS}",
                 "title": "the document title to use",
                 "masking": "DMP confidentiality codes to apply, a list (empty, or e.g. MASQUE_PS)",
+                "document_type": "the document type to produce, from the couloir's flow: "
+                '{"code": LOINC code of JDV_J07, "display": its display name}',
+            },
+            '{"outcome": "stored|refused|error", "unique_id": "the document uniqueId", "message": "..."}',
+            frozenset({"stored", "refused", "error"}),
+        ),
+        ActionSpec(
+            "dmp.relay_document",
+            "As a hospital's intermediation platform (PFI): a document another system of the establishment "
+            "(DPI, RIS, SGL) produced has reached the product; share it in the DMP as it came (TD2.1).",
+            {
+                "patient": f"the stored identity: {IDENTITY_FIELDS}",
+                "document": "the CDA document received, base64",
+                "masking": "DMP confidentiality codes the emitting system asked for, a list (may be empty)",
             },
             '{"outcome": "stored|refused|error", "unique_id": "the document uniqueId", "message": "..."}',
             frozenset({"stored", "refused", "error"}),
@@ -149,6 +163,8 @@ ACTIONS: dict[str, ActionSpec] = {
                 "patient": f"the stored identity: {IDENTITY_FIELDS}",
                 "unique_id": "the uniqueId of the document to replace",
                 "title": "the title of the new version",
+                "document_type": "the document type of the new version (the same as the replaced one's): "
+                '{"code": LOINC code of JDV_J07, "display": its display name}',
             },
             '{"outcome": "stored|refused|error", "unique_id": "the new uniqueId", "message": "..."}',
             frozenset({"stored", "refused", "error"}),
@@ -203,6 +219,8 @@ ACTIONS: dict[str, ActionSpec] = {
                 "patient": f"the stored identity: {IDENTITY_FIELDS}",
                 "recipient": "the recipient's MSSanté address",
                 "title": "the document title to use",
+                "document_type": "the document type to produce, from the couloir's flow: "
+                '{"code": LOINC code of JDV_J07, "display": its display name}',
             },
             '{"outcome": "sent|refused|error", "message_id": "the Message-ID of the message sent"}',
             frozenset({"sent", "refused", "error"}),

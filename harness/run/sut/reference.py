@@ -13,7 +13,7 @@ from harness.protocols.vihf import VihfSigner
 from harness.protocols.xades import DocumentSigner
 from harness.run.sut.actions import check_answer
 from harness.run.sut.base import ActionNotSupported, ActionResult, SutConfigError, SutContext
-from harness.run.sut.reference_cda import CDA_DEFECTS, build_n1_document
+from harness.run.sut.reference_cda import CDA_DEFECTS, DOCUMENT_CODE, build_n1_document
 from harness.run.sut.reference_dmp import DMP_DEFECTS, DmpCallError, ReferenceDmpClient
 from harness.run.sut.reference_fhir import FHIR_DEFECTS
 from harness.run.sut.reference_insi import INSI_DEFECTS, ReferenceInsiClient
@@ -30,6 +30,24 @@ REFERENCE_DEFECTS: dict[str, str] = {
     **MSS_DEFECTS,
     **FHIR_DEFECTS,
 }
+
+
+def _document_bytes(params: dict[str, Any]) -> bytes:
+    try:
+        return base64.b64decode(params["document"], validate=True)
+    except (KeyError, TypeError, ValueError):
+        raise SutConfigError("dmp.relay_document needs 'document': the CDA document in base64") from None
+
+
+def document_type(params: dict[str, Any]) -> tuple[str, str]:
+    """The ``document_type`` action parameter (the couloir's flow), the consultation report without it."""
+    asked = params.get("document_type")
+    if not asked:
+        return DOCUMENT_CODE
+    try:
+        return str(asked["code"]), str(asked["display"])
+    except (KeyError, TypeError):
+        raise SutConfigError(f"document_type must be {{'code': ..., 'display': ...}}, not {asked!r}") from None
 
 
 class ReferenceSut:
@@ -125,9 +143,18 @@ class ReferenceSut:
             if action == "dmp.declare_authorisation":
                 return client.declare_authorisation(patient, params.get("action", "AJOUT"))
             if action == "dmp.feed_document":
-                return client.feed_document(patient, params["title"], list(params.get("masking") or []))
+                return client.feed_document(
+                    patient,
+                    params["title"],
+                    list(params.get("masking") or []),
+                    document_type=document_type(params),
+                )
+            if action == "dmp.relay_document":
+                return client.relay_document(patient, _document_bytes(params), list(params.get("masking") or []))
             if action == "dmp.replace_document":
-                return client.feed_document(patient, params["title"], replaces=params["unique_id"])
+                return client.feed_document(
+                    patient, params["title"], replaces=params["unique_id"], document_type=document_type(params)
+                )
             if action == "dmp.find_documents":
                 found = client.find_documents(patient)["documents"]
                 keys = ("unique_id", "title", "type_code", "status")
@@ -152,7 +179,9 @@ class ReferenceSut:
         if action.startswith("mss."):
             mail = self._mss(context)
             if action == "mss.send_document":
-                data = mail.send_document(params["patient"], params["recipient"], params["title"])
+                data = mail.send_document(
+                    params["patient"], params["recipient"], params["title"], document_type=document_type(params)
+                )
             elif action == "mss.send_to_patient":
                 data = mail.send_to_patient(params["patient"], params["title"])
             elif action == "mss.receive":

@@ -99,6 +99,7 @@ def build_n1_document(
     *,
     title: str = "Note de consultation",
     replaces: dict[str, Any] | None = None,
+    document_type: tuple[str, str] = DOCUMENT_CODE,
 ) -> bytes:
     """A N1 CDA for ``patient`` (identity fields of the SUT actions), as UTF-8 bytes.
 
@@ -121,7 +122,7 @@ def build_n1_document(
         w.add(doc, "id", root=STRUCTURE_ROOT, extension=f"{STRUCTURE['id']}-{uuid.uuid4().hex[:12]}")
     else:
         w.add(doc, "id", root=document_id)
-    code, display = ("CR-LOCAL-42", "Compte rendu local") if "cda_local_document_code" in defects else DOCUMENT_CODE
+    code, display = ("CR-LOCAL-42", "Compte rendu local") if "cda_local_document_code" in defects else document_type
     w.add(doc, "code", code=code, displayName=display, codeSystem=LOINC, codeSystemName="LOINC")
     w.add(doc, "title", title)
     w.add(doc, "effectiveTime", value=_ts(now, defect="cda_effective_time_without_offset" in defects))

@@ -19,7 +19,7 @@ from typing import Any
 
 from harness.protocols import mssmail, xdm
 from harness.run.sut import xdm_writer
-from harness.run.sut.reference_cda import build_n1_document, minimal_pdf
+from harness.run.sut.reference_cda import DOCUMENT_CODE, build_n1_document, minimal_pdf
 
 MSS_DEFECTS: dict[str, str] = {
     "mss_password_auth": "submits with the mailbox password instead of its ORG certificate",
@@ -63,8 +63,14 @@ class ReferenceMssClient:
                 client.login(self.mailbox, self.password)
             client.sendmail(self.mailbox, recipients, raw)
 
-    def _document_message(self, patient: dict[str, Any], recipients: list[str], title: str) -> bytes:
-        cda = build_n1_document(patient, self.defects, title=title)
+    def _document_message(
+        self,
+        patient: dict[str, Any],
+        recipients: list[str],
+        title: str,
+        document_type: tuple[str, str] = DOCUMENT_CODE,
+    ) -> bytes:
+        cda = build_n1_document(patient, self.defects, title=title, document_type=document_type)
         pdf = minimal_pdf(f"{title} - {patient['nom_naissance']} {patient['prenoms'][0]}")
         package = xdm_writer.build_xdm(
             cda,
@@ -96,8 +102,10 @@ class ReferenceMssClient:
             raw = raw.replace(b"X-MSS-INS: O\r\n", b"").replace(b"X-MSS-INS: N\r\n", b"")
         return raw
 
-    def send_document(self, patient: dict[str, Any], recipient: str, title: str) -> dict[str, Any]:
-        raw = self._document_message(patient, [recipient], title)
+    def send_document(
+        self, patient: dict[str, Any], recipient: str, title: str, document_type: tuple[str, str] = DOCUMENT_CODE
+    ) -> dict[str, Any]:
+        raw = self._document_message(patient, [recipient], title, document_type)
         try:
             self._submit(raw, [recipient])
         except (smtplib.SMTPException, OSError) as exc:

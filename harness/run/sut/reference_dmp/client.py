@@ -20,7 +20,7 @@ from lxml import etree
 
 from harness.protocols import mtom, soap, vihf, xds
 from harness.protocols.xades import DocumentSigner
-from harness.run.sut.reference_cda import build_n1_document
+from harness.run.sut.reference_cda import DOCUMENT_CODE, build_n1_document
 from harness.run.sut.reference_dmp.messages import envelope as build_envelope
 from harness.run.sut.reference_dmp.messages import td02_body, vihf_assertion
 from harness.run.sut.reference_dmp.metadata import (
@@ -160,13 +160,18 @@ class ReferenceDmpClient:
         return self.prepare("DocumentRepository_Service", TD21_ACTION, body, patient, attachments)
 
     def feed_document(
-        self, patient: dict[str, Any], title: str, masking: list[str] | None = None, replaces: str | None = None
+        self,
+        patient: dict[str, Any],
+        title: str,
+        masking: list[str] | None = None,
+        replaces: str | None = None,
+        document_type: tuple[str, str] = DOCUMENT_CODE,
     ) -> dict[str, Any]:
         previous = self.shared.get(replaces) if replaces else None
         related = None
         if previous is not None:
             related = {"document_id": previous.unique_id, "set_id": previous.set_id, "version": previous.version}
-        document = build_n1_document(patient, self.defects, title=title, replaces=related)
+        document = build_n1_document(patient, self.defects, title=title, replaces=related, document_type=document_type)
         old_entry = self._entry_uuid(patient, replaces) if replaces else None
         body, attachments, unique_id, header = provide_and_register(
             patient, document, masking or [], old_entry, self.defects, self.document_signer
@@ -182,6 +187,25 @@ class ReferenceDmpClient:
             unique_id, header.set_id or "", int(header.version or 1), patient, title
         )
         return {"outcome": "stored", "unique_id": unique_id, "document": base64.b64encode(document).decode("ascii")}
+
+    def relay_document(self, patient: dict[str, Any], document: bytes, masking: list[str]) -> dict[str, Any]:
+        """Share, as a PFI does, a document another system of the establishment produced."""
+        if "dmp_relay_rebuilds_document" in self.defects:
+            document = build_n1_document(patient, self.defects, title="Document relayé")
+        body, attachments, unique_id, header = provide_and_register(
+            patient, document, masking, None, self.defects, self.document_signer
+        )
+        try:
+            answer, _ = self._call("DocumentRepository_Service", TD21_ACTION, body, patient, attachments)
+        except DmpCallError as exc:
+            return {"outcome": "refused", "message": str(exc)}
+        errors = self._registry_errors(answer)
+        if errors:
+            return {"outcome": "refused", "message": ", ".join(errors)}
+        self.shared[unique_id] = SharedDocument(
+            unique_id, header.set_id or "", int(header.version or 1), patient, header.title or ""
+        )
+        return {"outcome": "stored", "unique_id": unique_id}
 
     # -- TD3.x -----------------------------------------------------------------------------
 

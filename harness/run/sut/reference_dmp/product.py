@@ -23,6 +23,8 @@ DMP_DEFECTS: dict[str, str] = {
     "dmp_delete_wrong_status": "deletes a document declaring a wrong OriginalStatus",
     "dmp_retrieve_wrong_repository": "retrieves documents from a made-up repository id",
     "dmp_closed_as_open": "reads a closed DMP in the TD0.2 answer as an open one",
+    "dmp_relay_rebuilds_document": "relays a document received from another system by sharing a new document "
+    "of its own (new id) instead of the one received",
 }
 
 SOURCE_ID = "2.25.216147016744468532364416963591815342157"  # the reference product's own OID

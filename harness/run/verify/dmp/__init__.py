@@ -8,6 +8,7 @@ the VIHF (DMP-01 to DMP-03); ``documents`` judges consultation and document mana
 from __future__ import annotations
 
 from harness.run.verify.dmp.documents import check_consultation, check_masking, check_replacement, check_status_change
+from harness.run.verify.dmp.relay import check_relay
 from harness.run.verify.dmp.requests import (
     ACTIONS,
     FATAL_VIHF,
@@ -33,6 +34,7 @@ __all__ = [
     "DmpRequest",
     "check_consultation",
     "check_masking",
+    "check_relay",
     "check_replacement",
     "check_status_change",
     "check_transport",
