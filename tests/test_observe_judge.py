@@ -103,6 +103,15 @@ def test_judge_gives_the_verdicts_of_segur_run_for_what_the_traffic_decides(serv
     assert main(["report", "diff", str(tmp_path / "judged"), str(tmp_path / "judged")]) == 0
 
 
+def test_the_order_the_product_was_used_in_does_not_change_the_verdicts(serve, reference_run, tmp_path):
+    """Mail first, the follow-ups in reverse, the consultation and the existence test last."""
+    session = new_session(serve, tmp_path, "reversed")
+    use_by_hand(session, tmp_path, reverse=True)
+    _, report = judged(session, tmp_path / "judged")
+    expected = {k: v for k, v in outcomes(reference_run).items() if k not in NOT_OBSERVABLE}
+    assert {k: v for k, v in outcomes(report).items() if k not in NOT_OBSERVABLE} == expected
+
+
 @pytest.mark.parametrize(("defect", "suite"), JUDGED_DEFECTS)
 def test_each_reference_defect_still_fails_its_requirement_through_judge(serve, tmp_path, defect, suite):
     session = new_session(serve, tmp_path, defect.replace("_", "-"))

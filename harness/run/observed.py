@@ -117,11 +117,10 @@ class ObservedTest:
     def _take(self, anchor: int, advance: bool = True) -> Exchange:
         """Show the test its anchor and what the product did since the previous one (lookups, queries)."""
         session = self.session.exchanges
-        starts_story = not self.visible
-        first = self.horizon + 1 if advance and not starts_story and anchor > self.horizon else anchor
+        first = self.horizon + 1 if advance and self.visible and anchor > self.horizon else anchor
         seen = {e.id for e in self.visible}
         self.visible += [e for e in session[first : anchor + 1] if e.id not in seen]
-        if advance or starts_story:
+        if advance:
             self.horizon = max(self.horizon, anchor)
         return session[anchor]
 
@@ -219,8 +218,13 @@ class ObservedTest:
                 f"no FindDocuments query (TD3.1) for {_who(patient)} recorded in this session",
                 f"aucune recherche FindDocuments (TD3.1) pour {_who(patient)} enregistrée dans cette session",
             )
-        # A listing looked at in the middle of a story does not move it forward: only a first one starts it.
-        exchange = self._take(anchor, advance=False)
+        exchange = self.session.exchanges[anchor]
+        if not self.visible:
+            self._take(anchor)  # the listing starts the story (a consultation)
+        elif anchor < self.horizon:
+            self._take(anchor, advance=False)
+        # A listing made after the story's current point is answered but not shown: it would show the
+        # verifiers the registry's state after the actions still to come (a masked document's new version).
         returned = [xds.registry_object(e) for e in dmp_verify.registry_entries([exchange]).values()]
         later = self.session.exchanges[anchor + 1 :]
 
