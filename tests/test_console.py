@@ -297,3 +297,19 @@ def test_segur_serve_help_shows_the_console_switch(capsys):
     assert stopped.value.code == 0
     out = capsys.readouterr().out
     assert "--console, --no-console" in out and "127.0.0.1" in out
+
+
+def test_the_evidence_a_session_has_gathered_for_segur_judge_shows_live(app, store):
+    def evidence(key: str) -> dict[str, dict]:
+        answer = call(app, "GET", f"/api/sessions/{key}/evidence")
+        assert answer.status_code == 200
+        return {row["requirement"]: row for row in answer.json()["requirements"]}
+
+    assert evidence("s1")["MSS-01"]["missing_fr"] == ["un message accepté par l'opérateur MSSanté"]
+    record(store, "mss", "s1", "smtp.data", request_meta={"rcpt_tos": ["claire@harnais.mssante.fr"]})
+    record(store, "dmp", "s1", "TD0.2")
+    now = evidence("s1")
+    assert now["MSS-01"]["gathered"] and not now["MSS-05"]["gathered"]
+    assert now["DMP-01"]["missing_en"] == ["a TD2.1 submission"], "the TD0.2 is there, the feed is not"
+    assert not evidence("s2")["MSS-01"]["gathered"], "another session's traffic is not this one's evidence"
+    assert "Preuves recueillies pour segur judge" in call(app, "GET", "/").text

@@ -17,6 +17,7 @@ from harness.core.results import EXIT_HARNESS, EXIT_USAGE
 def build_parser() -> argparse.ArgumentParser:
     from harness.cli import (
         evidence_commands,
+        judge_commands,
         requirements_command,
         run_command,
         serve_commands,
@@ -30,7 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"segur-harness {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in (run_command, serve_commands, requirements_command, validate_command, sut_commands, evidence_commands):
+    groups = (run_command, judge_commands, serve_commands, requirements_command, validate_command, sut_commands)
+    for group in (*groups, evidence_commands):
         group.add_commands(commands)
     return parser
 

@@ -60,6 +60,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             "Ctrl+C or SIGTERM stops.",
             flush=True,
         )
+        if args.endpoints_file and args.data_dir:
+            print(f"segur serve: segur session new --endpoints-file {args.endpoints_file} hands out a session "
+                  "to use the product in, for segur judge", flush=True)  # fmt: skip
         stop.wait()
     print("segur serve: stopped", flush=True)
     return 0

@@ -23,7 +23,7 @@ class Outcome(enum.StrEnum):
 class SkipKind(enum.StrEnum):
     """Why a requirement was not evaluated; the overall verdict depends on it.
 
-    ``not_performed``, ``blocked``, ``not_automated`` and ``not_rejudgeable`` leave the run
+    ``not_performed``, ``blocked``, ``not_automated``, ``not_rejudgeable`` and ``not_observed`` leave the run
     *incomplete*: something the product is judged on was not judged. ``attestation`` (a reviewer
     judges it with the evidence listed) and ``not_configured`` (an optional input of the harness,
     such as the official ANS kit, was not given) are listed with the verdict but do not make it
@@ -34,6 +34,7 @@ class SkipKind(enum.StrEnum):
     BLOCKED = "blocked"  # a precondition failed because of the product: another named requirement
     NOT_AUTOMATED = "not_automated"  # the catalog has no automated test for it in this version
     NOT_REJUDGEABLE = "not_rejudgeable"  # segur rejudge: the recording does not hold what the test asks
+    NOT_OBSERVED = "not_observed"  # segur judge: the session's traffic holds nothing that decides it
     PROFILE_NOT_HELD = "profile_not_held"  # the artefact claims rules (a FHIR profile) the harness does not hold
     ATTESTATION = "attestation"
     NOT_CONFIGURED = "not_configured"
@@ -45,6 +46,7 @@ INCOMPLETE_KINDS = frozenset(
         SkipKind.BLOCKED,
         SkipKind.NOT_AUTOMATED,
         SkipKind.NOT_REJUDGEABLE,
+        SkipKind.NOT_OBSERVED,
         SkipKind.PROFILE_NOT_HELD,
     }
 )

@@ -111,6 +111,7 @@ def _skip_kind(tests: list[TestRecord]) -> SkipKind:
         SkipKind.NOT_PERFORMED,
         SkipKind.PROFILE_NOT_HELD,
         SkipKind.NOT_REJUDGEABLE,
+        SkipKind.NOT_OBSERVED,
         SkipKind.NOT_AUTOMATED,
     ):
         if candidate in kinds:

@@ -37,6 +37,7 @@ SKIP_KIND = {
         SkipKind.BLOCKED: "bloquée par une autre exigence",
         SkipKind.NOT_AUTOMATED: "non automatisée",
         SkipKind.NOT_REJUDGEABLE: "non rejugeable",
+        SkipKind.NOT_OBSERVED: "non observée dans la session",
         SkipKind.PROFILE_NOT_HELD: "profil non disponible",
         SkipKind.ATTESTATION: "attestation",
         SkipKind.NOT_CONFIGURED: "non configurée",
@@ -46,6 +47,7 @@ SKIP_KIND = {
         SkipKind.BLOCKED: "blocked by another requirement",
         SkipKind.NOT_AUTOMATED: "not automated",
         SkipKind.NOT_REJUDGEABLE: "not rejudgeable",
+        SkipKind.NOT_OBSERVED: "not observed in the session",
         SkipKind.PROFILE_NOT_HELD: "profile not held",
         SkipKind.ATTESTATION: "attestation",
         SkipKind.NOT_CONFIGURED: "not configured",
@@ -58,12 +60,14 @@ SUT_KIND = {
         "command": "produit piloté par commandes",
         "manual": "produit piloté à la main",
         "replay": "enregistrement rejugé",
+        "observed": "produit observé dans une session",
     },
     "en": {
         "reference": "built-in reference client",
         "command": "product driven by commands",
         "manual": "product driven by hand",
         "replay": "replayed recording",
+        "observed": "product observed in a session",
     },
 }
 

@@ -94,6 +94,8 @@ MAIL_SERVICES = {"mss"}
 ALL_SERVICES = [*SERVICE_FACTORIES, *sorted(MAIL_SERVICES)]
 PLANNED_SERVICES: set[str] = set()
 MSS_DIRECTORY_ENV = "SEGUR_MSS_DIRECTORY"
+# What a data folder holds (segur judge reads a serve's folder by these names).
+STORE_FILE, PKI_FOLDER = "exchanges.sqlite3", "pki"
 # Addresses that bind every interface: no client can connect to them, so URLs name another host.
 WILDCARD_HOSTS = {"0.0.0.0", "::", ""}
 
@@ -134,7 +136,7 @@ class HarnessEnvironment:
         # The host written in URLs and the endpoints file: the bound one, or loopback for a wildcard.
         self.public_host = public_host or (LOOPBACK if host in WILDCARD_HOSTS else host)
         self.control_token = control_token if control_token is not None else os.environ.get(CONTROL_TOKEN_ENV)
-        self.pki = pki.load_or_create_pki(data_dir / "pki")
+        self.pki = pki.load_or_create_pki(data_dir / PKI_FOLDER)
         # SQLite files in the data folder, or the PostgreSQL database of --store / SEGUR_STORE.
         try:
             self.storage = Storage(data_dir, store)
@@ -143,9 +145,7 @@ class HarnessEnvironment:
                 self._tmp.cleanup()
             raise
         # The mocks sign what they record, so a pack's exchanges can be checked against their key.
-        self.store = ExchangeStore(
-            signer=Signer(self.pki.signers["trace"]), database=self.storage.database("exchanges.sqlite3")
-        )
+        self.store = ExchangeStore(signer=Signer(self.pki.signers["trace"]), database=self.storage.database(STORE_FILE))
         # Scenarios stay in memory with SQLite (as before); with PostgreSQL, every process sharing it sees them.
         self.scenarios = ScenarioStore(self.storage.shared_database())
         self.servers: dict[str, ServedApp] = {}
@@ -173,7 +173,9 @@ class HarnessEnvironment:
             state = getattr(self.apps[service], "state", None)
             required = bool(getattr(state, "require_client_certificate", False))
             context = pki.server_ssl_context(self.pki, require_client_cert=required)
-            guarded = ControlGuard(self.apps[service], self.control_token)
+            from harness.run.sessions import SessionControl
+
+            guarded = ControlGuard(SessionControl(self.apps[service], self), self.control_token)
             self.servers[service] = serve_app(guarded, name=service, host=self.host, ssl_context=context)
         return self.servers[service]
 

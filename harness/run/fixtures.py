@@ -9,6 +9,7 @@ plays the professional's browser for Pro Santé Connect. They are registered by 
 from __future__ import annotations
 
 import contextlib
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,13 +40,20 @@ from harness.run.session import evidence_key, interactions_key, replayer_key, se
 @pytest.fixture(scope="session")
 def segur_env(pytestconfig: pytest.Config) -> Iterator[HarnessEnvironment]:
     """The harness environment of this run: PKI, exchange store, mocks started on demand."""
+    from harness.run import judge
     from harness.run.environment import HarnessEnvironment
 
     data_dir = pytestconfig.getoption("--segur-data-dir")
     state = pytestconfig.stash[session_state_key]
     store = pytestconfig.getoption("--segur-store")
-    with HarnessEnvironment(Path(data_dir) if data_dir else None, store=store) as env:
+    with (
+        tempfile.TemporaryDirectory(prefix="segur-judge-") as scratch,
+        HarnessEnvironment(
+            judge.judge_data_dir(pytestconfig, Path(scratch)) or (Path(data_dir) if data_dir else None), store=store
+        ) as env,
+    ):
         state.environment = env
+        judge.load_session(pytestconfig, env)
         if state.replay_dir is not None:
             for exchange in evidence.load_exchanges(state.replay_dir):
                 env.store.import_exchange(exchange)
@@ -64,7 +72,13 @@ def segur_env(pytestconfig: pytest.Config) -> Iterator[HarnessEnvironment]:
 
 @pytest.fixture(scope="session")
 def segur_sut(request: pytest.FixtureRequest, pytestconfig: pytest.Config) -> SutAdapter:
-    """The system under test chosen with --segur-sut (and --segur-defect for the reference)."""
+    """The system under test chosen with --segur-sut (and --segur-defect for the reference), or an observed session."""
+    from harness.run import judge
+
+    if judge.observed_session_key(pytestconfig) is not None:
+        observed = judge.observed_sut(pytestconfig, request.getfixturevalue("segur_env"))
+        pytestconfig.stash[session_state_key].sut_description = observed.describe()
+        return observed  # type: ignore[return-value]  # each test acts through its own view of it
     defects = frozenset(
         d.strip() for opt in pytestconfig.getoption("--segur-defect") for d in opt.split(",") if d.strip()
     )
@@ -112,8 +126,13 @@ def _terminal_released(capture: Any) -> Iterator[None]:
 @pytest.fixture
 def segur_session_key(request: pytest.FixtureRequest, segur_env: HarnessEnvironment) -> Iterator[str]:
     """A fresh routing key: the exchanges of this test are recorded under it and cited as evidence."""
+    from harness.run import judge
+
     state = request.config.stash[session_state_key]
-    if state.replay_dir is not None:
+    observed = judge.observed_session_key(request.config)
+    if observed is not None:
+        key = observed
+    elif state.replay_dir is not None:
         recorded = state.recorded_tests().get(request.node.nodeid)
         if recorded is None or not recorded.get("session_key"):
             raise NotEvaluated(
@@ -128,7 +147,8 @@ def segur_session_key(request: pytest.FixtureRequest, segur_env: HarnessEnvironm
     segur_env.active_session.key = key  # mail exchanges carry no URL: they go to the running test
     yield key
     segur_env.active_session.key = "default"
-    request.node.stash[evidence_key] = [e.id for e in segur_env.store.exchanges(session_key=key)]
+    shown = judge.observed_test(request).visible if observed is not None else segur_env.store.exchanges(session_key=key)
+    request.node.stash[evidence_key] = [e.id for e in shown]
     segur_env.scenarios.clear(key)
 
 
@@ -177,11 +197,17 @@ class BoundSut:
         return result
 
 
-def _interactions(request: pytest.FixtureRequest) -> tuple[InteractionLog, Replayer | None]:
-    """This test's interaction log, and its replayer when judging a past run again."""
+def _log(request: pytest.FixtureRequest) -> InteractionLog:
     node, state = request.node, request.config.stash[session_state_key]
     if interactions_key not in node.stash:
         node.stash[interactions_key] = InteractionLog(state.report_dir if state.replay_dir is None else None)
+    return node.stash[interactions_key]
+
+
+def _interactions(request: pytest.FixtureRequest) -> tuple[InteractionLog, Replayer | None]:
+    """This test's interaction log, and its replayer when judging a past run again."""
+    node, state = request.node, request.config.stash[session_state_key]
+    _log(request)
     if state.replay_dir is None:
         return node.stash[interactions_key], None
     if replayer_key not in node.stash:
@@ -201,11 +227,13 @@ def sut(
 ) -> BoundSut:
     """The system under test, pointed at this test's mock endpoints."""
     from harness.core import pki
+    from harness.run import judge
 
+    observed = judge.observed_session_key(request.config) is not None
     client = segur_env.pki.client("insi-auto")
     context = SutContext(
         session_key=segur_session_key,
-        endpoints=segur_env.endpoints_for(segur_session_key),
+        endpoints={} if observed else segur_env.endpoints_for(segur_session_key),
         ca_bundle=segur_env.pki.ca_bundle,
         client_cert=client.cert_pem,
         client_key=client.key_pem,
@@ -216,6 +244,8 @@ def sut(
         record_exchange=segur_env.store.record,
     )
     flow = flow_for(request.config.getoption("--segur-couloir", default=None))
+    if observed:  # what the product did is in the session's exchanges: nothing to replay, nothing to drive
+        return BoundSut(judge.observed_test(request), context, _log(request), flow=flow)
     return BoundSut(segur_sut, context, *_interactions(request), flow=flow)
 
 
@@ -234,22 +264,36 @@ class MockHandle:
         self.env.scenarios.update(self.session_key, **changes)
 
 
+def _mock(request: pytest.FixtureRequest, env: HarnessEnvironment, service: str, session_key: str) -> Any:
+    """The mock as this test sees it; under segur judge, the exchanges of the test's observed actions."""
+    from harness.run import judge
+    from harness.run.observed import ObservedHandle
+
+    if judge.observed_session_key(request.config) is not None:
+        return ObservedHandle(judge.observed_test(request), service)
+    return (
+        MockHandle(env, service, session_key)
+        if service != "mss"
+        else MailHandle(env, session_key, *_interactions(request))
+    )
+
+
 @pytest.fixture
-def insi(segur_env: HarnessEnvironment, segur_session_key: str) -> MockHandle:
+def insi(request: pytest.FixtureRequest, segur_env: HarnessEnvironment, segur_session_key: str) -> MockHandle:
     """The INSi mock for this test (same routing key as the ``sut`` fixture)."""
-    return MockHandle(segur_env, "insi", segur_session_key)
+    return _mock(request, segur_env, "insi", segur_session_key)
 
 
 @pytest.fixture
-def psc(segur_env: HarnessEnvironment, segur_session_key: str) -> MockHandle:
+def psc(request: pytest.FixtureRequest, segur_env: HarnessEnvironment, segur_session_key: str) -> MockHandle:
     """The Pro Santé Connect mock for this test; ``url`` is the issuer."""
-    return MockHandle(segur_env, "psc", segur_session_key)
+    return _mock(request, segur_env, "psc", segur_session_key)
 
 
 @pytest.fixture
-def dmp(segur_env: HarnessEnvironment, segur_session_key: str) -> MockHandle:
+def dmp(request: pytest.FixtureRequest, segur_env: HarnessEnvironment, segur_session_key: str) -> MockHandle:
     """The DMP mock for this test; ``url`` is the base of the DMPi services."""
-    return MockHandle(segur_env, "dmp", segur_session_key)
+    return _mock(request, segur_env, "dmp", segur_session_key)
 
 
 class MailHandle(MockHandle):
@@ -291,7 +335,7 @@ class MailHandle(MockHandle):
 @pytest.fixture
 def mss(request: pytest.FixtureRequest, segur_env: HarnessEnvironment, segur_session_key: str) -> MailHandle:
     """The MSSanté operator mock for this test."""
-    return MailHandle(segur_env, segur_session_key, *_interactions(request))
+    return _mock(request, segur_env, "mss", segur_session_key)
 
 
 @pytest.fixture

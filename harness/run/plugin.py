@@ -72,6 +72,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--segur-replay", default=None, help="judge again the recordings of this report folder (segur rejudge)"
     )
+    group.addoption("--segur-observe", default=None, help="judge what the product did in this session (segur judge)")
+    group.addoption("--segur-observe-dir", default=None, help="data folder of the segur serve holding that session")
 
 
 def pytest_configure(config: pytest.Config) -> None:

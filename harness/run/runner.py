@@ -63,6 +63,7 @@ class RunOptions:
     verbose: bool = False
     keyword: str | None = None
     allow_incomplete: bool = False
+    extra_args: list[str] = field(default_factory=list)  # plugin options of another command (segur judge)
 
 
 class _ResultGrabber:
@@ -121,7 +122,7 @@ def pytest_arguments(options: RunOptions, suites: list[str]) -> list[str]:
         args += ["--segur-defect", defect]
     if options.keyword:
         args += ["-k", options.keyword]
-    return args
+    return [*args, *options.extra_args]
 
 
 def run(options: RunOptions, out: TextIO | None = None) -> int:

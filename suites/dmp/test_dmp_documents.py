@@ -23,12 +23,16 @@ pytestmark = pytest.mark.segur_service("dmp")
 PATIENT = "OUVERT"
 
 
-def share(sut, key: str = PATIENT) -> tuple[str, dict[str, str]]:
-    """Share a document; returns its uniqueId and the CDA values a replacement must follow."""
+def share(sut, title: str, key: str = PATIENT) -> tuple[str, dict[str, str]]:
+    """Share a document; returns its uniqueId and the CDA values a replacement must follow.
+
+    Each test names its document by what it will do with it, so that ``segur judge`` finds, in a
+    session where the product was used by hand, the document that was later masked, replaced...
+    """
     answer = sut.perform(
         "dmp.feed_document",
         patient=identity(key),
-        title="Compte rendu à gérer",
+        title=title,
         masking=[],
         document_type=sut.flow.document_type(),
     ).data
@@ -79,7 +83,7 @@ def test_consultation_finds_then_reads_what_the_registry_returned(sut, dmp, segu
 def test_masking_publishes_a_new_version_with_masque_ps(sut, dmp, segur_env):
     """Masquage : nouvelle version des métadonnées (lid, PreviousVersion) avec MASQUE_PS du JDV_J08."""
     with blamed_on_requests(dmp, segur_env, "DMP-10", PATIENT):
-        unique_id, _ = share(sut)
+        unique_id, _ = share(sut, "Compte rendu à masquer")
         sut.perform("dmp.find_documents", patient=identity(PATIENT))
         sut.perform("dmp.mask_document", patient=identity(PATIENT), unique_id=unique_id, masked=True)
         expect(verify.check_masking(dmp.exchanges(), unique_id, masked=True))
@@ -89,7 +93,7 @@ def test_masking_publishes_a_new_version_with_masque_ps(sut, dmp, segur_env):
 def test_replacement_uses_rplc_and_the_cda_version_chain(sut, dmp, segur_env):
     """Remplacement : RPLC vers l'entryUUID courant ; CDA même setId, version + 1, relatedDocument RPLC."""
     with blamed_on_requests(dmp, segur_env, "DMP-11", PATIENT):
-        unique_id, cda = share(sut)
+        unique_id, cda = share(sut, "Compte rendu à remplacer")
         if not cda:
             raise NotEvaluated(
                 SkipKind.NOT_PERFORMED,
@@ -111,7 +115,7 @@ def test_replacement_uses_rplc_and_the_cda_version_chain(sut, dmp, segur_env):
 def test_deletion_changes_the_availability_status(sut, dmp, segur_env):
     """Suppression : UpdateAvailabilityStatus vers l'entryUUID courant, Approved -> Deleted."""
     with blamed_on_requests(dmp, segur_env, "DMP-12", PATIENT):
-        unique_id, _ = share(sut)
+        unique_id, _ = share(sut, "Compte rendu à supprimer")
         sut.perform("dmp.delete_document", patient=identity(PATIENT), unique_id=unique_id)
         expect(verify.check_status_change(dmp.exchanges(), unique_id, xds.DELETED))
 
@@ -120,7 +124,7 @@ def test_deletion_changes_the_availability_status(sut, dmp, segur_env):
 def test_archiving_changes_the_availability_status(sut, dmp, segur_env):
     """Archivage : UpdateAvailabilityStatus vers l'entryUUID courant, Approved -> Archived."""
     with blamed_on_requests(dmp, segur_env, "DMP-12", PATIENT):
-        unique_id, _ = share(sut)
+        unique_id, _ = share(sut, "Compte rendu à archiver")
         sut.perform("dmp.archive_document", patient=identity(PATIENT), unique_id=unique_id, archived=True)
         expect(verify.check_status_change(dmp.exchanges(), unique_id, xds.ARCHIVED))
 

@@ -46,6 +46,7 @@ class ConsoleApp:
                 Route("/api/exchanges/{exchange_id}", self.exchange, methods=["GET"]),
                 Route("/api/exchanges/{exchange_id}/{part}", self.raw_body, methods=["GET"]),
                 Route("/api/scenarios", self.scenario_catalog, methods=["GET"]),
+                Route("/api/sessions/{session_key}/evidence", self.session_evidence, methods=["GET"]),
                 Route("/api/scenarios/{session_key}", self.set_scenario, methods=["PUT"]),
                 Route("/api/scenarios/{session_key}", self.clear_scenario, methods=["DELETE"]),
                 Route("/api/manual/step", self.manual_step, methods=["GET"]),
@@ -101,6 +102,13 @@ class ConsoleApp:
         body = exchange.request_body if part == "request" else exchange.response_body
         disposition = f'attachment; filename="{name}-{part}.bin"'
         return Response(body, media_type="application/octet-stream", headers={"Content-Disposition": disposition})
+
+    async def session_evidence(self, request: Request) -> Response:
+        """Which requirements segur judge could already decide with this session's traffic, and what is missing."""
+        from harness.run.sessions import gathered
+
+        key = request.path_params["session_key"]
+        return SafeJSONResponse({"session": key, "requirements": gathered(self.reader.session_requests(key))})
 
     async def scenario_catalog(self, request: Request) -> Response:
         step = self.desk.current()

@@ -6,10 +6,11 @@ or a pooled PostgreSQL one), and bodies shown as text or as a hex dump, capped.
 from __future__ import annotations
 
 import codecs
+import json
 import re
 from typing import Any
 
-from harness.core.recorder import ExchangeStore
+from harness.core.recorder import Exchange, ExchangeStore
 
 TEXT_SHOWN = 256 * 1024  # bytes of a body the page shows as text; the rest is a download away
 
@@ -55,6 +56,28 @@ class ExchangeReader:
                 "response_size": row[11],
             }
             for row in rows
+        ]
+
+    def session_requests(self, session_key: str) -> list[Exchange]:
+        """A session's exchanges with what :func:`harness.run.sessions.gathered` reads (requests, no responses)."""
+        sql = (
+            "SELECT service, operation, outcome, request_body, request_meta, seq FROM exchange "
+            "WHERE session_key = ? ORDER BY seq"
+        )
+        return [
+            Exchange(
+                service,
+                session_key,
+                operation,
+                outcome,
+                bytes(body),
+                b"",
+                0.0,
+                0.0,
+                request_meta=json.loads(meta),
+                seq=seq,
+            )
+            for service, operation, outcome, body, meta, seq in self._rows(sql, [session_key])
         ]
 
     def sessions(self, limit: int = 100) -> list[str]:

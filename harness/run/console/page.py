@@ -48,6 +48,10 @@ table { border-collapse: collapse; } td, th { border: 1px solid #ddd; padding: .
 </div>
 <p id="feed-note" class="note"></p>
 <div id="feed"></div>
+<h2>Preuves recueillies pour segur judge</h2>
+<p class="note">Pour la session du filtre ci-dessus : les exigences que <code>segur judge</code> peut déjà juger
+avec les échanges enregistrés, et ce qu'il manque aux autres.</p>
+<table><thead><tr><th>Exigence</th><th>Preuves</th></tr></thead><tbody id="evidence"></tbody></table>
 <h2>Injection de fautes</h2>
 <p class="note">Un scénario vaut pour une session entière : la latence et la panne touchent à la fois INSi et DMP.
 Un produit entre dans une session par les URL <code>/s/&lt;session&gt;/…</code> ;
@@ -310,9 +314,21 @@ async function changeScenario(method) {
 
 for (const [name, label] of Object.entries(SERVICES)) $("#f-service").append(el("option", {value: name}, label));
 for (const id of ["#f-service", "#f-session"]) $(id).addEventListener("change", () => feed.reset());
+$("#f-session").addEventListener("change", () => loadEvidence().catch(() => {}));
 $("#sc-session").addEventListener("change", fillScenario);
 $("#sc-apply").addEventListener("click", () => changeScenario("PUT"));
 $("#sc-clear").addEventListener("click", () => changeScenario("DELETE"));
+
+async function loadEvidence() {
+  const key = $("#f-session").value.trim();
+  if (!key) {
+    $("#evidence").replaceChildren(el("tr", {}, el("td", {colspan: "2"}, "Choisissez une session dans le filtre.")));
+    return;
+  }
+  const data = await api(`/api/sessions/${encodeURIComponent(key)}/evidence`);
+  $("#evidence").replaceChildren(...data.requirements.map((r) => el("tr", {}, el("td", {}, r.requirement),
+    el("td", {}, r.gathered ? "recueillies" : "manque : " + r.missing_fr.join(", ")))));
+}
 
 let rounds = 0;
 async function refresh() {
@@ -321,6 +337,7 @@ async function refresh() {
     const data = await feed.poll();
     if (stepFeed) await stepFeed.poll();
     if (rounds++ % 4 === 0) await loadScenarios();
+    if (rounds % 2 === 1) await loadEvidence();
     const skipped = "Trop d'échanges nouveaux d'un coup : seuls les plus récents sont affichés.";
     $("#feed-note").textContent = data.truncated ? skipped : "";
     $("#status").className = "";

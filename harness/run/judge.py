@@ -1,0 +1,120 @@
+"""``segur judge --session KEY``: the suites judge what a product did in a session of ``segur serve``.
+
+The judge never writes into the serve's data folder: it runs in a folder of its own holding a copy
+of the serve's PKI (so the pack carries the serve's trace certificate and is sealed with its
+evidence key) and the session's exchanges, imported through the recorder's public API. Under
+``segur rejudge`` of such a pack, the same observed adapter reads the pack's exchanges.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+import pytest
+
+from harness.core.errors import UsageError
+from harness.core.recorder import ExchangeStore
+from harness.run.observed import KIND, ObservedSut, ObservedTest
+from harness.run.runner import RunOptions, run
+from harness.run.session import session_state_key
+
+if TYPE_CHECKING:
+    from harness.run.environment import HarnessEnvironment
+
+OBSERVE_OPTION, OBSERVE_DIR_OPTION = "--segur-observe", "--segur-observe-dir"
+observed_sut_key = pytest.StashKey[ObservedSut]()
+observed_test_key = pytest.StashKey[ObservedTest]()
+_session_key = pytest.StashKey["str | None"]()
+
+
+def _serve_files(serve_dir: Path) -> tuple[Path, Path]:
+    from harness.run.environment import PKI_FOLDER, STORE_FILE
+
+    store, pki_dir = serve_dir / STORE_FILE, serve_dir / PKI_FOLDER
+    if not store.is_file() or not pki_dir.is_dir():
+        raise UsageError(
+            f"{serve_dir} is not the data folder of a segur serve (no {STORE_FILE} and {PKI_FOLDER}/): "
+            "start it with segur serve --data-dir DIR and give the same DIR here"
+        )
+    return store, pki_dir
+
+
+def session_exchange_count(serve_dir: Path, session_key: str) -> int:
+    store = ExchangeStore(_serve_files(serve_dir)[0])
+    try:
+        return len(store.exchanges(session_key=session_key))
+    finally:
+        store.close()
+
+
+def observed_session_key(config: pytest.Config) -> str | None:
+    """The session judged: given to ``segur judge``, or the one of an observed pack being re-judged."""
+    if _session_key not in config.stash:
+        config.stash[_session_key] = _find_session_key(config)
+    return config.stash[_session_key]
+
+
+def _find_session_key(config: pytest.Config) -> str | None:
+    key = config.getoption(OBSERVE_OPTION)
+    if key:
+        return str(key)
+    replay_dir = config.stash[session_state_key].replay_dir
+    report = replay_dir / "report.json" if replay_dir is not None else None
+    if report is None or not report.is_file():
+        return None
+    sut = json.loads(report.read_text(encoding="utf-8")).get("sut") or {}
+    return str(sut["session"]) if sut.get("kind") == KIND and sut.get("session") else None
+
+
+def judge_data_dir(config: pytest.Config, scratch: Path) -> Path | None:
+    """The judge's own data folder, holding a copy of the serve's PKI; None when not judging a session."""
+    if not config.getoption(OBSERVE_OPTION):
+        return None
+    _, pki_dir = _serve_files(Path(config.getoption(OBSERVE_DIR_OPTION) or "."))
+    from harness.run.environment import PKI_FOLDER
+
+    shutil.copytree(pki_dir, scratch / PKI_FOLDER)
+    return scratch
+
+
+def load_session(config: pytest.Config, env: HarnessEnvironment) -> None:
+    """Copy the judged session's exchanges from the serve's store into the judge's."""
+    key = config.getoption(OBSERVE_OPTION)
+    if not key:
+        return
+    source = ExchangeStore(_serve_files(Path(config.getoption(OBSERVE_DIR_OPTION) or "."))[0])
+    try:
+        for exchange in source.exchanges(session_key=key):
+            env.store.import_exchange(exchange)
+    finally:
+        source.close()
+
+
+def observed_sut(config: pytest.Config, env: HarnessEnvironment) -> ObservedSut:
+    if observed_sut_key not in config.stash:
+        key = observed_session_key(config)
+        assert key is not None
+        config.stash[observed_sut_key] = ObservedSut(key, env.store.exchanges(session_key=key))
+    return config.stash[observed_sut_key]
+
+
+def observed_test(request: pytest.FixtureRequest) -> ObservedTest:
+    """This test's view of the session (shared by its ``sut`` and mock fixtures)."""
+    node = request.node
+    if observed_test_key not in node.stash:
+        env = request.getfixturevalue("segur_env")
+        node.stash[observed_test_key] = observed_sut(request.config, env).test()
+    return node.stash[observed_test_key]
+
+
+def judge(options: RunOptions, session_key: str, serve_dir: Path, out: TextIO | None = None) -> int:
+    """Run the suites on what the product did in ``session_key``; same reports, pack and exit statuses as run."""
+    count = session_exchange_count(serve_dir, session_key)
+    if count == 0:
+        print(f"segur judge: no exchange recorded in session {session_key} of {serve_dir}", file=sys.stderr)
+    options.extra_args = [*options.extra_args, OBSERVE_OPTION, session_key, OBSERVE_DIR_OPTION, str(serve_dir)]
+    return run(options, out)
