@@ -47,15 +47,20 @@ def resolve_profile(ref: str) -> str | None:
 
 
 def _depth(value: Any) -> int:
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        deepest = max(deepest, depth)
+    """Levels of objects and arrays, counted one level at a time (stopping past MAX_DEPTH): a
+    stack of (node, depth) pairs cost more than parsing the JSON."""
+    level, depth = [value], 0
+    while level:
+        depth += 1
         if depth > MAX_DEPTH:
             return depth
-        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
-        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
-    return deepest
+        below: list[Any] = []
+        for node in level:
+            for child in node.values() if isinstance(node, dict) else node:
+                if isinstance(child, (dict, list)):
+                    below.append(child)
+        level = below
+    return depth
 
 
 def read_resource(raw: bytes) -> dict[str, Any]:
