@@ -90,3 +90,15 @@ def test_a_nested_resource_of_no_r4_type_is_a_finding_not_a_crash():
     reference["content"][0]["attachment"]["url"] = 7
     report = validate_resource(reference)
     assert not report.valid and any(i.rule == "fhir.structure" for i in report.errors())
+
+
+def test_a_profile_walk_stopped_by_broken_structure_is_said_not_a_crash():
+    """The profile walk reads what the structure check already refused (a code that is an object,
+    looked up in a value set): the structure errors stand, and a warning says the profiles were not
+    walked to the end."""
+    patient = load(FIXTURES / "frcore" / "patient-ins-nir.json")
+    patient["extension"][0]["extension"][0]["valueCoding"]["code"] = {}
+    report = validate_resource(patient)
+    assert not report.valid
+    assert [i.rule for i in report.issues if i.rule == "fhir.structure"] != []
+    assert [(i.severity, i.rule) for i in report.issues][-1] == ("warning", "fhir.processing")

@@ -101,7 +101,31 @@ def validate_resource(
     report.issues.extend(structural)
     if any(issue.rule == "fhir.json" for issue in structural):
         return report
+    try:
+        _walk_profiles(resource, profile, reg, must_support, report)
+    except (TypeError, AttributeError, KeyError, IndexError, ValueError) as exc:
+        if not structural:
+            raise  # on a resource of sound structure this is the engine's own bug: a harness error
+        # The profile walk reads the JSON as R4 shapes it; the structure errors say where it is not.
+        report.issues.append(
+            FhirIssue(
+                "warning",
+                "processing",
+                "fhir.processing",
+                f"the profiles were not walked to the end: the structure errors above make the resource "
+                f"unreadable to them ({type(exc).__name__})",
+                str(resource_type),
+                message_fr="les profils n'ont pas été parcourus jusqu'au bout : les erreurs de structure "
+                f"ci-dessus rendent la ressource illisible pour eux ({type(exc).__name__})",
+            )
+        )
+    return report
 
+
+def _walk_profiles(
+    resource: dict[str, Any], profile: str | None, reg: Registry, must_support: bool, report: FhirReport
+) -> None:
+    resource_type = resource.get("resourceType")
     index = BundleIndex(resource) if resource_type == "Bundle" else None
     resolver = index.resolve if index is not None else resolve_contained
     walked: set[tuple[str, str]] = set()
@@ -161,7 +185,6 @@ def validate_resource(
                 "seule la structure R4 de base a été vérifiée",
             )
         )
-    return report
 
 
 def _declared(resource: dict[str, Any]) -> list[str]:
