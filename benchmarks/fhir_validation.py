@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import resource
 import statistics
 import sys
 import tempfile
@@ -34,6 +35,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from harness.content import validate
 from harness.content.fhir import structure, validate_resource
 from harness.content.fhir.structure import structure_issues
 from harness.content.validate import ValidateOptions, validate_files
@@ -129,17 +131,29 @@ def bulk_files(patients: list[dict[str, Any]], jobs: int, runs: int, say: Output
             path.write_text(json.dumps(patient), encoding="utf-8")
             paths.append(path)
         for workers in sorted({1, jobs}):
-            rates = []
+            rates, per_cpu = [], []
             for _ in range(runs):
-                started = time.perf_counter()
+                started, cpu = time.perf_counter(), _cpu_with_children()
                 results = validate_files("fhir", paths, ValidateOptions(jobs=workers))
                 rates.append(len(paths) / (time.perf_counter() - started))
+                per_cpu.append(len(paths) / (_cpu_with_children() - cpu))
                 if not all(r.get("valid") for r in results):
                     say("  the patient files are not all valid")
+            in_processes = "fhir" in getattr(validate, "IN_PROCESSES", ())
+            cores = workers if in_processes else 1  # threads: the GIL runs one at a time
             say(
                 f"  --jobs {workers}: {statistics.median(rates):.0f} files/s wall "
-                f"(median of {runs}; runs {', '.join(f'{r:.0f}' for r in rates)})"
+                f"(median of {runs}; runs {', '.join(f'{r:.0f}' for r in rates)}); "
+                f"{statistics.median(per_cpu):.0f} files per CPU-second of all its processes, "
+                f"so {cores * statistics.median(per_cpu):.0f} files/s on {workers} free core(s)"
+                + ("" if workers == 1 else " (processes)" if in_processes else " (threads: one core at a time)")
             )
+
+
+def _cpu_with_children() -> float:
+    """CPU seconds of this process and of its finished children (the pool's workers, once joined)."""
+    me, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
 
 
 def bundles(sizes: list[int], say: Output) -> None:

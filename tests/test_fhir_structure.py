@@ -102,3 +102,17 @@ def test_a_profile_walk_stopped_by_broken_structure_is_said_not_a_crash():
     assert not report.valid
     assert [i.rule for i in report.issues if i.rule == "fhir.structure"] != []
     assert [(i.severity, i.rule) for i in report.issues][-1] == ("warning", "fhir.processing")
+
+
+def test_every_r4_model_reads_as_a_shape():
+    """A model the quick pass cannot read sends every resource holding it to the slow model: after a
+    fhir.resources upgrade this says which one changed."""
+    import fhir.resources.R4B.fhirtypes  # noqa: F401 - fills the type table
+    from fhir_core.constraints import FHIR_TYPES_MAPS
+    from pydantic._internal._validators import import_string
+
+    from harness.content.fhir.shapes import shape
+
+    models = {import_string(path) for key, path in FHIR_TYPES_MAPS.items() if ".R4B." in path}
+    assert len(models) > 600
+    assert sorted(m.__name__ for m in models if shape(m) is None) == []
