@@ -48,6 +48,10 @@ def test_every_structurally_valid_example_takes_the_quick_pass():
 
 @pytest.mark.parametrize("name,resource", MUTATED, ids=[name for name, _ in MUTATED])
 def test_the_quick_pass_never_accepts_what_the_model_refuses(name, resource):
+    check_mutants(name, resource)
+
+
+def check_mutants(name: str, resource: dict) -> None:
     cls = model_class(resource["resourceType"])
     original = copy.deepcopy(resource)
     accepted = refused_by_model = judged = judged_by_model = 0
@@ -137,3 +141,22 @@ def test_finding_to_dict_is_what_dataclasses_asdict_gave():
             del expected["rule_origin"]
         assert finding.to_dict() == expected
         assert list(finding.to_dict()) == list(expected)
+
+
+def test_the_mutation_check_catches_a_quick_pass_that_lets_an_unknown_element_through(monkeypatch):
+    """The check above can fail: with a quick pass that takes an unknown element (``bogus``) for a
+    string, a mutant the model refuses is called certainly valid, and the check says so."""
+    from harness.content.fhir import shapes
+
+    real = shapes.shape
+
+    def lenient(model):
+        described = real(model)
+        if described is None:
+            return None
+        elements = {**described.elements, "bogus": shapes.Element(shapes.PRIMITIVE, False, shapes.Primitive(str))}
+        return shapes.Shape(elements, described.required, described.choices, described.resource_type)
+
+    monkeypatch.setattr(shapes, "shape", lenient)
+    with pytest.raises(AssertionError, match="unknown element"):
+        check_mutants("practitioner", load(FIXTURES / "frcore" / "practitioner.json"))
