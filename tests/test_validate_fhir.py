@@ -188,3 +188,26 @@ def test_run_findings_keep_the_rule_origin():
     assert key.describe("en").endswith("(harness rule, beyond the guide)")
     assert key.describe("fr").endswith("(règle du harnais, au-delà du guide)")
     assert "rule_origin" not in Finding("x.rule", "a message").to_dict()
+
+
+def test_jobs_judge_fhir_files_in_processes_with_the_same_results_in_order(files, capsys, monkeypatch):
+    """FHIR judging is pure Python: threads would share one core, so --jobs forks processes."""
+    from concurrent import futures
+
+    from harness.content import validate
+
+    names = sorted(files)
+    argv = [*(files[n] for n in names * 3), "--format", "json"]
+    sequential = run_cli(capsys, *argv)
+    used: list[str] = []
+    real = futures.ProcessPoolExecutor
+
+    def recording(*args, **kwargs):
+        used.append("processes")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(validate, "ProcessPoolExecutor", recording)
+    parallel = run_cli(capsys, *argv, "--jobs", "2")
+    assert used == ["processes"]
+    assert sequential == parallel
+    assert [r["file"] for r in json.loads(parallel[1])["results"]] == [files[n] for n in names * 3]

@@ -10,10 +10,12 @@ a FHIR result also has ``verdict`` (``valid`` | ``invalid`` | ``not_judged``) an
 
 from __future__ import annotations
 
+import itertools
 import json
+import multiprocessing
 import sys
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -150,12 +152,35 @@ VALIDATORS: dict[str, Callable[[Path, ValidateOptions], dict[str, Any]]] = {
 }
 
 
+# Kinds judged by pure Python (the GIL lets one thread run at a time): --jobs runs them in processes.
+# CDA and XDS/XDM keep threads: lxml and the kit's Saxon work outside the GIL, and the kit is not picklable.
+IN_PROCESSES = frozenset({"fhir"})
+
+
 def validate_files(kind: str, files: list[Path], options: ValidateOptions) -> list[dict[str, Any]]:
     validator = VALIDATORS[kind]
     if options.jobs <= 1 or len(files) <= 1:
         return [validator(f, options) for f in files]
+    if kind in IN_PROCESSES:
+        return _in_processes(validator, files, options)
     with ThreadPoolExecutor(max_workers=options.jobs) as pool:
         return list(pool.map(lambda f: validator(f, options), files))
+
+
+def _in_processes(
+    validator: Callable[[Path, ValidateOptions], dict[str, Any]], files: list[Path], options: ValidateOptions
+) -> list[dict[str, Any]]:
+    """The results in the files' order, from ``options.jobs`` worker processes. The first file is
+    judged here, which loads the profiles and models; on Linux the workers are forked, so they
+    inherit them instead of loading them again each."""
+    first = validator(files[0], options)
+    files = files[1:]
+    workers = min(options.jobs, len(files))
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() and sys.platform == "linux" else "spawn"
+    # Chunks of files per task: one file a task would spend more on the pipe than on the resource.
+    chunk = max(1, min(64, len(files) // (workers * 4)))
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method)) as pool:
+        return [first, *pool.map(validator, files, itertools.repeat(options), chunksize=chunk)]
 
 
 def render_text(results: list[dict[str, Any]], out: TextIO) -> None:

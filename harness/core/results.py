@@ -8,7 +8,7 @@ be confused.
 from __future__ import annotations
 
 import enum
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 
@@ -111,7 +111,9 @@ class Finding:
         return self.message, self.expected, self.received
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        # Field by field, not dataclasses.asdict: its deep copy of the Severity enum cost more than
+        # judging a FHIR resource (every field here is immutable, so a shallow read is the same).
+        data = {name: getattr(self, name) for name in _FINDING_FIELDS}
         data["severity"] = self.severity.value
         data["evidence"] = list(self.evidence)
         if self.rule_origin is None:
@@ -138,6 +140,8 @@ class Finding:
             text += f" ({words[4]})"
         return text
 
+
+_FINDING_FIELDS = tuple(f.name for f in fields(Finding))
 
 DESCRIBE_WORDS = {
     "en": ("expected", "received", "at", "line", "harness rule, beyond the guide"),

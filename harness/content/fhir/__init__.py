@@ -47,15 +47,20 @@ def resolve_profile(ref: str) -> str | None:
 
 
 def _depth(value: Any) -> int:
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        deepest = max(deepest, depth)
+    """Levels of objects and arrays, counted one level at a time (stopping past MAX_DEPTH): a
+    stack of (node, depth) pairs cost more than parsing the JSON."""
+    level, depth = [value], 0
+    while level:
+        depth += 1
         if depth > MAX_DEPTH:
             return depth
-        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
-        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
-    return deepest
+        below: list[Any] = []
+        for node in level:
+            for child in node.values() if isinstance(node, dict) else node:
+                if isinstance(child, (dict, list)):
+                    below.append(child)
+        level = below
+    return depth
 
 
 def read_resource(raw: bytes) -> dict[str, Any]:
@@ -96,7 +101,31 @@ def validate_resource(
     report.issues.extend(structural)
     if any(issue.rule == "fhir.json" for issue in structural):
         return report
+    try:
+        _walk_profiles(resource, profile, reg, must_support, report)
+    except (TypeError, AttributeError, KeyError, IndexError, ValueError) as exc:
+        if not structural:
+            raise  # on a resource of sound structure this is the engine's own bug: a harness error
+        # The profile walk reads the JSON as R4 shapes it; the structure errors say where it is not.
+        report.issues.append(
+            FhirIssue(
+                "warning",
+                "processing",
+                "fhir.processing",
+                f"the profiles were not walked to the end: the structure errors above make the resource "
+                f"unreadable to them ({type(exc).__name__})",
+                str(resource_type),
+                message_fr="les profils n'ont pas été parcourus jusqu'au bout : les erreurs de structure "
+                f"ci-dessus rendent la ressource illisible pour eux ({type(exc).__name__})",
+            )
+        )
+    return report
 
+
+def _walk_profiles(
+    resource: dict[str, Any], profile: str | None, reg: Registry, must_support: bool, report: FhirReport
+) -> None:
+    resource_type = resource.get("resourceType")
     index = BundleIndex(resource) if resource_type == "Bundle" else None
     resolver = index.resolve if index is not None else resolve_contained
     walked: set[tuple[str, str]] = set()
@@ -156,7 +185,6 @@ def validate_resource(
                 "seule la structure R4 de base a été vérifiée",
             )
         )
-    return report
 
 
 def _declared(resource: dict[str, Any]) -> list[str]:

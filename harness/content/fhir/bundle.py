@@ -80,24 +80,36 @@ def _entries(bundle: dict[str, Any]) -> list[dict[str, Any]]:
     return [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
 
 
+Step = tuple[Any, str | int] | None  # (the parent's step, key or index): an expression not yet written
+
+
+def _written(expr: str, step: Step) -> str:
+    parts: list[str] = []
+    while step is not None:
+        step, part = step
+        parts.append(f"[{part}]" if isinstance(part, int) else f".{part}")
+    return expr + "".join(reversed(parts))
+
+
 def references(value: Any, expr: str) -> Iterator[tuple[str, str]]:
-    """(reference string, expression) of every Reference under ``value``, iteratively."""
-    stack = [(value, expr)]
+    """(reference string, expression) of every Reference under ``value``, iteratively. The
+    expression is written only for a reference found, not for every object walked."""
+    stack: list[tuple[Any, Step]] = [(value, None)]
     while stack:
-        node, where = stack.pop()
+        node, step = stack.pop()
         if isinstance(node, dict):
             reference = node.get("reference")
             if isinstance(reference, str):
-                yield reference, f"{where}.reference"
+                yield reference, _written(expr, step) + ".reference"
             for key, child in node.items():
                 if key == "contained":
                     continue  # contained resources are judged with their own container
                 if isinstance(child, (dict, list)):
-                    stack.append((child, f"{where}.{key}"))
+                    stack.append((child, (step, key)))
         elif isinstance(node, list):
             for index, child in enumerate(node):
                 if isinstance(child, (dict, list)):
-                    stack.append((child, f"{where}[{index}]"))
+                    stack.append((child, (step, index)))
 
 
 def reference_issues(bundle: dict[str, Any], index: BundleIndex) -> list[FhirIssue]:

@@ -211,6 +211,9 @@ class Registry:
 
     def get(self, url: str) -> Profile | None:
         url = url.split("|", 1)[0]  # canonical|version: versions are not distinguished
+        compiled = self._compiled.get(url)
+        if compiled is not None:
+            return compiled  # compiled once, never replaced: no lock needed to read it
         if url not in self._raw:
             return None
         with self._lock:

@@ -77,6 +77,8 @@ class Walker:
     # ---- elements -------------------------------------------------------------------------
     def element(self, node: Node, parent: Any, parent_expr: str) -> None:
         items = children(parent, node.name)
+        if not items and not node.min and not node.slices and not (node.must_support and self.ctx.must_support):
+            return  # absent and allowed to be: most elements of a profile, on most instances
         expr = f"{parent_expr}.{node.name}"
         self._cardinality(node, len(items), expr, parent_expr)
         slicing = self._slicing(node)
