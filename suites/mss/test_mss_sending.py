@@ -9,6 +9,7 @@ from harness.run.sut.base import SutFailure
 from harness.run.verify import expect
 from harness.run.verify import mss as verify
 from harness.run.verify import mss_conf as verify_conf
+from harness.run.verify.recorded import require_live
 from suites.dmp.patients import identity
 
 pytestmark = pytest.mark.segur_service("mss")
@@ -102,7 +103,15 @@ def test_message_to_a_patient_can_forbid_an_answer(sut, mss):
 @pytest.mark.requirement("MSS-11")
 def test_operator_certificate_outside_igc_sante_is_refused(sut, mss):
     """Le logiciel n'accepte qu'un certificat d'opérateur issu de l'IGC-Santé : un autre certificat est refusé."""
-    before = len(send(sut, mss))  # with the IGC-Santé certificate the product sends: a refusal then means something
+    sent = send(sut, mss)  # with the IGC-Santé certificate the product sends: a refusal then means something
+    # Checked on this first send so that a rejudge, which replays it, reaches the same skip.
+    require_live(
+        "MSS-11",
+        "the server certificate the harness's operator presented",
+        "le certificat serveur présenté par l'opérateur du harnais",
+        exchanges=[m.exchange for m in sent],
+    )
+    before = len(sent)
     mss.present_foreign_certificate()
     answer = sut.perform("mss.send_document", patient=identity(PATIENT), recipient=PROFESSIONAL, title="Compte rendu")
     expect(verify_conf.check_foreign_certificate_refused(answer.data, verify.submitted(mss.exchanges())[before:]))

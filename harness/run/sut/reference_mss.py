@@ -58,7 +58,7 @@ def _split(address: str) -> tuple[str, int]:
 class ReferenceMssClient:
     smtp: str  # host:port, implicit TLS
     imap: str  # host:port, implicit TLS
-    ssl_context: ssl.SSLContext  # trusts the operator, presents the ORG certificate
+    ssl_context: ssl.SSLContext | None  # trusts the operator, presents the ORG certificate; None only builds messages
     mailbox: str
     password: str | None
     known_patients: dict[str, dict[str, Any]]  # INS -> identity: the product's patient base
@@ -78,6 +78,8 @@ class ReferenceMssClient:
             client.sendmail(self.mailbox, recipients, raw)
 
     def __post_init__(self) -> None:
+        if self.ssl_context is None:
+            return
         if "mss_other_cipher_suites" in self.defects:
             self.ssl_context.maximum_version = ssl.TLSVersion.TLSv1_2
             self.ssl_context.set_ciphers("ECDHE-RSA-CHACHA20-POLY1305")

@@ -15,6 +15,7 @@ from typing import Any
 from harness.core.paths import data_dir
 from harness.core.results import Finding
 from harness.run.verify.mss import Submitted, none_sent
+from harness.run.verify.recorded import require_live
 
 END_OF_EXCHANGE = ("X-MSS-MES", "FIN")  # SC.MSS/CONF.21: the value is "FIN", three capital letters
 
@@ -27,6 +28,12 @@ def tls_rules() -> dict[str, Any]:
 
 def check_cipher_suites(messages: list[Submitted], rules: dict[str, Any] | None = None) -> list[Finding]:
     """MSS-09: each submission's TLS 1.2 suite, and the TLS 1.2 suites offered, are in the MSSanté list."""
+    require_live(
+        "MSS-09",
+        "the TLS version and cipher suites of the session",
+        "la version et les suites TLS de la session",
+        exchanges=[m.exchange for m in messages],
+    )
     if not messages:
         return none_sent("MSS-09")
     rules = rules or tls_rules()

@@ -12,10 +12,18 @@ from typing import Any
 from harness.core.recorder import FAULT, Exchange
 from harness.core.results import Finding
 from harness.run.verify.dmp.requests import requests, succeeded
+from harness.run.verify.recorded import require_live
 
 
 def check_no_authorisation_for_feeding(exchanges: list[Exchange]) -> list[Finding]:
     """DMP-14: the product fed the DMP (one TD2.1 at least) and sent no TD0.3 for it."""
+    # A handed-over feed shows no TD0.3 only because the files hold none: absence needs the live traffic.
+    require_live(
+        "DMP-14",
+        "every request the product sent to the harness's DMP around the feed",
+        "toutes les requêtes envoyées au DMP du harnais autour de l'alimentation",
+        exchanges=exchanges,
+    )
     authorisations = requests(exchanges, "TD0.3")
     return [
         Finding(
