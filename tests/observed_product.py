@@ -54,6 +54,8 @@ def use_by_hand(
         use_mss(do, ouvert, vide, reverse)
     if "dmp" in parts:
         use_dmp(do, ouvert, reverse)
+        # DMP-14: a patient whose DMP gives the user no authorisation is fed all the same
+        do("dmp.feed_document", patient=patients["VIDE"].identity(), title="Compte rendu de consultation", masking=[])
     if "mss" in parts and not reverse:
         use_mss(do, ouvert, vide, reverse)
 
@@ -61,7 +63,7 @@ def use_by_hand(
 def use_mss(do: Any, ouvert: dict[str, Any], vide: dict[str, Any], reverse: bool) -> None:
     sends = [
         ("mss.send_document", {"patient": ouvert, "recipient": PROFESSIONAL}),
-        ("mss.send_to_patient", {"patient": ouvert}),
+        ("mss.send_to_patient", {"patient": ouvert, "no_reply": True}),  # MSS-10: no answer wanted
         ("mss.send_to_patient", {"patient": {**vide, "status": "VALI"}}),
     ]
     for action, params in reversed(sends) if reverse else sends:

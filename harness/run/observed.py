@@ -185,7 +185,16 @@ class ObservedTest:
                 f"aucune alimentation TD2.1 pour {_who(patient)} enregistrée dans cette session "
                 f"(partager pour ce patient un document intitulé {title!r})",
             )
+        self._show_authorisations_before(anchor, patient)
         return self._feed_answer(self._take(anchor))
+
+    def _show_authorisations_before(self, anchor: int, patient: dict[str, Any]) -> None:
+        """The TD0.3 the product sent for the patient since its previous feed: DMP-14 judges feeding without one."""
+        session = self.session.exchanges
+        earlier = [i for i in range(anchor) if self._dmp("TD2.1", patient)(session[i])]
+        start = earlier[-1] + 1 if earlier else 0
+        seen = {e.id for e in self.visible}
+        self.visible += [e for e in session[start:anchor] if self._dmp("TD0.3", patient)(e) and e.id not in seen]
 
     def _entries_of(self, unique_id: str) -> set[str]:
         return {uuid for uuid, uid in self.session.entry_unique_ids().items() if uid == unique_id}
@@ -372,6 +381,14 @@ class ObservedHandle:
         raise not_observed(
             "segur judge cannot inject a fault into traffic that is already recorded; segur run judges it",
             "segur judge ne peut injecter de défaut dans des échanges déjà enregistrés ; segur run le juge",
+        )
+
+    def present_foreign_certificate(self, foreign: bool = True) -> None:
+        raise not_observed(
+            "segur judge cannot switch the operator's certificate during a recorded connection; segur run judges "
+            "that the product refuses a certificate outside IGC-Santé",
+            "segur judge ne peut changer le certificat de l'opérateur dans une connexion déjà enregistrée ; "
+            "segur run juge le refus d'un certificat hors IGC-Santé",
         )
 
     def mailbox(self, address: str, folder: str = "INBOX") -> list[Any]:
