@@ -37,6 +37,17 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    if args.workers < 1:
+        print("segur serve: --workers must be 1 or more", file=sys.stderr)
+        return EXIT_USAGE
+    if args.workers > 1:
+        from harness.cli.serve_workers import run_workers
+
+        return run_workers(args, services, stop)
+    if args.worker:
+        from harness.cli.serve_workers import die_with_parent
+
+        die_with_parent()
     data_dir = Path(args.data_dir) if args.data_dir else None
     token = args.control_token or os.environ.get(CONTROL_TOKEN_ENV) or None
     with HarnessEnvironment(
@@ -52,6 +63,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             tmp = target.with_suffix(target.suffix + ".tmp")
             tmp.write_text(json.dumps(document, indent=2), encoding="utf-8")
             tmp.replace(target)  # readers never see a half-written file
+        if args.worker:  # the supervisor publishes the endpoints, once for all its workers
+            stop.wait()
+            return 0
         print(json.dumps(document, indent=2), flush=True)
         if env.console is not None:
             print(f"segur serve: operator console at {env.console.url} (this machine only)", flush=True)
@@ -127,6 +141,14 @@ def add_commands(commands: Any) -> None:
         default=True,
         help="operator web page on 127.0.0.1: live exchanges, fault injection (default on)",
     )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes sharing the listening sockets, restarted when they die (above 1: needs "
+        "--store postgresql://..., and psc left out; docs/deployment.md, 'Workers')",
+    )
+    serve.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # one of --workers N
     serve.set_defaults(func=_cmd_serve)
 
     pki_cmd = commands.add_parser("pki", help="test PKI (IGC-Santé shaped)")

@@ -14,7 +14,9 @@ The same start/stop serves pytest fixtures, ``segur run`` and ``segur serve``:
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
 import socket
 import ssl
 import threading
@@ -92,8 +94,38 @@ class ServerStartError(RuntimeError):
     """The server did not come up; the message carries what it said."""
 
 
+# `segur serve --workers N`: the supervisor binds every listening socket once and hands each worker
+# their descriptors, JSON {"insi": [fd], "smtp": [fd, fd], ...}, taken in the order the listeners start.
+INHERITED_SOCKETS_ENV = "SEGUR_INHERITED_SOCKETS"
+_inherited: dict[str, list[int]] | None = None
+
+
+def _inherited_socket(name: str) -> socket.socket | None:
+    global _inherited
+    if _inherited is None:
+        raw = os.environ.get(INHERITED_SOCKETS_ENV)
+        try:
+            _inherited = {key: list(fds) for key, fds in json.loads(raw).items()} if raw else {}
+        except (ValueError, AttributeError, TypeError) as exc:
+            raise ServerStartError(f"{INHERITED_SOCKETS_ENV} is not a JSON object of descriptor lists") from exc
+        if raw:
+            _inherited.setdefault("", [])  # marks a worker, even with no listener of some name
+    if not _inherited:
+        return None
+    fds = _inherited.get(name)
+    if not fds:
+        # A worker binding a socket of its own would listen on a port no other worker shares.
+        raise ServerStartError(f"{name}: the supervisor handed this worker no listening socket for it")
+    return socket.socket(fileno=fds.pop(0))
+
+
 def listening_socket(name: str, host: str, port: int) -> socket.socket:
-    """A bound TCP socket for a server on ``host:port`` (0: any free port); ServerStartError if taken."""
+    """A bound TCP socket for a server on ``host:port`` (0: any free port); ServerStartError if taken.
+
+    In a worker of ``segur serve --workers N``, the socket the supervisor bound for ``name``."""
+    inherited = _inherited_socket(name)
+    if inherited is not None:
+        return inherited
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # proto=IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on accepted sockets whose proto
     # says TCP; without it every response waits ~40 ms for the client's delayed ACK (Nagle).
