@@ -82,3 +82,20 @@ def pg_url(pg_cluster) -> Iterator[str]:
     url = pg_cluster.create_database()
     yield url
     pg_cluster.drop_database(url)
+
+
+def sut_context(tmp_path: Path, session_key: str = "k1") -> Any:
+    """A SUT context whose endpoints and PKI files are placeholders: for adapter tests that never connect."""
+    from harness.run.sut import SutContext
+
+    return SutContext(
+        session_key=session_key,
+        endpoints={"insi": f"https://127.0.0.1:1/s/{session_key}/lps"},
+        ca_bundle=tmp_path / "ca.pem",
+        client_cert=tmp_path / "c.pem",
+        client_key=tmp_path / "c.key",
+        client_p12=tmp_path / "c.p12",
+        p12_password="pw",
+        work_dir=tmp_path,
+        pki_dir=tmp_path,
+    )

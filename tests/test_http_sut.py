@@ -17,23 +17,14 @@ from harness.run.replay import InteractionLog
 from harness.run.sut import SutConfigError, SutContext, SutFailure, load_sut
 from harness.run.sut.base import ActionNotSupported
 from harness.run.sut.http import HttpSut, HttpSutSettings
+from tests.conftest import sut_context
 
 Answer = Callable[[dict], tuple[int, bytes]]
 
 
 @pytest.fixture
 def context(tmp_path: Path) -> SutContext:
-    return SutContext(
-        session_key="k1",
-        endpoints={"insi": "https://127.0.0.1:1/s/k1/lps"},
-        ca_bundle=tmp_path / "ca.pem",
-        client_cert=tmp_path / "c.pem",
-        client_key=tmp_path / "c.key",
-        client_p12=tmp_path / "c.p12",
-        p12_password="pw",
-        work_dir=tmp_path,
-        pki_dir=tmp_path,
-    )
+    return sut_context(tmp_path, "k1")
 
 
 class StubHook:

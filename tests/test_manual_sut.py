@@ -17,6 +17,7 @@ from harness.run.console import start_console
 from harness.run.sut.base import ActionNotSupported, SutContext, SutFailure
 from harness.run.sut.manual import ManualSut
 from mock_services.common import ScenarioStore
+from tests.conftest import sut_context
 
 CHANGE = {"X-Segur-Console": "1", "Content-Type": "application/json"}
 ACTION = "insi.search_by_traits"
@@ -34,17 +35,7 @@ def console(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture
 def context(tmp_path: Path) -> SutContext:
-    return SutContext(
-        session_key="run-test-abc",
-        endpoints={"insi": "https://127.0.0.1:1/s/run-test-abc/lps"},
-        ca_bundle=tmp_path / "ca.pem",
-        client_cert=tmp_path / "c.pem",
-        client_key=tmp_path / "c.key",
-        client_p12=tmp_path / "c.p12",
-        p12_password="pw",
-        work_dir=tmp_path,
-        pki_dir=tmp_path,
-    )
+    return sut_context(tmp_path, "run-test-abc")
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from harness.run.sut import SutConfigError, SutContext, SutFailure, load_sut
 from harness.run.sut.base import ActionNotSupported
 from harness.run.sut.command import load_command_sut
 from harness.run.sut.manual import ManualSut
+from tests.conftest import sut_context
 
 ECHO = (
     "import json, os, sys; p = json.loads(os.environ['SEGUR_PARAMS']); "
@@ -21,17 +22,7 @@ ECHO = (
 
 @pytest.fixture
 def context(tmp_path: Path) -> SutContext:
-    return SutContext(
-        session_key="k1",
-        endpoints={"insi": "https://127.0.0.1:1/s/k1/lps"},
-        ca_bundle=tmp_path / "ca.pem",
-        client_cert=tmp_path / "c.pem",
-        client_key=tmp_path / "c.key",
-        client_p12=tmp_path / "c.p12",
-        p12_password="pw",
-        work_dir=tmp_path,
-        pki_dir=tmp_path,
-    )
+    return sut_context(tmp_path, "k1")
 
 
 def write_sut(tmp_path: Path, body: str) -> Path:
