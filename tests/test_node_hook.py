@@ -106,9 +106,7 @@ def test_the_node_hook_passes_the_dmp_suite(tmp_path, hook_url, data_dir):
 @pytest.mark.parametrize(("defect", "keyword", "requirement", "rule"), DEFECT_CASES)
 def test_a_defect_of_the_node_product_fails_its_requirement(tmp_path, data_dir, defect, keyword, requirement, rule):
     with running_hook(tmp_path, defects=defect) as url:
-        status = run(
-            RunOptions(sut=url, suites="dmp", keyword=keyword, report_dir=tmp_path / "r", data_dir=data_dir)
-        )
+        status = run(RunOptions(sut=url, suites="dmp", keyword=keyword, report_dir=tmp_path / "r", data_dir=data_dir))
     result = report(tmp_path / "r")
     assert status == 1
     assert {r["id"]: r["outcome"] for r in result["requirements"]}[requirement] == "fail"
