@@ -149,3 +149,14 @@ def test_the_hook_refuses_a_wrong_bearer_token_and_the_harness_says_so(tmp_path)
         with pytest.raises(SutFailure, match="HTTP 401") as caught:
             HttpSut(HttpSutSettings(url=url, token="wrong")).perform("identity.export", {"identity": identity}, context)
         assert b"bad bearer token" in (caught.value.raw or b"")
+
+
+def test_the_hook_refuses_to_relay_a_document_that_is_not_a_cda(tmp_path):
+    context = SutContext("k", {}, tmp_path, tmp_path, tmp_path, tmp_path, "", tmp_path, tmp_path)
+    patient = {"ins": "280057505600117", "oid": "1.2.250.1.213.1.4.10"}
+    with running_hook(tmp_path) as url:
+        answer = HttpSut(HttpSutSettings(url=url)).perform(
+            "dmp.relay_document", {"patient": patient, "document": "bm90IGEgQ0RB", "masking": []}, context
+        )
+    assert answer.data["outcome"] == "refused"
+    assert "not a CDA" in answer.data["message"]
