@@ -25,9 +25,13 @@ from harness.run.sut.http import HttpSut, HttpSutSettings
 pytestmark = pytest.mark.slow
 
 HOOK = Path(__file__).resolve().parent.parent / "fixtures" / "sut" / "node-hook" / "hook.mjs"
-# What the Node example does in the dmp suite: the TD0.2 existence test and the consultation
-# (TD3.1, TD3.2). The other DMP actions (feeding, updates) answer 501: their tests are not performed.
-DMP_SUBSET = {"DMP-09", "DMP-13"}
+# A defect of the Node product (HOOK_DEFECT), the -k expression selecting the test that judges it,
+# the requirement that must then fail and the rule of the finding that says why.
+DEFECT_CASES = [
+    ("vihf_unsigned", "vihf_is_signed", "DMP-02", "vihf.signature_absent"),
+    ("missing_wsa_action", "soap12_ws_addressing", "DMP-01", "dmp.wsa-action"),
+    ("xds_no_signature_document", "valid_signature_document", "DMP-08", "dmp.signature"),
+]
 
 
 def node_or_skip() -> str:
@@ -40,14 +44,19 @@ def node_or_skip() -> str:
 
 
 @contextlib.contextmanager
-def running_hook(folder: Path, *options: str) -> Iterator[str]:
-    """The Node hook on a free loopback port; yields its URL and stops it on exit."""
+def running_hook(folder: Path, *options: str, defects: str = "") -> Iterator[str]:
+    """The Node hook on a free loopback port, with the ``HOOK_DEFECT`` ``defects``; yields its URL and stops it."""
     node = node_or_skip()
     stderr_path = folder / "stderr.txt"
+    environment = {**os.environ, "HOOK_DEFECT": defects}
     with (
         stderr_path.open("w", encoding="utf-8") as stderr,
         subprocess.Popen(
-            [node, str(HOOK), "--port", "0", *options], stdout=subprocess.PIPE, stderr=stderr, text=True
+            [node, str(HOOK), "--port", "0", *options],
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            env=environment,
         ) as process,
     ):
         try:
@@ -85,14 +94,39 @@ def test_the_node_hook_passes_the_ins_suite(tmp_path, hook_url, data_dir):
     assert status == 0  # INS-15 is an attestation, a reviewer's job: set aside, not "incomplet"
 
 
-def test_the_node_hook_passes_its_dmp_subset_and_skips_the_rest(tmp_path, hook_url, data_dir):
+def test_the_node_hook_passes_the_dmp_suite(tmp_path, hook_url, data_dir):
     status = run(RunOptions(sut=hook_url, suites="dmp", report_dir=tmp_path / "r", data_dir=data_dir))
     result = report(tmp_path / "r")
-    assert status == 4  # incomplet: the actions the hook answers 501 to are not evaluated
     outcomes = {r["id"]: r["outcome"] for r in result["requirements"]}
-    assert {outcomes[r] for r in DMP_SUBSET} == {"pass"}, outcomes
-    others = {t["outcome"] for t in result["tests"] if not DMP_SUBSET & set(t.get("requirements", []))}
-    assert others == {"skip"}, others  # not performed (501), never failed or errored
+    assert len(outcomes) >= 16 and set(outcomes.values()) == {"pass"}, outcomes
+    assert {t["outcome"] for t in result["tests"]} == {"pass"}  # feeding, updates, relay: none skipped as not performed
+    assert status == 0
+
+
+@pytest.mark.parametrize(("defect", "keyword", "requirement", "rule"), DEFECT_CASES)
+def test_a_defect_of_the_node_product_fails_its_requirement(tmp_path, data_dir, defect, keyword, requirement, rule):
+    with running_hook(tmp_path, defects=defect) as url:
+        status = run(RunOptions(sut=url, suites="dmp", keyword=keyword, report_dir=tmp_path / "r", data_dir=data_dir))
+    result = report(tmp_path / "r")
+    assert status == 1
+    assert {r["id"]: r["outcome"] for r in result["requirements"]}[requirement] == "fail"
+    rules = {f["rule"] for t in result["tests"] for f in t["findings"] if f["requirement"] == requirement}
+    assert rule in rules, rules
+
+
+def test_the_hook_refuses_an_unknown_defect_and_lists_the_known_ones():
+    node = node_or_skip()
+    answer = subprocess.run(
+        [node, str(HOOK), "--port", "0"],
+        env={**os.environ, "HOOK_DEFECT": "vihf_unsigned,no_such_defect"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert answer.returncode == 2
+    assert "unknown HOOK_DEFECT no_such_defect" in answer.stderr
+    assert all(name in answer.stderr for name, _, _, _ in DEFECT_CASES)
 
 
 def test_without_node_the_tests_skip_except_in_ci(monkeypatch):
@@ -115,3 +149,14 @@ def test_the_hook_refuses_a_wrong_bearer_token_and_the_harness_says_so(tmp_path)
         with pytest.raises(SutFailure, match="HTTP 401") as caught:
             HttpSut(HttpSutSettings(url=url, token="wrong")).perform("identity.export", {"identity": identity}, context)
         assert b"bad bearer token" in (caught.value.raw or b"")
+
+
+def test_the_hook_refuses_to_relay_a_document_that_is_not_a_cda(tmp_path):
+    context = SutContext("k", {}, tmp_path, tmp_path, tmp_path, tmp_path, "", tmp_path, tmp_path)
+    patient = {"ins": "280057505600117", "oid": "1.2.250.1.213.1.4.10"}
+    with running_hook(tmp_path) as url:
+        answer = HttpSut(HttpSutSettings(url=url)).perform(
+            "dmp.relay_document", {"patient": patient, "document": "bm90IGEgQ0RB", "masking": []}, context
+        )
+    assert answer.data["outcome"] == "refused"
+    assert "not a CDA" in answer.data["message"]
