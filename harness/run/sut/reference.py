@@ -17,6 +17,7 @@ from harness.run.sut.reference_cda import CDA_DEFECTS, DOCUMENT_CODE, build_n1_d
 from harness.run.sut.reference_dmp import DMP_DEFECTS, DmpCallError, ReferenceDmpClient
 from harness.run.sut.reference_fhir import FHIR_DEFECTS
 from harness.run.sut.reference_insi import INSI_DEFECTS, ReferenceInsiClient
+from harness.run.sut.reference_crl import CrlKeeper
 from harness.run.sut.reference_mss import MSS_DEFECTS, ReferenceMssClient
 from harness.run.sut.reference_psc import PSC_DEFECTS, ReferencePscClient
 from harness.run.sut.reference_sas import SAS_DEFECTS
@@ -173,6 +174,7 @@ class ReferenceSut:
                 password="segur-test",
                 known_patients=patients,
                 defects=self.defects,
+                crl_keeper=CrlKeeper(pki.trusted_ca_certificates(layout), self.defects),
             )
         return self._mss_client
 
