@@ -313,9 +313,13 @@ def init_pki(directory: Path, *, force: bool = False, now: dt.datetime | None = 
     crl_path = _write(ca_dir / "organisations.crl.pem", crl.public_bytes(serialization.Encoding.PEM))
     # Kept so that a run can issue, once its ports are known, certificates naming its CRL distribution
     # point (harness.core.pki_crl); a test PKI, trusted by nothing real.
-    _write(ca_dir / ORGANISATIONS_KEY, orgs.key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ), private=True)
+    _write(
+        ca_dir / ORGANISATIONS_KEY,
+        orgs.key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ),
+        private=True,
+    )
     layout = PkiLayout(
         directory=directory,
         root_ca_pem=ca_dir / "root.pem",

@@ -94,7 +94,8 @@ def issue_crl_scenario(
         distribution_point=distribution_point,
         good=issued["good"],
         revoked=issued["revoked"],
-        current_crl=_crl(orgs, now - dt.timedelta(hours=1), now + dt.timedelta(days=CURRENT_CRL_DAYS), [revoked_serial]),
+        current_crl=_crl(
+            orgs, now - dt.timedelta(hours=1), now + dt.timedelta(days=CURRENT_CRL_DAYS), [revoked_serial]
+        ),
         expired_crl=_crl(orgs, now - EXPIRED_CRL_AGE - dt.timedelta(days=7), now - EXPIRED_CRL_AGE, []),
     )
-

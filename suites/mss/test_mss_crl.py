@@ -46,7 +46,9 @@ def test_last_valid_crl_is_kept_when_the_distribution_point_fails(sut, mss):
         answer=first.answer,
     )
     if not first.connected:
-        raise SutFailure(f"with its CRL published, the product did not send to the operator: {first.answer.get('message')}")
+        raise SutFailure(
+            f"with its CRL published, the product did not send to the operator: {first.answer.get('message')}"
+        )
     steps = [first]
     for fault in verify_crl.crl_rules()["faults"]:
         mss.fail_crl_distribution(fault)

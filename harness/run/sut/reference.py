@@ -14,10 +14,10 @@ from harness.protocols.xades import DocumentSigner
 from harness.run.sut.actions import check_answer
 from harness.run.sut.base import ActionNotSupported, ActionResult, SutConfigError, SutContext
 from harness.run.sut.reference_cda import CDA_DEFECTS, DOCUMENT_CODE, build_n1_document
+from harness.run.sut.reference_crl import CrlKeeper
 from harness.run.sut.reference_dmp import DMP_DEFECTS, DmpCallError, ReferenceDmpClient
 from harness.run.sut.reference_fhir import FHIR_DEFECTS
 from harness.run.sut.reference_insi import INSI_DEFECTS, ReferenceInsiClient
-from harness.run.sut.reference_crl import CrlKeeper
 from harness.run.sut.reference_mss import MSS_DEFECTS, ReferenceMssClient
 from harness.run.sut.reference_psc import PSC_DEFECTS, ReferencePscClient
 from harness.run.sut.reference_sas import SAS_DEFECTS

@@ -18,10 +18,10 @@ import urllib.request
 from dataclasses import dataclass, field
 
 from cryptography import x509
-from cryptography.x509.oid import ExtensionOID
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 CRL_DEFECTS: dict[str, str] = {
-    "mss_drops_crl_on_fetch_failure": "forgets its CRL when the current one cannot be fetched, and refuses the operator",
+    "mss_drops_crl_on_fetch_failure": "forgets its CRL when the current one cannot be fetched, refuses the operator",
     "mss_fails_open_on_crl_error": "connects without any revocation check when the current CRL cannot be fetched",
 }
 FETCH_TIMEOUT = 5.0  # seconds
@@ -35,7 +35,7 @@ class CrlUnusable(Exception):
 def distribution_points(certificate: x509.Certificate) -> list[str]:
     """The HTTP URLs of the certificate's CRL Distribution Points extension ([] when it has none)."""
     try:
-        extension = certificate.extensions.get_extension_for_oid(ExtensionOID.CRL_DISTRIBUTION_POINTS).value
+        extension = certificate.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
     except x509.ExtensionNotFound:
         return []
     urls = []
@@ -78,7 +78,9 @@ class CrlKeeper:
         else:
             self.kept[url] = crl
         if crl.get_revoked_certificate_by_serial_number(certificate.serial_number) is not None:
-            raise ssl.SSLError(f"operator certificate revoked: serial {certificate.serial_number} is in the CRL of {url}")
+            raise ssl.SSLError(
+                f"operator certificate revoked: serial {certificate.serial_number} is in the CRL of {url}"
+            )
 
     def _fetch(self, url: str, certificate: x509.Certificate, now: dt.datetime) -> x509.CertificateRevocationList:
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # the point is on this host
@@ -94,7 +96,8 @@ class CrlKeeper:
         except ValueError:
             raise CrlUnusable("not a CRL") from None
         issuer = next((ca for ca in self.issuers if ca.subject == crl.issuer == certificate.issuer), None)
-        if issuer is None or not crl.is_signature_valid(issuer.public_key()):  # type: ignore[arg-type]
+        key = issuer.public_key() if issuer is not None else None
+        if not isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey) or not crl.is_signature_valid(key):
             raise CrlUnusable(f"not signed by the certificate's issuer {certificate.issuer.rfc4514_string()}")
         if not valid_at(crl, now):
             raise CrlUnusable(f"not valid now (thisUpdate {crl.last_update_utc}, nextUpdate {crl.next_update_utc})")

@@ -21,8 +21,8 @@ from cryptography import x509
 
 from harness.protocols import mssmail, xdm
 from harness.run.sut import xdm_writer
-from harness.run.sut.reference_crl import CRL_DEFECTS, CrlKeeper
 from harness.run.sut.reference_cda import DOCUMENT_CODE, build_n1_document, minimal_pdf
+from harness.run.sut.reference_crl import CRL_DEFECTS, CrlKeeper
 
 MSS_DEFECTS: dict[str, str] = {
     "mss_password_auth": "submits with the mailbox password instead of its ORG certificate",

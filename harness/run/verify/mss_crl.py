@@ -59,10 +59,11 @@ def check_last_valid_crl_kept(steps: list[CrlStep]) -> list[Finding]:
         return [
             Finding(
                 "mss.crl-not-fetched",
-                "the product fetched no CRL at the operator certificate's distribution point and connected to an "
-                "operator whose certificate is revoked: it keeps no CRL",
-                message_fr="le produit n'a récupéré aucune CRL au point de distribution du certificat de l'opérateur et "
-                "s'est connecté à un opérateur dont le certificat est révoqué : il ne conserve aucune CRL",
+                "the product fetched no CRL at the operator certificate's distribution point and connected to "
+                "an operator whose certificate is revoked: it keeps no CRL",
+                message_fr="le produit n'a récupéré aucune CRL au point de distribution du certificat de "
+                "l'opérateur et s'est connecté à un opérateur dont le certificat est révoqué : il ne conserve "
+                "aucune CRL",
                 requirement=REQUIREMENT,
                 expected="the CRL fetched at the distribution point, the revoked certificate refused",
                 expected_fr="la CRL récupérée au point de distribution, le certificat révoqué refusé",
@@ -70,40 +71,41 @@ def check_last_valid_crl_kept(steps: list[CrlStep]) -> list[Finding]:
                 received_fr="aucune récupération ; un message envoyé à l'opérateur révoqué",
             )
         ]
-    findings = []
-    for step in steps:
-        if step.fault is None:
-            continue
-        where = step.accepted[0].where if step.accepted else None
-        if step.certificate == "good" and not step.connected:
-            findings.append(
-                Finding(
-                    "mss.crl-kept",
-                    f"while the CRL distribution point failed ({step.fault}), the product did not connect to an operator "
-                    "whose certificate the last valid CRL does not revoke",
-                    message_fr=f"pendant la panne du point de distribution de CRL ({step.fault}), le produit ne s'est pas "
-                    "connecté à un opérateur dont la dernière CRL valide ne révoque pas le certificat",
-                    requirement=REQUIREMENT,
-                    expected="the message sent, checked against the CRL kept from the last successful fetch",
-                    expected_fr="le message envoyé, contrôlé avec la CRL conservée lors de la dernière récupération réussie",
-                    received=f"outcome {step.answer.get('outcome')!r}: {step.answer.get('message')}",
-                    received_fr=f"résultat {step.answer.get('outcome')!r} : {step.answer.get('message')}",
-                )
+    return [finding for step in steps if step.fault is not None for finding in _judge(step)]
+
+
+def _judge(step: CrlStep) -> list[Finding]:
+    """The finding of one send made while the distribution point failed, if any."""
+    outcome = step.answer.get("outcome")
+    during_en = f"while the CRL distribution point failed ({step.fault}), the product"
+    during_fr = f"pendant la panne du point de distribution de CRL ({step.fault}), le produit"
+    if step.certificate == "good" and not step.connected:
+        return [
+            Finding(
+                "mss.crl-kept",
+                f"{during_en} did not connect to an operator whose certificate the last valid CRL does not revoke",
+                message_fr=f"{during_fr} ne s'est pas connecté à un opérateur dont la dernière CRL valide ne "
+                "révoque pas le certificat",
+                requirement=REQUIREMENT,
+                expected="the message sent, checked against the CRL kept from the last successful fetch",
+                expected_fr="le message envoyé, contrôlé avec la CRL conservée de la dernière récupération réussie",
+                received=f"outcome {outcome!r}: {step.answer.get('message')}",
+                received_fr=f"résultat {outcome!r} : {step.answer.get('message')}",
             )
-        if step.certificate == "revoked" and step.connected:
-            findings.append(
-                Finding(
-                    "mss.crl-revoked-accepted",
-                    f"while the CRL distribution point failed ({step.fault}), the product connected to an operator whose "
-                    "certificate the last valid CRL revokes",
-                    message_fr=f"pendant la panne du point de distribution de CRL ({step.fault}), le produit s'est connecté "
-                    "à un opérateur dont la dernière CRL valide révoque le certificat",
-                    requirement=REQUIREMENT,
-                    expected="connection refused: the kept CRL lists the certificate",
-                    expected_fr="connexion refusée : la CRL conservée liste le certificat",
-                    received=f"outcome {step.answer.get('outcome')!r}, {len(step.accepted)} message(s) accepted",
-                    received_fr=f"résultat {step.answer.get('outcome')!r}, {len(step.accepted)} message(s) accepté(s)",
-                    location=where,
-                )
+        ]
+    if step.certificate == "revoked" and step.connected:
+        return [
+            Finding(
+                "mss.crl-revoked-accepted",
+                f"{during_en} connected to an operator whose certificate the last valid CRL revokes",
+                message_fr=f"{during_fr} s'est connecté à un opérateur dont la dernière CRL valide révoque le "
+                "certificat",
+                requirement=REQUIREMENT,
+                expected="connection refused: the kept CRL lists the certificate",
+                expected_fr="connexion refusée : la CRL conservée liste le certificat",
+                received=f"outcome {outcome!r}, {len(step.accepted)} message(s) accepted",
+                received_fr=f"résultat {outcome!r}, {len(step.accepted)} message(s) accepté(s)",
+                location=step.accepted[0].where if step.accepted else None,
             )
-    return findings
+        ]
+    return []
