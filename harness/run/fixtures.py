@@ -333,6 +333,17 @@ class MailHandle(MockHandle):
         """The product's fetches of the CRL distribution point during this test."""
         return self.env.store.exchanges(session_key=self.session_key, service="crl")
 
+    def exchange_counts(self) -> tuple[int, int]:
+        """How many mail exchanges and CRL fetches this test has recorded so far: a step of a test is
+        what lies between two counts. A replay, which holds every exchange from the start, gets the
+        counts of the recorded run."""
+        if self.replayer is not None:
+            mail, fetches = self.replayer.call("mss.exchange_counts")
+            return int(mail), int(fetches)
+        counts = len(self.exchanges()), len(self.crl_fetches())
+        self.log.call("mss.exchange_counts", list(counts))
+        return counts
+
     def mailbox(self, address: str, folder: str = "INBOX") -> list[Any]:
         if self.replayer is not None:
             return self.replayer.mailbox()

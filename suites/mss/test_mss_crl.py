@@ -20,7 +20,7 @@ PROFESSIONAL = "claire.hospitaliere-test@harnais.mssante.fr"
 def send_with(sut, mss, fault: str | None, certificate: str) -> verify_crl.CrlStep:
     """One send while the operator presents ``certificate`` and the distribution point answers ``fault``."""
     mss.present_crl_certificate(certificate)
-    sent_before, fetched_before = len(verify.submitted(mss.exchanges())), len(mss.crl_fetches())
+    mail_before, fetched_before = mss.exchange_counts()
     answer = sut.perform(
         "mss.send_document",
         patient=identity(PATIENT),
@@ -28,8 +28,10 @@ def send_with(sut, mss, fault: str | None, certificate: str) -> verify_crl.CrlSt
         title="Compte rendu",
         document_type=sut.flow.document_type(),
     )
-    accepted = verify.submitted(mss.exchanges())[sent_before:]
-    return verify_crl.CrlStep(fault, certificate, answer.data, accepted, mss.crl_fetches()[fetched_before:])
+    mail_after, fetched_after = mss.exchange_counts()
+    accepted = verify.submitted(mss.exchanges()[mail_before:mail_after])
+    fetches = mss.crl_fetches()[fetched_before:fetched_after]
+    return verify_crl.CrlStep(fault, certificate, answer.data, accepted, fetches)
 
 
 @pytest.mark.requirement("MSS-12")
