@@ -229,7 +229,7 @@ class HarnessEnvironment:
             served = serve_app(create_app(self.store, publication, self.active_session), name="crl", host=self.host)
             self.on_close.append(served.stop)
             url = f"http://{self._bracketed_public_host()}:{served.port}{CRL_PATH}"
-            # A folder of this environment's own: runs sharing a data folder never pair a certificate with another's key.
+            # This environment's own folder: runs sharing a data folder never pair a certificate with another's key.
             scenario = issue_crl_scenario(self.pki, url, self.data_dir / "crl" / self.run_key)
             publication.current_crl, publication.expired_crl = scenario.current_crl, scenario.expired_crl
             for name, credential in (("crl-good", scenario.good), ("crl-revoked", scenario.revoked)):
