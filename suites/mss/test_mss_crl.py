@@ -48,8 +48,10 @@ def test_last_valid_crl_is_kept_when_the_distribution_point_fails(sut, mss):
         answer=first.answer,
     )
     if not first.connected:
+        message = first.answer.get("message")
         raise SutFailure(
-            f"with its CRL published, the product did not send to the operator: {first.answer.get('message')}"
+            f"with its CRL published, the product did not send to the operator: {message}",
+            f"avec sa CRL publiée, le produit n'a pas envoyé à l'opérateur : {message}",
         )
     steps = [first]
     for fault in verify_crl.crl_rules()["faults"]:
