@@ -36,7 +36,7 @@ from suites.ins.persons import stored_identity
 EXAMPLE = data_dir("fixtures") / "sut" / "artifacts-example"
 # What a folder of files cannot show: it needs the product talking to the harness's mocks.
 LIVE_ONLY = {"INS-04", "INS-05", "INS-06", "INS-07", "INS-10", "INS-11", "INS-12", "INS-13", "INS-14", "MSS-01"}
-LIVE_ONLY |= {"DMP-02", "DMP-08", "DMP-14", "MSS-09", "MSS-11"}
+LIVE_ONLY |= {"DMP-02", "DMP-08", "DMP-14", "MSS-09", "MSS-11", "MSS-12"}
 JUDGED = {f"CDA-0{i}" for i in range(1, 9)} | {f"FHIR-0{i}" for i in range(1, 10)}
 JUDGED |= {"INS-01", "INS-02", "INS-03", "MSS-02", "MSS-03", "MSS-04", "MSS-06", "DMP-04", "DMP-05", "DMP-06", "DMP-07"}
 SUITES = "cda,fhir,mss,ins,dmp"

@@ -90,6 +90,8 @@ EXPECTED_FAILURE = {
     "mss_other_cipher_suites": "MSS-09",
     "mss_no_end_of_exchange": "MSS-10",
     "mss_accepts_any_server_certificate": "MSS-11",
+    "mss_drops_crl_on_fetch_failure": "MSS-12",
+    "mss_fails_open_on_crl_error": "MSS-12",
     "fhir_unknown_element": "FHIR-01",
     "fhir_ins_bad_key": "FHIR-02",
     "fhir_no_birth_place": "FHIR-03",

@@ -37,6 +37,7 @@ P12_PASSWORD = "segur-test"
 MANIFEST = "pki.json"
 ORGANISATION = "SEGUR HARNESS TEST"
 KEY_SIZE = 2048
+ORGANISATIONS_KEY = "organisations.key"  # in ca/: the key of the "organisations" intermediate
 
 SAS_CLIENT_CN = "PLATEFORME-NUMERIQUE-SAS-TEST"
 SAS_CLIENT_OU = "SAS TEST"
@@ -171,6 +172,7 @@ def _leaf(
     days: int,
     usage: str,
     san: x509.SubjectAlternativeName | None = None,
+    extra: Iterable[x509.ExtensionType] = (),
 ) -> x509.Certificate:
     builder = _builder(subject, issuer, key, start, days)
     builder = builder.add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
@@ -184,6 +186,8 @@ def _leaf(
     builder = builder.add_extension(x509.ExtendedKeyUsage(ekus), critical=False)
     if san is not None:
         builder = builder.add_extension(san, critical=False)
+    for extension in extra:
+        builder = builder.add_extension(extension, critical=False)
     return builder.sign(issuer.key, hashes.SHA256())
 
 
@@ -220,6 +224,17 @@ def _save_credential(
     )
 
 
+def loopback_names() -> x509.SubjectAlternativeName:
+    """The names of a server certificate for the mocks on this host."""
+    return x509.SubjectAlternativeName(
+        [
+            x509.DNSName("localhost"),
+            x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+            x509.IPAddress(ipaddress.ip_address("::1")),
+        ]
+    )
+
+
 def init_pki(directory: Path, *, force: bool = False, now: dt.datetime | None = None) -> PkiLayout:
     """Create the whole test PKI in ``directory``; refuses to overwrite one unless ``force``."""
     directory = Path(directory)
@@ -251,13 +266,7 @@ def init_pki(directory: Path, *, force: bool = False, now: dt.datetime | None = 
     _write(ca_dir / "unknown-root.pem", _pem(unknown.cert))
 
     server_key = _key()
-    san = x509.SubjectAlternativeName(
-        [
-            x509.DNSName("localhost"),
-            x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-            x509.IPAddress(ipaddress.ip_address("::1")),
-        ]
-    )
+    san = loopback_names()
     orgs = intermediates["organisations"]
     assert orgs.cert is not None
     server_cert = _leaf(
@@ -302,6 +311,15 @@ def init_pki(directory: Path, *, force: bool = False, now: dt.datetime | None = 
         )
     crl = crl_builder.sign(orgs.key, hashes.SHA256())
     crl_path = _write(ca_dir / "organisations.crl.pem", crl.public_bytes(serialization.Encoding.PEM))
+    # Kept so that a run can issue, once its ports are known, certificates naming its CRL distribution
+    # point (harness.core.pki_crl); a test PKI, trusted by nothing real.
+    _write(
+        ca_dir / ORGANISATIONS_KEY,
+        orgs.key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ),
+        private=True,
+    )
     layout = PkiLayout(
         directory=directory,
         root_ca_pem=ca_dir / "root.pem",
@@ -331,13 +349,7 @@ def foreign_server_credential(layout: PkiLayout) -> Credential:
         now = dt.datetime.now(dt.UTC)
         ca = _Issuer(_name("TEST AC COMMERCIALE HORS IGC-SANTE", "NOT IGC-SANTE"), _key())
         ca.cert = _ca(ca.name, None, ca.key, now)
-        san = x509.SubjectAlternativeName(
-            [
-                x509.DNSName("localhost"),
-                x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                x509.IPAddress(ipaddress.ip_address("::1")),
-            ]
-        )
+        san = loopback_names()
         key = _key()
         cert = _leaf(_name("localhost", "SERVICES SIMULES"), ca, key, now - dt.timedelta(days=1), 825, "server", san)
         key_pem = key.private_bytes(
@@ -402,6 +414,7 @@ def load_or_create_pki(directory: Path) -> PkiLayout:
         layout = _layout_from(directory, manifest)
         horizon = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
         files = [layout.root_ca_pem, layout.ca_bundle, layout.crl_pem, layout.unknown_ca_pem, layout.root_ca_der]
+        files.append(layout.directory / "ca" / ORGANISATIONS_KEY)  # PKIs made before it was kept are remade
         files += [p for c in [layout.server, *layout.clients.values()] for p in (c.cert_pem, c.key_pem, c.p12)]
         files += [p for signer in layout.signers.values() for p in signer.files()]
         complete = all(p.is_file() for p in files) and set(layout.clients) == set(CLIENT_PROFILES)

@@ -24,7 +24,9 @@ from mock_services.insi.settings import SETTINGS_ENV as INSI_SETTINGS_ENV
 from mock_services.mssante.smtp import ActiveSession
 
 if TYPE_CHECKING:
+    from harness.core.pki_crl import CrlScenario
     from harness.run.console import RunningConsole
+    from mock_services.crl import CrlPublication
 
 
 def _insi_app(env: HarnessEnvironment) -> Any:
@@ -154,6 +156,9 @@ class HarnessEnvironment:
         self.run_key = uuid.uuid4().hex[:12]
         self.active_session = ActiveSession()
         self.mss: Any = None  # the MSSanté operator, once started
+        # Other server certificates the operator can present, by name (filled by crl_distribution()).
+        self.operator_certificates: dict[str, Any] = {}
+        self.crl: tuple[CrlScenario, CrlPublication, ServedApp] | None = None
         self.console: RunningConsole | None = None  # the operator console, once started
         self.trust_override: list[Any] | None = None
 
@@ -206,8 +211,31 @@ class HarnessEnvironment:
                 bearer=bearer,
                 active=self.active_session,
                 database=self.storage.database("mailboxes.sqlite3"),
+                other_certificates=self.operator_certificates,
             )
         return self.mss
+
+    def crl_distribution(self) -> tuple[CrlScenario, CrlPublication]:
+        """The CRL distribution point (plain HTTP) and the operator certificates naming it, made on first use.
+
+        The operator presents them as ``crl-good`` and ``crl-revoked`` (``active_session.operator_certificate``).
+        """
+        if self.crl is None:
+            from harness.core.pki_crl import issue_crl_scenario
+            from mock_services.crl import CRL_PATH, CrlPublication, create_app
+
+            self.start_mss()
+            publication = CrlPublication(b"", b"")  # the CRLs come once the URL they are published at is known
+            served = serve_app(create_app(self.store, publication, self.active_session), name="crl", host=self.host)
+            self.on_close.append(served.stop)
+            url = f"http://{self._bracketed_public_host()}:{served.port}{CRL_PATH}"
+            # This environment's own folder: runs sharing a data folder never pair a certificate with another's key.
+            scenario = issue_crl_scenario(self.pki, url, self.data_dir / "crl" / self.run_key)
+            publication.current_crl, publication.expired_crl = scenario.current_crl, scenario.expired_crl
+            for name, credential in (("crl-good", scenario.good), ("crl-revoked", scenario.revoked)):
+                self.operator_certificates[name] = pki.server_ssl_context(self.pki, credential=credential)
+            self.crl = (scenario, publication, served)
+        return self.crl[0], self.crl[1]
 
     def start_any(self, service: str) -> None:
         self.start_mss() if service in MAIL_SERVICES else self.start(service)
@@ -263,6 +291,8 @@ class HarnessEnvironment:
         if self.mss is not None:
             endpoints = self._mail_endpoints(self.mss)
             doc["mss"] = {key: endpoints[key] for key in ("smtp", "smtp_starttls", "imap")}
+            if self.crl is not None:
+                doc["mss"]["crl_distribution_point"] = self.crl[0].distribution_point
         client = self.pki.client("insi-auto")
         doc["pki"] = {
             "ca_bundle": str(self.pki.ca_bundle),
@@ -282,6 +312,7 @@ class HarnessEnvironment:
         if self.mss is not None:
             self.mss.stop()
             self.mss = None
+        self.crl = None
         for close in self.on_close:
             close()
         self.on_close.clear()

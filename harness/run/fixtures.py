@@ -307,10 +307,42 @@ class MailHandle(MockHandle):
         self.url = self.operator.endpoints()["smtp"]
         self.log, self.replayer = log, replayer
         env.active_session.foreign_certificate = False  # an earlier test's choice never lasts
+        env.active_session.operator_certificate = None
+        if env.crl is not None:
+            env.crl[1].switch(None)
 
     def present_foreign_certificate(self, foreign: bool = True) -> None:
         """From now on in this test, the operator presents a server certificate from outside IGC-Santé."""
         self.env.active_session.foreign_certificate = foreign
+
+    def present_crl_certificate(self, which: str) -> None:
+        """From now on in this test, the operator presents a certificate naming the harness's CRL
+        distribution point: ``good``, or ``revoked`` (listed in the current CRL)."""
+        if which not in ("good", "revoked"):
+            raise ValueError(f"no operator certificate {which!r} with a CRL distribution point: good or revoked")
+        if self.replayer is None:  # a replay judges what was recorded: nothing to present
+            self.env.crl_distribution()
+            self.env.active_session.operator_certificate = f"crl-{which}"
+
+    def fail_crl_distribution(self, fault: str | None) -> None:
+        """From now on in this test, the CRL distribution point answers with ``fault`` (None: the current CRL)."""
+        if self.replayer is None:
+            self.env.crl_distribution()[1].switch(fault)
+
+    def crl_fetches(self) -> list[Any]:
+        """The product's fetches of the CRL distribution point during this test."""
+        return self.env.store.exchanges(session_key=self.session_key, service="crl")
+
+    def exchange_counts(self) -> tuple[int, int]:
+        """How many mail exchanges and CRL fetches this test has recorded so far: a step of a test is
+        what lies between two counts. A replay, which holds every exchange from the start, gets the
+        counts of the recorded run."""
+        if self.replayer is not None:
+            mail, fetches = self.replayer.call("mss.exchange_counts")
+            return int(mail), int(fetches)
+        counts = len(self.exchanges()), len(self.crl_fetches())
+        self.log.call("mss.exchange_counts", list(counts))
+        return counts
 
     def mailbox(self, address: str, folder: str = "INBOX") -> list[Any]:
         if self.replayer is not None:

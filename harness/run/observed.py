@@ -391,6 +391,20 @@ class ObservedHandle:
             "segur run juge le refus d'un certificat hors IGC-Santé",
         )
 
+    def present_crl_certificate(self, which: str) -> None:
+        raise not_observed(
+            "segur judge cannot make the operator present a certificate naming the harness's CRL distribution "
+            "point, nor make that point fail; segur run judges that the product keeps the last valid CRL",
+            "segur judge ne peut faire présenter par l'opérateur un certificat désignant le point de distribution "
+            "de CRL du harnais, ni faire échouer ce point ; segur run juge la conservation de la dernière CRL valide",
+        )
+
+    def fail_crl_distribution(self, fault: str | None) -> None:
+        self.present_crl_certificate("good")
+
+    def crl_fetches(self) -> list[Exchange]:
+        return self.view.exchanges("crl")
+
     def mailbox(self, address: str, folder: str = "INBOX") -> list[Any]:
         raise not_observed(
             f"segur judge does not read the mailbox {address}; segur run judges what arrives there",

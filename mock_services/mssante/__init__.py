@@ -102,9 +102,11 @@ def start_operator(
     active: ActiveSession | None = None,
     database: Database | None = None,
     foreign_ssl_context: ssl.SSLContext | None = None,
+    other_certificates: dict[str, ssl.SSLContext] | None = None,
 ) -> MssOperator:
     """The operator's listeners; ``foreign_ssl_context`` (a certificate from outside IGC-Santé) is
-    what a connection gets while ``active.foreign_certificate`` is set."""
+    what a connection gets while ``active.foreign_certificate`` is set, ``other_certificates[name]``
+    while ``active.operator_certificate`` is ``name`` (the caller may fill the mapping later)."""
     from mock_services.mssante.imap import ImapServer, serve_imap
 
     settings = settings or MssSettings()
@@ -114,11 +116,14 @@ def start_operator(
         store = MailStore(database=database)
     else:
         store = MailStore(data_dir / "mailboxes.sqlite3" if data_dir else ":memory:")
-    if foreign_ssl_context is not None:
+    if foreign_ssl_context is not None or other_certificates is not None:
+        others = other_certificates if other_certificates is not None else {}
 
         def choose_certificate(connection: ssl.SSLObject, server_name: str | None, _: ssl.SSLContext) -> None:
-            if active.foreign_certificate:
+            if active.foreign_certificate and foreign_ssl_context is not None:
                 connection.context = foreign_ssl_context
+            elif active.operator_certificate in others:
+                connection.context = others[active.operator_certificate]
 
         ssl_context.sni_callback = choose_certificate  # called with or without SNI, before the certificate goes
 

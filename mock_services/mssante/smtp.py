@@ -46,6 +46,8 @@ class ActiveSession:
         self.key = key
         # This test's connections get the server certificate from outside IGC-Santé (SC.MSS/CONF.27).
         self.foreign_certificate = False
+        # The name of another server certificate the operator presents in this test (SC.MSS/CONF.22), or None.
+        self.operator_certificate: str | None = None
 
 
 @dataclass(frozen=True)

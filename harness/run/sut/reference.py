@@ -14,6 +14,7 @@ from harness.protocols.xades import DocumentSigner
 from harness.run.sut.actions import check_answer
 from harness.run.sut.base import ActionNotSupported, ActionResult, SutConfigError, SutContext
 from harness.run.sut.reference_cda import CDA_DEFECTS, DOCUMENT_CODE, build_n1_document
+from harness.run.sut.reference_crl import CrlKeeper
 from harness.run.sut.reference_dmp import DMP_DEFECTS, DmpCallError, ReferenceDmpClient
 from harness.run.sut.reference_fhir import FHIR_DEFECTS
 from harness.run.sut.reference_insi import INSI_DEFECTS, ReferenceInsiClient
@@ -173,6 +174,7 @@ class ReferenceSut:
                 password="segur-test",
                 known_patients=patients,
                 defects=self.defects,
+                crl_keeper=CrlKeeper(pki.trusted_ca_certificates(layout), self.defects),
             )
         return self._mss_client
 

@@ -22,6 +22,7 @@ from cryptography import x509
 from harness.protocols import mssmail, xdm
 from harness.run.sut import xdm_writer
 from harness.run.sut.reference_cda import DOCUMENT_CODE, build_n1_document, minimal_pdf
+from harness.run.sut.reference_crl import CRL_DEFECTS, CrlKeeper
 
 MSS_DEFECTS: dict[str, str] = {
     "mss_password_auth": "submits with the mailbox password instead of its ORG certificate",
@@ -36,6 +37,7 @@ MSS_DEFECTS: dict[str, str] = {
     "mss_no_end_of_exchange": "writes no X-MSS-MES: FIN when the professional wants no answer from the patient",
     "mss_other_cipher_suites": "offers TLS 1.2 cipher suites outside the MSSanté list (ChaCha20, no TLS 1.3)",
     "mss_accepts_any_server_certificate": "connects to the operator whatever server certificate it presents",
+    **CRL_DEFECTS,
 }
 # SC.MSS/CONF.27: the operator's certificate comes from IGC-Santé's Élémentaire Organisations range (facts §1.4
 # names the real CA "AC IGC-SANTE ELEMENTAIRE ORGANISATIONS"; the test PKI prefixes it with TEST).
@@ -65,6 +67,7 @@ class ReferenceMssClient:
     defects: frozenset[str] = frozenset()
     integrated: list[dict[str, Any]] = field(default_factory=list)
     timeout: float = 20.0
+    crl_keeper: CrlKeeper | None = None  # revocation by CRL of an operator certificate naming a distribution point
 
     # -- sending ---------------------------------------------------------------------------
 
@@ -98,6 +101,8 @@ class ReferenceMssClient:
         names = issuer.get_attributes_for_oid(x509.NameOID.COMMON_NAME) if issuer is not None else []
         if not any(OPERATOR_CA_NAME in str(name.value) for name in names):
             raise ssl.SSLError(f"operator certificate not issued by {OPERATOR_CA_NAME}")
+        if self.crl_keeper is not None and der:
+            self.crl_keeper.check(x509.load_der_x509_certificate(der))
 
     def _document_message(
         self,
