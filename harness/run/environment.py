@@ -76,6 +76,29 @@ def _dmp_app(env: HarnessEnvironment) -> Any:
     return create_app(env.store, env.scenarios, settings=settings, patients=patients, registry=registry, faults=faults)
 
 
+def _vihf_proxy_app(env: HarnessEnvironment) -> Any:
+    from harness.protocols.vihf import VihfSigner
+    from mock_services.common import DEFAULT_SESSION
+    from mock_services.vihf_proxy import ProxySettings, Upstreams, create_app
+
+    # Both upstreams run before the proxy takes requests: it looks their URLs up per session key.
+    env.start("psc")
+    env.start("dmp")
+
+    def upstreams(session_key: str) -> Upstreams:
+        key = None if session_key == DEFAULT_SESSION else session_key
+        userinfo = env.endpoint("psc", key) + "/protocol/openid-connect/userinfo"
+        return Upstreams(userinfo_url=userinfo, dmp_base=env.endpoint("dmp", key))
+
+    # GENVIHF: one certificate for the proxy's TLS client authentication and its VIHF signature.
+    credential = env.pki.client("vihf-proxy")
+    settings = ProxySettings(
+        signer=VihfSigner.from_files(credential.key_pem, credential.cert_pem),
+        client_tls=pki.client_ssl_context(env.pki, "vihf-proxy"),
+    )
+    return create_app(env.store, env.scenarios, settings=settings, upstreams=upstreams)
+
+
 def _sas_app(env: HarnessEnvironment) -> Any:
     from mock_services.sas import create_app
 
@@ -88,6 +111,8 @@ SERVICE_FACTORIES: dict[str, tuple[Callable[[HarnessEnvironment], Any], str]] = 
     "psc": (_psc_app, "auth/realms/esante-wallet"),
     "dmp": (_dmp_app, "si-dmp-server/v2/services"),
     "sas": (_sas_app, "sas"),  # the SAS platform's FHIR base (appointments the product sends)
+    # The PSC -> VIHF gateway in front of the DMP (GENVIHF): DMPi services base, calls with a PSC token.
+    "vihf_proxy": (_vihf_proxy_app, "si-dmp-server/v2/services"),
 }
 # Mail services have no URL path to carry a session: their listeners are started apart.
 MAIL_SERVICES = {"mss"}
@@ -260,6 +285,8 @@ class HarnessEnvironment:
             doc["dmp"] = {"url": self.endpoint("dmp")}
         if "sas" in self.servers:
             doc["sas"] = {"url": self.endpoint("sas")}
+        if "vihf_proxy" in self.servers:
+            doc["vihf_proxy"] = {"url": self.endpoint("vihf_proxy")}
         if self.mss is not None:
             endpoints = self._mail_endpoints(self.mss)
             doc["mss"] = {key: endpoints[key] for key in ("smtp", "smtp_starttls", "imap")}

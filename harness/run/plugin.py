@@ -31,6 +31,7 @@ from harness.run.fixtures import (  # registered with the plugin: pytest finds f
     segur_session_key,
     segur_sut,
     sut,
+    vihf_proxy,
 )
 from harness.run.replay import NOT_REJUDGEABLE
 from harness.run.session import (
