@@ -45,7 +45,7 @@ from harness.run.session import (
 from harness.run.sut.base import SutFailure
 
 # The fixtures live in harness.run.fixtures; naming them here is what makes pytest register them.
-FIXTURES = (browser, dmp, insi, mss, psc, segur_env, segur_session_key, segur_sut, sut)
+FIXTURES = (browser, dmp, insi, mss, psc, segur_env, segur_session_key, segur_sut, sut, vihf_proxy)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
