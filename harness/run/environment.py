@@ -96,7 +96,9 @@ def _vihf_proxy_app(env: HarnessEnvironment) -> Any:
         signer=VihfSigner.from_files(credential.key_pem, credential.cert_pem),
         client_tls=pki.client_ssl_context(env.pki, "vihf-proxy"),
     )
-    return create_app(env.store, env.scenarios, settings=settings, upstreams=upstreams)
+    app = create_app(env.store, env.scenarios, settings=settings, upstreams=upstreams)
+    env.after_stop.setdefault("vihf_proxy", []).append(app.state.proxy.close)
+    return app
 
 
 def _sas_app(env: HarnessEnvironment) -> Any:
@@ -176,6 +178,8 @@ class HarnessEnvironment:
         self.servers: dict[str, ServedApp] = {}
         self.apps: dict[str, Any] = {}
         self.on_close: list[Callable[[], None]] = []
+        # Run right after one service's server stops (its kept-alive client connections to other mocks).
+        self.after_stop: dict[str, list[Callable[[], None]]] = {}
         self.run_key = uuid.uuid4().hex[:12]
         self.active_session = ActiveSession()
         self.mss: Any = None  # the MSSanté operator, once started
@@ -303,8 +307,11 @@ class HarnessEnvironment:
         return doc
 
     def close(self) -> None:
-        for served in self.servers.values():
+        # Last started first: a mock calling others (the VIHF proxy) lets go of them before they stop.
+        for name, served in reversed(list(self.servers.items())):
             served.stop()
+            for release in self.after_stop.pop(name, []):
+                release()
         self.servers.clear()
         if self.mss is not None:
             self.mss.stop()

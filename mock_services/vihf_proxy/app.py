@@ -28,6 +28,7 @@ from typing import Any
 import httpx
 from lxml import etree
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -74,6 +75,10 @@ class _Refusal(Exception):
 class VihfProxy:
     def __init__(self, store: ExchangeStore, settings: ProxySettings, upstreams: Callable[[str], Upstreams]):
         self.store, self.settings, self.upstreams = store, settings, upstreams
+        self._http = httpx.Client(verify=settings.client_tls or True, timeout=settings.timeout)
+
+    def close(self) -> None:
+        self._http.close()
 
     async def endpoint(self, request: Request) -> Response:
         session_key = request.path_params.get("session_key", DEFAULT_SESSION)
@@ -118,37 +123,45 @@ class VihfProxy:
         if scheme.lower() != "bearer" or not token.strip():
             raise _Refusal(401, "Unauthorized: no Bearer access token", {"token": "absent"})
         upstream = self.upstreams(session_key)
+        headers = dict(request.headers)
         try:
-            return await self._relay(request, body, token.strip(), upstream, summary)
+            # A blocking client with a pool of kept-alive mTLS connections, shared by the server's threads:
+            # a new TLS handshake to PSC and to the DMP for each call would triple the proxy's latency.
+            return await run_in_threadpool(
+                self._relay, headers, request.path_params["service"], body, token.strip(), upstream, summary
+            )
         except httpx.HTTPError as exc:
             raise _Refusal(502, f"Bad Gateway: {type(exc).__name__}: {exc}", {}) from None
 
-    async def _relay(
-        self, request: Request, body: bytes, token: str, upstream: Upstreams, summary: dict[str, Any]
+    def _relay(
+        self,
+        headers: dict[str, str],
+        service: str,
+        body: bytes,
+        token: str,
+        upstream: Upstreams,
+        summary: dict[str, Any],
     ) -> tuple[int, bytes, str]:
-        content_type = request.headers.get("content-type", "")
-        async with httpx.AsyncClient(verify=self.settings.client_tls or True, timeout=self.settings.timeout) as http:
-            answer = await http.get(upstream.userinfo_url, headers={"Authorization": f"Bearer {token}"})
-            summary["userinfo_status"] = answer.status_code
-            if answer.status_code != 200:
-                refused = "Unauthorized: the access token was refused by Pro Santé Connect"
-                raise _Refusal(401, refused, {"token": "refused"})
-            userinfo = answer.json()
-            work_situation = request.headers.get(WORK_SITUATION_HEADER)
-            ins = request.headers.get(INS_HEADER)
-            summary.update(token="valid", id_nat_ps=userinfo.get("SubjectNameID"), work_situation=work_situation)
-            summary["ins"] = ins
-            try:
-                claims = proxy_claims(userinfo, work_situation, ins, self.settings.identity)
-            except WrongWorkSituation as exc:
-                raise _Refusal(400, str(exc), {}) from None
-            forwarded, assertion_id = self._with_vihf(body, claims)
-            summary["vihf_id"] = assertion_id
-            sent = await http.post(
-                f"{upstream.dmp_base}/{request.path_params['service']}",
-                content=forwarded,
-                headers={"content-type": content_type or soap.SOAP12_CONTENT_TYPE},
-            )
+        content_type = headers.get("content-type", "")
+        answer = self._http.get(upstream.userinfo_url, headers={"Authorization": f"Bearer {token}"})
+        summary["userinfo_status"] = answer.status_code
+        if answer.status_code != 200:
+            raise _Refusal(401, "Unauthorized: the access token was refused by Pro Santé Connect", {"token": "refused"})
+        userinfo = answer.json()
+        work_situation, ins = headers.get(WORK_SITUATION_HEADER.lower()), headers.get(INS_HEADER.lower())
+        summary.update(token="valid", id_nat_ps=userinfo.get("SubjectNameID"), work_situation=work_situation)
+        summary["ins"] = ins
+        try:
+            claims = proxy_claims(userinfo, work_situation, ins, self.settings.identity)
+        except WrongWorkSituation as exc:
+            raise _Refusal(400, str(exc), {}) from None
+        forwarded, assertion_id = self._with_vihf(body, claims)
+        summary["vihf_id"] = assertion_id
+        sent = self._http.post(
+            f"{upstream.dmp_base}/{service}",
+            content=forwarded,
+            headers={"content-type": content_type or soap.SOAP12_CONTENT_TYPE},
+        )
         summary.update(upstream_status=sent.status_code, upstream_trace=sent.headers.get(TRACE_HEADER))
         return sent.status_code, sent.content, sent.headers.get("content-type", soap.SOAP12_CONTENT_TYPE)
 
@@ -188,7 +201,7 @@ def create_app(
         raise ValueError("the VIHF proxy needs its upstreams: the PSC userinfo URL and the DMP base of a session")
     proxy = VihfProxy(store, settings or ProxySettings(), upstreams)
     scenarios = scenarios or ScenarioStore()
-    return Starlette(
+    app = Starlette(
         routes=[
             Route(f"/{BASE_PATH}/{{service}}", proxy.endpoint, methods=["POST"]),
             Route(f"/s/{{session_key}}/{BASE_PATH}/{{service}}", proxy.endpoint, methods=["POST"]),
@@ -196,3 +209,5 @@ def create_app(
             Route("/_segur/scenario/{session_key}", scenario_endpoint(scenarios), methods=["PUT"]),
         ]
     )
+    app.state.proxy = proxy  # its owner closes it (proxy.close) once the server has stopped
+    return app
