@@ -63,6 +63,13 @@ def post_query(env: HarnessEnvironment, key: str, headers: dict[str, str], conte
         return http.post(url, content=body, headers={"content-type": kind, **headers})
 
 
+def test_the_proxy_is_in_the_endpoints_file_and_in_session_documents(env):
+    from harness.run.sessions import session_document
+
+    assert env.endpoints_document()["vihf_proxy"]["url"].endswith("/si-dmp-server/v2/services")
+    assert "/s/abc/si-dmp-server/v2/services" in session_document(env, "abc")["vihf_proxy"]["url"]
+
+
 def test_claims_follow_genvihf_from_the_psc_userinfo():
     userinfo = Registry.load().professionals[MEDECIN].userinfo()
     claims = proxy_claims(userinfo, "10C", "280057505600117", ProxyIdentity())
