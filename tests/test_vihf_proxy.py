@@ -140,6 +140,17 @@ def test_mtom_is_refused_as_genvihf_transforms_one_xml_body(env, key):
     assert answer.status_code == 415
 
 
+def test_an_oversized_or_malformed_request_is_refused_and_recorded(env, key):
+    tokens = log_in(env, key)
+    bearer = {"Authorization": f"Bearer {tokens['access_token']}", "content-type": "application/soap+xml"}
+    with httpx.Client(verify=pki.client_ssl_context(env.pki, "dmp-org"), timeout=20) as http:
+        url = env.endpoint("vihf_proxy", key) + "/DocumentRegistry_Service"
+        assert http.post(url, content=b"<not-soap", headers=bearer).status_code == 400
+        assert http.post(url, content=b"x" * (16 * 1024 * 1024 + 1), headers=bearer).status_code == 413
+    assert [e.http_status for e in env.store.exchanges(session_key=key, service="vihf_proxy")] == [400, 413]
+    assert env.store.exchanges(session_key=key, service="dmp") == []
+
+
 def _jwt(exp: float) -> str:
     def part(data: dict) -> str:
         return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()

@@ -83,9 +83,10 @@ class VihfProxy:
     async def endpoint(self, request: Request) -> Response:
         session_key = request.path_params.get("session_key", DEFAULT_SESSION)
         started = time.time()
-        body = await request.body()
+        body = b""
         summary: dict[str, Any] = {"service": request.path_params["service"]}
         try:
+            body = await self._read_body(request)
             status, payload, content_type = await self._forward(request, body, session_key, summary)
             outcome = OK if status < 400 else FAULT
         except _Refusal as refusal:
@@ -111,11 +112,19 @@ class VihfProxy:
         )
         return Response(payload, status_code=status, headers={"content-type": content_type, TRACE_HEADER: exchange.id})
 
+    async def _read_body(self, request: Request) -> bytes:
+        """The body, read no further than the limit (a huge request is refused, not held in memory)."""
+        limit, chunks, size = self.settings.max_body_bytes, [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise _Refusal(413, f"request larger than {limit} bytes", {})
+            chunks.append(chunk)
+        return b"".join(chunks)
+
     async def _forward(
         self, request: Request, body: bytes, session_key: str, summary: dict[str, Any]
     ) -> tuple[int, bytes, str]:
-        if len(body) > self.settings.max_body_bytes:
-            raise _Refusal(413, f"request larger than {self.settings.max_body_bytes} bytes", {})
         content_type = request.headers.get("content-type", "")
         if mtom.is_multipart(content_type):
             raise _Refusal(415, "the VIHF policy transforms an XML body; multipart (MTOM) is not supported", {})
