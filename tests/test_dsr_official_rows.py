@@ -49,9 +49,12 @@ ROWS = [
     official("MSS/CONF.27", "Le système DOIT accepter uniquement un certificat issu de l'IGC Santé gamme Elementaire "
              "Organisation lorsqu'il se connecte à une interface API LPS d'un système de messagerie MSSanté", "",
              "Critique"),
+    # db_ghseet_socle row 61 (DMP consultation with the PSC identity, through the PSC -> VIHF proxy)
+    official("DMP/PSC.01", "Si le moyen d'identification électronique de l'utilisateur sur le système est Pro Santé "
+             "Connect, le système DOIT permettre son utilisation pour l'appel sécurisé des API DMP"),
     # db_ghseet_socle row 126: in the catalog as an attestation (INS-15)
     official("DMP/UX.11", "Le système DOIT afficher le statut de l'identité"),
-    # db_ghseet_socle rows 169 and 233: not in the catalog
+    # db_ghseet_socle row 169 is MSS-12; row 233 is not in the catalog (PSC.10 also asks for INSi: DMP-30 covers DMP/PSC.01 only)
     official("MSS/CONF.22", "Le système DOIT s'assurer de conserver la dernière CRL non expirée"),
     official("PSC.10", "Le système DOIT permettre son utilisation pour l'appel sécurisé des API des fournisseurs de "
              "données en santé (INSi, DMP, Ordonnance Numérique)"),
@@ -67,6 +70,7 @@ EXPECTED = {
     "MSS/CONF.03": ("automated", ["MSS-09"]),
     "MSS/CONF.21": ("automated", ["MSS-10"]),
     "MSS/CONF.27": ("automated", ["MSS-11"]),
+    "DMP/PSC.01": ("automated", ["DMP-30"]),
     "DMP/UX.11": ("attested", ["INS-15"]),
     "MSS/CONF.22": ("automated", ["MSS-12"]),
     "PSC.10": ("not covered", []),
@@ -93,7 +97,7 @@ def test_export_of_official_rows_reports_automated_attested_and_not_covered(tmp_
         for item in document["official"]
     }
     assert found == EXPECTED
-    assert document["counts"] == {"automated": 10, "attested": 1, "not covered": 1}
+    assert document["counts"] == {"automated": 11, "attested": 1, "not covered": 1}
     assert all(link["via"] == "official_ref without prefix" for i in document["official"] for link in i["catalog"])
 
 
@@ -101,5 +105,5 @@ def test_text_report_names_each_official_requirement_with_its_status(tmp_path, c
     export = write_export(tmp_path / "dsr.xlsx")
     assert cli.main(["requirements", "--dsr", str(export)]) == 0
     out = capsys.readouterr().out
-    assert "12 official requirements" in out and "10 automated, 1 attested, 1 not covered" in out
+    assert "13 official requirements" in out and "11 automated, 1 attested, 1 not covered" in out
     assert "PSC.10" in out and "MSS-12" in out and "INS-17" in out

@@ -31,8 +31,9 @@ pytestmark = pytest.mark.slow
 
 # What segur judge cannot decide from the traffic: how the product read the TD0.2 answer, a document the
 # harness hands the product to relay, mail it received, and what needs the harness to act during the
-# product's connection (the DMP made unavailable for DMP-15, the operator's certificate switched for MSS-11 and MSS-12).
-NOT_OBSERVABLE = {"DMP-13", "DMP-15", "DMP-21", "MSS-07", "MSS-08", "MSS-11", "MSS-12"}
+# product's connection (the DMP made unavailable for DMP-15, the operator's certificate switched for MSS-11 and MSS-12),
+# and a PSC login the harness's browser drives (DMP-30: psc.* actions have no anchor in a session).
+NOT_OBSERVABLE = {"DMP-13", "DMP-15", "DMP-21", "DMP-30", "MSS-07", "MSS-08", "MSS-11", "MSS-12"}
 JUDGED_DEFECTS = [(d, "dmp") for d in sorted(DMP_DEFECTS) if EXPECTED_FAILURE[d] not in NOT_OBSERVABLE]
 JUDGED_DEFECTS += [(d, "mss") for d in sorted(MSS_DEFECTS) if EXPECTED_FAILURE[d] not in NOT_OBSERVABLE]
 JUDGED_DEFECTS += [("cda_missing_ci_sis_template", "dmp"), ("cda_missing_ci_sis_template", "mss")]

@@ -78,6 +78,8 @@ EXPECTED_FAILURE = {
     "dmp_authorises_before_feeding": "DMP-14",
     "dmp_drops_feed_when_unavailable": "DMP-15",
     "dmp_relay_rebuilds_document": "DMP-21",
+    "psc_dmp_self_made_vihf": "DMP-30",
+    "psc_dmp_id_token_as_bearer": "DMP-30",
     "mss_password_auth": "MSS-01",
     "mss_subject_format": "MSS-02",
     "mss_no_pdf_copy": "MSS-02",

@@ -44,7 +44,7 @@ def refusal(args: argparse.Namespace, services: list[str]) -> str | None:
             f"--workers {args.workers} needs a store the workers share: SQLite files belong to one process; "
             "use --store postgresql://user@host:5432/database (or SEGUR_STORE; docs/deployment.md)"
         )
-    if "psc" in services:
+    if "psc" in services or "vihf_proxy" in services:  # the VIHF proxy checks tokens with this process's PSC
         # Each process would sign ID tokens with its own keys: a token would not verify on another worker.
         return (
             f"--workers {args.workers}: the PSC mock keeps its signing keys in process memory, so workers would "

@@ -41,6 +41,7 @@ ORGANISATIONS_KEY = "organisations.key"  # in ca/: the key of the "organisations
 
 SAS_CLIENT_CN = "PLATEFORME-NUMERIQUE-SAS-TEST"
 SAS_CLIENT_OU = "SAS TEST"
+VIHF_PROXY_CN = "PROXY-PSC-VIHF-TEST"
 
 # profile -> (CN, issuer, validity shift, extended key usage); shift: "valid", "expired", "future"
 CLIENT_PROFILES: tuple[str, ...] = (
@@ -57,6 +58,7 @@ CLIENT_PROFILES: tuple[str, ...] = (
     "sas-wrong-cn",
     "sas-wrong-ou",
     "sas-revoked",
+    "vihf-proxy",
 )
 _CLIENT_SPECS: dict[str, tuple[str, str, str]] = {
     "insi-auto": ("INSI-AUTO", "organisations", "valid"),
@@ -74,6 +76,9 @@ _CLIENT_SPECS: dict[str, tuple[str, str, str]] = {
     "sas-wrong-cn": ("AUTRE-PLATEFORME", "organisations", "valid"),
     "sas-wrong-ou": (SAS_CLIENT_CN, "organisations", "valid"),
     "sas-revoked": (SAS_CLIENT_CN, "organisations", "valid"),
+    # The PSC -> VIHF proxy (mock_services/vihf_proxy): one ORG certificate for its TLS client
+    # authentication to the DMP and for signing the VIHF (GENVIHF: both must carry the same DN).
+    "vihf-proxy": (VIHF_PROXY_CN, "organisations", "valid"),
 }
 # OU of the client certificates (ORGANISATION TEST unless named here).
 _CLIENT_OUS = {"sas-platform": SAS_CLIENT_OU, "sas-wrong-cn": SAS_CLIENT_OU, "sas-revoked": SAS_CLIENT_OU}

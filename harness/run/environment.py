@@ -78,6 +78,31 @@ def _dmp_app(env: HarnessEnvironment) -> Any:
     return create_app(env.store, env.scenarios, settings=settings, patients=patients, registry=registry, faults=faults)
 
 
+def _vihf_proxy_app(env: HarnessEnvironment) -> Any:
+    from harness.protocols.vihf import VihfSigner
+    from mock_services.common import DEFAULT_SESSION
+    from mock_services.vihf_proxy import ProxySettings, Upstreams, create_app
+
+    # Both upstreams run before the proxy takes requests: it looks their URLs up per session key.
+    env.start("psc")
+    env.start("dmp")
+
+    def upstreams(session_key: str) -> Upstreams:
+        key = None if session_key == DEFAULT_SESSION else session_key
+        userinfo = env.endpoint("psc", key) + "/protocol/openid-connect/userinfo"
+        return Upstreams(userinfo_url=userinfo, dmp_base=env.endpoint("dmp", key))
+
+    # GENVIHF: one certificate for the proxy's TLS client authentication and its VIHF signature.
+    credential = env.pki.client("vihf-proxy")
+    settings = ProxySettings(
+        signer=VihfSigner.from_files(credential.key_pem, credential.cert_pem),
+        client_tls=pki.client_ssl_context(env.pki, "vihf-proxy"),
+    )
+    app = create_app(env.store, env.scenarios, settings=settings, upstreams=upstreams)
+    env.after_stop.setdefault("vihf_proxy", []).append(app.state.proxy.close)
+    return app
+
+
 def _sas_app(env: HarnessEnvironment) -> Any:
     from mock_services.sas import create_app
 
@@ -90,6 +115,8 @@ SERVICE_FACTORIES: dict[str, tuple[Callable[[HarnessEnvironment], Any], str]] = 
     "psc": (_psc_app, "auth/realms/esante-wallet"),
     "dmp": (_dmp_app, "si-dmp-server/v2/services"),
     "sas": (_sas_app, "sas"),  # the SAS platform's FHIR base (appointments the product sends)
+    # The PSC -> VIHF gateway in front of the DMP (GENVIHF): DMPi services base, calls with a PSC token.
+    "vihf_proxy": (_vihf_proxy_app, "si-dmp-server/v2/services"),
 }
 # Mail services have no URL path to carry a session: their listeners are started apart.
 MAIL_SERVICES = {"mss"}
@@ -153,6 +180,8 @@ class HarnessEnvironment:
         self.servers: dict[str, ServedApp] = {}
         self.apps: dict[str, Any] = {}
         self.on_close: list[Callable[[], None]] = []
+        # Run right after one service's server stops (its kept-alive client connections to other mocks).
+        self.after_stop: dict[str, list[Callable[[], None]]] = {}
         self.run_key = uuid.uuid4().hex[:12]
         self.active_session = ActiveSession()
         self.mss: Any = None  # the MSSanté operator, once started
@@ -288,6 +317,8 @@ class HarnessEnvironment:
             doc["dmp"] = {"url": self.endpoint("dmp")}
         if "sas" in self.servers:
             doc["sas"] = {"url": self.endpoint("sas")}
+        if "vihf_proxy" in self.servers:
+            doc["vihf_proxy"] = {"url": self.endpoint("vihf_proxy")}
         if self.mss is not None:
             endpoints = self._mail_endpoints(self.mss)
             doc["mss"] = {key: endpoints[key] for key in ("smtp", "smtp_starttls", "imap")}
@@ -306,8 +337,11 @@ class HarnessEnvironment:
         return doc
 
     def close(self) -> None:
-        for served in self.servers.values():
+        # Last started first: a mock calling others (the VIHF proxy) lets go of them before they stop.
+        for name, served in reversed(list(self.servers.items())):
             served.stop()
+            for release in self.after_stop.pop(name, []):
+                release()
         self.servers.clear()
         if self.mss is not None:
             self.mss.stop()

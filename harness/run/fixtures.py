@@ -296,6 +296,12 @@ def dmp(request: pytest.FixtureRequest, segur_env: HarnessEnvironment, segur_ses
     return _mock(request, segur_env, "dmp", segur_session_key)
 
 
+@pytest.fixture
+def vihf_proxy(request: pytest.FixtureRequest, segur_env: HarnessEnvironment, segur_session_key: str) -> MockHandle:
+    """The PSC -> VIHF proxy in front of the DMP for this test; ``url`` is its DMPi services base."""
+    return _mock(request, segur_env, "vihf_proxy", segur_session_key)
+
+
 class MailHandle(MockHandle):
     """The MSSanté operator for one test: what was submitted, and the mailboxes."""
 

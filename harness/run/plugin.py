@@ -31,6 +31,7 @@ from harness.run.fixtures import (  # registered with the plugin: pytest finds f
     segur_session_key,
     segur_sut,
     sut,
+    vihf_proxy,
 )
 from harness.run.replay import NOT_REJUDGEABLE
 from harness.run.session import (
@@ -44,7 +45,7 @@ from harness.run.session import (
 from harness.run.sut.base import SutFailure
 
 # The fixtures live in harness.run.fixtures; naming them here is what makes pytest register them.
-FIXTURES = (browser, dmp, insi, mss, psc, segur_env, segur_session_key, segur_sut, sut)
+FIXTURES = (browser, dmp, insi, mss, psc, segur_env, segur_session_key, segur_sut, sut, vihf_proxy)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -45,7 +45,7 @@ PATIENT_MAIL_DOMAIN = "@patient.mssante.fr"
 def session_document(env: HarnessEnvironment, key: str) -> dict[str, Any]:
     """The endpoints carrying ``key`` for the services started, the PKI, and the command that judges it."""
     document: dict[str, Any] = {"session": key, **env.endpoints_document()}
-    for service, field in (("insi", "url"), ("psc", "issuer"), ("dmp", "url")):
+    for service, field in (("insi", "url"), ("psc", "issuer"), ("dmp", "url"), ("vihf_proxy", "url")):
         if service in document:
             document[service] = {field: env.endpoint(service, key)}
     document.pop("console", None)

@@ -183,7 +183,12 @@ ACTIONS: dict[str, ActionSpec] = {
         ActionSpec(
             "dmp.find_documents",
             "List the patient's documents in the DMP (TD3.1).",
-            {"patient": f"the stored identity: {IDENTITY_FIELDS}"},
+            {
+                "patient": f"the stored identity: {IDENTITY_FIELDS}",
+                "authentication": 'optional; "psc": the user logged in with Pro Santé Connect (psc.callback) '
+                "and the call must carry that identity (SC.DMP/PSC.01), through the PSC -> VIHF proxy "
+                "(SEGUR_VIHF_PROXY_URL)",
+            },
             '{"outcome": "ok|refused|error", "documents": [{"unique_id": "...", "title": "...", "type_code": "..."}]}',
             frozenset({"ok", "refused", "error"}),
         ),

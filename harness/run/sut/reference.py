@@ -15,7 +15,7 @@ from harness.run.sut.actions import check_answer
 from harness.run.sut.base import ActionNotSupported, ActionResult, SutConfigError, SutContext
 from harness.run.sut.reference_cda import CDA_DEFECTS, DOCUMENT_CODE, build_n1_document
 from harness.run.sut.reference_crl import CrlKeeper
-from harness.run.sut.reference_dmp import DMP_DEFECTS, DmpCallError, ReferenceDmpClient
+from harness.run.sut.reference_dmp import DMP_DEFECTS, DmpCallError, PscCall, ReferenceDmpClient
 from harness.run.sut.reference_fhir import FHIR_DEFECTS
 from harness.run.sut.reference_insi import INSI_DEFECTS, ReferenceInsiClient
 from harness.run.sut.reference_mss import MSS_DEFECTS, ReferenceMssClient
@@ -178,6 +178,21 @@ class ReferenceSut:
             )
         return self._mss_client
 
+    def _psc_call(self, context: SutContext) -> PscCall | None:
+        """The PSC login of this test as the DMP client needs it, or None when nobody logged in."""
+        login = self._psc_client(context).session
+        if login is None or "vihf_proxy" not in context.endpoints:
+            return None
+        practices = (login.userinfo.get("SubjectRefPro") or {}).get("exercices") or [{}]
+        situation = f"{practices[0].get('codeProfession', '')}{practices[0].get('codeCategorieProfessionnelle', '')}"
+        return PscCall(
+            proxy_url=context.endpoints["vihf_proxy"],
+            access_token=str(login.tokens.get("access_token", "")),
+            id_token=str(login.tokens.get("id_token", "")),
+            id_nat_ps=str(login.userinfo.get("SubjectNameID", "")),
+            work_situation=situation,
+        )
+
     def _perform_dmp(self, action: str, params: dict[str, Any], context: SutContext) -> dict[str, Any]:
         client = self._dmp(context)
         if action == "dmp.send_pending":
@@ -202,7 +217,10 @@ class ReferenceSut:
                     patient, params["title"], replaces=params["unique_id"], document_type=document_type(params)
                 )
             if action == "dmp.find_documents":
-                found = client.find_documents(patient)["documents"]
+                psc = self._psc_call(context) if params.get("authentication") == "psc" else None
+                if params.get("authentication") == "psc" and psc is None:
+                    return {"outcome": "refused", "message": "aucun utilisateur connecté par Pro Santé Connect"}
+                found = client.find_documents(patient, psc)["documents"]
                 keys = ("unique_id", "title", "type_code", "status")
                 return {"outcome": "ok", "documents": [{k: d[k] for k in keys} for d in found]}
             if action == "dmp.read_document":

@@ -41,6 +41,7 @@ class PscLogin:
     nonce: str | None
     verifier: str | None
     tokens: dict[str, Any] = field(default_factory=dict)
+    userinfo: dict[str, Any] = field(default_factory=dict)  # who logged in (calls to the DMP carry it)
 
 
 class ReferencePscClient:
@@ -112,6 +113,7 @@ class ReferencePscClient:
         login.tokens = tokens
         self.session = login
         info = userinfo.json()
+        login.userinfo = dict(info)
         return {"outcome": "logged_in", "user": {"id_nat_ps": info.get("SubjectNameID"), "sub": info.get("sub")}}
 
     def _check_id_token(self, token: str, config: dict[str, Any], http: httpx.Client, nonce: str | None) -> str | None:

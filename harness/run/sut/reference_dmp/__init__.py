@@ -10,7 +10,13 @@ request (``messages``: VIHF, envelope, TD0.2) and its XDS.b side (``metadata``),
 operations (``client``); the names below are what the reference SUT, tests and benchmarks use.
 """
 
-from harness.run.sut.reference_dmp.client import DmpCallError, PreparedCall, ReferenceDmpClient, SharedDocument
+from harness.run.sut.reference_dmp.client import (
+    DmpCallError,
+    PreparedCall,
+    PscCall,
+    ReferenceDmpClient,
+    SharedDocument,
+)
 from harness.run.sut.reference_dmp.product import DMP_DEFECTS, SOURCE_ID, TD02_ACTION, TD21_ACTION
 
 __all__ = [
@@ -20,6 +26,7 @@ __all__ = [
     "TD21_ACTION",
     "DmpCallError",
     "PreparedCall",
+    "PscCall",
     "ReferenceDmpClient",
     "SharedDocument",
 ]

@@ -22,7 +22,7 @@ from harness.protocols import mtom, soap, vihf, xds
 from harness.protocols.xades import DocumentSigner
 from harness.run.sut.reference_cda import DOCUMENT_CODE, build_n1_document
 from harness.run.sut.reference_dmp.messages import envelope as build_envelope
-from harness.run.sut.reference_dmp.messages import td02_body, vihf_assertion
+from harness.run.sut.reference_dmp.messages import psc_self_made_vihf, td02_body, vihf_assertion
 from harness.run.sut.reference_dmp.metadata import (
     availability_update,
     masking_update,
@@ -38,6 +38,22 @@ class PreparedCall:
     url: str
     content: bytes
     content_type: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PscCall:
+    """A DMP call for a user logged in with Pro Santé Connect, through the PSC -> VIHF proxy (GENVIHF).
+
+    The request goes to the proxy without a VIHF, with the access token as a Bearer token, the work
+    situation (profession + category, ``X-Worksituation``) and the patient's INS (``X-insHeader``).
+    """
+
+    proxy_url: str  # the proxy's DMPi services base
+    access_token: str
+    id_token: str
+    id_nat_ps: str
+    work_situation: str
 
 
 class DmpCallError(Exception):
@@ -88,14 +104,24 @@ class ReferenceDmpClient:
         body: etree._Element,
         patient: dict[str, Any] | None,
         attachments: list[tuple[str, str, bytes]] | None = None,
+        psc: PscCall | None = None,
     ) -> PreparedCall:
         """The HTTP request of one transaction, not sent (tests and benchmarks replay or alter it)."""
-        envelope = build_envelope(action, body, self._vihf(patient), self.defects)
+        url, headers, assertion = f"{self.url}/{service}", {}, self._vihf(patient)
+        if psc is not None and "psc_dmp_self_made_vihf" in self.defects:
+            assertion = psc_self_made_vihf(self.signer, patient, psc.id_nat_ps)
+        elif psc is not None:
+            bearer = psc.id_token if "psc_dmp_id_token_as_bearer" in self.defects else psc.access_token
+            url, assertion = f"{psc.proxy_url}/{service}", None
+            headers = {"Authorization": f"Bearer {bearer}", "X-Worksituation": psc.work_situation}
+            if patient is not None:
+                headers["X-insHeader"] = str(patient["ins"])
+        envelope = build_envelope(action, body, assertion, self.defects)
         if attachments is not None:
             data, content_type = mtom.build_multipart(envelope, attachments, soap_action=action)
         else:
             data, content_type = envelope, f'application/soap+xml; charset=utf-8; action="{action}"'
-        return PreparedCall(f"{self.url}/{service}", data, content_type)
+        return PreparedCall(url, data, content_type, headers)
 
     def _call(
         self,
@@ -104,17 +130,21 @@ class ReferenceDmpClient:
         body: etree._Element,
         patient: dict[str, Any] | None,
         attachments: list[tuple[str, str, bytes]] | None = None,
+        psc: PscCall | None = None,
     ) -> tuple[etree._Element, mtom.MultipartMessage | None]:
-        call = self.prepare(service, action, body, patient, attachments)
+        call = self.prepare(service, action, body, patient, attachments, psc)
+        headers = {"content-type": call.content_type, **call.headers}
         try:
             with httpx.Client(verify=self.ssl_context or True, timeout=self.timeout) as client:
-                response = client.post(call.url, content=call.content, headers={"content-type": call.content_type})
+                response = client.post(call.url, content=call.content, headers=headers)
         except httpx.HTTPError as exc:
             raise DmpCallError(f"DMP unreachable: {exc}", unavailable=True) from exc
         unavailable = response.status_code == 503
         if unavailable and "xml" not in response.headers.get("content-type", ""):
             raise DmpCallError("DMP unavailable (HTTP 503)", unavailable=True)
         received_type = response.headers.get("content-type", "")
+        if psc is not None and response.status_code in (400, 401, 403) and "json" in received_type:
+            raise DmpCallError(f"the PSC proxy refused the call (HTTP {response.status_code}): {response.text[:200]}")
         parts = None
         raw = response.content
         if mtom.is_multipart(received_type):
@@ -238,7 +268,8 @@ class ReferenceDmpClient:
 
     # -- TD3.x -----------------------------------------------------------------------------
 
-    def find_documents(self, patient: dict[str, Any]) -> dict[str, Any]:
+    def find_documents(self, patient: dict[str, Any], psc: PscCall | None = None) -> dict[str, Any]:
+        """TD3.1; with ``psc``, as the user logged in with Pro Santé Connect (through the VIHF proxy)."""
         entries = self._query(
             patient,
             xds.FIND_DOCUMENTS,
@@ -246,12 +277,17 @@ class ReferenceDmpClient:
                 "$XDSDocumentEntryPatientId": [f"'{xds.format_cx(patient['ins'], patient['oid'])}'"],
                 "$XDSDocumentEntryStatus": [f"('{xds.APPROVED}')"],
             },
+            psc,
         )
         return {"outcome": "ok", "documents": entries}
 
-    def _query(self, patient: dict[str, Any], query_id: str, params: dict[str, list[str]]) -> list[dict[str, Any]]:
+    def _query(
+        self, patient: dict[str, Any], query_id: str, params: dict[str, list[str]], psc: PscCall | None = None
+    ) -> list[dict[str, Any]]:
         request = stored_query(query_id, params)
-        answer, _ = self._call("DocumentRegistry_Service", "urn:ihe:iti:2007:RegistryStoredQuery", request, patient)
+        answer, _ = self._call(
+            "DocumentRegistry_Service", "urn:ihe:iti:2007:RegistryStoredQuery", request, patient, psc=psc
+        )
         errors = self._registry_errors(answer)
         if errors:
             raise DmpCallError(f"stored query refused: {', '.join(errors)}")

@@ -54,8 +54,33 @@ def vihf_assertion(
     return assertion
 
 
-def envelope(action: str, body: etree._Element, assertion: etree._Element, defects: frozenset[str]) -> bytes:
-    """The SOAP 1.2 envelope of ``body``, with WS-Addressing headers and the VIHF in ``wsse:Security``."""
+def psc_self_made_vihf(
+    signer: vihf.VihfSigner | None, patient: dict[str, Any] | None, id_nat_ps: str
+) -> etree._Element:
+    """Defect ``psc_dmp_self_made_vihf``: the product's own VIHF dressed as the PSC proxy's (indirect mode,
+    AuthnContext MobileTwoFactorUnregistered, the PSC user's IdNatPs), signed with the product's key."""
+    claims = vihf.VihfClaims(
+        name_id=id_nat_ps,
+        structure_id=STRUCTURE["id"],
+        secteur_activite="SA01^1.2.250.1.71.4.2.4",
+        roles=(vihf.Role("10", vihf.CS_G15), vihf.Role("SM54", vihf.CS_R01)),
+        auth_mode="INDIRECTE",
+        patient_id=xds.format_cx(patient["ins"], patient["oid"]) if patient is not None else None,
+        lps_id=LPS["id"],
+        lps_nom=LPS["nom"],
+        lps_version=LPS["version"],
+        lps_homologation=LPS["homologation"],
+        authn_context="urn:oasis:names:tc:SAML:2.0:ac:classes:MobileTwoFactorUnregistered",
+    )
+    assertion = vihf.build_assertion(claims, issuer=signer.issuer if signer else "CN=unsigned")
+    return signer.sign(assertion) if signer is not None else assertion
+
+
+def envelope(action: str, body: etree._Element, assertion: etree._Element | None, defects: frozenset[str]) -> bytes:
+    """The SOAP 1.2 envelope of ``body``, with WS-Addressing headers and the VIHF in ``wsse:Security``.
+
+    Without ``assertion`` (a PSC call through the VIHF proxy) there is no ``wsse:Security``: the proxy adds it.
+    """
     wsa = soap.WSA_NS
     header = []
     if "dmp_no_message_id" not in defects:
@@ -67,10 +92,11 @@ def envelope(action: str, body: etree._Element, assertion: etree._Element, defec
     action_element = soap.wsa_element("Action", action)
     action_element.set(f"{{{soap.SOAP12_NS}}}mustUnderstand", "true")
     header.append(action_element)
-    wsse = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
-    security = etree.Element(f"{{{wsse}}}Security", nsmap={"wsse": wsse})
-    security.append(assertion)
-    header.append(security)
+    if assertion is not None:
+        wsse = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
+        security = etree.Element(f"{{{wsse}}}Security", nsmap={"wsse": wsse})
+        security.append(assertion)
+        header.append(security)
     return soap.envelope(body, header)
 
 

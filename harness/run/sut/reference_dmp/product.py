@@ -27,6 +27,10 @@ DMP_DEFECTS: dict[str, str] = {
     "dmp_drops_feed_when_unavailable": "reports an error and forgets the document when the DMP cannot be reached",
     "dmp_relay_rebuilds_document": "relays a document received from another system by sharing a new document "
     "of its own (new id) instead of the one received",
+    "psc_dmp_self_made_vihf": "with a PSC login, signs a VIHF of its own (AuthnContext MobileTwoFactorUnregistered) "
+    "and calls the DMP directly instead of going through the PSC -> VIHF proxy",
+    "psc_dmp_id_token_as_bearer": "with a PSC login, presents the ID token to the PSC -> VIHF proxy instead of "
+    "the access token",
 }
 
 SOURCE_ID = "2.25.216147016744468532364416963591815342157"  # the reference product's own OID

@@ -3,13 +3,15 @@
 ``requests`` reads the recorded DMPi calls; ``transport`` judges SOAP, WS-Addressing, TLS, MTOM and
 the VIHF (DMP-01 to DMP-03); ``feeding`` feeding without TD0.3 and on hold (DMP-14, DMP-15);
 ``documents`` judges consultation and document management
-(DMP-09 to DMP-12) against what the registry returned. They read the raw recorded bytes only.
+(DMP-09 to DMP-12) against what the registry returned; ``psc`` a call for a user logged in with
+PSC through the PSC -> VIHF proxy (DMP-30). They read the raw recorded bytes only.
 """
 
 from __future__ import annotations
 
 from harness.run.verify.dmp.documents import check_consultation, check_masking, check_replacement, check_status_change
 from harness.run.verify.dmp.feeding import check_no_authorisation_for_feeding, check_send_on_hold
+from harness.run.verify.dmp.psc import check_dmp_calls, check_proxy_calls
 from harness.run.verify.dmp.relay import check_relay
 from harness.run.verify.dmp.requests import (
     ACTIONS,
@@ -35,8 +37,10 @@ __all__ = [
     "MESSAGE_ID",
     "DmpRequest",
     "check_consultation",
+    "check_dmp_calls",
     "check_masking",
     "check_no_authorisation_for_feeding",
+    "check_proxy_calls",
     "check_relay",
     "check_replacement",
     "check_send_on_hold",
