@@ -36,19 +36,13 @@ STABLE_AFTER_S = 30.0  # a worker that lived this long resets its backoff
 STOP_GRACE_S = 10.0
 
 
-def refusal(args: argparse.Namespace, services: list[str]) -> str | None:
+def refusal(args: argparse.Namespace) -> str | None:
     """Why ``--workers`` above 1 cannot run with these options, or None."""
     url = parse_store(args.store if args.store is not None else os.environ.get(STORE_ENV))
     if url is None:
         return (
             f"--workers {args.workers} needs a store the workers share: SQLite files belong to one process; "
             "use --store postgresql://user@host:5432/database (or SEGUR_STORE; docs/deployment.md)"
-        )
-    if "psc" in services:
-        # Each process would sign ID tokens with its own keys: a token would not verify on another worker.
-        return (
-            f"--workers {args.workers}: the PSC mock keeps its signing keys in process memory, so workers would "
-            "disagree on its JWKS; leave psc out of --services (e.g. --services insi,dmp,mss) or use --workers 1"
         )
     return None
 
@@ -154,7 +148,7 @@ def _wait_ready(supervisor: Supervisor, endpoints: Path, stop: threading.Event) 
 
 def run_workers(args: argparse.Namespace, services: list[str], stop: threading.Event) -> int:
     """The supervisor's life: bind, start the workers, publish the endpoints once, restart, stop."""
-    reason = refusal(args, services)
+    reason = refusal(args)
     if reason is not None:
         print(f"segur serve: {reason}", file=sys.stderr)
         return EXIT_USAGE
