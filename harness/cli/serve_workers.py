@@ -29,7 +29,7 @@ from harness.protocols.mockserver import INHERITED_SOCKETS_ENV, LOOPBACK, listen
 from mock_services.common import CONTROL_TOKEN_ENV
 
 # The listeners each service opens, by the name it gives listening_socket, in the order it opens them.
-LISTENERS = {"insi": ["insi"], "dmp": ["dmp"], "sas": ["sas"], "mss": ["smtp", "smtp", "imap"]}
+LISTENERS = {"insi": ["insi"], "psc": ["psc"], "dmp": ["dmp"], "sas": ["sas"], "mss": ["smtp", "smtp", "imap"]}
 READY_TIMEOUT_S = 60.0
 BACKOFF_FIRST_S, BACKOFF_MAX_S = 0.5, 10.0
 STABLE_AFTER_S = 30.0  # a worker that lived this long resets its backoff
