@@ -149,6 +149,7 @@ class Item:
     kind: str  # "dmp" or "mss"
     marks: list[str]  # what finds it in the store: the documents' uniqueIds, or the Message-ID
     payload: PreparedCall | bytes
+    answer: str = ""  # why it was refused, when it was
 
 
 @dataclass
@@ -230,6 +231,7 @@ class _Client:
                 else:
                     self._drop_smtp()
             except smtplib.SMTPResponseException as exc:
+                item.answer = f"SMTP {exc.smtp_code} {exc.smtp_error.decode(errors='replace')}"
                 if exc.smtp_code < 400 or exc.smtp_code >= 500:
                     return False
                 self._drop_smtp()
@@ -240,7 +242,11 @@ class _Client:
         call = item.payload
         assert isinstance(call, PreparedCall)
         response = self.http.post(call.url, content=call.content, headers={"content-type": call.content_type})
-        return response.status_code == 200 and b"ResponseStatusType:Success" in response.content
+        if response.status_code == 200 and b"ResponseStatusType:Success" in response.content:
+            return True
+        codes = re.findall(rb'(?:errorCode|codeContext)="([^"]{0,120})"', response.content)
+        item.answer = f"HTTP {response.status_code} " + "; ".join(c.decode(errors="replace") for c in codes)
+        return False
 
     def _send_mss(self, item: Item) -> bool:
         raw = item.payload
@@ -337,7 +343,8 @@ class RoundResult:
     acknowledged: int
     found: int
     lost: list[Item]
-    refused: int
+    refused: list[Item]
+    refused_found: int  # refused on a retry, yet in the store: the kill took the answer of a committed first try
     retries: int
     exchanges: int
     traces_verified: int
@@ -369,7 +376,8 @@ def one_round(
     with tempfile.TemporaryDirectory() as folder:
         exchanges, verified, problems = verify_traces(host, before, Path(folder))
     return RoundResult(
-        number, len(items), len(burst.acknowledged), len(found), lost, len(burst.refused), burst.retries,
+        number, len(items), len(burst.acknowledged), len(found), lost, burst.refused,
+        len(found_in_store(host.store, session, burst.refused)), burst.retries,
         exchanges, verified, problems, victims, seconds,
     )  # fmt: skip
 
@@ -394,11 +402,12 @@ def postgresql_store(url: str | None) -> Iterator[str]:
 
 
 def print_table(results: list[RoundResult]) -> None:
-    print(f"{'round':>5} {'sent':>5} {'acked':>6} {'found':>6} {'lost':>5} {'refused':>8} {'retries':>8} "
+    print(f"{'round':>5} {'sent':>5} {'acked':>6} {'found':>6} {'lost':>5} {'refused (stored)':>16} {'retries':>8} "
           f"{'traces verified':>16} {'killed pid':>11} {'s':>6}")  # fmt: skip
     for r in results:
         traces = f"{r.traces_verified}/{r.exchanges}"
-        print(f"{r.number:>5} {r.sent:>5} {r.acknowledged:>6} {r.found:>6} {len(r.lost):>5} {r.refused:>8} "
+        refused = f"{len(r.refused)} ({r.refused_found})"
+        print(f"{r.number:>5} {r.sent:>5} {r.acknowledged:>6} {r.found:>6} {len(r.lost):>5} {refused:>16} "
               f"{r.retries:>8} {traces:>16} {','.join(map(str, r.killed)) or '-':>11} {r.seconds:>6.1f}")  # fmt: skip
 
 
@@ -429,6 +438,8 @@ def main(argv: list[str] | None = None) -> int:
     for result in results:
         for item in result.lost:
             print(f"LOST in round {result.number}: {item.kind} {', '.join(item.marks)}", file=sys.stderr)
+        for item in result.refused:
+            print(f"refused in round {result.number}: {item.kind} {item.answer}", file=sys.stderr)
         for problem in result.problems:
             print(f"round {result.number}: {problem}", file=sys.stderr)
     return 1 if any(r.lost or r.problems or r.acknowledged == 0 for r in results) else 0

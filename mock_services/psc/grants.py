@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 from mock_services.common import DEFAULT_SESSION
 from mock_services.psc.base import CIBA_GRANT, IssuedRefresh, OAuthError, PendingCiba, ProviderBase
 from mock_services.psc.registry import Client
-from mock_services.psc.tokens import TOKEN_DEFECTS, Grant, issue
+from mock_services.psc.tokens import TOKEN_DEFECTS, Grant, issue, own_claims
 
 
 class GrantEndpoints(ProviderBase):
@@ -54,7 +54,7 @@ class GrantEndpoints(ProviderBase):
                 grant, int(time.time()), time.time() + self.settings.lifetimes.refresh_token, self.issuer(request)
             )
             tokens["refresh_token"] = refresh
-            self.access_grants[str((self.keyring.verify(tokens["access_token"]) or {}).get("jti"))] = grant
+            self.access_grants[str(own_claims(tokens["access_token"])["jti"])] = grant
             summary["id_token_defect"] = defect
             response: Response = JSONResponse(tokens, headers={"Cache-Control": "no-store"})
         except OAuthError as exc:

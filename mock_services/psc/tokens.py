@@ -140,6 +140,13 @@ class Grant:
     grant_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
+def own_claims(token: str) -> dict[str, Any]:
+    """The claims of a token this provider has just signed, read without verifying it again."""
+    payload = token.split(".")[1]
+    claims: dict[str, Any] = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    return claims
+
+
 def at_hash(access_token: str) -> str:
     return _b64(hashlib.sha256(access_token.encode()).digest()[:16])
 
