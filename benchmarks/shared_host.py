@@ -31,7 +31,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -122,7 +122,7 @@ def _socket_inodes(pid: int) -> set[str]:
     inodes = set()
     for fd in Path(f"/proc/{pid}/fd").iterdir():
         try:
-            target = os.readlink(fd)
+            target = str(fd.readlink())
         except OSError:  # closed meanwhile
             continue
         if target.startswith("socket:["):
@@ -208,10 +208,8 @@ class _Client:
 
     def _drop_smtp(self) -> None:
         if self.smtp is not None:
-            try:
+            with suppress(OSError):
                 self.smtp.close()
-            except OSError:
-                pass
         self.smtp = None
 
     def _retry(self) -> None:
@@ -231,7 +229,10 @@ class _Client:
                 else:
                     self._drop_smtp()
             except smtplib.SMTPResponseException as exc:
-                item.answer = f"SMTP {exc.smtp_code} {exc.smtp_error.decode(errors='replace')}"
+                error = exc.smtp_error
+                item.answer = (
+                    f"SMTP {exc.smtp_code} {error.decode(errors='replace') if isinstance(error, bytes) else error}"
+                )
                 if exc.smtp_code < 400 or exc.smtp_code >= 500:
                     return False
                 self._drop_smtp()
@@ -307,15 +308,16 @@ def found_in_store(store: str, session: str, items: list[Item]) -> list[Item]:
         registry, mailboxes = DmpRegistry(database=database), MailStore(database=database)
         delivered = {
             match.group(1).decode()
-            for stored in mailboxes.messages(RECIPIENT)
-            if (match := _MESSAGE_ID.search(stored.raw.partition(b"\r\n\r\n")[0]))
+            for delivery in mailboxes.messages(RECIPIENT)
+            if (match := _MESSAGE_ID.search(delivery.raw.partition(b"\r\n\r\n")[0]))
         }
-        return [
-            item
-            for item in items
-            if (item.kind == "mss" and item.marks[0] in delivered)
-            or (item.kind == "dmp" and item.marks and all(registry.entries_by_unique_id(session, u) for u in item.marks))
-        ]
+
+        def stored(item: Item) -> bool:
+            if item.kind == "mss":
+                return item.marks[0] in delivered
+            return bool(item.marks) and all(registry.entries_by_unique_id(session, mark) for mark in item.marks)
+
+        return [item for item in items if stored(item)]
 
 
 def newest_seq(store: str) -> int:
@@ -325,7 +327,7 @@ def newest_seq(store: str) -> int:
 
 
 def verify_traces(host: ServedHost, after_seq: int, folder: Path) -> tuple[int, int, list[str]]:
-    """(exchanges recorded after ``after_seq``, how many verify, what is wrong): the checks of ``segur report verify``."""
+    """(exchanges after ``after_seq``, how many verify, what is wrong), checked as ``segur report verify`` does."""
     with open_postgresql(host.store) as database:
         exchanges = [e for e in ExchangeStore(database=database).exchanges() if e.seq > after_seq]
     trace_chain = host.layout.signers["trace"].cert_pem.read_text(encoding="ascii")
@@ -432,8 +434,10 @@ def main(argv: list[str] | None = None) -> int:
                 results.append(one_round(host, number, args.submissions, args.messages, args.clients))
         finally:
             host.stop()
-    print(f"segur serve --workers {args.workers} --services dmp,mss on PostgreSQL; {args.clients} client threads; "
-          f"the worker holding the most connections killed (SIGKILL) once a third of each burst was acknowledged")  # fmt: skip
+    print(
+        f"segur serve --workers {args.workers} --services dmp,mss on PostgreSQL; {args.clients} client threads; "
+        "the worker holding the most connections killed (SIGKILL) once a third of each burst was acknowledged"
+    )
     print_table(results)
     for result in results:
         for item in result.lost:

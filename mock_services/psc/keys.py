@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+
 from joserfc.jwk import RSAKey
 
 from harness.core.storage import POSTGRESQL, Database, Migration, Transaction, migrate
