@@ -18,7 +18,10 @@ import pytest
 
 from benchmarks.shared_host import ServedHost, one_round
 
-pytestmark = pytest.mark.slow
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc to find and kill the workers"),
+]
 
 # Acknowledged before committed: what the negative test gives every process of segur serve.
 ANSWER_BEFORE_COMMIT = textwrap.dedent(
