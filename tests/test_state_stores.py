@@ -232,3 +232,40 @@ def test_a_manual_step_in_postgresql_is_answered_from_another_process_desk(pg_ur
             console.answer(step.id, "not_supported")
         runner.withdraw(step.id)
         assert runner.wait(step.id, timeout=0.1) is None
+
+
+def test_an_entry_replaced_by_two_processes_at_once_is_seen_unchanged_by_one_only(pg_url):
+    import dataclasses
+    import threading
+    import time
+
+    from mock_services.psc.base import PendingCode
+    from mock_services.psc.state import StateMap, grant_from, prepare
+    from mock_services.psc.tokens import Grant
+
+    def decode(data):
+        return PendingCode(**{**data, "grant": grant_from(data["grant"])})
+
+    def mark_used(entry):
+        time.sleep(0.2)  # a wide window: without the lock both processes read the code before either writes
+        return dataclasses.replace(entry, used=True)
+
+    grant = Grant("c", "sub", "899900000011", "openid", None, 0, "eidas1")
+    with open_postgresql(pg_url) as db_a, open_postgresql(pg_url) as db_b:  # two workers redeeming one code
+        codes = [StateMap("code", prepare(db), decode=decode) for db in (db_a, db_b)]
+        codes[0]["the-code"] = PendingCode(grant, "http://127.0.0.1/cb", None, None, time.time() + 60)
+        start, seen = threading.Barrier(2), []
+
+        def redeem(states):
+            start.wait()
+            seen.append(states.replace("the-code", mark_used))
+
+        threads = [threading.Thread(target=redeem, args=(states,)) for states in codes]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(entry.used for entry in seen) == [False, True]  # exactly one redemption found it unused
+        assert codes[1]["the-code"].used
+        assert codes[0].replace("absent", mark_used) is None
+        assert codes[0].pop("the-code") is not None and codes[1].pop("the-code") is None

@@ -49,6 +49,7 @@ def test_suites_pass_with_exchanges_dmp_and_mail_state_in_postgresql(tmp_path, d
         assert database.one("SELECT COUNT(*) FROM entry")[0] > 0, "the DMP registry is in PostgreSQL too"
         assert database.one("SELECT COUNT(*) FROM message")[0] > 0, "and so are the MSSanté mailboxes"
         assert database.one("SELECT COUNT(*) FROM psc_state")[0] > 0, "and the PSC codes, tokens and sessions"
+        assert database.one("SELECT COUNT(*) FROM psc_key WHERE use = 'sig'")[0] >= 1, "and the PSC signing keys"
     assert not list(data_dir.glob("*.sqlite3")), "nothing went to SQLite files"
     assert verify_pack(tmp_path / "r").intact  # the traces read back from PostgreSQL verify
 

@@ -146,7 +146,7 @@ def add_commands(commands: Any) -> None:
         type=int,
         default=1,
         help="worker processes sharing the listening sockets, restarted when they die (above 1: needs "
-        "--store postgresql://..., and psc left out; docs/deployment.md, 'Workers')",
+        "--store postgresql://...; docs/deployment.md, 'Workers')",
     )
     serve.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # one of --workers N
     serve.set_defaults(func=_cmd_serve)

@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 from harness.core.recorder import FAULT, OK, REJECTED, Exchange, ExchangeStore
 from harness.core.storage import Database
 from mock_services.common import DEFAULT_SESSION, TRACE_HEADER, ScenarioStore, client_identity
+from mock_services.psc.keys import SharedKeyRing
 from mock_services.psc.registry import Client, Registry
 from mock_services.psc.sessions import SsoSessions
 from mock_services.psc.state import Revocations, StateMap, grant_from, prepare
@@ -101,9 +102,9 @@ class ProviderBase:
         database: Database | None = None,
     ):
         self.store, self.scenarios, self.settings, self.registry = store, scenarios, settings, registry
-        self.keyring = KeyRing()
-        # In memory, or rows of the shared database (mock_services/psc/state.py): the same reads either way.
+        # In memory, or rows of the shared database (mock_services/psc/state.py, keys.py): the same reads either way.
         database = prepare(database)
+        self.keyring: KeyRing = SharedKeyRing(database) if database is not None else KeyRing()
         self.revocations = Revocations(database)
 
         def with_grant(kind: type[Any]) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import hmac
 import secrets
@@ -15,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 from mock_services.common import DEFAULT_SESSION
 from mock_services.psc.base import CIBA_GRANT, IssuedRefresh, OAuthError, PendingCiba, ProviderBase
 from mock_services.psc.registry import Client
-from mock_services.psc.tokens import TOKEN_DEFECTS, Grant, issue
+from mock_services.psc.tokens import TOKEN_DEFECTS, Grant, issue, own_claims
 
 
 class GrantEndpoints(ProviderBase):
@@ -53,7 +54,7 @@ class GrantEndpoints(ProviderBase):
                 grant, int(time.time()), time.time() + self.settings.lifetimes.refresh_token, self.issuer(request)
             )
             tokens["refresh_token"] = refresh
-            self.access_grants[str((self.keyring.verify(tokens["access_token"]) or {}).get("jti"))] = grant
+            self.access_grants[str(own_claims(tokens["access_token"])["jti"])] = grant
             summary["id_token_defect"] = defect
             response: Response = JSONResponse(tokens, headers={"Cache-Control": "no-store"})
         except OAuthError as exc:
@@ -66,12 +67,13 @@ class GrantEndpoints(ProviderBase):
         pending = self.codes.get(code)
         if pending is None or pending.grant.client_id != client.client_id:
             raise OAuthError("invalid_grant", "unknown authorization code")
-        if pending.used:
+        # One use only, even when this request fails below; marked in one step, so of two workers
+        # redeeming the same code at once exactly one sees it unused.
+        before = self.codes.replace(code, lambda entry: dataclasses.replace(entry, used=True))
+        if before is None or before.used:
             # RFC 6749 §4.1.2: a code used twice revokes what it produced (the replay may be an attacker's).
             self.revocations.revoke(pending.grant)
             raise OAuthError("invalid_grant", "authorization code already used")
-        pending.used = True  # one use only, even when this request fails below
-        self.codes[code] = pending  # written back: from a database, an entry is a copy
         if time.time() > pending.expires:
             raise OAuthError("invalid_grant", "authorization code expired")
         if params.get("redirect_uri") != pending.redirect_uri:
@@ -97,7 +99,8 @@ class GrantEndpoints(ProviderBase):
             raise OAuthError("expired_token", "the backchannel authentication request expired")
         if now < pending.answer_at:
             raise OAuthError("authorization_pending", "the professional has not answered on the e-CPS app yet")
-        del self.ciba_requests[params["auth_req_id"]]
+        if self.ciba_requests.pop(params["auth_req_id"]) is None:  # another worker answered this poll first
+            raise OAuthError("invalid_grant", "unknown auth_req_id")
         if pending.decision != "approve":
             raise OAuthError("access_denied", "the professional refused the request on the e-CPS app")
         return pending.grant

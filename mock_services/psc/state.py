@@ -78,12 +78,31 @@ class StateMap(Generic[T]):
             self._db.execute(_SAVE, (self.kind, key, json.dumps(self._encode(value))))
 
     def pop(self, key: str, default: T | None = None) -> T | None:
+        """Remove and return an entry; of two processes popping one key at once, only one gets it."""
         if self._db is None:
             return self._memory.pop(key, default)
-        with self._db.transaction() as tx:
-            row = tx.one("SELECT body FROM psc_state WHERE kind = ? AND key = ?", (self.kind, key))
-            tx.execute("DELETE FROM psc_state WHERE kind = ? AND key = ?", (self.kind, key))
+        row = self._db.one("DELETE FROM psc_state WHERE kind = ? AND key = ? RETURNING body", (self.kind, key))
         return self._load(row[0]) if row else default
+
+    def replace(self, key: str, change: Callable[[T], T]) -> T | None:
+        """The entry as it was before ``change`` rewrote it, in one step no other process interleaves with.
+
+        ``change`` returns a new value (``dataclasses.replace``), so the one returned is what was
+        there: of two processes redeeming one code at once, exactly one sees it unused.
+        """
+        if self._db is None:
+            before = self._memory.get(key)
+            if before is not None:
+                self._memory[key] = change(before)
+            return before
+        with self._db.transaction() as tx:
+            tx.lock(f"psc-state:{self.kind}")
+            row = tx.one("SELECT body FROM psc_state WHERE kind = ? AND key = ?", (self.kind, key))
+            if row is None:
+                return None
+            before = self._load(row[0])
+            tx.execute(_SAVE, (self.kind, key, json.dumps(self._encode(change(before)))))
+        return before
 
     def __delitem__(self, key: str) -> None:
         if self._db is None:

@@ -32,43 +32,64 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
+PUBLISHED_SIGNING_KEYS = 2  # the newest signs; the previous one stays published for tokens already issued
+
+
+def new_encryption_key() -> RSAKey:
+    return RSAKey.generate_key(
+        2048, parameters={"kid": "enc-" + uuid.uuid4().hex[:12], "use": "enc", "alg": "RSA-OAEP"}
+    )
+
+
+def new_signing_key() -> RSAKey:
+    return RSAKey.generate_key(2048, parameters={"kid": uuid.uuid4().hex[:16], "use": "sig", "alg": "RS256"})
+
+
 class KeyRing:
-    """RS256 keys: the newest signs, every key still published verifies (rotation without breakage)."""
+    """RS256 keys in this process's memory: the newest signs, every key still published verifies.
+
+    :class:`mock_services.psc.keys.SharedKeyRing` keeps the same ring in the store instead, for
+    several processes serving one PostgreSQL database; it refreshes ``keys`` in :meth:`refresh`.
+    """
 
     def __init__(self) -> None:
         self.keys: list[RSAKey] = []
         # Keycloak publishes its encryption key beside the signing ones, first: a client that takes
         # the first key without looking at "use" and "kid" breaks on PSC, and must here too.
-        self.encryption_key = RSAKey.generate_key(
-            2048, parameters={"kid": "enc-" + uuid.uuid4().hex[:12], "use": "enc", "alg": "RSA-OAEP"}
-        )
+        self.encryption_key = new_encryption_key()
         self.rotate()
 
     def rotate(self) -> str:
-        kid = uuid.uuid4().hex[:16]
-        self.keys.append(RSAKey.generate_key(2048, parameters={"kid": kid, "use": "sig", "alg": "RS256"}))
-        self.keys = self.keys[-2:]  # the previous key stays published for tokens already issued
-        return kid
+        key = new_signing_key()
+        self.keys = [*self.keys, key][-PUBLISHED_SIGNING_KEYS:]
+        return str(key.kid)
+
+    def refresh(self) -> None:
+        """Bring the ring up to date before it is used (nothing to do for a ring of one process)."""
 
     @property
     def current(self) -> RSAKey:
+        self.refresh()
         return self.keys[-1]
 
     def jwks(self) -> dict[str, Any]:
+        self.refresh()
         return dict(KeySet([self.encryption_key, *self.keys]).as_dict(private=False))
 
     def key_set(self) -> KeySet:
+        self.refresh()
         return KeySet(list[Any](self.keys))
 
     def sign(self, claims: dict[str, Any], defect: str | None = None) -> str:
-        kid = str(self.current.kid)
+        key = self.current  # refreshed once: the kid named and the key signing are the same one
+        kid = str(key.kid)
         if defect == "alg_none":
             header = _b64(json.dumps({"alg": "none", "typ": "JWT"}).encode())
             return f"{header}.{_b64(json.dumps(claims).encode())}."
         if defect == "unknown_kid":
             stranger = RSAKey.generate_key(2048, parameters={"kid": "unknown-" + kid})
             return jwt.encode({"alg": "RS256", "kid": "unknown-" + kid, "typ": "JWT"}, claims, stranger)
-        token = jwt.encode({"alg": "RS256", "kid": kid, "typ": "JWT"}, claims, self.current)
+        token = jwt.encode({"alg": "RS256", "kid": kid, "typ": "JWT"}, claims, key)
         if defect == "bad_signature":
             head, payload, signature = token.split(".")
             flipped = bytearray(base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4)))
@@ -117,6 +138,13 @@ class Grant:
     revoked: bool = False  # set when its code is replayed: every token it produced stops working
     # One login's grant; several grants may share one SSO session (session_state), so revocation is by this id.
     grant_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+
+def own_claims(token: str) -> dict[str, Any]:
+    """The claims of a token this provider has just signed, read without verifying it again."""
+    payload = token.split(".")[1]
+    claims: dict[str, Any] = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    return claims
 
 
 def at_hash(access_token: str) -> str:
