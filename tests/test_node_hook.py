@@ -177,12 +177,14 @@ def test_the_hook_refuses_to_relay_a_document_that_is_not_a_cda(tmp_path):
     assert "not a CDA" in answer.data["message"]
 
 
-def test_the_hook_refuses_a_psc_consultation_when_nobody_logged_in(tmp_path):
+def test_the_hook_refuses_a_psc_consultation_without_login_and_a_callback_that_is_not_a_url(tmp_path):
     context = SutContext("k", {}, tmp_path, tmp_path, tmp_path, tmp_path, "", tmp_path, tmp_path)
     patient = {"ins": "280057505600117", "oid": "1.2.250.1.213.1.4.10"}
     with running_hook(tmp_path) as url:
-        answer = HttpSut(HttpSutSettings(url=url)).perform(
-            "dmp.find_documents", {"patient": patient, "authentication": "psc"}, context
-        )
-    assert answer.data["outcome"] == "refused"  # never a consultation under the product's own identity
-    assert "Pro Santé Connect" in answer.data["message"]
+        hook = HttpSut(HttpSutSettings(url=url))
+        consulted = hook.perform("dmp.find_documents", {"patient": patient, "authentication": "psc"}, context)
+        called_back = hook.perform("psc.callback", {"url": "not a url"}, context)
+    assert consulted.data["outcome"] == "refused"  # never a consultation under the product's own identity
+    assert "Pro Santé Connect" in consulted.data["message"]
+    assert called_back.data["outcome"] == "refused"
+    assert "illisible" in called_back.data["message"]
