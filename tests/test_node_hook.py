@@ -1,4 +1,5 @@
-"""The example Node test hook (fixtures/sut/node-hook/) driven through ``--sut http://...``, end to end.
+"""The example Node test hook (fixtures/sut/node-hook/) driven through ``--sut http://...``, end to end:
+the ins, dmp (with DMP-30, logged in through PSC) and psc suites, and each named defect of the hook.
 
 The hook is a product written in another language than the harness, with Node's standard library
 only. Without ``node`` these tests skip, except with ``CI=true``, where a missing Node is a broken
@@ -25,12 +26,14 @@ from harness.run.sut.http import HttpSut, HttpSutSettings
 pytestmark = pytest.mark.slow
 
 HOOK = Path(__file__).resolve().parent.parent / "fixtures" / "sut" / "node-hook" / "hook.mjs"
-# A defect of the Node product (HOOK_DEFECT), the -k expression selecting the test that judges it,
-# the requirement that must then fail and the rule of the finding that says why.
+# A defect of the Node product (HOOK_DEFECT), the suite and -k expression selecting the test that judges
+# it, the requirement that must then fail and the rule of the finding that says why.
 DEFECT_CASES = [
-    ("vihf_unsigned", "vihf_is_signed", "DMP-02", "vihf.signature_absent"),
-    ("missing_wsa_action", "soap12_ws_addressing", "DMP-01", "dmp.wsa-action"),
-    ("xds_no_signature_document", "valid_signature_document", "DMP-08", "dmp.signature"),
+    ("vihf_unsigned", "dmp", "vihf_is_signed", "DMP-02", "vihf.signature_absent"),
+    ("missing_wsa_action", "dmp", "soap12_ws_addressing", "DMP-01", "dmp.wsa-action"),
+    ("xds_no_signature_document", "dmp", "valid_signature_document", "DMP-08", "dmp.signature"),
+    ("psc_id_token_as_bearer", "dmp", "carries_the_psc_identity", "DMP-30", "dmp-psc.bearer"),
+    ("psc_no_pkce", "psc", "uses_pkce", "PSC-03", "psc.pkce"),
 ]
 
 
@@ -99,14 +102,26 @@ def test_the_node_hook_passes_the_dmp_suite(tmp_path, hook_url, data_dir):
     result = report(tmp_path / "r")
     outcomes = {r["id"]: r["outcome"] for r in result["requirements"]}
     assert len(outcomes) >= 16 and set(outcomes.values()) == {"pass"}, outcomes
+    assert outcomes["DMP-30"] == "pass"  # logged in with PSC, through the PSC -> VIHF proxy
     assert {t["outcome"] for t in result["tests"]} == {"pass"}  # feeding, updates, relay: none skipped as not performed
     assert status == 0
 
 
-@pytest.mark.parametrize(("defect", "keyword", "requirement", "rule"), DEFECT_CASES)
-def test_a_defect_of_the_node_product_fails_its_requirement(tmp_path, data_dir, defect, keyword, requirement, rule):
+def test_the_node_hook_passes_the_psc_suite(tmp_path, hook_url, data_dir):
+    status = run(RunOptions(sut=hook_url, suites="psc", report_dir=tmp_path / "r", data_dir=data_dir))
+    result = report(tmp_path / "r")
+    outcomes = {r["id"]: r["outcome"] for r in result["requirements"]}
+    assert len(outcomes) >= 10 and set(outcomes.values()) == {"pass"}, outcomes
+    assert {t["outcome"] for t in result["tests"]} == {"pass"}  # every bad ID token refused, none skipped
+    assert status == 0
+
+
+@pytest.mark.parametrize(("defect", "suite", "keyword", "requirement", "rule"), DEFECT_CASES)
+def test_a_defect_of_the_node_product_fails_its_requirement(
+    tmp_path, data_dir, defect, suite, keyword, requirement, rule
+):
     with running_hook(tmp_path, defects=defect) as url:
-        status = run(RunOptions(sut=url, suites="dmp", keyword=keyword, report_dir=tmp_path / "r", data_dir=data_dir))
+        status = run(RunOptions(sut=url, suites=suite, keyword=keyword, report_dir=tmp_path / "r", data_dir=data_dir))
     result = report(tmp_path / "r")
     assert status == 1
     assert {r["id"]: r["outcome"] for r in result["requirements"]}[requirement] == "fail"
@@ -126,7 +141,7 @@ def test_the_hook_refuses_an_unknown_defect_and_lists_the_known_ones():
     )
     assert answer.returncode == 2
     assert "unknown HOOK_DEFECT no_such_defect" in answer.stderr
-    assert all(name in answer.stderr for name, _, _, _ in DEFECT_CASES)
+    assert all(name in answer.stderr for name, *_ in DEFECT_CASES)
 
 
 def test_without_node_the_tests_skip_except_in_ci(monkeypatch):
@@ -160,3 +175,16 @@ def test_the_hook_refuses_to_relay_a_document_that_is_not_a_cda(tmp_path):
         )
     assert answer.data["outcome"] == "refused"
     assert "not a CDA" in answer.data["message"]
+
+
+def test_the_hook_refuses_a_psc_consultation_without_login_and_a_callback_that_is_not_a_url(tmp_path):
+    context = SutContext("k", {}, tmp_path, tmp_path, tmp_path, tmp_path, "", tmp_path, tmp_path)
+    patient = {"ins": "280057505600117", "oid": "1.2.250.1.213.1.4.10"}
+    with running_hook(tmp_path) as url:
+        hook = HttpSut(HttpSutSettings(url=url))
+        consulted = hook.perform("dmp.find_documents", {"patient": patient, "authentication": "psc"}, context)
+        called_back = hook.perform("psc.callback", {"url": "not a url"}, context)
+    assert consulted.data["outcome"] == "refused"  # never a consultation under the product's own identity
+    assert "Pro Santé Connect" in consulted.data["message"]
+    assert called_back.data["outcome"] == "refused"
+    assert "illisible" in called_back.data["message"]
