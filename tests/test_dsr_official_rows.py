@@ -54,7 +54,8 @@ ROWS = [
              "Connect, le système DOIT permettre son utilisation pour l'appel sécurisé des API DMP"),
     # db_ghseet_socle row 126: in the catalog as an attestation (INS-15)
     official("DMP/UX.11", "Le système DOIT afficher le statut de l'identité"),
-    # db_ghseet_socle row 169 is MSS-12; row 233 is not in the catalog (PSC.10 also asks for INSi: DMP-30 covers DMP/PSC.01 only)
+    # db_ghseet_socle row 169 is MSS-12; row 233 is not in the catalog
+    # (PSC.10 also asks for INSi: DMP-30 covers DMP/PSC.01 only)
     official("MSS/CONF.22", "Le système DOIT s'assurer de conserver la dernière CRL non expirée"),
     official("PSC.10", "Le système DOIT permettre son utilisation pour l'appel sécurisé des API des fournisseurs de "
              "données en santé (INSi, DMP, Ordonnance Numérique)"),
