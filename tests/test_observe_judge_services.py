@@ -1,0 +1,116 @@
+"""Observe and judge for the ins, psc and cda suites: INSi searches, PSC logins and shared documents by hand.
+
+The reference INSi and PSC clients, and a DMP feed, stand for the product used by hand: they only
+talk to the endpoints of a session (tests/observed_product.py). ``segur judge --suite ins,psc,cda``
+must then give the verdicts of ``segur run --sut reference`` for every requirement it judges, skip
+the others as ``not_observed`` with the reason, and each relevant reference defect must still fail
+its requirement.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from observed_product import share_document, use_insi, use_psc
+from test_observe_judge import TOKEN, judged, new_session, outcomes
+from test_run_e2e import EXPECTED_FAILURE
+
+from harness.core.results import SkipKind
+from harness.run.environment import HarnessEnvironment
+from harness.run.runner import RunOptions, run
+from harness.run.sessions import gathered
+from harness.run.sut.reference_cda import CDA_DEFECTS
+from harness.run.sut.reference_insi import INSI_DEFECTS
+from harness.run.sut.reference_psc import PSC_DEFECTS
+
+pytestmark = pytest.mark.slow
+
+SUITES = "ins,psc,cda"
+# What the wire decides: the product's INSi requests, its PSC requests and documents. The rest is what the
+# product did with an answer (INS kept, status, verification, export; login accepted or refused), a callback
+# or token the harness would have had to spoil (PSC-07, PSC-08), an INSi fault (INS-13), an attestation
+# (INS-15) and the ANS kit, not configured here (CDA-09).
+JUDGED = {"INS-01", "INS-02", "INS-03", "INS-04"} | {f"PSC-0{n}" for n in (2, 3, 4, 5, 6, 9)} | {"PSC-10"}
+JUDGED |= {f"CDA-0{n}" for n in range(1, 9)}
+NOT_OBSERVED = {f"INS-{n:02d}" for n in (5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 16, 17, 18, 19)} | {"PSC-01", "PSC-07"}
+NOT_OBSERVED |= {"PSC-08"}
+JUDGED_DEFECTS = sorted(
+    d for d in (*INSI_DEFECTS, *PSC_DEFECTS, *CDA_DEFECTS) if EXPECTED_FAILURE.get(d) in JUDGED
+)
+
+
+@pytest.fixture(scope="module")
+def serve(tmp_path_factory: pytest.TempPathFactory):
+    """A segur serve in this process (INSi, PSC, DMP), with its endpoints file and a control token."""
+    base = tmp_path_factory.mktemp("observe-services")
+    with HarnessEnvironment(base / "serve", control_token=TOKEN) as env:
+        for service in ("insi", "psc", "dmp"):
+            env.start(service)
+        endpoints = base / "endpoints.json"
+        endpoints.write_text(json.dumps(env.endpoints_document()), encoding="utf-8")
+        yield env, endpoints
+
+
+@pytest.fixture(scope="module")
+def reference_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    report_dir = tmp_path_factory.mktemp("reference-services") / "r"
+    assert run(RunOptions(suites=SUITES, report_dir=report_dir)) == 0
+    return json.loads((report_dir / "report.json").read_text(encoding="utf-8"))
+
+
+def use_by_hand(session: dict, work_dir: Path, defects: frozenset[str] = frozenset()) -> None:
+    use_insi(session, work_dir, defects)
+    use_psc(session, work_dir, defects)
+    share_document(session, work_dir, defects)
+
+
+def test_judge_gives_the_verdicts_of_segur_run_for_ins_psc_and_cda(serve, reference_run, tmp_path):
+    session = new_session(serve, tmp_path, "services")
+    assert session["insi"]["url"].startswith("https://") and f"/s/{session['session']}/" in session["insi"]["url"]
+    use_by_hand(session, tmp_path)
+    status, report = judged(session, tmp_path / "judged", SUITES)
+    got, expected = outcomes(report), outcomes(reference_run)
+    assert {k: got[k] for k in JUDGED} == {k: expected[k] for k in JUDGED} == dict.fromkeys(JUDGED, "pass")
+    skipped = {r["id"]: r for r in report["requirements"] if r["outcome"] == "skip"}
+    assert set(skipped) == NOT_OBSERVED | {"INS-15", "CDA-09"}
+    assert {skipped[k]["skip_kind"] for k in NOT_OBSERVED} == {SkipKind.NOT_OBSERVED.value}
+    assert status == 4 and report["verdict"] == "incomplet", "nothing judged is never conforme"
+    reasons = {t["message"] for t in report["tests"] if t["outcome"] == "skip"}
+    assert any("what the product kept from INSi's answer for ADRUN ZOE" in r for r in reasons), reasons
+    assert any("cannot hand the product a callback it never received" in r for r in reasons), reasons
+    cited = {e for t in report["tests"] for f in t.get("findings", []) for e in f.get("evidence", [])}
+    assert cited <= {e["id"] for e in report["exchanges"]}
+
+
+@pytest.mark.parametrize("defect", JUDGED_DEFECTS)
+def test_each_ins_psc_cda_defect_still_fails_its_requirement_through_judge(serve, tmp_path, defect):
+    session = new_session(serve, tmp_path, defect.replace("_", "-"))
+    use_by_hand(session, tmp_path, frozenset({defect}))
+    status, report = judged(session, tmp_path / "judged", SUITES)
+    failed = sorted(r["id"] for r in report["requirements"] if r["outcome"] == "fail")
+    errors = [t["nodeid"] for t in report["tests"] if t["outcome"] == "error"]
+    assert errors == [], f"{defect} must make the product fail, never the harness: {errors}"
+    assert status == 1 and EXPECTED_FAILURE[defect] in failed, f"{defect}: failed {failed}"
+
+
+def test_a_session_without_ins_psc_or_cda_traffic_says_what_to_do(serve, tmp_path):
+    session = new_session(serve, tmp_path, "idle-services")
+    status, report = judged(session, tmp_path / "judged", SUITES)
+    assert status == 4 and "pass" not in set(outcomes(report).values()) and "fail" not in set(outcomes(report).values())
+    reasons = {t["message"] for t in report["tests"] if t["outcome"] == "skip"}
+    assert any("no INSi search by traits for ADRUN ZOE" in r for r in reasons), reasons
+    assert any("no Pro Santé Connect login" in r for r in reasons), reasons
+    assert any("no CDA document sent by the product recorded in this session" in r for r in reasons), reasons
+
+
+def test_gathered_evidence_covers_ins_psc_and_cda(serve, tmp_path):
+    env, _ = serve
+    session = new_session(serve, tmp_path, "gathering-services")
+    before = {row["requirement"]: row for row in gathered(env.store.exchanges(session_key=session["session"]))}
+    assert not before["INS-01"]["gathered"] and not before["PSC-02"]["gathered"] and not before["CDA-01"]["gathered"]
+    use_insi(session, tmp_path)
+    after = {row["requirement"]: row for row in gathered(env.store.exchanges(session_key=session["session"]))}
+    assert after["INS-03"]["gathered"] and not after["PSC-02"]["gathered"] and not after["CDA-01"]["gathered"]
+    assert after["PSC-10"]["missing_en"] == ["an authorization request to Pro Santé Connect", "a logout through PSC"]
