@@ -18,6 +18,7 @@ from test_observe_judge import TOKEN, judged, new_session, outcomes
 from test_run_e2e import EXPECTED_FAILURE
 
 from harness.core.results import SkipKind
+from harness.run.console.exchanges import ExchangeReader
 from harness.run.environment import HarnessEnvironment
 from harness.run.runner import RunOptions, run
 from harness.run.sessions import gathered
@@ -36,9 +37,7 @@ JUDGED = {"INS-01", "INS-02", "INS-03", "INS-04"} | {f"PSC-0{n}" for n in (2, 3,
 JUDGED |= {f"CDA-0{n}" for n in range(1, 9)}
 NOT_OBSERVED = {f"INS-{n:02d}" for n in (5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 16, 17, 18, 19)} | {"PSC-01", "PSC-07"}
 NOT_OBSERVED |= {"PSC-08"}
-JUDGED_DEFECTS = sorted(
-    d for d in (*INSI_DEFECTS, *PSC_DEFECTS, *CDA_DEFECTS) if EXPECTED_FAILURE.get(d) in JUDGED
-)
+JUDGED_DEFECTS = sorted(d for d in (*INSI_DEFECTS, *PSC_DEFECTS, *CDA_DEFECTS) if EXPECTED_FAILURE.get(d) in JUDGED)
 
 
 @pytest.fixture(scope="module")
@@ -113,4 +112,17 @@ def test_gathered_evidence_covers_ins_psc_and_cda(serve, tmp_path):
     use_insi(session, tmp_path)
     after = {row["requirement"]: row for row in gathered(env.store.exchanges(session_key=session["session"]))}
     assert after["INS-03"]["gathered"] and not after["PSC-02"]["gathered"] and not after["CDA-01"]["gathered"]
-    assert after["PSC-10"]["missing_en"] == ["an authorization request to Pro Santé Connect", "a logout through PSC"]
+    share_document(session, tmp_path)
+    read_as_the_console = ExchangeReader(env.store).session_requests(session["session"])  # requests only
+    after = {row["requirement"]: row for row in gathered(read_as_the_console)}
+    assert after["CDA-08"]["gathered"] and after["INS-01"]["gathered"] and not after["PSC-09"]["gathered"]
+    use_psc(session, tmp_path)
+    after = {
+        row["requirement"]: row for row in gathered(ExchangeReader(env.store).session_requests(session["session"]))
+    }
+    assert all(after[f"PSC-{n:02d}"]["gathered"] for n in (2, 3, 4, 5, 6, 9, 10))
+    assert after["PSC-10"]["missing_en"] == [
+        "an authorization request to Pro Santé Connect",
+        "a code exchange (token request)",
+        "a logout through PSC",
+    ]

@@ -16,7 +16,6 @@ entry and new status, a replacement by its RPLC target or else its title.
 from __future__ import annotations
 
 import base64
-import functools
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -63,13 +62,18 @@ def _mentions(exchange: Exchange, *texts: str) -> bool:
     return all(text.encode("utf-8") in exchange.request_body for text in texts if text)
 
 
+Handlers = dict[str, Callable[["ObservedTest", dict[str, Any]], dict[str, Any]]]
+
+
 class ObservedSut:
     """The product seen through one session's recorded exchanges (session-wide, shared by every test)."""
 
     name = KIND
 
-    def __init__(self, session_key: str, exchanges: list[Exchange]):
+    def __init__(self, session_key: str, exchanges: list[Exchange], handlers: Handlers | None = None):
         self.session_key = session_key
+        # harness.run.observed_actions adds the INSi, PSC and CDA actions (their modules build on this one)
+        self.handlers = handlers if handlers is not None else DMP_MSS_HANDLERS
         self.exchanges = sorted(exchanges, key=lambda e: e.seq)
         self._entries: dict[str, str] | None = None
 
@@ -130,7 +134,7 @@ class ObservedTest:
 
     def perform(self, action: str, params: dict[str, Any], context: SutContext) -> ActionResult:
         started = time.perf_counter()
-        handler = observable_actions().get(action)
+        handler = self.session.handlers.get(action)
         if handler is None:
             raise not_observed(
                 f"segur judge cannot see {action} on the wire; segur run judges it",
@@ -354,7 +358,7 @@ class ObservedTest:
         )
 
 
-_HANDLERS: dict[str, Callable[[ObservedTest, dict[str, Any]], dict[str, Any]]] = {
+DMP_MSS_HANDLERS: Handlers = {
     "dmp.check_dmp": ObservedTest.check_dmp,
     "dmp.feed_document": ObservedTest.feed_document,
     "dmp.replace_document": ObservedTest.replace_document,
@@ -366,14 +370,6 @@ _HANDLERS: dict[str, Callable[[ObservedTest, dict[str, Any]], dict[str, Any]]] =
     "mss.send_document": ObservedTest.send_document,
     "mss.send_to_patient": ObservedTest.send_to_patient,
 }
-
-
-@functools.cache
-def observable_actions() -> dict[str, Callable[[ObservedTest, dict[str, Any]], dict[str, Any]]]:
-    """Every action segur judge finds on the wire: DMP and MSSanté here, INSi, PSC and CDA in their modules."""
-    from harness.run import observed_cda, observed_insi, observed_psc  # they build on this module
-
-    return {**_HANDLERS, **observed_insi.HANDLERS, **observed_psc.HANDLERS, **observed_cda.HANDLERS}
 
 
 class ObservedHandle:

@@ -17,7 +17,7 @@ from harness.content.cda import NotACda, read_cda
 from harness.core.recorder import OK, Exchange
 from harness.protocols import mssmail, xdm
 from harness.protocols.cda_document import CdaDocument
-from harness.run.observed import not_observed
+from harness.run.observed import Handlers, not_observed
 from harness.run.verify import dmp as dmp_verify
 
 if TYPE_CHECKING:
@@ -83,6 +83,6 @@ def produce_document(view: ObservedTest, params: dict[str, Any]) -> dict[str, An
     return {"outcome": "produced", "document": base64.b64encode(raw).decode("ascii")}
 
 
-HANDLERS: dict[str, Callable[[ObservedTest, dict[str, Any]], dict[str, Any]]] = {
+HANDLERS: Handlers = {
     "cda.produce_document": produce_document,
 }

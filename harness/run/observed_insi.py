@@ -20,7 +20,7 @@ from lxml import etree
 
 from harness.core import ins
 from harness.core.recorder import Exchange
-from harness.run.observed import ObservedAnswer, not_observed
+from harness.run.observed import Handlers, ObservedAnswer, not_observed
 
 if TYPE_CHECKING:
     from harness.run.observed import ObservedTest
@@ -40,11 +40,12 @@ def _body(exchange: Exchange) -> etree._Element | None:
 
 
 def _field(body: etree._Element, *path: str) -> str:
-    node: etree._Element | None = body
+    node = body
     for name in path:
-        node = next((c for c in node if isinstance(c.tag, str) and etree.QName(c).localname == name), None)
-        if node is None:
+        child = next((c for c in node if isinstance(c.tag, str) and etree.QName(c).localname == name), None)
+        if child is None:
             return ""
+        node = child
     return (node.text or "").strip()
 
 
@@ -57,7 +58,9 @@ def _traits_search_of(nom_naissance: str) -> Callable[[Exchange], bool]:
 
     def matches(exchange: Exchange) -> bool:
         body = _body(exchange) if exchange.service == "insi" else None
-        return _is(body, TRAITS_BODY) and ins.normalise_name(_field(body, "NomNaissance")) == wanted  # type: ignore[arg-type]
+        if body is None or not _is(body, TRAITS_BODY):
+            return False
+        return ins.normalise_name(_field(body, "NomNaissance")) == wanted
 
     return matches
 
@@ -67,10 +70,9 @@ def _vitale_search_of(matricule_individu: str, nom_naissance: str) -> Callable[[
         body = _body(exchange) if exchange.service == "insi" else None
         if body is None or not _is(body, VITALE_BODY):
             return False
-        number = _field(body, "MatriculeIndividu", "NumIdentifiant")
-        return (bool(number) and matricule_individu.startswith(number)) or (
-            bool(nom_naissance) and ins.normalise_name(_field(body, "NomNaissance")) == ins.normalise_name(nom_naissance)
-        )
+        number, name = _field(body, "MatriculeIndividu", "NumIdentifiant"), _field(body, "NomNaissance")
+        same_card = bool(number) and matricule_individu.startswith(number)
+        return same_card or (bool(nom_naissance) and ins.normalise_name(name) == ins.normalise_name(nom_naissance))
 
     return matches
 
@@ -180,7 +182,7 @@ def export_identity(view: ObservedTest, params: dict[str, Any]) -> dict[str, Any
     )
 
 
-HANDLERS: dict[str, Callable[[ObservedTest, dict[str, Any]], dict[str, Any]]] = {
+HANDLERS: Handlers = {
     "insi.search_by_traits": search_by_traits,
     "insi.search_by_carte_vitale": search_by_carte_vitale,
     "insi.verify_identity": verify_identity,

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urljoin, urlparse
 
 from harness.core.recorder import Exchange
-from harness.run.observed import ObservedAnswer, not_observed
+from harness.run.observed import Handlers, ObservedAnswer, not_observed
 from harness.run.useragent import LoginFailed
 
 if TYPE_CHECKING:
@@ -181,7 +181,7 @@ class ObservedBrowser:
         return browser_visit(self.view, url)
 
 
-HANDLERS: dict[str, Callable[[ObservedTest, dict[str, Any]], dict[str, Any]]] = {
+HANDLERS: Handlers = {
     "psc.authorization_url": authorization_url,
     "psc.callback": callback,
     "psc.refresh": refresh,
