@@ -116,13 +116,13 @@ def test_gathered_evidence_covers_ins_psc_and_cda(serve, tmp_path):
     read_as_the_console = ExchangeReader(env.store).session_requests(session["session"])  # requests only
     after = {row["requirement"]: row for row in gathered(read_as_the_console)}
     assert after["CDA-08"]["gathered"] and after["INS-01"]["gathered"] and not after["PSC-09"]["gathered"]
-    use_psc(session, tmp_path)
-    after = {
-        row["requirement"]: row for row in gathered(ExchangeReader(env.store).session_requests(session["session"]))
-    }
-    assert all(after[f"PSC-{n:02d}"]["gathered"] for n in (2, 3, 4, 5, 6, 9, 10))
     assert after["PSC-10"]["missing_en"] == [
         "an authorization request to Pro Santé Connect",
         "a code exchange (token request)",
         "a logout through PSC",
     ]
+    use_psc(session, tmp_path)
+    after = {
+        row["requirement"]: row for row in gathered(ExchangeReader(env.store).session_requests(session["session"]))
+    }
+    assert all(after[f"PSC-{n:02d}"]["gathered"] for n in (2, 3, 4, 5, 6, 9, 10))
