@@ -13,18 +13,22 @@ import json
 from pathlib import Path
 
 import pytest
-from observed_product import share_document, use_insi, use_psc
+from observed_product import session_context, share_document, use_insi, use_psc
+from observed_product import use_by_hand as use_mail
 from test_observe_judge import TOKEN, judged, new_session, outcomes
 from test_run_e2e import EXPECTED_FAILURE
 
+from harness.cli import main
 from harness.core.results import SkipKind
 from harness.run.console.exchanges import ExchangeReader
 from harness.run.environment import HarnessEnvironment
 from harness.run.runner import RunOptions, run
 from harness.run.sessions import gathered
+from harness.run.sut.reference import ReferenceSut
 from harness.run.sut.reference_cda import CDA_DEFECTS
 from harness.run.sut.reference_insi import INSI_DEFECTS
 from harness.run.sut.reference_psc import PSC_DEFECTS
+from mock_services.dmp.patients import PatientBase
 
 pytestmark = pytest.mark.slow
 
@@ -42,11 +46,12 @@ JUDGED_DEFECTS = sorted(d for d in (*INSI_DEFECTS, *PSC_DEFECTS, *CDA_DEFECTS) i
 
 @pytest.fixture(scope="module")
 def serve(tmp_path_factory: pytest.TempPathFactory):
-    """A segur serve in this process (INSi, PSC, DMP), with its endpoints file and a control token."""
+    """A segur serve in this process (INSi, PSC, DMP, MSSanté), with its endpoints file and a control token."""
     base = tmp_path_factory.mktemp("observe-services")
     with HarnessEnvironment(base / "serve", control_token=TOKEN) as env:
         for service in ("insi", "psc", "dmp"):
             env.start(service)
+        env.start_mss()
         endpoints = base / "endpoints.json"
         endpoints.write_text(json.dumps(env.endpoints_document()), encoding="utf-8")
         yield env, endpoints
@@ -65,7 +70,7 @@ def use_by_hand(session: dict, work_dir: Path, defects: frozenset[str] = frozens
     share_document(session, work_dir, defects)
 
 
-def test_judge_gives_the_verdicts_of_segur_run_for_ins_psc_and_cda(serve, reference_run, tmp_path):
+def test_judge_gives_the_verdicts_of_segur_run_for_ins_psc_and_cda(serve, reference_run, tmp_path, capsys):
     session = new_session(serve, tmp_path, "services")
     assert session["insi"]["url"].startswith("https://") and f"/s/{session['session']}/" in session["insi"]["url"]
     use_by_hand(session, tmp_path)
@@ -81,6 +86,30 @@ def test_judge_gives_the_verdicts_of_segur_run_for_ins_psc_and_cda(serve, refere
     assert any("cannot hand the product a callback it never received" in r for r in reasons), reasons
     cited = {e for t in report["tests"] for f in t.get("findings", []) for e in f.get("evidence", [])}
     assert cited <= {e["id"] for e in report["exchanges"]}
+    capsys.readouterr()
+    assert main(["rejudge", str(tmp_path / "judged")]) == 0, "the observed pack re-judges through the same adapter"
+    assert "No verdict" in capsys.readouterr().out
+
+
+def test_the_cda_suite_finds_the_document_by_its_title_else_the_first_one_sent(serve, tmp_path):
+    """A defective document shared first, then a good one with the title the cda tests ask for: the titled one."""
+    session = new_session(serve, tmp_path, "cda-titles")
+    product, context = ReferenceSut(frozenset({"cda_ins_not_first"})), session_context(session, tmp_path)
+    ouvert = PatientBase.load()["OUVERT"].identity()
+    product.perform("dmp.feed_document", {"patient": ouvert, "title": "Compte rendu", "masking": []}, context)
+    first_only, report = judged(session, tmp_path / "first", "cda")
+    assert first_only == 1 and outcomes(report)["CDA-03"] == "fail", "without the title, the first document sent"
+    share_document(session, tmp_path)
+    status, report = judged(session, tmp_path / "titled", "cda")
+    assert outcomes(report)["CDA-03"] == "pass" and status == 0
+
+
+def test_the_cda_suite_judges_a_document_sent_by_mssante(serve, tmp_path):
+    session = new_session(serve, tmp_path, "cda-by-mail")
+    use_mail(session, tmp_path, frozenset({"cda_volet_template_wrong_code"}), parts="mss")
+    status, report = judged(session, tmp_path / "judged", "cda")
+    got = outcomes(report)
+    assert status == 1 and got["CDA-07"] == "fail" and got["CDA-03"] == "pass", got
 
 
 @pytest.mark.parametrize("defect", JUDGED_DEFECTS)
