@@ -120,10 +120,14 @@ class ObservedTest:
             return after[0]
         return indexes[-1] if indexes else None
 
-    def take(self, anchor: int, advance: bool = True) -> Exchange:
-        """Show the test its anchor and what the product did since the previous one (lookups, queries)."""
+    def take(self, anchor: int, advance: bool = True, alone: bool = False) -> Exchange:
+        """Show the test its anchor and what the product did since the previous one (lookups, queries).
+
+        ``alone``: the anchor only, when what came between may be another flow's (another login's tokens).
+        """
         session = self.session.exchanges
-        first = self.horizon + 1 if advance and self.visible and anchor > self.horizon else anchor
+        stretch = advance and not alone and self.visible and anchor > self.horizon
+        first = self.horizon + 1 if stretch else anchor
         seen = {e.id for e in self.visible}
         self.visible += [e for e in session[first : anchor + 1] if e.id not in seen]
         if advance:

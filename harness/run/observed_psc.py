@@ -64,8 +64,29 @@ def _sent_code(exchange: Exchange) -> str:
     return (form.get("code") or [""])[0]
 
 
+def _end_of_login(view: ObservedTest, start: int) -> int | None:
+    """The authorization response that sent the browser back to the product, before any other login started."""
+    session = view.session.exchanges
+    for index in range(start, len(session)):
+        exchange = session[index]
+        if index > start and starts_login(exchange):
+            return None  # the person started another login: this one was left unfinished
+        if _authorize(exchange) and _location(exchange) is not None:
+            return index
+    return None
+
+
+def _refused(exchange: Exchange) -> bool:
+    return exchange.http_status is not None and exchange.http_status >= 400
+
+
 def authorization_url(view: ObservedTest, params: dict[str, Any]) -> dict[str, Any]:
-    anchor = view.pick(starts_login)
+    """The first login of the story still to come (else the latest one); one left unfinished only if none ended."""
+    starts = [i for i, e in enumerate(view.session.exchanges) if starts_login(e)]
+    later = [i for i in starts if i > view.horizon] or starts[-1:]
+    session = view.session.exchanges
+    ended = [i for i in later if _refused(session[i]) or _end_of_login(view, i) is not None]
+    anchor = (ended or later or [None])[0]
     if anchor is None:
         raise not_observed(
             "no Pro Santé Connect login (authorization request) recorded in this session: log in through the product",
@@ -84,16 +105,13 @@ def browser_login(view: ObservedTest) -> str:
             "segur judge replays no browser without an authorization request first",
             "segur judge ne rejoue aucun navigateur sans requête d'autorisation préalable",
         )
-    session = view.session.exchanges
-    first = session[start]
-    for index in range(start, len(session)):
-        exchange = session[index]
-        if index > start and starts_login(exchange):
-            break  # the person started another login: this one was left unfinished
-        if _authorize(exchange) and (location := _location(exchange)) is not None:
-            view.take(index)
-            return urljoin(_target(first), location)
-    if first.http_status is not None and first.http_status >= 400:
+    first = view.session.exchanges[start]
+    end = _end_of_login(view, start)
+    if end is not None:
+        location = _location(view.take(end, alone=True))
+        assert location is not None  # _end_of_login found a redirect
+        return urljoin(_target(first), location)
+    if _refused(first):
         error = first.summary.get("error") or first.response_body[:200].decode("utf-8", "replace")
         raise LoginFailed(f"the provider answered HTTP {first.http_status}: {error}")
     raise not_observed(
@@ -123,7 +141,7 @@ def callback(view: ObservedTest, params: dict[str, Any]) -> dict[str, Any]:
             "le produit n'a pas échangé le code de sa connexion dans cette session (aucune requête de jeton le "
             "portant enregistrée) : se connecter depuis le produit jusqu'au bout",
         )
-    view.take(anchor)
+    view.take(anchor, alone=True)
     why = (
         "whether the product let the professional in, and as whom, is not on the wire: segur run judges it",
         "l'accès donné par le produit au professionnel, et sous quelle identité, ne se voit pas dans les échanges : "
@@ -141,7 +159,7 @@ def refresh(view: ObservedTest, params: dict[str, Any]) -> dict[str, Any]:
             "aucun renouvellement de jeton (grant_type=refresh_token) enregistré dans cette session : garder la "
             "session PSC du produit ouverte jusqu'à ce qu'il renouvelle ses jetons",
         )
-    exchange = view.take(anchor)
+    exchange = view.take(anchor, alone=True)
     return {"outcome": "refreshed" if exchange.http_status == 200 else "refused"}
 
 
@@ -154,7 +172,7 @@ def logout_url(view: ObservedTest, params: dict[str, Any]) -> dict[str, Any]:
             "aucune déconnexion par Pro Santé Connect (requête de fin de session) enregistrée dans cette session : "
             "se déconnecter dans le produit",
         )
-    return {"outcome": "ok", "url": _target(view.take(anchor))}
+    return {"outcome": "ok", "url": _target(view.take(anchor, alone=True))}
 
 
 def browser_visit(view: ObservedTest, url: str) -> int:
