@@ -125,12 +125,14 @@ def test_each_ins_psc_cda_defect_still_fails_its_requirement_through_judge(serve
 
 def test_a_session_without_ins_psc_or_cda_traffic_says_what_to_do(serve, tmp_path):
     session = new_session(serve, tmp_path, "idle-services")
-    status, report = judged(session, tmp_path / "judged", SUITES)
-    assert status == 4 and "pass" not in set(outcomes(report).values()) and "fail" not in set(outcomes(report).values())
+    status, report = judged(session, tmp_path / "judged", f"{SUITES},fhir")
+    assert status == 4 and set(outcomes(report).values()) == {"skip"}
     reasons = {t["message"] for t in report["tests"] if t["outcome"] == "skip"}
     assert any("no INSi search by traits for ADRUN ZOE" in r for r in reasons), reasons
     assert any("no Pro Santé Connect login" in r for r in reasons), reasons
     assert any("no CDA document sent by the product recorded in this session" in r for r in reasons), reasons
+    fhir = {t["message"] for t in report["tests"] if t["nodeid"].startswith("fhir/")}
+    assert fhir and all("records no FHIR resource the product made" in r for r in fhir), fhir
 
 
 def test_gathered_evidence_covers_ins_psc_and_cda(serve, tmp_path):
