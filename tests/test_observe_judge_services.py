@@ -123,6 +123,19 @@ def test_each_ins_psc_cda_defect_still_fails_its_requirement_through_judge(serve
     assert status == 1 and EXPECTED_FAILURE[defect] in failed, f"{defect}: failed {failed}"
 
 
+def test_defects_the_wire_cannot_show_leave_their_requirement_unjudged_never_passed(serve, tmp_path):
+    """A product with every INSi and PSC defect of what it does with an answer: those requirements are skipped."""
+    unseen = sorted(d for d in (*INSI_DEFECTS, *PSC_DEFECTS) if EXPECTED_FAILURE[d] not in JUDGED)
+    session = new_session(serve, tmp_path, "unseen-defects")
+    use_by_hand(session, tmp_path, frozenset(unseen))
+    status, report = judged(session, tmp_path / "judged", "ins,psc")
+    requirements = {r["id"]: r for r in report["requirements"]}
+    blamed = {EXPECTED_FAILURE[d] for d in unseen}
+    assert {requirements[k]["outcome"] for k in blamed} == {"skip"}
+    assert {requirements[k]["skip_kind"] for k in blamed} == {SkipKind.NOT_OBSERVED.value}
+    assert status == 4 and {requirements[k]["outcome"] for k in JUDGED if k in requirements} == {"pass"}
+
+
 def test_a_session_without_ins_psc_or_cda_traffic_says_what_to_do(serve, tmp_path):
     session = new_session(serve, tmp_path, "idle-services")
     status, report = judged(session, tmp_path / "judged", f"{SUITES},fhir")
