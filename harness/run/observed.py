@@ -10,7 +10,9 @@ answer) raises the same skip when the test reads it (:class:`ObservedAnswer`).
 
 Matching never relies on the property a requirement judges: a feed is found by patient INS and
 title in the raw bytes, a masking by the document's uniqueId, a status change by its target
-entry and new status, a replacement by its RPLC target or else its title.
+entry and new status, a replacement by its RPLC target or else its title. This module holds the
+DMP and MSSanté actions; INSi, PSC and CDA are in ``observed_insi``, ``observed_psc`` and
+``observed_cda``, and ``observed_actions`` gathers them all.
 """
 
 from __future__ import annotations
