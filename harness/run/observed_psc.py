@@ -82,19 +82,19 @@ def _refused(exchange: Exchange) -> bool:
 
 def authorization_url(view: ObservedTest, params: dict[str, Any]) -> dict[str, Any]:
     """The first login of the story still to come (else the latest one); one left unfinished only if none ended."""
-    starts = [i for i, e in enumerate(view.session.exchanges) if starts_login(e)]
-    later = [i for i in starts if i > view.horizon] or starts[-1:]
     session = view.session.exchanges
+    starts = [i for i, e in enumerate(session) if starts_login(e)]
+    later = [i for i in starts if i > view.horizon] or starts[-1:]
     ended = [i for i in later if _refused(session[i]) or _end_of_login(view, i) is not None]
-    anchor = (ended or later or [None])[0]
-    if anchor is None:
+    candidates = ended or later
+    if not candidates:
         raise not_observed(
             "no Pro Santé Connect login (authorization request) recorded in this session: log in through the product",
             "aucune connexion Pro Santé Connect (requête d'autorisation) enregistrée dans cette session : "
             "se connecter depuis le produit",
         )
-    view.marks[LOGIN_MARK] = anchor
-    return {"outcome": "ok", "url": _target(view.take(anchor))}
+    view.marks[LOGIN_MARK] = candidates[0]
+    return {"outcome": "ok", "url": _target(view.take(candidates[0]))}
 
 
 def browser_login(view: ObservedTest) -> str:
