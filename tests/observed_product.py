@@ -20,7 +20,10 @@ PROFESSIONAL = "claire.hospitaliere-test@harnais.mssante.fr"
 def session_context(session: dict[str, Any], work_dir: Path) -> SutContext:
     """The session's endpoints and credentials, as a vendor would copy them into the product's settings."""
     mss = session.get("mss") or {}
-    endpoints = {"dmp": session["dmp"]["url"], "mss": mss.get("smtp", ""), "mss_imap": mss.get("imap", "")}
+    endpoints = {"mss": mss.get("smtp", ""), "mss_imap": mss.get("imap", "")}
+    for service, field in (("dmp", "url"), ("insi", "url"), ("psc", "issuer")):
+        if service in session:
+            endpoints[service] = session[service][field]
     pki = session["pki"]
     return SutContext(
         session_key=session["session"],
@@ -96,3 +99,57 @@ def use_dmp(do: Any, ouvert: dict[str, Any], reverse: bool = False) -> None:
     if reverse:  # the consultation after everything else, and the existence test last of all
         consult()
         do("dmp.check_dmp", patient=ouvert)
+
+
+# -- INSi, Pro Santé Connect and a document for the cda suite (README: "What the session must hold") --------------
+
+INSI_SEARCHES = ("ADRUN-ZOE", "HOUILLES-PIERRE", "DE-VINCI-LEONARDO-1", "INSI-JOUR-00", "INSI-NOM-VIDE")
+CDA_TITLE = "Note de consultation"
+
+
+def use_insi(session: dict[str, Any], work_dir: Path, defects: frozenset[str] = frozenset()) -> None:
+    """Patients looked up in INSi from the product's identity screen: by traits, then by carte Vitale."""
+    from suites.ins.persons import traits, with_carte_vitale
+
+    product, context = ReferenceSut(defects), session_context(session, work_dir)
+    for key in INSI_SEARCHES:
+        product.perform("insi.search_by_traits", traits(key), context)
+    holder = with_carte_vitale()
+    card = holder["carte_vitale"]
+    params = {
+        "matricule_individu": card["matricule_individu"],
+        "nom_naissance": holder["nom_naissance"],
+        "date_naissance": holder["date_naissance"],
+        "rang_naissance": card.get("rang_naissance", "1"),
+        "identity_document_checked": False,
+    }
+    product.perform("insi.search_by_carte_vitale", params, context)
+
+
+def use_psc(session: dict[str, Any], work_dir: Path, defects: frozenset[str] = frozenset()) -> None:
+    """A professional logs in with Pro Santé Connect in a browser, the session is renewed, then logged out."""
+    import httpx
+
+    from harness.core import pki
+    from harness.run import useragent
+    from harness.run.useragent import LoginFailed
+
+    product, context = ReferenceSut(defects), session_context(session, work_dir)
+    browser_tls = pki.client_ssl_context(pki.load_or_create_pki(context.pki_dir), None)
+    start = product.perform("psc.authorization_url", {}, context).data["url"]
+    try:
+        landed = useragent.psc_login(start, "899900000011", browser_tls)
+    except LoginFailed:
+        return  # the provider refused the product's request: the person can go no further
+    product.perform("psc.callback", {"url": landed}, context)
+    product.perform("psc.refresh", {}, context)
+    logout = product.perform("psc.logout_url", {}, context).data["url"]
+    with httpx.Client(verify=browser_tls, timeout=10) as browser:
+        browser.get(logout)
+
+
+def share_document(session: dict[str, Any], work_dir: Path, defects: frozenset[str] = frozenset()) -> None:
+    """The product shares a note on the DMP: its CDA is what the cda suite judges."""
+    product, context = ReferenceSut(defects), session_context(session, work_dir)
+    ouvert = PatientBase.load()["OUVERT"].identity()
+    product.perform("dmp.feed_document", {"patient": ouvert, "title": CDA_TITLE, "masking": []}, context)

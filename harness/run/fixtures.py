@@ -270,7 +270,7 @@ def _mock(request: pytest.FixtureRequest, env: HarnessEnvironment, service: str,
     from harness.run.observed import ObservedHandle
 
     if judge.observed_session_key(request.config) is not None:
-        return ObservedHandle(judge.observed_test(request), service)
+        return ObservedHandle(judge.observed_test(request), service, env)
     return (
         MockHandle(env, service, session_key)
         if service != "mss"
@@ -380,8 +380,12 @@ def mss(request: pytest.FixtureRequest, segur_env: HarnessEnvironment, segur_ses
 def browser(request: pytest.FixtureRequest, segur_env: HarnessEnvironment) -> Any:
     """A scripted browser: ``browser.psc_login(url, id_nat_ps)`` returns the callback URL."""
     from harness.core import pki
-    from harness.run import useragent
+    from harness.run import judge, useragent
 
+    if judge.observed_session_key(request.config) is not None:  # the person's browser already did it all
+        from harness.run.observed_psc import ObservedBrowser
+
+        return ObservedBrowser(judge.observed_test(request))
     log, replayer = _interactions(request)
 
     class Browser:

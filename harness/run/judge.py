@@ -18,6 +18,7 @@ import pytest
 
 from harness.core.errors import UsageError
 from harness.core.recorder import ExchangeStore
+from harness.run import observed_actions
 from harness.run.observed import KIND, ObservedSut, ObservedTest
 from harness.run.runner import RunOptions, run
 from harness.run.session import session_state_key
@@ -98,7 +99,8 @@ def observed_sut(config: pytest.Config, env: HarnessEnvironment) -> ObservedSut:
     if observed_sut_key not in config.stash:
         key = observed_session_key(config)
         assert key is not None
-        config.stash[observed_sut_key] = ObservedSut(key, env.store.exchanges(session_key=key))
+        exchanges = env.store.exchanges(session_key=key)
+        config.stash[observed_sut_key] = ObservedSut(key, exchanges, observed_actions.HANDLERS)
     return config.stash[observed_sut_key]
 
 

@@ -10,7 +10,9 @@ answer) raises the same skip when the test reads it (:class:`ObservedAnswer`).
 
 Matching never relies on the property a requirement judges: a feed is found by patient INS and
 title in the raw bytes, a masking by the document's uniqueId, a status change by its target
-entry and new status, a replacement by its RPLC target or else its title.
+entry and new status, a replacement by its RPLC target or else its title. This module holds the
+DMP and MSSanté actions; INSi, PSC and CDA are in ``observed_insi``, ``observed_psc`` and
+``observed_cda``, and ``observed_actions`` gathers them all.
 """
 
 from __future__ import annotations
@@ -62,13 +64,18 @@ def _mentions(exchange: Exchange, *texts: str) -> bool:
     return all(text.encode("utf-8") in exchange.request_body for text in texts if text)
 
 
+Handlers = dict[str, Callable[["ObservedTest", dict[str, Any]], dict[str, Any]]]
+
+
 class ObservedSut:
     """The product seen through one session's recorded exchanges (session-wide, shared by every test)."""
 
     name = KIND
 
-    def __init__(self, session_key: str, exchanges: list[Exchange]):
+    def __init__(self, session_key: str, exchanges: list[Exchange], handlers: Handlers | None = None):
         self.session_key = session_key
+        # harness.run.observed_actions adds the INSi, PSC and CDA actions (their modules build on this one)
+        self.handlers = handlers if handlers is not None else DMP_MSS_HANDLERS
         self.exchanges = sorted(exchanges, key=lambda e: e.seq)
         self._entries: dict[str, str] | None = None
 
@@ -97,6 +104,7 @@ class ObservedTest:
         self.session = session
         self.visible: list[Exchange] = []
         self.horizon = -1  # index, in the session, of the latest anchor that moved the story forward
+        self.marks: dict[str, Any] = {}  # where a flow of several actions started (the PSC login)
 
     def describe(self) -> dict[str, Any]:
         return self.session.describe()
@@ -106,7 +114,7 @@ class ObservedTest:
 
     # -- choosing and taking anchors ------------------------------------------------------
 
-    def _pick(self, matches: Callable[[Exchange], bool]) -> int | None:
+    def pick(self, matches: Callable[[Exchange], bool]) -> int | None:
         """The first match after the story so far, else the latest one before it."""
         indexes = [i for i, e in enumerate(self.session.exchanges) if matches(e)]
         after = [i for i in indexes if i > self.horizon]
@@ -114,10 +122,14 @@ class ObservedTest:
             return after[0]
         return indexes[-1] if indexes else None
 
-    def _take(self, anchor: int, advance: bool = True) -> Exchange:
-        """Show the test its anchor and what the product did since the previous one (lookups, queries)."""
+    def take(self, anchor: int, advance: bool = True, alone: bool = False) -> Exchange:
+        """Show the test its anchor and what the product did since the previous one (lookups, queries).
+
+        ``alone``: the anchor only, when what came between may be another flow's (another login's tokens).
+        """
         session = self.session.exchanges
-        first = self.horizon + 1 if advance and self.visible and anchor > self.horizon else anchor
+        stretch = advance and not alone and self.visible and anchor > self.horizon
+        first = self.horizon + 1 if stretch else anchor
         seen = {e.id for e in self.visible}
         self.visible += [e for e in session[first : anchor + 1] if e.id not in seen]
         if advance:
@@ -128,7 +140,7 @@ class ObservedTest:
 
     def perform(self, action: str, params: dict[str, Any], context: SutContext) -> ActionResult:
         started = time.perf_counter()
-        handler = _HANDLERS.get(action)
+        handler = self.session.handlers.get(action)
         if handler is None:
             raise not_observed(
                 f"segur judge cannot see {action} on the wire; segur run judges it",
@@ -146,13 +158,13 @@ class ObservedTest:
 
     def check_dmp(self, params: dict[str, Any]) -> dict[str, Any]:
         patient = params["patient"]
-        anchor = self._pick(self._dmp("TD0.2", patient))
+        anchor = self.pick(self._dmp("TD0.2", patient))
         if anchor is None:
             raise not_observed(
                 f"no DMP existence test (TD0.2) for {_who(patient)} recorded in this session",
                 f"aucun test d'existence du DMP (TD0.2) de {_who(patient)} enregistré dans cette session",
             )
-        self._take(anchor)
+        self.take(anchor)
         why = (
             "how the product read the TD0.2 answer is not on the wire: segur run judges it",
             "la lecture que le produit fait de la réponse TD0.2 ne se voit pas dans les échanges : segur run la juge",
@@ -175,9 +187,9 @@ class ObservedTest:
 
     def feed_document(self, params: dict[str, Any]) -> dict[str, Any]:
         patient, title = params["patient"], str(params.get("title") or "")
-        anchor = self._pick(self._dmp("TD2.1", patient, title))
+        anchor = self.pick(self._dmp("TD2.1", patient, title))
         if anchor is None:  # the product's own title: any original feed of the patient will do
-            anchor = self._pick(lambda e: self._dmp("TD2.1", patient)(e) and not _mentions(e, xds.RPLC))
+            anchor = self.pick(lambda e: self._dmp("TD2.1", patient)(e) and not _mentions(e, xds.RPLC))
         if anchor is None:
             raise not_observed(
                 f"no TD2.1 submission for {_who(patient)} recorded in this session "
@@ -186,7 +198,7 @@ class ObservedTest:
                 f"(partager pour ce patient un document intitulé {title!r})",
             )
         self._show_authorisations_before(anchor, patient)
-        return self._feed_answer(self._take(anchor))
+        return self._feed_answer(self.take(anchor))
 
     def _show_authorisations_before(self, anchor: int, patient: dict[str, Any]) -> None:
         """The TD0.3 the product sent for the patient since its previous feed: DMP-14 judges feeding without one."""
@@ -208,20 +220,20 @@ class ObservedTest:
             return submission is not None and any(a.target in entries for a in submission.associations_of(xds.RPLC))
 
         feed = self._dmp("TD2.1", patient)
-        anchor = self._pick(lambda e: feed(e) and replaces(e))
+        anchor = self.pick(lambda e: feed(e) and replaces(e))
         if anchor is None and title:
-            anchor = self._pick(lambda e: feed(e) and _mentions(e, title))
+            anchor = self.pick(lambda e: feed(e) and _mentions(e, title))
         if anchor is None:
             raise not_observed(
                 f"no replacement (TD2.1 with RPLC) of document {old} for {_who(patient)} recorded in this session",
                 f"aucun remplacement (TD2.1 avec RPLC) du document {old} pour {_who(patient)} "
                 "enregistré dans cette session",
             )
-        return self._feed_answer(self._take(anchor))
+        return self._feed_answer(self.take(anchor))
 
     def find_documents(self, params: dict[str, Any]) -> dict[str, Any]:
         patient = params["patient"]
-        anchor = self._pick(self._dmp("TD3.1", patient, xds.FIND_DOCUMENTS))
+        anchor = self.pick(self._dmp("TD3.1", patient, xds.FIND_DOCUMENTS))
         if anchor is None:
             raise not_observed(
                 f"no FindDocuments query (TD3.1) for {_who(patient)} recorded in this session",
@@ -229,9 +241,9 @@ class ObservedTest:
             )
         exchange = self.session.exchanges[anchor]
         if not self.visible:
-            self._take(anchor)  # the listing starts the story (a consultation)
+            self.take(anchor)  # the listing starts the story (a consultation)
         elif anchor < self.horizon:
-            self._take(anchor, advance=False)
+            self.take(anchor, advance=False)
         # A listing made after the story's current point is answered but not shown: it would show the
         # verifiers the registry's state after the actions still to come (a masked document's new version).
         returned = [xds.registry_object(e) for e in dmp_verify.registry_entries([exchange]).values()]
@@ -252,14 +264,14 @@ class ObservedTest:
 
     def read_document(self, params: dict[str, Any]) -> dict[str, Any]:
         patient, unique_id = params["patient"], str(params["unique_id"])
-        anchor = self._pick(lambda e: e.service == "dmp" and e.operation == "TD3.2" and _mentions(e, unique_id))
+        anchor = self.pick(lambda e: e.service == "dmp" and e.operation == "TD3.2" and _mentions(e, unique_id))
         if anchor is None:
             raise not_observed(
                 f"no retrieval (TD3.2) of document {unique_id} for {_who(patient)} recorded in this session",
                 f"aucune récupération (TD3.2) du document {unique_id} pour {_who(patient)} "
                 "enregistrée dans cette session",
             )
-        payload = dmp_verify.response_payload(self._take(anchor))
+        payload = dmp_verify.response_payload(self.take(anchor))
         document = f"{{{xds.XDSB}}}DocumentResponse/{{{xds.XDSB}}}Document"
         return {"outcome": "ok" if payload is not None and payload.find(document) is not None else "not_found"}
 
@@ -270,13 +282,13 @@ class ObservedTest:
             submission = dmp_verify.read_request(exchange).submission()
             return submission is not None and matches(submission)
 
-        anchor = self._pick(fits)
+        anchor = self.pick(fits)
         if anchor is None:
             raise not_observed(
                 f"no {what[0]} for {_who(patient)} recorded in this session",
                 f"aucun(e) {what[1]} pour {_who(patient)} enregistré(e) dans cette session",
             )
-        exchange = self._take(anchor)
+        exchange = self.take(anchor)
         return {"outcome": "done" if dmp_verify.succeeded(exchange) else "refused"}
 
     def mask_document(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -317,7 +329,7 @@ class ObservedTest:
 
     def _submission_to(self, recipient: str) -> int | None:
         recipient = recipient.lower()
-        return self._pick(
+        return self.pick(
             lambda e: (
                 e.service == "mss"
                 and e.operation == "smtp.data"
@@ -334,7 +346,7 @@ class ObservedTest:
                 f"no message to {recipient} accepted by the MSSanté operator in this session",
                 f"aucun message à {recipient} accepté par l'opérateur MSSanté dans cette session",
             )
-        self._take(anchor)
+        self.take(anchor)
         return {"outcome": "sent"}
 
     def send_to_patient(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -342,7 +354,7 @@ class ObservedTest:
         mailbox = f"{patient.get('ins')}@{PATIENT_MAIL_DOMAIN}"
         anchor = self._submission_to(mailbox)
         if anchor is not None:
-            self._take(anchor)
+            self.take(anchor)
             return {"outcome": "sent"}
         if patient.get("status") != "QUAL":
             return {"outcome": "refused"}  # nothing was sent to this unqualified identity, as required
@@ -352,7 +364,7 @@ class ObservedTest:
         )
 
 
-_HANDLERS: dict[str, Callable[[ObservedTest, dict[str, Any]], dict[str, Any]]] = {
+DMP_MSS_HANDLERS: Handlers = {
     "dmp.check_dmp": ObservedTest.check_dmp,
     "dmp.feed_document": ObservedTest.feed_document,
     "dmp.replace_document": ObservedTest.replace_document,
@@ -364,14 +376,14 @@ _HANDLERS: dict[str, Callable[[ObservedTest, dict[str, Any]], dict[str, Any]]] =
     "mss.send_document": ObservedTest.send_document,
     "mss.send_to_patient": ObservedTest.send_to_patient,
 }
-OBSERVABLE_ACTIONS = frozenset(_HANDLERS)
 
 
 class ObservedHandle:
     """A mock as one observed test sees it: the exchanges of its actions; no server, no scenario."""
 
-    def __init__(self, view: ObservedTest, service: str):
+    def __init__(self, view: ObservedTest, service: str, env: Any = None):
         self.view, self.service, self.url = view, service, ""
+        self.env = env  # the judge's environment: its PKI is the serve's (the CAs a CPx assertion chains to)
         self.session_key = view.session.session_key
 
     def exchanges(self) -> list[Exchange]:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import parse_qs
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -135,8 +136,68 @@ PATIENT_MAIL = Need(
     "a message to a patient mailbox (<INS>@patient.mssante.fr)",
     "un message à une messagerie patient (<INS>@patient.mssante.fr)",
 )
-# What the tests of each requirement segur judge can decide ask the product for (harness.run.observed).
+
+
+def _insi_body(name: str) -> Callable[[Exchange], bool]:
+    # the body element's start tag, any prefix: what harness.run.observed_insi parses
+    return lambda e: (
+        e.service == "insi" and (f":{name}".encode() in e.request_body or f"<{name}".encode() in e.request_body)
+    )
+
+
+def _psc(operation: str, test: Callable[[Exchange], bool] = lambda e: True) -> Callable[[Exchange], bool]:
+    return lambda e: e.service == "psc" and e.operation == operation and test(e)
+
+
+def _query(exchange: Exchange) -> dict[str, list[str]]:
+    return parse_qs(str(exchange.request_meta.get("query") or ""))
+
+
+def _form(exchange: Exchange) -> dict[str, list[str]]:
+    return parse_qs(exchange.request_body.decode("utf-8", "replace"))
+
+
+def _cda_sent(exchange: Exchange) -> bool:
+    if not (exchange.service == "dmp" and exchange.operation == "TD2.1") and not _mail()(exchange):
+        return False
+    from harness.run.observed_cda import documents_sent  # reads MTOM parts and XDM archives: only when it may
+
+    return bool(documents_sent(exchange))
+
+
+TRAITS_SEARCH = Need(_insi_body("RECSANSVITALE"), "an INSi search by traits", "une recherche INSi par traits")
+# The console reads requests only: a login is the product's authorization request (its URL carries client_id;
+# the login page's form, posted by the browser, has no query), the code exchange is its token request.
+AUTHORIZE = Need(
+    _psc("authorize", lambda e: "client_id" in _query(e) and "professional" not in _query(e)),
+    "an authorization request to Pro Santé Connect",
+    "une requête d'autorisation à Pro Santé Connect",
+)
+CODE_EXCHANGE = Need(
+    _psc("token", lambda e: _form(e).get("grant_type") == ["authorization_code"]),
+    "a code exchange (token request)",
+    "un échange du code (requête de jeton)",
+)
+RENEWAL = Need(
+    _psc("token", lambda e: _form(e).get("grant_type") == ["refresh_token"]),
+    "a token renewal (grant_type=refresh_token)",
+    "un renouvellement de jeton (grant_type=refresh_token)",
+)
+LOGOUT = Need(_psc("logout"), "a logout through PSC", "une déconnexion par PSC")
+CDA_SENT = Need(
+    _cda_sent,
+    "a CDA document sent by the product (a TD2.1 feed or an MSSanté message)",
+    "un document CDA envoyé par le produit (une alimentation TD2.1 ou un message MSSanté)",
+)
+# What the tests of each requirement segur judge can decide ask the product for (harness.run.observed and
+# observed_insi, observed_psc, observed_cda).
 NEEDS: dict[str, tuple[Need, ...]] = {
+    **{f"INS-0{n}": (TRAITS_SEARCH,) for n in range(1, 5)},
+    **{f"PSC-0{n}": (AUTHORIZE, CODE_EXCHANGE) for n in (2, 3, 4, 6)},
+    "PSC-05": (AUTHORIZE,),
+    "PSC-09": (AUTHORIZE, CODE_EXCHANGE, RENEWAL),
+    "PSC-10": (AUTHORIZE, CODE_EXCHANGE, LOGOUT),
+    **{f"CDA-0{n}": (CDA_SENT,) for n in range(1, 9)},
     "DMP-01": (EXISTENCE, FEED),
     **{f"DMP-0{n}": (FEED,) for n in range(2, 9)},
     "DMP-09": (FIND, READ),
