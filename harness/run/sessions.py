@@ -8,7 +8,7 @@ is recorded under the newest session: one product's mail at a time.
 With a tenant's token (``harness.core.tenants``), the session is the tenant's: bound to it in the
 store, its key unguessable (128 random bits), and the operator's "newest session" for mail left
 alone (the tenant's mail is found by its credentials, ``mock_services.mssante.tenancy``).
-``GET /_segur/sessions`` lists the caller's sessions and ``GET /_segur/sessions/{key}/exchanges``
+``GET /_segur/sessions`` lists the caller's sessions (once tenants exist) and ``GET /_segur/sessions/{key}/exchanges``
 exports one session's recorded exchanges (bodies in base64, traces kept), for
 ``segur run --host``; ``ControlGuard`` has already answered 404 to a tenant naming another's key.
 
@@ -87,7 +87,7 @@ class SessionControl:
         tenant = scoped_tenant(request)
         if exported is not None:
             response = self._exchanges(request, exported.group(1), tenant)
-        elif request.method == "GET":
+        elif request.method == "GET" and (tenant is not None or self.env.tenants.any()):  # no tenants: as before
             keys = self.env.tenants.sessions(tenant.id if tenant else None)
             response = JSONResponse({"tenant": tenant.name if tenant else None, "sessions": keys})
         elif request.method == "POST":
