@@ -9,6 +9,7 @@ check that would pass on a host that leaks would prove nothing.
 
 from __future__ import annotations
 
+import base64
 import email.utils
 import imaplib
 import json
@@ -297,8 +298,6 @@ def test_a_psc_token_issued_under_a_tenants_session_sends_into_that_session(host
     context = pki.client_ssl_context(host.env.pki, None)
     with smtplib.SMTP_SSL(*_mail_address(host, "smtp"), context=context, timeout=20) as client:
         client.ehlo()
-        import base64
-
         blob = base64.b64encode(f"user={SENDER}\x01auth=Bearer {token}\x01\x01".encode()).decode()
         assert client.docmd("AUTH", f"XOAUTH2 {blob}")[0] == 235
         client.sendmail(SENDER, [RECIPIENT], _message(subject))
@@ -414,3 +413,16 @@ def test_tenant_registry_on_postgresql(pg_url: str):
         assert registry.newest_session(tenant.id) == "k1"
         with pytest.raises(UsageError, match="exists already"):
             registry.create("ci-pipeline")
+
+
+def test_a_tenant_created_by_the_command_counts_at_once_on_the_running_host(host: Host, capsys):
+    store = ["--store", host.env.storage.url] if host.env.storage.url else ["--data-dir", str(host.env.data_dir)]
+    name = f"late-{time.time_ns()}"
+    assert main(["tenant", "create", name, *store]) == 0
+    token = json.loads(capsys.readouterr().out)["token"]
+    endpoints = host.tmp / f"{name}.json"
+    endpoints.write_text(json.dumps(host.env.endpoints_document()), encoding="utf-8")
+    assert main(["session", "new", "--endpoints-file", str(endpoints), "--tenant", token]) == 0
+    key = json.loads(capsys.readouterr().out.split("\nsegur session new:")[0])["session"]
+    assert host.env.tenants.owner(key) == next(t.id for t in host.env.tenants.tenants() if t.name == name)
+    assert host.exported(key, host.a_token).status_code == 404
