@@ -269,6 +269,8 @@ def test_mail_goes_to_the_tenant_of_the_login_and_imap_shows_each_tenant_its_own
     assert a_mail and host.exported(a_key, host.b_token).status_code == 404
     b_mail = [e["id"] for e in host.exported(b_key, host.b_token).json()["exchanges"]]
     assert not leaked(b_mail, [e["id"] for e in a_mail])
+    a_imap = [e for e in host.exported(a_key, host.a_token).json()["exchanges"] if e["operation"] == "imap.login"]
+    assert a_imap and all("segur-tenant-" not in json.dumps(e) for e in a_imap)  # recorded, token never shown
 
 
 def test_imap_list_and_search_of_one_tenant_never_show_anothers_folders_or_messages(host: Host):
@@ -426,3 +428,45 @@ def test_a_tenant_created_by_the_command_counts_at_once_on_the_running_host(host
     key = json.loads(capsys.readouterr().out.split("\nsegur session new:")[0])["session"]
     assert host.env.tenants.owner(key) == next(t.id for t in host.env.tenants.tenants() if t.name == name)
     assert host.exported(key, host.a_token).status_code == 404
+
+
+@pytest.mark.parametrize("command", [["tenant"], ["tenant", "create"], ["tenant", "list"], ["tenant", "delete"]])
+def test_every_tenant_command_has_help(command: list[str], capsys: pytest.CaptureFixture[str]):
+    with pytest.raises(SystemExit) as exited:
+        main([*command, "--help"])
+    assert exited.value.code == 0 and "usage:" in capsys.readouterr().out
+
+
+def _scope(path: str, bearer: str | None, client: str = "192.0.2.7") -> dict[str, Any]:
+    headers = [(b"authorization", f"Bearer {bearer}".encode())] if bearer else []
+    return {"type": "http", "path": path, "headers": headers, "client": (client, 40000)}
+
+
+def test_with_a_control_token_the_operator_sees_all_and_a_tenant_its_own(tmp_path: Path):
+    from harness.core.storage import SqliteDatabase
+    from mock_services.common import ControlGuard
+
+    with SqliteDatabase(tmp_path / "tenants.sqlite3") as database:
+        registry = TenantRegistry(database)
+        a, a_token = registry.create("a")
+        _, b_token = registry.create("b")
+        registry.bind_session("key-a", a)
+
+        async def mock(scope: Any, receive: Any, send: Any) -> None:
+            raise AssertionError("only the guard's decision is looked at")
+
+        guard = ControlGuard(mock, "operator-token", registry)
+
+        def status(path: str, bearer: str | None) -> int | None:
+            refusal = guard._refusal(_scope(path, bearer))
+            return refusal[0] if refusal else None
+
+        assert status("/_segur/scenario/key-a", "operator-token") is None
+        assert status("/_segur/scenario/key-a", a_token) is None
+        assert status("/_segur/sessions/key-a/exchanges", a_token) is None
+        assert status("/_segur/scenario/key-a", b_token) == 404
+        assert status("/_segur/keys/rotate", a_token) == 403
+        assert status("/_segur/scenario/key-a", None) == 401
+        assert status("/lps", b_token) is None  # the services themselves are not control endpoints
+        registry.delete("a")
+        assert status("/_segur/scenario/key-a", a_token) == 401  # a revoked token
