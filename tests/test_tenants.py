@@ -27,9 +27,11 @@ from observed_product import session_context
 from harness.cli import main
 from harness.core import pki
 from harness.core.errors import UsageError
+from harness.core.signing import load_chain, verify_signature
 from harness.core.tenants import Tenant, TenantRegistry
 from harness.run.environment import HarnessEnvironment
 from harness.run.judge import check_tenant_session
+from harness.run.sessions import exchange_from_document
 from harness.run.sut.reference import ReferenceSut
 from mock_services.dmp import DmpRegistry
 from mock_services.dmp.patients import PatientBase
@@ -172,6 +174,12 @@ def test_exchanges_of_a_session_are_exported_to_its_tenant_only(host: Host, serv
     assert b_view and not leaked(b_view, a_ids)
     everything = [e.id for e in host.env.store.exchanges(service=service)]
     assert leaked(everything, a_ids)  # the unscoped store holds A's: the check above can see a leak
+    # what the tenant fetched is what the mock recorded and signed
+    assert host.env.store.signer is not None
+    trace_certificate = load_chain(host.env.store.signer.chain_pem)[0]
+    for document in mine.json()["exchanges"]:
+        exchange = exchange_from_document(document)
+        assert verify_signature(trace_certificate, exchange.trace_payload(), exchange.trace)
 
 
 # -- DMP realm --------------------------------------------------------------------------------

@@ -139,6 +139,14 @@ def exchange_document(exchange: Exchange) -> dict[str, Any]:
     }
 
 
+def exchange_from_document(document: dict[str, Any]) -> Exchange:
+    """The exchange an :func:`exchange_document` describes, trace included (so it verifies as recorded)."""
+    fields = dict(document)
+    for body in ("request_body", "response_body"):
+        fields[body] = base64.b64decode(fields[body], validate=True)
+    return Exchange(**fields)
+
+
 # -- evidence gathered so far ---------------------------------------------------------------
 
 

@@ -203,7 +203,7 @@ def _tenant(request: Request) -> Tenant | None:
 
 
 class TenantScope:
-    """ASGI wrapper: a Bearer tenant token scopes the call to that tenant; a wrong one is refused (401)."""
+    """ASGI wrapper: a Bearer tenant token scopes the call to that tenant; a revoked or forged one is refused (401)."""
 
     def __init__(self, app: Any, tenants: TenantRegistry | None):
         self.app, self.tenants = app, tenants
@@ -211,8 +211,8 @@ class TenantScope:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http" and self.tenants is not None:
             scheme, _, token = Request(scope).headers.get("authorization", "").partition(" ")
-            if scheme.lower() == "bearer" and token.strip():
-                tenant = self.tenants.authenticate(token.strip()) if token.startswith(TOKEN_PREFIX) else None
+            if scheme.lower() == "bearer" and token.strip().startswith(TOKEN_PREFIX):  # other tokens: as before
+                tenant = self.tenants.authenticate(token.strip())
                 if tenant is None:
                     await _error("jeton de locataire inconnu ou révoqué", 401)(scope, receive, send)
                     return
