@@ -14,7 +14,8 @@ or, when a control token is configured (``SEGUR_CONTROL_TOKEN``, ``segur serve -
 to whoever presents it as a Bearer token, loopback included. A tenant's token
 (``harness.core.tenants``) is a *scoped* credential: it reaches the session endpoints and the
 scenarios of the tenant's own sessions only; another tenant's key answers 404, as an unknown one
-would, so keys cannot be probed; every other control endpoint is the operator's (403).
+would, so keys cannot be probed; apart from the few shared ones a remote run needs
+(``TENANT_SHARED_PATHS``), every other control endpoint is the operator's (403).
 """
 
 from __future__ import annotations
@@ -50,6 +51,10 @@ TENANT_STATE = "segur_tenant"
 # What a tenant's token reaches: sessions (its own), and the scenario of one of its sessions.
 _TENANT_SESSIONS = "/_segur/sessions"
 _TENANT_KEYED = re.compile(r"/_segur/(?:sessions|scenario)/([^/]+)(?:/.*)?")
+# Control endpoints a tenant shares with everyone, which segur run --host needs (harness/run/host_api.py
+# on the i19-host branch): the test PKI's credentials, the same for every tenant, and the switch of
+# the MSSanté operator's certificate (a host-wide switch: see docs/deployment.md).
+TENANT_SHARED_PATHS = frozenset({"/_segur/credentials", "/_segur/mail/foreign-certificate"})
 
 
 @dataclass(frozen=True)
@@ -235,7 +240,7 @@ def control_refusal(scope: Mapping[str, Any], token: str | None) -> tuple[int, s
 
 def tenant_refusal(path: str, tenant: Tenant, tenants: TenantRegistry) -> tuple[int, str] | None:
     """(HTTP status, reason) when a tenant may not reach this control path, or None."""
-    if path == _TENANT_SESSIONS:
+    if path == _TENANT_SESSIONS or path in TENANT_SHARED_PATHS:
         return None
     keyed = _TENANT_KEYED.fullmatch(path)
     if keyed is None:

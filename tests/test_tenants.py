@@ -474,6 +474,7 @@ def test_with_a_control_token_the_operator_sees_all_and_a_tenant_its_own(tmp_pat
         assert status("/_segur/sessions/key-a/exchanges", a_token) is None
         assert status("/_segur/scenario/key-a", b_token) == 404
         assert status("/_segur/keys/rotate", a_token) == 403
+        assert status("/_segur/credentials", a_token) is None  # the shared test PKI a remote run needs
         assert status("/_segur/scenario/key-a", None) == 401
         assert status("/lps", b_token) is None  # the services themselves are not control endpoints
         registry.delete("a")
