@@ -11,7 +11,11 @@ in process through :class:`ScenarioStore` or over HTTP with
 Control endpoints (``/_segur/...`` but the health check: scenarios, PSC key rotation) change
 how a mock behaves for everyone, so :class:`ControlGuard` answers them to loopback clients only,
 or, when a control token is configured (``SEGUR_CONTROL_TOKEN``, ``segur serve --control-token``),
-to whoever presents it as a Bearer token, loopback included.
+to whoever presents it as a Bearer token, loopback included. A tenant's token
+(``harness.core.tenants``) is a *scoped* credential: it reaches the session endpoints and the
+scenarios of the tenant's own sessions only; another tenant's key answers 404, as an unknown one
+would, so keys cannot be probed; apart from the few shared ones a remote run needs
+(``TENANT_SHARED_PATHS``), every other control endpoint is the operator's (403).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import json
+import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
@@ -30,6 +35,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from harness.core.storage import Database, migrate, same_for_both
+from harness.core.tenants import TOKEN_PREFIX, Tenant, TenantRegistry
 from harness.protocols import jsonbody
 
 DEFAULT_SESSION = "default"
@@ -40,6 +46,15 @@ CONTROL_PREFIX = "/_segur"
 CONTROL_TOKEN_ENV = "SEGUR_CONTROL_TOKEN"
 # Readiness probes must work from wherever the product runs; the health check changes nothing.
 OPEN_CONTROL_PATHS = frozenset({"/_segur/health"})
+# Where ControlGuard puts the tenant a control request was scoped to (``request.state.segur_tenant``).
+TENANT_STATE = "segur_tenant"
+# What a tenant's token reaches: sessions (its own), and the scenario of one of its sessions.
+_TENANT_SESSIONS = "/_segur/sessions"
+_TENANT_KEYED = re.compile(r"/_segur/(?:sessions|scenario)/([^/]+)(?:/.*)?")
+# Control endpoints a tenant shares with everyone, which segur run --host needs (harness/run/host_api.py
+# on the i19-host branch): the test PKI's credentials, the same for every tenant, and the switch of
+# the MSSanté operator's certificate (a host-wide switch: see docs/deployment.md).
+TENANT_SHARED_PATHS = frozenset({"/_segur/credentials", "/_segur/mail/foreign-certificate"})
 
 
 @dataclass(frozen=True)
@@ -202,6 +217,12 @@ def is_loopback_client(scope: Mapping[str, Any]) -> bool:
     return address is not None and address.is_loopback
 
 
+def _bearer(scope: Mapping[str, Any]) -> bytes | None:
+    headers = dict(scope.get("headers") or [])
+    scheme, _, presented = headers.get(b"authorization", b"").partition(b" ")
+    return presented.strip() if scheme.lower() == b"bearer" else None
+
+
 def control_refusal(scope: Mapping[str, Any], token: str | None) -> tuple[int, str] | None:
     """(HTTP status, reason) when a request may not reach a control endpoint, or None."""
     path = str(scope.get("path", ""))
@@ -211,21 +232,53 @@ def control_refusal(scope: Mapping[str, Any], token: str | None) -> tuple[int, s
         if is_loopback_client(scope):
             return None
         return 403, "control endpoints answer loopback clients only (or set a control token)"
-    headers = dict(scope.get("headers") or [])
-    scheme, _, presented = headers.get(b"authorization", b"").partition(b" ")
-    if scheme.lower() == b"bearer" and hmac.compare_digest(presented.strip(), token.encode("utf-8")):
+    presented = _bearer(scope)
+    if presented is not None and hmac.compare_digest(presented, token.encode("utf-8")):
         return None
     return 401, "control endpoints need the control token as a Bearer token"
 
 
-class ControlGuard:
-    """ASGI middleware putting :func:`control_refusal` in front of a mock's app."""
+def tenant_refusal(path: str, tenant: Tenant, tenants: TenantRegistry) -> tuple[int, str] | None:
+    """(HTTP status, reason) when a tenant may not reach this control path, or None."""
+    if path == _TENANT_SESSIONS or path in TENANT_SHARED_PATHS:
+        return None
+    keyed = _TENANT_KEYED.fullmatch(path)
+    if keyed is None:
+        return 403, "this control endpoint is the operator's (a tenant token reaches its own sessions only)"
+    if tenants.owner(keyed.group(1)) != tenant.id:
+        return 404, "unknown session"  # the same answer as a key nobody has: keys cannot be probed
+    return None
 
-    def __init__(self, app: ASGIApp, token: str | None = None) -> None:
-        self.app, self.token = app, token
+
+def scoped_tenant(request: Request) -> Tenant | None:
+    """The tenant a control request is scoped to (None: the operator, who sees every session)."""
+    tenant = getattr(request.state, TENANT_STATE, None)
+    return tenant if isinstance(tenant, Tenant) else None
+
+
+class ControlGuard:
+    """ASGI middleware putting :func:`control_refusal` (or, for a tenant token, :func:`tenant_refusal`)
+    in front of a mock's app."""
+
+    def __init__(self, app: ASGIApp, token: str | None = None, tenants: TenantRegistry | None = None) -> None:
+        self.app, self.token, self.tenants = app, token, tenants
+
+    def _refusal(self, scope: Scope) -> tuple[int, str] | None:
+        path = str(scope.get("path", ""))
+        presented = _bearer(scope)
+        is_control = path.lower().startswith(CONTROL_PREFIX) and path not in OPEN_CONTROL_PATHS
+        if not is_control or self.tenants is None or presented is None:
+            return control_refusal(scope, self.token)
+        if not presented.startswith(TOKEN_PREFIX.encode()):
+            return control_refusal(scope, self.token)
+        tenant = self.tenants.authenticate(presented.decode("utf-8", "replace"))
+        if tenant is None:
+            return 401, "unknown or revoked tenant token"
+        scope.setdefault("state", {})[TENANT_STATE] = tenant
+        return tenant_refusal(path, tenant, self.tenants)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        refusal = control_refusal(scope, self.token) if scope["type"] == "http" else None
+        refusal = self._refusal(scope) if scope["type"] == "http" else None
         if refusal is None:
             await self.app(scope, receive, send)
             return

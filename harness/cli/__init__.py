@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
         run_command,
         serve_commands,
         sut_commands,
+        tenant_commands,
         validate_command,
     )
 
@@ -31,7 +32,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"segur-harness {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    groups = (run_command, judge_commands, serve_commands, requirements_command, validate_command, sut_commands)
+    groups = (
+        run_command,
+        judge_commands,
+        serve_commands,
+        tenant_commands,
+        requirements_command,
+        validate_command,
+        sut_commands,
+    )
     for group in (*groups, evidence_commands):
         group.add_commands(commands)
     return parser

@@ -37,7 +37,7 @@ def _cmd_session_new(args: argparse.Namespace) -> int:
     if not isinstance(document, dict):
         raise UsageError(f"{args.endpoints_file} is not an endpoints document of segur serve")
     origin = _control_origin(document)
-    token = args.control_token or os.environ.get(CONTROL_TOKEN_ENV)
+    token = args.tenant or args.control_token or os.environ.get(CONTROL_TOKEN_ENV)
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     ca_bundle = (document.get("pki") or {}).get("ca_bundle")
     try:  # a CA bundle that cannot be read is an OSError, like a refused connection
@@ -69,7 +69,7 @@ def _cmd_judge(args: argparse.Namespace) -> int:
         keyword=args.k,
         allow_incomplete=args.allow_incomplete,
     )
-    return judge(options, args.session, Path(args.data_dir))
+    return judge(options, args.session, Path(args.data_dir), tenant_token=args.tenant)
 
 
 def add_commands(commands: Any) -> None:
@@ -84,6 +84,12 @@ def add_commands(commands: Any) -> None:
     new.add_argument(
         "--control-token", default=None, help="the serve's --control-token (default: $SEGUR_CONTROL_TOKEN)"
     )
+    new.add_argument(
+        "--tenant",
+        default=None,
+        metavar="TOKEN",
+        help="a tenant's token (segur tenant create): the session is that tenant's, seen by no other",
+    )
     new.add_argument("--output", default=None, help="also write the session document (JSON) here")
     new.set_defaults(func=_cmd_session_new)
 
@@ -96,6 +102,12 @@ def add_commands(commands: Any) -> None:
     )
     judge.add_argument("--session", required=True, help="the key printed by segur session new")
     judge.add_argument("--data-dir", required=True, help="the --data-dir of the segur serve that recorded it")
+    judge.add_argument(
+        "--tenant",
+        default=None,
+        metavar="TOKEN",
+        help="judge only if the session is this tenant's (another tenant's key is refused as unknown)",
+    )
     judge.add_argument("--suite", default="all", help="comma-separated suites or all (default)")
     judge.add_argument("--couloir", default=None, help="judge for this couloir (DPI, LGC, ..., any case)")
     judge.add_argument("--report-dir", default="reports/latest", help="where reports go (default reports/latest)")

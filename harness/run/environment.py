@@ -7,6 +7,7 @@ lazily, the first time a test or the user asks for a service.
 from __future__ import annotations
 
 import os
+import secrets
 import tempfile
 import uuid
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from harness.core.errors import UsageError
 from harness.core.recorder import ExchangeStore
 from harness.core.signing import Signer
 from harness.core.storage import Storage
+from harness.core.tenants import TenantRegistry
 from harness.protocols.mockserver import LOOPBACK, ServedApp, serve_app
 from mock_services.common import CONTROL_TOKEN_ENV, ControlGuard, ScenarioStore
 from mock_services.insi.settings import SETTINGS_ENV as INSI_SETTINGS_ENV
@@ -125,6 +127,7 @@ PLANNED_SERVICES: set[str] = set()
 MSS_DIRECTORY_ENV = "SEGUR_MSS_DIRECTORY"
 # What a data folder holds (segur judge reads a serve's folder by these names).
 STORE_FILE, PKI_FOLDER = "exchanges.sqlite3", "pki"
+TENANTS_FILE = "tenants.sqlite3"  # segur tenant create writes it in the serve's data folder
 # Addresses that bind every interface: no client can connect to them, so URLs name another host.
 WILDCARD_HOSTS = {"0.0.0.0", "::", ""}
 
@@ -177,6 +180,8 @@ class HarnessEnvironment:
         self.store = ExchangeStore(signer=Signer(self.pki.signers["trace"]), database=self.storage.database(STORE_FILE))
         # Scenarios stay in memory with SQLite (as before); with PostgreSQL, every process sharing it sees them.
         self.scenarios = ScenarioStore(self.storage.shared_database())
+        # Who owns which session keys (segur tenant create); empty, everything behaves as for one user.
+        self.tenants = TenantRegistry(self.storage.database(TENANTS_FILE))
         self.servers: dict[str, ServedApp] = {}
         self.apps: dict[str, Any] = {}
         self.on_close: list[Callable[[], None]] = []
@@ -209,7 +214,7 @@ class HarnessEnvironment:
             context = pki.server_ssl_context(self.pki, require_client_cert=required)
             from harness.run.sessions import SessionControl
 
-            guarded = ControlGuard(SessionControl(self.apps[service], self), self.control_token)
+            guarded = ControlGuard(SessionControl(self.apps[service], self), self.control_token, self.tenants)
             self.servers[service] = serve_app(guarded, name=service, host=self.host, ssl_context=context)
         return self.servers[service]
 
@@ -217,6 +222,7 @@ class HarnessEnvironment:
         """The MSSanté operator (SMTP implicit TLS and STARTTLS, IMAP); PSC tokens checked by the PSC mock."""
         if self.mss is None:
             from mock_services.mssante import Directory, start_operator
+            from mock_services.mssante.tenancy import MailTenancy
 
             directory_file = os.environ.get(MSS_DIRECTORY_ENV)
             try:
@@ -241,6 +247,7 @@ class HarnessEnvironment:
                 active=self.active_session,
                 database=self.storage.database("mailboxes.sqlite3"),
                 other_certificates=self.operator_certificates,
+                tenancy=MailTenancy(self.tenants),
             )
         return self.mss
 
@@ -274,7 +281,9 @@ class HarnessEnvironment:
         if self.console is None:
             from harness.run.console import start_console
 
-            self.console = start_console(self.store, self.scenarios, database=self.storage.shared_database())
+            self.console = start_console(
+                self.store, self.scenarios, database=self.storage.shared_database(), tenants=self.tenants
+            )
             self.on_close.append(self.console.stop)
         return self.console
 
@@ -302,8 +311,11 @@ class HarnessEnvironment:
             for name, address in operator.endpoints().items()
         }
 
-    def new_session_key(self, label: str = "") -> str:
+    def new_session_key(self, label: str = "", *, unguessable: bool = False) -> str:
+        """A routing key; ``unguessable`` (a tenant's session, a capability on a shared host): 128 random bits."""
         safe = "".join(c if c.isalnum() else "-" for c in label)[-40:].strip("-")
+        if unguessable:
+            return f"{safe}-{secrets.token_hex(16)}" if safe else secrets.token_hex(16)
         return f"{self.run_key}-{safe}-{uuid.uuid4().hex[:6]}" if safe else f"{self.run_key}-{uuid.uuid4().hex[:8]}"
 
     def endpoints_document(self) -> dict[str, Any]:

@@ -113,8 +113,39 @@ def observed_test(request: pytest.FixtureRequest) -> ObservedTest:
     return node.stash[observed_test_key]
 
 
-def judge(options: RunOptions, session_key: str, serve_dir: Path, out: TextIO | None = None) -> int:
-    """Run the suites on what the product did in ``session_key``; same reports, pack and exit statuses as run."""
+def check_tenant_session(serve_dir: Path, session_key: str, tenant_token: str) -> None:
+    """Refuse a session the tenant does not own, with the words of an unknown one (keys cannot be probed)."""
+    from harness.core.storage import SqliteDatabase
+    from harness.core.tenants import TenantRegistry
+    from harness.run.environment import TENANTS_FILE
+
+    _serve_files(serve_dir)
+    tenants_file = serve_dir / TENANTS_FILE
+    if not tenants_file.is_file():
+        raise UsageError(f"{serve_dir} has no tenants (segur tenant create): --tenant cannot be checked")
+    with SqliteDatabase(tenants_file) as database:
+        registry = TenantRegistry(database)
+        tenant = registry.authenticate(tenant_token)
+        if tenant is None:
+            raise UsageError("--tenant: unknown or revoked tenant token")
+        if not registry.visible(session_key, tenant):
+            raise UsageError(f"no session {session_key} of tenant {tenant.name} in {serve_dir}")
+
+
+def judge(
+    options: RunOptions,
+    session_key: str,
+    serve_dir: Path,
+    out: TextIO | None = None,
+    *,
+    tenant_token: str | None = None,
+) -> int:
+    """Run the suites on what the product did in ``session_key``; same reports, pack and exit statuses as run.
+
+    With ``tenant_token``, only a session of that tenant is judged.
+    """
+    if tenant_token is not None:
+        check_tenant_session(serve_dir, session_key, tenant_token)
     count = session_exchange_count(serve_dir, session_key)
     if count == 0:
         print(f"segur judge: no exchange recorded in session {session_key} of {serve_dir}", file=sys.stderr)

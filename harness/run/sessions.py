@@ -5,13 +5,22 @@ every control endpoint: loopback, or the Bearer control token) creates a routing
 with the endpoints that carry it. SMTP has no URL to carry a key, so mail submitted from then on
 is recorded under the newest session: one product's mail at a time.
 
+With a tenant's token (``harness.core.tenants``), the session is the tenant's: bound to it in the
+store, its key unguessable (128 random bits), and the operator's "newest session" for mail left
+alone (the tenant's mail is found by its credentials, ``mock_services.mssante.tenancy``).
+``GET /_segur/sessions`` lists the caller's sessions (once tenants exist) and ``GET /_segur/sessions/{key}/exchanges``
+exports one session's recorded exchanges (bodies in base64, traces kept), for
+``segur run --host``; ``ControlGuard`` has already answered 404 to a tenant naming another's key.
+
 :func:`gathered` says, per requirement ``segur judge`` can decide, whether the session's traffic
 already holds what its tests need; the operator console shows it live.
 """
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,8 +32,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from harness.core.recorder import OK, Exchange
+from harness.core.recorder import OK, Exchange, ExchangeStore
+from harness.core.tenants import Tenant, TenantRegistry
 from harness.protocols import xds
+from mock_services.common import scoped_tenant
 
 
 class HarnessEnvironment(Protocol):
@@ -32,13 +43,16 @@ class HarnessEnvironment(Protocol):
 
     data_dir: Path
     active_session: Any
+    store: ExchangeStore
+    tenants: TenantRegistry
 
-    def new_session_key(self, label: str = "") -> str: ...
+    def new_session_key(self, label: str = "", *, unguessable: bool = False) -> str: ...
     def endpoints_document(self) -> dict[str, Any]: ...
     def endpoint(self, service: str, session_key: str | None = None) -> str: ...
 
 
 SESSIONS_PATH = "/_segur/sessions"
+SESSION_EXCHANGES = re.compile(r"/_segur/sessions/([^/]+)/exchanges")
 MAX_REQUEST = 4096
 PATIENT_MAIL_DOMAIN = "@patient.mssante.fr"
 
@@ -59,34 +73,79 @@ def session_document(env: HarnessEnvironment, key: str) -> dict[str, Any]:
 
 
 class SessionControl:
-    """ASGI middleware answering ``POST /_segur/sessions``; everything else goes to the mock."""
+    """ASGI middleware answering ``/_segur/sessions`` (and a session's exchanges); everything else goes to the mock."""
 
     def __init__(self, app: ASGIApp, env: HarnessEnvironment) -> None:
         self.app, self.env = app, env
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] != SESSIONS_PATH:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        exported = SESSION_EXCHANGES.fullmatch(path)
+        if path != SESSIONS_PATH and exported is None:
             await self.app(scope, receive, send)
             return
-        if scope["method"] != "POST":
-            response = JSONResponse({"error": "POST creates a session"}, status_code=405, headers={"Allow": "POST"})
-            await response(scope, receive, send)
-            return
-        body = await Request(scope, receive).body()
-        label = ""
+        request = Request(scope, receive)
+        tenant = scoped_tenant(request)
+        if exported is not None:
+            response = self._exchanges(request, exported.group(1), tenant)
+        elif request.method == "GET" and (tenant is not None or self.env.tenants.any()):  # no tenants: as before
+            keys = self.env.tenants.sessions(tenant.id if tenant else None)
+            response = JSONResponse({"tenant": tenant.name if tenant else None, "sessions": keys})
+        elif request.method == "POST":
+            response = await self._create(request, tenant)
+        else:
+            response = JSONResponse(
+                {"error": "POST creates a session, GET lists them"}, status_code=405, headers={"Allow": "GET, POST"}
+            )
+        await response(scope, receive, send)
+
+    async def _create(self, request: Request, tenant: Tenant | None) -> JSONResponse:
+        body = await request.body()
         try:
             if len(body) > MAX_REQUEST:
                 raise ValueError(f"the request is over {MAX_REQUEST} bytes")
-            request = json.loads(body) if body.strip() else {}
-            if not isinstance(request, dict) or not isinstance(request.get("label", ""), str):
+            document = json.loads(body) if body.strip() else {}
+            if not isinstance(document, dict) or not isinstance(document.get("label", ""), str):
                 raise ValueError('expected {"label": "text"} or nothing')
-            label = request.get("label", "")
+            label = document.get("label", "")
         except ValueError as exc:  # json.JSONDecodeError is one
-            await JSONResponse({"error": f"bad session request: {exc}"}, status_code=400)(scope, receive, send)
-            return
-        key = self.env.new_session_key(label)
-        self.env.active_session.key = key  # mail carries no URL: it goes to the newest session
-        await JSONResponse(session_document(self.env, key), status_code=201)(scope, receive, send)
+            return JSONResponse({"error": f"bad session request: {exc}"}, status_code=400)
+        if tenant is None:
+            key = self.env.new_session_key(label)
+            self.env.active_session.key = key  # mail carries no URL: it goes to the newest session
+            return JSONResponse(session_document(self.env, key), status_code=201)
+        key = self.env.new_session_key(label, unguessable=True)
+        self.env.tenants.bind_session(key, tenant)
+        return JSONResponse({**session_document(self.env, key), "tenant": tenant.name}, status_code=201)
+
+    def _exchanges(self, request: Request, key: str, tenant: Tenant | None) -> JSONResponse:
+        if request.method != "GET":
+            return JSONResponse({"error": "GET exports the exchanges"}, status_code=405, headers={"Allow": "GET"})
+        if not self.env.tenants.visible(key, tenant):  # ControlGuard said so already; kept for in-process use
+            return JSONResponse({"error": "unknown session"}, status_code=404)
+        exchanges = [exchange_document(e) for e in self.env.store.exchanges(session_key=key)]
+        return JSONResponse({"session": key, "exchanges": exchanges})
+
+
+def exchange_document(exchange: Exchange) -> dict[str, Any]:
+    """Everything recorded of an exchange, bodies in base64: ``Exchange(**...)`` after decoding them."""
+    return {
+        **exchange.identity(),
+        "request_meta": exchange.request_meta,
+        "response_meta": exchange.response_meta,
+        "summary": exchange.summary,
+        "trace": exchange.trace,
+        "request_body": base64.b64encode(exchange.request_body).decode("ascii"),
+        "response_body": base64.b64encode(exchange.response_body).decode("ascii"),
+    }
+
+
+def exchange_from_document(document: dict[str, Any]) -> Exchange:
+    """The exchange an :func:`exchange_document` describes, trace included (so it verifies as recorded)."""
+    fields = dict(document)
+    for body in ("request_body", "response_body"):
+        fields[body] = base64.b64decode(fields[body], validate=True)
+    return Exchange(**fields)
 
 
 # -- evidence gathered so far ---------------------------------------------------------------

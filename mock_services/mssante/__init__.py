@@ -22,20 +22,35 @@ from mock_services.mssante.smtp import (
     serve_smtp,
 )
 from mock_services.mssante.store import MailStore
+from mock_services.mssante.tenancy import MailTenancy
 
 __all__ = ["ActiveSession", "Directory", "MailStore", "MssOperator", "MssSettings", "start_operator"]
 
 
 class DirectoryAuthenticator:
-    """IMAP authentication against the operator's directory (same rules as SMTP submission)."""
+    """IMAP authentication against the operator's directory (same rules as SMTP submission).
 
-    def __init__(self, directory: Directory, bearer: BearerValidator | None, allow_password: bool):
+    A tenant's login (``tenancy.py``: its token as the password, or a PSC token issued under one of
+    its sessions) opens the tenant's copy of the mailbox only.
+    """
+
+    def __init__(
+        self,
+        directory: Directory,
+        bearer: BearerValidator | None,
+        allow_password: bool,
+        tenancy: MailTenancy | None = None,
+    ):
         self.directory, self._validate, self.allow_password = directory, bearer, allow_password
+        self.tenancy = tenancy or MailTenancy()
 
     def password(self, user: str, password: str) -> Any:
         from mock_services.mssante.imap import Principal
 
         mailbox = self.directory.get(user)
+        route = self.tenancy.by_password(password) if mailbox is not None and self.allow_password else None
+        if mailbox is not None and route is not None:
+            return Principal(user, frozenset({route.mailbox(mailbox.address)}), "LOGIN", route.session_key)
         if not self.allow_password or mailbox is None or mailbox.password is None or mailbox.password != password:
             return None
         return Principal(user, frozenset({mailbox.address}), "LOGIN")
@@ -47,6 +62,9 @@ class DirectoryAuthenticator:
         mailbox = self.directory.get(user)
         if claims is None or mailbox is None or mailbox.owner != claims.get("preferred_username"):
             return None
+        route = self.tenancy.by_claims(claims)
+        if route is not None:
+            return Principal(user, frozenset({route.mailbox(mailbox.address)}), mechanism, route.session_key)
         return Principal(user, frozenset({mailbox.address}), mechanism)
 
     def certificate(self, der: bytes | None, user: str | None) -> Any:
@@ -103,10 +121,12 @@ def start_operator(
     database: Database | None = None,
     foreign_ssl_context: ssl.SSLContext | None = None,
     other_certificates: dict[str, ssl.SSLContext] | None = None,
+    tenancy: MailTenancy | None = None,
 ) -> MssOperator:
     """The operator's listeners; ``foreign_ssl_context`` (a certificate from outside IGC-Santé) is
     what a connection gets while ``active.foreign_certificate`` is set, ``other_certificates[name]``
-    while ``active.operator_certificate`` is ``name`` (the caller may fill the mapping later)."""
+    while ``active.operator_certificate`` is ``name`` (the caller may fill the mapping later);
+    ``tenancy`` finds the tenant of a login (none: every login is the operator's, as on a single-user host)."""
     from mock_services.mssante.imap import ImapServer, serve_imap
 
     settings = settings or MssSettings()
@@ -128,7 +148,7 @@ def start_operator(
         ssl_context.sni_callback = choose_certificate  # called with or without SNI, before the certificate goes
 
     def handler(listener: str) -> OperatorHandler:
-        return OperatorHandler(store, directory, exchanges, active, settings, bearer, listener)
+        return OperatorHandler(store, directory, exchanges, active, settings, bearer, listener, tenancy)
 
     limit = settings.max_message_bytes
     smtps = serve_smtp(handler("smtps"), ssl_context, implicit_tls=True, host=host, max_message_bytes=limit)
@@ -136,10 +156,11 @@ def start_operator(
 
     def on_command(event: dict[str, Any]) -> None:
         now = time.time()
+        session_key = event.pop("session_key", None) or active.key
         exchanges.record(
             Exchange(
                 service="mss",
-                session_key=active.key,
+                session_key=session_key,
                 operation="imap." + str(event.get("command", "?")).lower().replace(" ", "_"),
                 outcome=OK if event.get("result") == "OK" else REJECTED,
                 request_body=b"",
@@ -151,6 +172,6 @@ def start_operator(
             )
         )
 
-    authenticator = DirectoryAuthenticator(directory, bearer, settings.allow_password)
+    authenticator = DirectoryAuthenticator(directory, bearer, settings.allow_password, tenancy)
     imap = serve_imap(ImapServer(store, authenticator, on_command=on_command), host=host, ssl_context=ssl_context)
     return MssOperator(store, directory, active, smtps, submission, imap, host)

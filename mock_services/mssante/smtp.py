@@ -4,7 +4,8 @@ Two listeners, as operators run them (facts §3.1): implicit TLS (port 465 style
 (port 587 style, no AUTH before TLS). A sender authenticates with a PSC bearer token
 (XOAUTH2/OAUTHBEARER, the token's IdNatPs owning the mailbox), a password where the directory
 gives one, or an ORG certificate naming an ORG/APP mailbox. Every SMTP transaction is recorded;
-a message is delivered to all its recipients in one transaction, or not at all.
+a message is delivered to all its recipients in one transaction, or not at all. A tenant's login
+(``tenancy.py``) is recorded under the tenant's session and delivers into the tenant's mailboxes.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from mock_services.mssante.intake import attachment_problem, screen
 from mock_services.mssante.smtp_hygiene import from_problem, raw_problem
 from mock_services.mssante.smtp_protocol import OperatorSmtp
 from mock_services.mssante.store import MailStore
+from mock_services.mssante.tenancy import MailRoute, MailTenancy, tenant_mailbox
 
 BearerValidator = Callable[[str], dict[str, Any] | None]
 
@@ -72,6 +74,11 @@ class Principal:
     mailboxes: list[Mailbox]
     user: str | None = None
     claims: dict[str, Any] = field(default_factory=dict)
+    route: MailRoute | None = None  # a tenant's login: its session and mailboxes
+
+    def mailbox(self, address: str) -> str:
+        """Where this sender's mail for ``address`` is stored."""
+        return tenant_mailbox(address, self.route.tenant_id if self.route else None)
 
 
 def _peer_certificate(server: SMTP) -> x509.Certificate | None:
@@ -133,9 +140,11 @@ class OperatorHandler:
         settings: MssSettings,
         bearer: BearerValidator | None,
         listener: str,
+        tenancy: MailTenancy | None = None,
     ):
         self.store, self.directory, self.exchanges, self.active = store, directory, exchanges, active
         self.settings, self.bearer, self.listener = settings, bearer, listener
+        self.tenancy = tenancy or MailTenancy()
 
     # -- recording -------------------------------------------------------------------------
 
@@ -144,7 +153,7 @@ class OperatorHandler:
         self.exchanges.record(
             Exchange(
                 service="mss",
-                session_key=self.active.key,
+                session_key=meta.pop("_session", None) or self.active.key,
                 operation=operation,
                 outcome=outcome,
                 request_body=request,
@@ -169,6 +178,8 @@ class OperatorHandler:
             "helo": session.host_name,
             **_tls_details(server, session),
         }
+        if isinstance(principal, Principal) and principal.route is not None:
+            meta["_session"] = principal.route.session_key
         if envelope is not None:
             meta.update(
                 mail_from=envelope.mail_from,
@@ -196,13 +207,18 @@ class OperatorHandler:
         if not isinstance(data, LoginPassword) or not self.settings.allow_password:
             return AuthResult(success=False, handled=False)
         user = data.login.decode("utf-8", "replace").lower()
+        password = data.password.decode("utf-8", "replace")
         mailbox = self.directory.get(user)
-        ok = mailbox is not None and mailbox.password is not None and mailbox.password == data.password.decode()
+        route = self.tenancy.by_password(password) if mailbox is not None else None
+        own_password = mailbox is not None and mailbox.password is not None and mailbox.password == password
+        ok = mailbox is not None and (route is not None or own_password)
         meta = self._meta(server, session) | {"auth_attempt": mechanism, "user": user}
+        if route is not None:
+            meta["_session"] = route.session_key
         self.record("smtp.auth", OK if ok else REJECTED, b"", "235" if ok else "535", meta)
         if not ok or mailbox is None:
             return AuthResult(success=False, handled=False)
-        return AuthResult(success=True, auth_data=Principal(mechanism, [mailbox], user))
+        return AuthResult(success=True, auth_data=Principal(mechanism, [mailbox], user, route=route))
 
     async def _bearer(self, server: SMTP, args: list[str], mechanism: str) -> AuthResult:
         try:
@@ -216,15 +232,18 @@ class OperatorHandler:
         owner = claims.get("preferred_username") if claims else None
         mailbox = self.directory.get(parsed[0]) if parsed else None
         ok = mailbox is not None and owner is not None and mailbox.owner == owner
+        route = self.tenancy.by_claims(claims) if ok else None
         assert server.session is not None
         meta = self._meta(server, server.session) | {"auth_attempt": mechanism, "user": parsed[0] if parsed else None}
+        if route is not None:
+            meta["_session"] = route.session_key
         self.record("smtp.auth", OK if ok else REJECTED, b"", "235" if ok else "535", meta)
         if not ok or mailbox is None or claims is None:
             if mechanism == "XOAUTH2":  # Google's exchange: an error challenge, then the client's empty line
                 await server.challenge_auth(b'{"status":"401","schemes":"bearer"}')
             return AuthResult(success=False, handled=False, message="535 5.7.8 Jeton PSC refusé")
         return AuthResult(
-            success=True, auth_data=Principal(mechanism, [mailbox], parsed[0] if parsed else None, claims)
+            success=True, auth_data=Principal(mechanism, [mailbox], parsed[0] if parsed else None, claims, route)
         )
 
     async def auth_XOAUTH2(self, server: SMTP, args: list[str]) -> AuthResult:
@@ -293,15 +312,16 @@ class OperatorHandler:
         stamped = self._stamp(raw, envelope, session)
         failed = [r for r in envelope.rcpt_tos if (m := self.directory.get(r)) is not None and m.delivery == "full"]
         delivered = [r for r in envelope.rcpt_tos if r not in failed]
+        owner = principal or Principal("none", [])
         try:
-            self.store.deliver_all([(r, stamped) for r in delivered])
+            self.store.deliver_all([(owner.mailbox(r), stamped) for r in delivered])
         except Exception as exc:  # a storage failure is a temporary failure, never a half delivery
             status = f"451 4.3.0 Remise impossible: {type(exc).__name__}"
             self.record("smtp.data", FAULT, raw, status, meta)
             return status
         status = "250 2.0.0 Message accepté"
         self.record("smtp.data", OK, raw, status, meta)
-        self._acknowledge(raw, message, envelope, delivered, failed)
+        self._acknowledge(raw, message, envelope, delivered, failed, owner)
         return status
 
     def _stamp(self, raw: bytes, envelope: Envelope, session: Session) -> bytes:
@@ -313,14 +333,21 @@ class OperatorHandler:
         return received.encode() + raw
 
     def _acknowledge(
-        self, raw: bytes, message: EmailMessage, envelope: Envelope, delivered: list[str], failed: list[str]
+        self,
+        raw: bytes,
+        message: EmailMessage,
+        envelope: Envelope,
+        delivered: list[str],
+        failed: list[str],
+        sender_principal: Principal,
     ) -> None:
-        """The DSN owed (RFC 3461 NOTIFY, or Return-Receipt-To), an MDN from auto-acknowledging mailboxes."""
+        """The DSN owed (RFC 3461 NOTIFY, or Return-Receipt-To), an MDN from auto-acknowledging mailboxes
+        (into the sender's tenant's mailboxes, when the sender is a tenant's)."""
         sender = envelope.mail_from or ""
         legacy = message.get("Return-Receipt-To") is not None
         report = dsn.owed_report(raw, legacy, envelope, delivered, failed, domain=self.settings.domain)
         if report is not None and self.directory.get(sender):
-            self.store.deliver(sender, report)
+            self.store.deliver(sender_principal.mailbox(sender), report)
         ack_to = str(message.get("Disposition-Notification-To") or "")
         target = email.utils.parseaddr(ack_to)[1].lower()
         for recipient in delivered:
@@ -328,7 +355,8 @@ class OperatorHandler:
             if mailbox is None or not mailbox.auto_ack or not self.directory.get(target):
                 continue
             error = None if mailbox.auto_ack == "processed" else mailbox.auto_ack
-            self.store.deliver(target, mssmail.mdn(raw, reporter=mailbox.address, error=error))
+            mdn = mssmail.mdn(raw, reporter=mailbox.address, error=error)
+            self.store.deliver(sender_principal.mailbox(target), mdn)
 
 
 def inspect(raw: bytes) -> tuple[EmailMessage | None, str | None]:

@@ -37,14 +37,24 @@ class ExchangeReader:
     def _rows(self, sql: str, params: list[Any]) -> list[Any]:
         return self.database.read(sql, params)
 
-    def latest(self, after: int, service: str | None, session_key: str | None, limit: int) -> list[dict[str, Any]]:
-        """Exchanges recorded after sequence number ``after``, newest first."""
+    def latest(
+        self,
+        after: int,
+        service: str | None,
+        session_key: str | None,
+        limit: int,
+        within: list[str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Exchanges recorded after sequence number ``after``, newest first; ``within``: of these sessions only."""
         clauses: list[str] = ["seq > ?"]
         params: list[Any] = [after]
         for column, value in (("service", service), ("session_key", session_key)):
             if value:
                 clauses.append(f"{column} = ?")
                 params.append(value)
+        if within is not None:  # a tenant's view: its sessions, none when it has none
+            clauses.append(f"session_key IN ({', '.join('?' * len(within))})" if within else "1 = 0")
+            params.extend(within)
         rows = self._rows(f"{self.LIST} WHERE {' AND '.join(clauses)} ORDER BY seq DESC LIMIT ?", [*params, limit])
         names = ("id", "seq", "service", "session_key", "operation", "outcome", "http_status", "client_subject")
         return [

@@ -85,8 +85,14 @@ function el(tag, attributes, ...children) {
   return node;
 }
 
+// A tenant opens the console as .../#tenant=TOKEN: the fragment never leaves the browser, and every
+// call carries the token, so the console shows that tenant's sessions only.
+const TENANT = new URLSearchParams(location.hash.slice(1)).get("tenant");
+
 async function api(path, options) {
-  const response = await fetch(path, options);
+  const request = Object.assign({}, options || {});
+  if (TENANT) request.headers = Object.assign({}, request.headers || {}, {"Authorization": "Bearer " + TENANT});
+  const response = await fetch(path, request);
   const json = (response.headers.get("content-type") || "").includes("json") ? await response.json() : null;
   if (!response.ok) throw new Error((json && json.error) || "HTTP " + response.status);
   return json;

@@ -138,6 +138,8 @@ class _Connection:
             "tls": self.tls,
             "client_subject": self._client_subject(),
         }
+        if self.principal is not None and self.principal.session_key is not None:
+            event["session_key"] = self.principal.session_key
         try:
             self.server.on_command(event)
         except Exception:  # the recorder's failure must not take the client's session down

@@ -18,6 +18,9 @@ class Principal:
     user: str  # the login name used (an MSSanté address)
     mailboxes: frozenset[str]  # addresses this principal may open (lower case)
     method: str  # "LOGIN", "PLAIN", "XOAUTH2", "OAUTHBEARER", "EXTERNAL"
+    # A tenant's login (mock_services.mssante.tenancy): its mailboxes are the tenant's copies, and
+    # its commands are recorded under this session.
+    session_key: str | None = None
 
 
 class Authenticator(Protocol):
