@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import pickle
+from pathlib import Path
 
 import pytest
 from lxml import etree
 
 from harness.cli import main
+from harness.content.cda import kit as kit_module
 from harness.content.cda import read_cda, validate_cda
 from harness.content.cda.kit import KitError, OfficialKit
 from harness.core.results import Severity
@@ -148,3 +151,67 @@ def test_cli_refuses_a_folder_that_is_not_a_kit(tmp_path, capsys):
     assert main(["validate", "cda", str(path), "--kit", str(tmp_path)]) == 2
     assert "is not an ANS CDA kit folder" in capsys.readouterr().err
     assert main(["validate", "cda", str(path), "--volet", "CI-SIS_LDL-SES_2022.01"]) == 2
+
+
+# -- --jobs N: the kit in worker processes ------------------------------------------------------
+# Examples of different volets and verdicts (one the kit rejects, one level-1 document), so that a
+# result out of place or a kit built otherwise in a worker changes the output.
+PARALLEL_EXAMPLES = (
+    "LDL-SES_2022.01.xml",
+    "eDISP-MED_2024.01.xml",
+    "DOC_NON_STRUCTURE_CDA-R2-N1.xml",
+    "VAC_2023.01.xml",
+    "CSE-MDE_2023.01.xml",
+)
+
+
+@pytest.mark.slow
+def test_kit_workers_give_the_serial_output_byte_for_byte(tmp_path, capsys):
+    folder = kit_examples()[0].parent
+    broken, own_defect = tmp_path / "broken.xml", tmp_path / "n1-ins-not-first.xml"
+    broken.write_bytes(b"<oops")
+    own_defect.write_bytes(build_n1_document(PATIENT, frozenset({"cda_ins_not_first"})))
+    files = [str(folder / name) for name in PARALLEL_EXAMPLES[:3]] + [str(broken), str(own_defect)]
+    files += [str(folder / name) for name in PARALLEL_EXAMPLES[3:]]
+    argv = ["validate", "cda", *files, "--kit", str(folder.parent), "--kit-cache", str(tmp_path / "cache")]
+    argv += ["--format", "json"]
+
+    serial_status = main([*argv, "--jobs", "1"])
+    serial = capsys.readouterr()
+    parallel_status = main([*argv, "--jobs", "2"])
+    parallel = capsys.readouterr()
+
+    assert parallel.out == serial.out and parallel_status == serial_status == 2
+    assert "worker 1 ready" in parallel.err and "worker" not in serial.err
+    assert f"{len(files)}/{len(files)} files judged" in parallel.err
+    output = json.loads(serial.out)
+    results = output["results"]
+    assert [r["file"] for r in results] == files
+    verdicts = {Path(r["file"]).name: r.get("error") or r["valid"] for r in results}
+    assert verdicts["LDL-SES_2022.01.xml"] is True and verdicts["eDISP-MED_2024.01.xml"] is False
+    assert verdicts["broken.xml"].startswith("not well-formed") and verdicts["n1-ins-not-first.xml"] is False
+    assert {r["kit_schematrons"][-1] for r in results if "kit_schematrons" in r} >= {
+        "CI-SIS_LDL-SES_2022.01.sch",
+        "CI-SIS_VAC_2023.01.sch",
+    }
+    assert output["kit"]["diagnostics"], "the parent gathers the diagnostics of what the workers run"
+
+
+def test_a_worker_kit_starts_from_the_parents_xslt_without_compiling(kit, monkeypatch):
+    relative = "profils/IHE.sch"
+    recipe = pickle.loads(pickle.dumps(kit.recipe([relative])))  # what a spawned worker receives
+    assert f"schematrons/{relative}" in recipe.prepared
+
+    def compile_refused(*args, **kwargs):
+        raise AssertionError("a worker compiled a schematron the parent had prepared")
+
+    monkeypatch.setattr(kit_module, "compile_schematron", compile_refused)
+    worker = recipe.build()
+    worker.cache = None  # not even the cache: the recipe alone
+    raw = (kit_examples()[0].parent / "eDISP-MED_2024.01.xml").read_bytes()
+    findings = worker.schematron(relative).run(raw)
+    assert findings == kit.schematron(relative).run(raw)
+    # The same kit without the recipe's XSLT has to compile: the check above can fail.
+    bare = kit_module.OfficialKit(kit.root, cache_dir=False)
+    with pytest.raises(AssertionError, match="compiled a schematron"):
+        bare.schematron(relative)
