@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import threading
 from pathlib import Path
 
 import pytest
@@ -38,8 +39,13 @@ KIT_REJECTS = {
 # Session scope: compiling the kit costs seconds, and under pytest-xdist a worker may come back to
 # this module after running others (worksteal), which would compile it again with module scope.
 @pytest.fixture(scope="session")
-def kit(tmp_path_factory) -> OfficialKit:
-    return OfficialKit(kit_examples()[0].parent.parent, cache_dir=tmp_path_factory.mktemp("kit-cache"))
+def kit_cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("kit-cache")
+
+
+@pytest.fixture(scope="session")
+def kit(kit_cache) -> OfficialKit:
+    return OfficialKit(kit_examples()[0].parent.parent, cache_dir=kit_cache)
 
 
 def kit_errors(kit: OfficialKit, raw: bytes, volet: str | None = None) -> list[str]:
@@ -166,14 +172,15 @@ PARALLEL_EXAMPLES = (
 
 
 @pytest.mark.slow
-def test_kit_workers_give_the_serial_output_byte_for_byte(tmp_path, capsys):
+def test_kit_workers_give_the_serial_output_byte_for_byte(tmp_path, capsys, kit_cache):
     folder = kit_examples()[0].parent
     broken, own_defect = tmp_path / "broken.xml", tmp_path / "n1-ins-not-first.xml"
     broken.write_bytes(b"<oops")
     own_defect.write_bytes(build_n1_document(PATIENT, frozenset({"cda_ins_not_first"})))
     files = [str(folder / name) for name in PARALLEL_EXAMPLES[:3]] + [str(broken), str(own_defect)]
     files += [str(folder / name) for name in PARALLEL_EXAMPLES[3:]]
-    argv = ["validate", "cda", *files, "--kit", str(folder.parent), "--kit-cache", str(tmp_path / "cache")]
+    # The session's XSLT cache: each side still builds its own kit and compiles it with Saxon.
+    argv = ["validate", "cda", *files, "--kit", str(folder.parent), "--kit-cache", str(kit_cache)]
     argv += ["--format", "json"]
 
     serial_status = main([*argv, "--jobs", "1"])
@@ -215,3 +222,18 @@ def test_a_worker_kit_starts_from_the_parents_xslt_without_compiling(kit, monkey
     bare = kit_module.OfficialKit(kit.root, cache_dir=False)
     with pytest.raises(AssertionError, match="compiled a schematron"):
         bare.schematron(relative)
+
+
+def test_preparing_from_a_generator_that_reads_the_kit_does_not_lock_it_up(kit):
+    """``segur validate --jobs`` prepares from a generator calling ``volet_for``, which takes the lock."""
+
+    def needed():
+        kit.volets()
+        yield "profils/IHE.sch"
+
+    prepared: dict = {}
+    worker = threading.Thread(target=lambda: prepared.update(kit.prepare(needed())), daemon=True)
+    worker.start()
+    worker.join(timeout=120)
+    assert not worker.is_alive(), "prepare() deadlocked on the kit's own lock"
+    assert "schematrons/profils/IHE.sch" in prepared

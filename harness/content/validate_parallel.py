@@ -106,7 +106,10 @@ def with_kit_workers(
     first, in the order a serial run meets them, so the kit's diagnostics are the same."""
     kit = options.kit
     assert kit is not None
-    recipe = kit.recipe(schematrons_needed(kit, files, options.volet))
+    needed = list(schematrons_needed(kit, files, options.volet))
+    if not needed:  # no file is a CDA the kit can run on: no worker is worth its Saxon compile
+        return serially(validator, files, options, progress)
+    recipe = kit.recipe(needed)
     workers = min(options.jobs, len(files))
     # A document costs 0.1 to 2 s of Saxon: small chunks keep both workers busy to the end.
     chunk = max(1, min(4, len(files) // (workers * 8)))

@@ -161,6 +161,7 @@ class OfficialKit:
         """The generated XSLT of these schematrons (paths under ``schematrons/``), read from the
         cache or compiled now, without Saxon, for worker processes to start from. One that does
         not compile is left out: each run of it then reports the error, as without preparing."""
+        relatives = list(relatives)  # before the lock: a generator may call volets(), which takes it
         with self._lock:
             for relative in relatives:
                 try:
