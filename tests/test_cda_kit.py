@@ -189,7 +189,7 @@ def test_kit_workers_give_the_serial_output_byte_for_byte(tmp_path, capsys, kit_
     parallel = capsys.readouterr()
 
     assert parallel.out == serial.out and parallel_status == serial_status == 2
-    assert "worker 1 ready" in parallel.err and "worker" not in serial.err
+    assert "worker 1 ready" in parallel.err and "ready in" not in serial.err
     assert f"{len(files)}/{len(files)} files judged" in parallel.err
     output = json.loads(serial.out)
     results = output["results"]
@@ -237,3 +237,14 @@ def test_preparing_from_a_generator_that_reads_the_kit_does_not_lock_it_up(kit):
     worker.join(timeout=120)
     assert not worker.is_alive(), "prepare() deadlocked on the kit's own lock"
     assert "schematrons/profils/IHE.sch" in prepared
+
+
+def test_no_kit_worker_is_started_when_no_file_is_a_cda(tmp_path, capsys):
+    files = [tmp_path / "broken.xml", tmp_path / "fhir.xml"]
+    files[0].write_bytes(b"<oops")
+    files[1].write_bytes(b"<Bundle xmlns='http://hl7.org/fhir'/>")
+    kit_dir = str(kit_examples()[0].parent.parent)
+    status = main(["validate", "cda", *map(str, files), "--kit", kit_dir, "--kit-cache", "off", "--jobs", "2"])
+    captured = capsys.readouterr()
+    assert status == 2 and captured.out.count("UNREADABLE") == 2
+    assert "ready in" not in captured.err and "2/2 files judged" in captured.err

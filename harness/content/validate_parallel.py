@@ -111,7 +111,7 @@ def with_kit_workers(
         return serially(validator, files, options, progress)
     recipe = kit.recipe(needed)
     workers = min(options.jobs, len(files))
-    # A document costs 0.1 to 2 s of Saxon: small chunks keep both workers busy to the end.
+    # A document costs 0.1 to 2 s of Saxon: small chunks keep every worker busy to the end.
     chunk = max(1, min(4, len(files) // (workers * 8)))
     results: list[dict[str, Any]] = []
     seen: set[int] = set()
