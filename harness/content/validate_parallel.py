@@ -27,9 +27,10 @@ from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 if TYPE_CHECKING:
     from harness.content.cda.kit import KitRecipe
-    from harness.content.validate import ValidateOptions
 
-Validator = Callable[[Path, "ValidateOptions"], dict[str, Any]]
+# harness.content.validate.ValidateOptions: not imported, as that module imports this one.
+ValidateOptions = Any
+Validator = Callable[[Path, ValidateOptions], dict[str, Any]]
 
 
 def available_cores() -> int:
