@@ -6,15 +6,21 @@ CPU time of the process (the CPU figure is what a loaded machine does not inflat
 Cold: a fresh process builds the kit and compiles the XSD and the five profile schematrons, then
 validates one document; without the XSLT cache, with an empty cache (filled on the way), and
 with the filled cache.
+Jobs (``--jobs N``): every example through ``segur validate``'s code with ``--jobs 1`` (the kit in
+this process) and ``--jobs N`` (N worker processes, each building the kit from the XSLT generated
+here), both from a filled XSLT cache: wall and CPU time (this process and its workers), each
+worker's time to get ready, the machine's load, and whether both gave the same results.
 Usage: python -m benchmarks.cda_kit_mode [KIT_DIR] [--verdicts OUT.json] [--skip-cold] [--skip-warm]
-  (KIT_DIR default ../shared/reference/ans-cda-kit). ``--verdicts`` writes the failed assertions
-of every document, to compare two versions of the code.
+  [--jobs N] (KIT_DIR default ../shared/reference/ans-cda-kit). ``--verdicts`` writes the failed
+assertions of every document, to compare two versions of the code.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -127,13 +133,57 @@ def cold(folder: Path, example: Path) -> None:
             )
 
 
+def _cpu(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
+def jobs(folder: Path, examples: list[Path], workers: int) -> None:
+    from harness.content.cda.kit import PROFILES, OfficialKit
+    from harness.content.validate import ValidateOptions, validate_files
+    from harness.content.validate_parallel import StreamProgress, schematrons_needed
+
+    print(f"load average before: {' '.join(f'{v:.1f}' for v in os.getloadavg())} ({os.cpu_count()} cores)")
+    outputs = {}
+    with tempfile.TemporaryDirectory(prefix="segur-kit-jobs-bench-") as cache:
+        filling = OfficialKit(folder, cache_dir=cache)
+        filling.prepare(schematrons_needed(filling, examples, None))  # both runs start from a filled cache
+        for n in (1, workers):
+            kit = OfficialKit(folder, cache_dir=cache)
+            progress = StreamProgress(io.StringIO(), len(examples))
+            wall, cpu, children = time.perf_counter(), _cpu(resource.RUSAGE_SELF), _cpu(resource.RUSAGE_CHILDREN)
+            if n == 1:  # what a worker does first, timed the same way
+                kit.xml_schema()
+                for _, relative, _ in PROFILES:
+                    kit.schematron(relative)
+                ready = (time.perf_counter() - wall, _cpu(resource.RUSAGE_SELF) - cpu)
+            results = validate_files("cda", examples, ValidateOptions(kit=kit, jobs=n), progress)
+            wall = time.perf_counter() - wall
+            own, spent = _cpu(resource.RUSAGE_SELF) - cpu, _cpu(resource.RUSAGE_CHILDREN) - children
+            outputs[n] = json.dumps(results, ensure_ascii=False)
+            print(
+                f"--jobs {n}: {len(examples)} documents in {wall:6.1f} s wall, {own + spent:6.1f} s CPU "
+                f"(this process {own:.1f} s, workers {spent:.1f} s)"
+            )
+            readiness = [ready] if n == 1 else [progress.workers[pid] for pid in sorted(progress.workers)]
+            for index, (ready_wall, ready_cpu) in enumerate(readiness, 1):
+                where = "in this process" if n == 1 else f"worker {index}"
+                print(f"  kit ready {where}: {ready_wall:.1f} s wall, {ready_cpu:.1f} s CPU")
+    print(f"load average after: {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
+    same = outputs[1] == outputs[workers]
+    print(f"results of --jobs 1 and --jobs {workers}: {'identical' if same else 'DIFFERENT'}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("kit", nargs="?", type=Path)
     parser.add_argument("--verdicts", type=Path)
     parser.add_argument("--skip-cold", action="store_true")
     parser.add_argument("--skip-warm", action="store_true")
+    parser.add_argument("--jobs", type=int, metavar="N", help="also time every example with --jobs 1 and --jobs N")
     args = parser.parse_args()
+    if args.jobs is not None and args.jobs < 2:
+        parser.error("--jobs N compares N workers with one: give 2 or more")
     folder = args.kit or Path(__file__).resolve().parents[2] / "shared" / "reference" / "ans-cda-kit"
     examples = sorted((folder / "ExemplesCDA").glob("*.xml"))
     if not examples:
@@ -143,6 +193,8 @@ def main() -> int:
         cold(folder, folder / "ExemplesCDA" / "LDL-SES_2022.01.xml")
     if not args.skip_warm:
         warm(folder, examples, args.verdicts)
+    if args.jobs:
+        jobs(folder, examples, args.jobs)
     return 0
 
 

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import pickle
+import threading
+from pathlib import Path
 
 import pytest
 from lxml import etree
 
 from harness.cli import main
+from harness.content.cda import kit as kit_module
 from harness.content.cda import read_cda, validate_cda
 from harness.content.cda.kit import KitError, OfficialKit
 from harness.core.results import Severity
@@ -35,8 +39,13 @@ KIT_REJECTS = {
 # Session scope: compiling the kit costs seconds, and under pytest-xdist a worker may come back to
 # this module after running others (worksteal), which would compile it again with module scope.
 @pytest.fixture(scope="session")
-def kit(tmp_path_factory) -> OfficialKit:
-    return OfficialKit(kit_examples()[0].parent.parent, cache_dir=tmp_path_factory.mktemp("kit-cache"))
+def kit_cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("kit-cache")
+
+
+@pytest.fixture(scope="session")
+def kit(kit_cache) -> OfficialKit:
+    return OfficialKit(kit_examples()[0].parent.parent, cache_dir=kit_cache)
 
 
 def kit_errors(kit: OfficialKit, raw: bytes, volet: str | None = None) -> list[str]:
@@ -148,3 +157,94 @@ def test_cli_refuses_a_folder_that_is_not_a_kit(tmp_path, capsys):
     assert main(["validate", "cda", str(path), "--kit", str(tmp_path)]) == 2
     assert "is not an ANS CDA kit folder" in capsys.readouterr().err
     assert main(["validate", "cda", str(path), "--volet", "CI-SIS_LDL-SES_2022.01"]) == 2
+
+
+# -- --jobs N: the kit in worker processes ------------------------------------------------------
+# Examples of different volets and verdicts (one the kit rejects, one level-1 document), so that a
+# result out of place or a kit built otherwise in a worker changes the output.
+PARALLEL_EXAMPLES = (
+    "LDL-SES_2022.01.xml",
+    "eDISP-MED_2024.01.xml",
+    "DOC_NON_STRUCTURE_CDA-R2-N1.xml",
+    "VAC_2023.01.xml",
+    "CSE-MDE_2023.01.xml",
+)
+
+
+@pytest.mark.slow
+def test_kit_workers_give_the_serial_output_byte_for_byte(tmp_path, capsys, kit_cache):
+    folder = kit_examples()[0].parent
+    broken, own_defect = tmp_path / "broken.xml", tmp_path / "n1-ins-not-first.xml"
+    broken.write_bytes(b"<oops")
+    own_defect.write_bytes(build_n1_document(PATIENT, frozenset({"cda_ins_not_first"})))
+    files = [str(folder / name) for name in PARALLEL_EXAMPLES[:3]] + [str(broken), str(own_defect)]
+    files += [str(folder / name) for name in PARALLEL_EXAMPLES[3:]]
+    # The session's XSLT cache: each side still builds its own kit and compiles it with Saxon.
+    argv = ["validate", "cda", *files, "--kit", str(folder.parent), "--kit-cache", str(kit_cache)]
+    argv += ["--format", "json"]
+
+    serial_status = main([*argv, "--jobs", "1"])
+    serial = capsys.readouterr()
+    parallel_status = main([*argv, "--jobs", "2"])
+    parallel = capsys.readouterr()
+
+    assert parallel.out == serial.out and parallel_status == serial_status == 2
+    assert "worker 1 ready" in parallel.err and "ready in" not in serial.err
+    assert f"{len(files)}/{len(files)} files judged" in parallel.err
+    output = json.loads(serial.out)
+    results = output["results"]
+    assert [r["file"] for r in results] == files
+    verdicts = {Path(r["file"]).name: r.get("error") or r["valid"] for r in results}
+    assert verdicts["LDL-SES_2022.01.xml"] is True and verdicts["eDISP-MED_2024.01.xml"] is False
+    assert verdicts["broken.xml"].startswith("not well-formed") and verdicts["n1-ins-not-first.xml"] is False
+    assert {r["kit_schematrons"][-1] for r in results if "kit_schematrons" in r} >= {
+        "CI-SIS_LDL-SES_2022.01.sch",
+        "CI-SIS_VAC_2023.01.sch",
+    }
+    assert output["kit"]["diagnostics"], "the parent gathers the diagnostics of what the workers run"
+
+
+def test_a_worker_kit_starts_from_the_parents_xslt_without_compiling(kit, monkeypatch):
+    relative = "profils/IHE.sch"
+    recipe = pickle.loads(pickle.dumps(kit.recipe([relative])))  # what a spawned worker receives
+    assert f"schematrons/{relative}" in recipe.prepared
+
+    def compile_refused(*args, **kwargs):
+        raise AssertionError("a worker compiled a schematron the parent had prepared")
+
+    monkeypatch.setattr(kit_module, "compile_schematron", compile_refused)
+    worker = recipe.build()
+    worker.cache = None  # not even the cache: the recipe alone
+    raw = (kit_examples()[0].parent / "eDISP-MED_2024.01.xml").read_bytes()
+    findings = worker.schematron(relative).run(raw)
+    assert findings == kit.schematron(relative).run(raw)
+    # The same kit without the recipe's XSLT has to compile: the check above can fail.
+    bare = kit_module.OfficialKit(kit.root, cache_dir=False)
+    with pytest.raises(AssertionError, match="compiled a schematron"):
+        bare.schematron(relative)
+
+
+def test_preparing_from_a_generator_that_reads_the_kit_does_not_lock_it_up(kit):
+    """``segur validate --jobs`` prepares from a generator calling ``volet_for``, which takes the lock."""
+
+    def needed():
+        kit.volets()
+        yield "profils/IHE.sch"
+
+    prepared: dict = {}
+    worker = threading.Thread(target=lambda: prepared.update(kit.prepare(needed())), daemon=True)
+    worker.start()
+    worker.join(timeout=120)
+    assert not worker.is_alive(), "prepare() deadlocked on the kit's own lock"
+    assert "schematrons/profils/IHE.sch" in prepared
+
+
+def test_no_kit_worker_is_started_when_no_file_is_a_cda(tmp_path, capsys):
+    files = [tmp_path / "broken.xml", tmp_path / "fhir.xml"]
+    files[0].write_bytes(b"<oops")
+    files[1].write_bytes(b"<Bundle xmlns='http://hl7.org/fhir'/>")
+    kit_dir = str(kit_examples()[0].parent.parent)
+    status = main(["validate", "cda", *map(str, files), "--kit", kit_dir, "--kit-cache", "off", "--jobs", "2"])
+    captured = capsys.readouterr()
+    assert status == 2 and captured.out.count("UNREADABLE") == 2
+    assert "ready in" not in captured.err and "2/2 files judged" in captured.err

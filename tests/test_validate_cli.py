@@ -11,7 +11,9 @@ import pytest
 from lxml import etree
 
 from harness.cli import main
+from harness.content import validate as validate_module
 from harness.content.cda import NotACda, read_cda, validate_cda
+from harness.content.validate_parallel import available_cores
 from harness.protocols.cda_document import MAX_BYTES
 from harness.run.sut.reference_cda import build_n1_document
 from tests.test_cda_rules import PATIENT
@@ -129,9 +131,25 @@ def test_parallel_jobs_give_the_same_results_in_the_same_order(files, capsys):
     assert sequential == parallel and sequential[0] == 2
 
 
-def test_jobs_must_be_positive(files, capsys):
-    status, _, err = run_cli(capsys, "cda", str(files["valid.xml"]), "--jobs", "0")
-    assert status == 2 and "--jobs" in err
+@pytest.mark.parametrize("value", ["-1", "two", "1.5", "", "²"])
+def test_a_bad_jobs_value_is_a_clear_usage_error(files, capsys, value):
+    status, out, err = run_cli(capsys, "cda", str(files["valid.xml"]), "--jobs", value)
+    assert status == 2 and out == ""
+    assert "--jobs takes a number of workers (1 or more), or 0 or 'auto' for one per core" in err
+
+
+@pytest.mark.parametrize("value", ["0", "auto", "AUTO"])
+def test_jobs_0_or_auto_is_one_worker_per_core(files, capsys, monkeypatch, value):
+    jobs_asked = []
+    validate_files = validate_module.validate_files
+
+    def recording(kind, paths, options, progress=None):
+        jobs_asked.append(options.jobs)
+        return validate_files(kind, paths, options, progress)
+
+    monkeypatch.setattr(validate_module, "validate_files", recording)
+    status, _, _ = run_cli(capsys, "cda", str(files["valid.xml"]), str(files["invalid.xml"]), "--jobs", value)
+    assert status == 1 and jobs_asked == [available_cores()] and available_cores() >= 1
 
 
 def test_help_lists_the_options():

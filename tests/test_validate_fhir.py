@@ -194,7 +194,7 @@ def test_jobs_judge_fhir_files_in_processes_with_the_same_results_in_order(files
     """FHIR judging is pure Python: threads would share one core, so --jobs forks processes."""
     from concurrent import futures
 
-    from harness.content import validate
+    from harness.content import validate_parallel
 
     names = sorted(files)
     argv = [*(files[n] for n in names * 3), "--format", "json"]
@@ -206,7 +206,7 @@ def test_jobs_judge_fhir_files_in_processes_with_the_same_results_in_order(files
         used.append("processes")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(validate, "ProcessPoolExecutor", recording)
+    monkeypatch.setattr(validate_parallel, "ProcessPoolExecutor", recording)
     parallel = run_cli(capsys, *argv, "--jobs", "2")
     assert used == ["processes"]
     assert sequential == parallel

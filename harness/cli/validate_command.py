@@ -16,8 +16,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         raise UsageError(
             f"`segur validate {args.kind}` is not available in this version; available: {', '.join(KINDS)}"
         )
-    if args.jobs < 1:
-        raise UsageError(f"--jobs must be 1 or more, not {args.jobs}")
+    args.jobs = _jobs(args.jobs)
     folders = [f for f in args.files if Path(f).is_dir()]
     if folders:
         suffix = {"cda": "xml", "fhir": "json", "xds": "xml", "xdm": "zip"}[args.kind]
@@ -50,6 +49,21 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return run(args.kind, args.files, args.format, options)
 
 
+def _jobs(value: str) -> int:
+    """``--jobs``: a number of workers, or 0 / ``auto`` for one per core."""
+    from harness.content.validate_parallel import available_cores
+    from harness.core.errors import UsageError
+
+    text = str(value).strip().lower()
+    if text == "auto":
+        return available_cores()
+    if not text.isascii() or not text.isdigit():
+        raise UsageError(
+            f"--jobs takes a number of workers (1 or more), or 0 or 'auto' for one per core; not {value!r}"
+        )
+    return int(text) or available_cores()
+
+
 def add_commands(commands: Any) -> None:
     """Register these commands on the ``segur`` sub-command parser."""
     validate = commands.add_parser(
@@ -61,7 +75,13 @@ def add_commands(commands: Any) -> None:
     validate.add_argument("files", nargs="+", metavar="FILE")
     validate.add_argument("--format", default="text", choices=["text", "json"])
     validate.add_argument("--target", default=None, choices=["dmp"], help="apply the rules of a destination (dmp)")
-    validate.add_argument("--jobs", type=int, default=1, help="files validated in parallel (default 1)")
+    validate.add_argument(
+        "--jobs",
+        default="1",
+        metavar="N",
+        help="files validated in parallel (default 1; 0 or 'auto': one per core). FHIR files and the ANS kit "
+        "run in N processes (with --kit, each builds the kit once from the XSLT generated once), others in threads",
+    )
     validate.add_argument(
         "--kit",
         metavar="DIR",

@@ -10,16 +10,15 @@ a FHIR result also has ``verdict`` (``valid`` | ``invalid`` | ``not_judged``) an
 
 from __future__ import annotations
 
-import itertools
 import json
-import multiprocessing
 import sys
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from harness.content import validate_parallel as parallel
+from harness.content.validate_parallel import Progress, StreamProgress
 from harness.core.results import Finding, Severity
 
 if TYPE_CHECKING:
@@ -35,7 +34,7 @@ class ValidateOptions:
     kit: OfficialKit | None = None
     volet: str | None = None  # kit volet schematron to use instead of the one the document implies
     own_rules: bool = True
-    jobs: int = 1
+    jobs: int = 1  # files judged at once (the caller turns "auto" into the number of cores)
     profile: str | None = None  # FHIR profile URL to apply instead of meta.profile
 
 
@@ -153,34 +152,21 @@ VALIDATORS: dict[str, Callable[[Path, ValidateOptions], dict[str, Any]]] = {
 
 
 # Kinds judged by pure Python (the GIL lets one thread run at a time): --jobs runs them in processes.
-# CDA and XDS/XDM keep threads: lxml and the kit's Saxon work outside the GIL, and the kit is not picklable.
 IN_PROCESSES = frozenset({"fhir"})
 
 
-def validate_files(kind: str, files: list[Path], options: ValidateOptions) -> list[dict[str, Any]]:
+def validate_files(
+    kind: str, files: list[Path], options: ValidateOptions, progress: Progress | None = None
+) -> list[dict[str, Any]]:
+    """Each file's result, in the files' order, whatever ``options.jobs`` (see validate_parallel)."""
     validator = VALIDATORS[kind]
     if options.jobs <= 1 or len(files) <= 1:
-        return [validator(f, options) for f in files]
+        return parallel.serially(validator, files, options, progress)
+    if kind == "cda" and options.kit is not None:
+        return parallel.with_kit_workers(validator, files, options, progress)
     if kind in IN_PROCESSES:
-        return _in_processes(validator, files, options)
-    with ThreadPoolExecutor(max_workers=options.jobs) as pool:
-        return list(pool.map(lambda f: validator(f, options), files))
-
-
-def _in_processes(
-    validator: Callable[[Path, ValidateOptions], dict[str, Any]], files: list[Path], options: ValidateOptions
-) -> list[dict[str, Any]]:
-    """The results in the files' order, from ``options.jobs`` worker processes. The first file is
-    judged here, which loads the profiles and models; on Linux the workers are forked, so they
-    inherit them instead of loading them again each."""
-    first = validator(files[0], options)
-    files = files[1:]
-    workers = min(options.jobs, len(files))
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() and sys.platform == "linux" else "spawn"
-    # Chunks of files per task: one file a task would spend more on the pipe than on the resource.
-    chunk = max(1, min(64, len(files) // (workers * 4)))
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method)) as pool:
-        return [first, *pool.map(validator, files, itertools.repeat(options), chunksize=chunk)]
+        return parallel.in_forked_processes(validator, files, options)
+    return parallel.in_threads(validator, files, options)
 
 
 def render_text(results: list[dict[str, Any]], out: TextIO) -> None:
@@ -221,9 +207,13 @@ def exit_status(results: list[dict[str, Any]]) -> int:
 def run(kind: str, files: list[str], fmt: str, options: ValidateOptions, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     paths = [Path(f) for f in files]
-    if options.kit is not None and len(paths) > 1 and fmt == "text":
-        sys.stderr.write(f"segur validate: compiling the ANS kit's schematrons once for {len(paths)} files...\n")
-    results = validate_files(kind, paths, options)
+    progress = None
+    if options.kit is not None and len(paths) > 1:  # a kit run of many files takes minutes: say how far it is
+        workers = min(options.jobs, len(paths))
+        where = f"in each of {workers} worker processes" if workers > 1 else "once"
+        sys.stderr.write(f"segur validate: compiling the ANS kit's schematrons {where} for {len(paths)} files...\n")
+        progress = StreamProgress(sys.stderr, len(paths))
+    results = validate_files(kind, paths, options, progress)
     kit = options.kit
     if fmt == "json":
         document: dict[str, Any] = {"results": results}

@@ -3,7 +3,8 @@
 Order, as the kit's own script: ``CDA_extended.xsd`` with lxml, then IHE, terminologies,
 modèles de contenus, structuration minimale, modèles ANS, then the volet schematron of the
 document (the order changes no verdict: each schematron is independent). Each schematron is
-compiled once per process by the project's compiler and Saxon, then reused. Kit defects are
+compiled once per process by the project's compiler and Saxon, then reused; ``KitRecipe`` builds
+the same kit in a worker process from the XSLT the parent already holds. Kit defects are
 diagnosed, not hidden: includes found only case-insensitively, missing includes, and value-set
 files the rules read that are absent (the ART-DECOR ``voc-<OID>-DYNAMIC.xml`` form is rebuilt
 from the kit's SVS file of the same OID).
@@ -15,13 +16,14 @@ import hashlib
 import re
 import tempfile
 import threading
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from lxml import etree
 
 from harness.content.cda.kit_cache import XsltCache, default_cache_root, write_atomically
-from harness.content.schematron import Diagnostic, SchematronError, compile_schematron
+from harness.content.schematron import CompiledSchematron, Diagnostic, SchematronError, compile_schematron
 from harness.content.schematron.saxon import DocumentPool, ParsedDocument, SaxonSchematron, SvrlResult
 from harness.core.errors import UsageError
 from harness.core.results import Finding, Severity
@@ -63,11 +65,18 @@ class OfficialKit:
     """One ANS kit folder; thread-safe; compiled schematrons are kept for the life of the object.
 
     ``cache_dir``: where the generated XSLT is kept across processes (see kit_cache); None for
-    ``$SEGUR_KIT_CACHE`` or the user cache folder, False for no cache.
+    ``$SEGUR_KIT_CACHE`` or the user cache folder, False for no cache. ``prepared``: generated
+    XSLT by schematron path under the kit root (``prepare``'s answer), used before the cache.
     """
 
-    def __init__(self, root: Path | str, cache_dir: Path | str | bool | None = None):
+    def __init__(
+        self,
+        root: Path | str,
+        cache_dir: Path | str | bool | None = None,
+        prepared: Mapping[str, CompiledSchematron] | None = None,
+    ):
         self.root = Path(root).resolve()
+        self._cache_dir = cache_dir
         for needed in (XSD, SCHEMATRONS / PROFILES[0][1]):
             if not (self.root / needed).is_file():
                 raise KitError(f"{self.root} is not an ANS CDA kit folder: {needed} is missing")
@@ -81,6 +90,7 @@ class OfficialKit:
         self.diagnostics: list[Diagnostic] = []
         self._lock = threading.Lock()
         self._compiled: dict[Path, SaxonSchematron] = {}
+        self._prepared: dict[str, CompiledSchematron] = dict(prepared or {})
         # Terminologies and value sets the rules read, parsed once for every schematron and run.
         self.documents = DocumentPool()
         self._schema: etree.XMLSchema | None = None
@@ -128,15 +138,41 @@ class OfficialKit:
         path = (self.root / SCHEMATRONS / relative).resolve()
         with self._lock:
             if path not in self._compiled:
-                key = path.relative_to(self.root).as_posix()
-                compiled = self.cache.load(key) if self.cache else None
-                if compiled is None:
-                    compiled = compile_schematron(path, substitute_missing=self._substitute_value_set)
-                    if self.cache:
-                        self.cache.store(key, compiled)
-                self.diagnostics.extend(d for d in compiled.diagnostics if d not in self.diagnostics)
+                compiled = self._generated_xslt(path)
                 self._compiled[path] = SaxonSchematron(compiled, self.documents)
             return self._compiled[path]
+
+    def _generated_xslt(self, path: Path) -> CompiledSchematron:
+        """The project compiler's XSLT of one schematron: prepared, else cached, else compiled now
+        (no Saxon). Called under the lock; its diagnostics join the kit's in the order met."""
+        key = path.relative_to(self.root).as_posix()
+        compiled = self._prepared.get(key)
+        if compiled is None:
+            compiled = self.cache.load(key) if self.cache else None
+            if compiled is None:
+                compiled = compile_schematron(path, substitute_missing=self._substitute_value_set)
+                if self.cache:
+                    self.cache.store(key, compiled)
+            self._prepared[key] = compiled
+        self.diagnostics.extend(d for d in compiled.diagnostics if d not in self.diagnostics)
+        return compiled
+
+    def prepare(self, relatives: Iterable[str]) -> dict[str, CompiledSchematron]:
+        """The generated XSLT of these schematrons (paths under ``schematrons/``), read from the
+        cache or compiled now, without Saxon, for worker processes to start from. One that does
+        not compile is left out: each run of it then reports the error, as without preparing."""
+        relatives = list(relatives)  # before the lock: a generator may call volets(), which takes it
+        with self._lock:
+            for relative in relatives:
+                try:
+                    self._generated_xslt((self.root / SCHEMATRONS / relative).resolve())
+                except SchematronError:
+                    continue
+            return dict(self._prepared)
+
+    def recipe(self, relatives: Iterable[str]) -> KitRecipe:
+        """What a worker process needs to build this kit again, these schematrons prepared."""
+        return KitRecipe(self.root, self._cache_dir, self.prepare(relatives))
 
     def diagnose(self) -> list[Diagnostic]:
         """Every kit defect the compiler sees in the profiles and the volet schematrons (no Saxon)."""
@@ -201,6 +237,14 @@ class OfficialKit:
         return max(candidates, key=lambda c: c[0])[1] if candidates else None
 
     # -- validation ---------------------------------------------------------------------------
+    def runs_for(self, doc: CdaDocument, raw: bytes, volet: str | None = None) -> list[tuple[str, str]]:
+        """(schematron path under ``schematrons/``, requirement) of each run, in the kit's order."""
+        runs = [(p, r) for _, p, r in PROFILES]
+        volet_path = self.volet_for(doc, raw, volet)
+        if volet_path is not None:
+            runs.append((volet_path.relative_to(self.root / SCHEMATRONS).as_posix(), VOLET_REQUIREMENT))
+        return runs
+
     def validate(self, doc: CdaDocument, raw: bytes, volet: str | None = None) -> KitReport:
         report = KitReport()
         cda_bytes = raw if doc.wrapper is None else etree.tostring(doc.root, encoding="UTF-8", xml_declaration=True)
@@ -222,11 +266,9 @@ class OfficialKit:
                     evidence=(f"kit {self.version}",),
                 )
             )
-        volet_path = self.volet_for(doc, raw, volet)
-        runs = [(p, r) for _, p, r in PROFILES]
-        if volet_path is not None:
-            report.volet = volet_path.name
-            runs.append((volet_path.relative_to(self.root / SCHEMATRONS).as_posix(), VOLET_REQUIREMENT))
+        runs = self.runs_for(doc, raw, volet)
+        if len(runs) > len(PROFILES):
+            report.volet = Path(runs[-1][0]).name
         parsed = ParsedDocument(cda_bytes)  # once for the six schematrons
         for relative, requirement in runs:
             schematron = self.schematron(relative)
@@ -250,6 +292,19 @@ class OfficialKit:
             expected=result.test,
             evidence=(f"kit {self.version}",),
         )
+
+
+@dataclass(frozen=True)
+class KitRecipe:
+    """A kit to build again in another process (picklable): its folder, its cache setting and the
+    XSLT already generated, so that a worker pays Saxon's compile only, not the project compiler's."""
+
+    root: Path
+    cache_dir: Path | str | bool | None
+    prepared: dict[str, CompiledSchematron]
+
+    def build(self) -> OfficialKit:
+        return OfficialKit(self.root, self.cache_dir, self.prepared)
 
 
 def _expanded_text(path: Path) -> str:

@@ -76,9 +76,10 @@ class DocumentPool:
 
 
 class SaxonSchematron:
-    """One compiled schematron, ready to run on many documents (one at a time: Saxon executables
-    are not thread-safe, so runs are serialised per schematron). With a ``pool``, the documents
-    the rules read are parsed once and served from memory to every run."""
+    """One compiled schematron, ready to run on many documents, one run at a time (the lock). Saxonica
+    documents an executable as usable from several threads, but a saxonche transform holds the GIL,
+    so overlapping runs would gain nothing: ``segur validate --jobs`` runs the kit in processes. With a
+    ``pool``, the documents the rules read are parsed once and served from memory to every run."""
 
     def __init__(self, compiled: CompiledSchematron, pool: DocumentPool | None = None):
         from saxonche import PySaxonApiError
