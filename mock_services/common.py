@@ -39,7 +39,8 @@ FAULTS = {"technical", "unavailable"}
 CONTROL_PREFIX = "/_segur"
 CONTROL_TOKEN_ENV = "SEGUR_CONTROL_TOKEN"
 # Readiness probes must work from wherever the product runs; the health check changes nothing.
-OPEN_CONTROL_PATHS = frozenset({"/_segur/health"})
+# The CA bundle is public too: a remote run checks the host's certificate with it before sending a token.
+OPEN_CONTROL_PATHS = frozenset({"/_segur/health", "/_segur/ca"})
 
 
 @dataclass(frozen=True)

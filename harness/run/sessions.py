@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from harness.core.recorder import OK, Exchange
 from harness.protocols import xds
+from harness.run import host_control
 
 
 class HarnessEnvironment(Protocol):
@@ -31,6 +32,9 @@ class HarnessEnvironment(Protocol):
 
     data_dir: Path
     active_session: Any
+    store: Any  # the exchange store, and below the PKI and the MSSanté operator (None until started)
+    pki: Any
+    mss: Any
 
     def new_session_key(self, label: str = "") -> str: ...
     def endpoints_document(self) -> dict[str, Any]: ...
@@ -45,7 +49,7 @@ PATIENT_MAIL_DOMAIN = "@patient.mssante.fr"
 def session_document(env: HarnessEnvironment, key: str) -> dict[str, Any]:
     """The endpoints carrying ``key`` for the services started, the PKI, and the command that judges it."""
     document: dict[str, Any] = {"session": key, **env.endpoints_document()}
-    for service, field in (("insi", "url"), ("psc", "issuer"), ("dmp", "url")):
+    for service, field in (("insi", "url"), ("psc", "issuer"), ("dmp", "url"), ("sas", "url")):
         if service in document:
             document[service] = {field: env.endpoint(service, key)}
     document.pop("console", None)
@@ -64,6 +68,9 @@ class SessionControl:
         self.app, self.env = app, env
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and host_control.handles(scope["path"]):
+            await host_control.answer(self.env, scope, receive, send)  # segur run --host's control API
+            return
         if scope["type"] != "http" or scope["path"] != SESSIONS_PATH:
             await self.app(scope, receive, send)
             return
