@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import time
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -23,7 +24,9 @@ from harness.core.recorder import Exchange
 from harness.protocols import jsonbody
 from harness.run import host_api
 
-_SESSION_PATH = re.compile(r"^/_segur/sessions/(?P<key>[A-Za-z0-9._-]{1,120})/(?P<what>exchanges|mail)$")
+_SESSION_PATH = re.compile(r"^/_segur/sessions/(?P<key>[A-Za-z0-9._-]{1,120})/(?P<what>exchanges|mail|mail-lease)$")
+# How long a session may keep the host's mail to itself without releasing it (a crashed run's lease lapses).
+MAIL_LEASE_SECONDS = 120.0
 
 
 def handles(path: str) -> bool:
@@ -72,7 +75,35 @@ async def _route(env: Any, request: Request) -> Response:
     key = match["key"]
     if match["what"] == "exchanges":
         return await _exchanges(env, request, key)
+    if match["what"] == "mail-lease":
+        return _mail_lease(env, request, key)
     return await _mail(env, request, key)
+
+
+def mail_leased_by_another(active: Any, key: str | None = None) -> bool:
+    """Whether a live mail lease of another session keeps the host's mail (SMTP has no URL to carry a key)."""
+    owner = getattr(active, "lease_key", None)
+    return owner is not None and owner != key and time.monotonic() < getattr(active, "lease_until", 0.0)
+
+
+def _mail_lease(env: Any, request: Request, key: str) -> Response:
+    """POST: mail goes to this session until DELETE (or the lease lapses); 409 while another holds it.
+
+    Runs in the event loop, the one thread that changes the lease of this process.
+    """
+    active = env.active_session
+    if request.method == "DELETE":
+        if getattr(active, "lease_key", None) == key:
+            active.lease_key = None
+            active.foreign_certificate = False  # a switch of the holder's test never reaches the next one
+        return Response(status_code=204)
+    if request.method != "POST":
+        return _error(405, "POST takes the mail lease, DELETE gives it back", Allow="POST, DELETE")
+    if mail_leased_by_another(active, key):
+        return _error(409, "another session holds the host's mail: retry", **{"Retry-After": "1"})
+    active.lease_key, active.lease_until = key, time.monotonic() + MAIL_LEASE_SECONDS
+    active.key = key
+    return JSONResponse({"session": key, "expires_in": MAIL_LEASE_SECONDS})
 
 
 async def _exchanges(env: Any, request: Request, key: str) -> Response:

@@ -27,6 +27,7 @@ import hashlib
 import ssl
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, replace
@@ -61,6 +62,10 @@ _MAIL_ENDPOINTS = {"smtp": "mss", "smtp_starttls": "mss_smtp_starttls", "imap": 
 
 class HostError(UsageError):
     """The shared host cannot be used as given (unreachable, token refused, service missing): exit 2."""
+
+
+class HostBusy(HostError):
+    """409: what was asked is held by another session for now (the host's mail); retry."""
 
 
 def _base_url(url: str) -> str:
@@ -122,6 +127,8 @@ class HostClient:
                 f"the host {self.base} refused the request (403, {_error_of(response)}): without a control token "
                 "it answers loopback clients only; start it with --control-token and pass that token with --tenant"
             )
+        if response.status_code == 409:
+            raise HostBusy(_error_of(response))
         if response.status_code >= 400:
             raise HostError(
                 f"the host {self.base} answered {response.status_code} to {method} {path}: {_error_of(response)}"
@@ -251,12 +258,44 @@ class RemoteScenarios:
 
 
 class RemoteActiveSession:
-    """The host routes mail to its newest session by itself; the foreign certificate is switched over HTTP."""
+    """The host's mail routing as the fixtures set it: the mail lease, and the foreign certificate.
+
+    SMTP carries no session key, so the host sends mail to one session at a time: a test that uses
+    the operator takes the host's mail lease (:meth:`RemoteEnvironment.start_mss`), and gives it back
+    when the fixtures set the key back to ``default`` at its end; other runs' mail tests wait for it.
+    """
 
     def __init__(self, client: HostClient) -> None:
         self.client = client
-        self.key = "default"  # set by the fixtures; the host's own is set when a session is created
+        self.leased: str | None = None
+        self._key = "default"
         self._foreign: bool | None = None
+
+    @property
+    def key(self) -> str:
+        return self._key
+
+    @key.setter
+    def key(self, key: str) -> None:
+        self._key = key
+        if self.leased is not None and key != self.leased:
+            self.client.call("DELETE", f"{host_api.SESSION_PREFIX}{self.leased}/mail-lease")
+            self.leased, self._foreign = None, False  # the host resets the certificate with the lease
+
+    def take_mail(self, key: str, patience: float = 600.0) -> None:
+        """Wait until the host's mail goes to ``key`` (another run's mail test may hold it)."""
+        if self.leased == key:
+            return
+        deadline = time.monotonic() + patience
+        while True:
+            try:
+                self.client.call("POST", f"{host_api.SESSION_PREFIX}{key}/mail-lease")
+                self.leased = key
+                return
+            except HostBusy:
+                if time.monotonic() > deadline:
+                    raise HostError(f"the host's mail stayed with another session for {patience:.0f} s") from None
+                time.sleep(0.25)
 
     @property
     def foreign_certificate(self) -> bool:
@@ -385,6 +424,7 @@ class RemoteEnvironment:
             if not mail:
                 raise HostError(f"the host {self.client.base} does not serve mss")
             self._mss = RemoteOperator(self, {k: str(v) for k, v in mail.items()})
+        self.active_session.take_mail(self.latest_session)  # each test using the operator: its own mail
         return self._mss
 
     def start(self, service: str) -> None:

@@ -46,6 +46,9 @@ class ActiveSession:
         self.key = key
         # This test's connections get the server certificate from outside IGC-Santé (SC.MSS/CONF.27).
         self.foreign_certificate = False
+        # On a shared host, the session holding the mail lease (segur run --host), and until when (monotonic).
+        self.lease_key: str | None = None
+        self.lease_until = 0.0
 
 
 @dataclass(frozen=True)
