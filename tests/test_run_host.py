@@ -254,9 +254,9 @@ def test_a_bundle_naming_a_file_outside_its_folder_is_refused(tmp_path: Path):
 
 
 def test_against_postgresql_with_two_workers(tmp_path: Path, pg_url: str):
-    for workers_host in _start_host(tmp_path, "--workers", "2", "--store", pg_url, "--services", "insi,dmp"):
+    for workers_host in _start_host(tmp_path, "--workers", "2", "--store", pg_url, "--services", "insi,dmp,mss"):
         report = tmp_path / "report"
-        done = segur_run(workers_host.url, report, "--suite", "ins,dmp")
+        done = segur_run(workers_host.url, report, "--suite", "ins,dmp,mss")
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
         assert pack.verify_pack(report, [workers_host.root]).exchanges > 0
         refused = segur_run(workers_host.url, tmp_path / "psc-report", "--suite", "psc")

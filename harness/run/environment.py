@@ -21,7 +21,7 @@ from harness.core.storage import Storage
 from harness.protocols.mockserver import LOOPBACK, ServedApp, serve_app
 from mock_services.common import CONTROL_TOKEN_ENV, ControlGuard, ScenarioStore
 from mock_services.insi.settings import SETTINGS_ENV as INSI_SETTINGS_ENV
-from mock_services.mssante.smtp import ActiveSession
+from mock_services.mssante.smtp import ActiveSession, SharedActiveSession
 
 if TYPE_CHECKING:
     from harness.run.console import RunningConsole
@@ -125,6 +125,7 @@ class HarnessEnvironment:
         public_host: str | None = None,
         control_token: str | None = None,
         store: str | None = None,
+        shared_mail_routing: bool = False,
     ):
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if data_dir is None:
@@ -152,7 +153,9 @@ class HarnessEnvironment:
         self.apps: dict[str, Any] = {}
         self.on_close: list[Callable[[], None]] = []
         self.run_key = uuid.uuid4().hex[:12]
-        self.active_session = ActiveSession()
+        # Where mail goes: in this process, or (segur serve on PostgreSQL) in the database every worker reads.
+        shared = self.storage.shared_database() if shared_mail_routing else None
+        self.active_session = SharedActiveSession(shared) if shared is not None else ActiveSession()
         self.mss: Any = None  # the MSSanté operator, once started
         self.console: RunningConsole | None = None  # the operator console, once started
         self.trust_override: list[Any] | None = None

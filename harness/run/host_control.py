@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-import time
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -80,29 +79,15 @@ async def _route(env: Any, request: Request) -> Response:
     return await _mail(env, request, key)
 
 
-def mail_leased_by_another(active: Any, key: str | None = None) -> bool:
-    """Whether a live mail lease of another session keeps the host's mail (SMTP has no URL to carry a key)."""
-    owner = getattr(active, "lease_key", None)
-    return owner is not None and owner != key and time.monotonic() < getattr(active, "lease_until", 0.0)
-
-
 def _mail_lease(env: Any, request: Request, key: str) -> Response:
-    """POST: mail goes to this session until DELETE (or the lease lapses); 409 while another holds it.
-
-    Runs in the event loop, the one thread that changes the lease of this process.
-    """
-    active = env.active_session
+    """POST: the host's mail goes to this session until DELETE (or the lease lapses); 409 while another holds it."""
     if request.method == "DELETE":
-        if getattr(active, "lease_key", None) == key:
-            active.lease_key = None
-            active.foreign_certificate = False  # a switch of the holder's test never reaches the next one
+        env.active_session.release_lease(key)
         return Response(status_code=204)
     if request.method != "POST":
         return _error(405, "POST takes the mail lease, DELETE gives it back", Allow="POST, DELETE")
-    if mail_leased_by_another(active, key):
+    if not env.active_session.take_lease(key, MAIL_LEASE_SECONDS):
         return _error(409, "another session holds the host's mail: retry", **{"Retry-After": "1"})
-    active.lease_key, active.lease_until = key, time.monotonic() + MAIL_LEASE_SECONDS
-    active.key = key
     return JSONResponse({"session": key, "expires_in": MAIL_LEASE_SECONDS})
 
 

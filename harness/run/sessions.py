@@ -91,7 +91,7 @@ class SessionControl:
             await JSONResponse({"error": f"bad session request: {exc}"}, status_code=400)(scope, receive, send)
             return
         key = self.env.new_session_key(label)
-        if not host_control.mail_leased_by_another(self.env.active_session):
+        if not self.env.active_session.leased_by_another():
             self.env.active_session.key = key  # mail carries no URL: it goes to the newest session
         await JSONResponse(session_document(self.env, key), status_code=201)(scope, receive, send)
 
