@@ -261,3 +261,45 @@ def test_against_postgresql_with_two_workers(tmp_path: Path, pg_url: str):
         assert pack.verify_pack(report, [workers_host.root]).exchanges > 0
         refused = segur_run(workers_host.url, tmp_path / "psc-report", "--suite", "psc")
         assert refused.returncode == 2 and "suite psc needs psc" in refused.stdout + refused.stderr
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_the_mail_lease_keeps_the_mail_with_its_holder_until_given_back(tmp_path: Path, shared: bool):
+    """Two workers of one host read the same routing (shared); one process alone keeps it in memory."""
+    from harness.core.storage import SqliteDatabase
+    from mock_services.mssante.smtp import ActiveSession, SharedActiveSession
+
+    if shared:
+        database = SqliteDatabase(tmp_path / "route.sqlite3")
+        first, second = SharedActiveSession(database), SharedActiveSession(SqliteDatabase(tmp_path / "route.sqlite3"))
+    else:
+        first = second = ActiveSession()
+    assert first.take_lease("run-a-test-1", 60)
+    assert second.key == "run-a-test-1"
+    assert not second.take_lease("run-b-test-1", 60)  # another run's mail test waits
+    second.follow("run-b-test-2")  # a new session of another run does not take the mail meanwhile
+    assert first.key == "run-a-test-1"
+    assert second.leased_by_another("run-b-test-1") and not second.leased_by_another("run-a-test-1")
+    first.foreign_certificate = True
+    first.release_lease("run-b-test-1")  # only the holder gives it back
+    assert second.leased_by_another()
+    first.release_lease("run-a-test-1")
+    assert not second.foreign_certificate  # the holder's switch ends with its lease
+    assert second.take_lease("run-b-test-1", 0.05) and second.key == "run-b-test-1"
+    time.sleep(0.1)
+    first.follow("run-c-test-1")  # the lapsed lease no longer holds the mail
+    assert second.key == "run-c-test-1"
+    assert first.take_lease("run-a-test-2", 60)  # a lease of a run that died lapses
+
+
+def test_a_data_folder_holding_a_hosts_bundle_is_refused_to_local_mocks(host: Host, tmp_path: Path):
+    from harness.core.errors import UsageError
+    from harness.run.environment import HarnessEnvironment
+    from harness.run.remote import RemoteEnvironment
+
+    with RemoteEnvironment(host.url, TOKEN, tmp_path / "data", host.data_dir / "pki" / "ca" / "ca-bundle.pem") as env:
+        key = env.new_session_key("bundle")
+        assert env.endpoints_for(key)["insi"].endswith(f"/s/{key}/lps")
+    assert pki.is_credential_bundle(tmp_path / "data" / "pki")
+    with pytest.raises(UsageError, match="shared host's credentials"):
+        HarnessEnvironment(tmp_path / "data")

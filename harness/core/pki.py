@@ -501,6 +501,14 @@ BUNDLE_MARK = "credential_bundle"  # in pki.json: this folder holds a host's bun
 _BUNDLE_EXCLUDED = ("signing/trace.key", "signing/evidence.key", "foreign/")
 
 
+def is_credential_bundle(directory: Path) -> bool:
+    """Whether ``directory`` holds a shared host's bundle (written by ``segur run --host``)."""
+    try:
+        return BUNDLE_MARK in json.loads((Path(directory) / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+
+
 def credential_bundle_files(layout: PkiLayout) -> dict[str, bytes]:
     """The host's PKI files a run needs: CAs, CRL, client and server credentials, trace certificate."""
     files = {}

@@ -137,6 +137,12 @@ class HarnessEnvironment:
         # The host written in URLs and the endpoints file: the bound one, or loopback for a wildcard.
         self.public_host = public_host or (LOOPBACK if host in WILDCARD_HOSTS else host)
         self.control_token = control_token if control_token is not None else os.environ.get(CONTROL_TOKEN_ENV)
+        if pki.is_credential_bundle(data_dir / PKI_FOLDER):  # its mocks would sign with keys it does not hold
+            if self._tmp is not None:
+                self._tmp.cleanup()
+            raise UsageError(
+                f"{data_dir} holds a shared host's credentials (segur run --host): give local mocks another --data-dir"
+            )
         self.pki = pki.load_or_create_pki(data_dir / PKI_FOLDER)
         # SQLite files in the data folder, or the PostgreSQL database of --store / SEGUR_STORE.
         try:

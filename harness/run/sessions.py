@@ -91,8 +91,7 @@ class SessionControl:
             await JSONResponse({"error": f"bad session request: {exc}"}, status_code=400)(scope, receive, send)
             return
         key = self.env.new_session_key(label)
-        if not self.env.active_session.leased_by_another():
-            self.env.active_session.key = key  # mail carries no URL: it goes to the newest session
+        self.env.active_session.follow(key)  # mail carries no URL: it goes to the newest session (or the lease's)
         await JSONResponse(session_document(self.env, key), status_code=201)(scope, receive, send)
 
 

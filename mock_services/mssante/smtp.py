@@ -52,22 +52,31 @@ class ActiveSession:
         # This test's connections get the server certificate from outside IGC-Santé (SC.MSS/CONF.27).
         self.foreign_certificate = False
         self._lease: tuple[str, float] | None = None  # (holder, until), in this process only
+        self._lease_lock = threading.Lock()  # each HTTP mock serves its control endpoints from its own thread
 
     def leased_by_another(self, key: str | None = None) -> bool:
         return self._lease is not None and self._lease[0] != key and time.time() < self._lease[1]
 
+    def follow(self, key: str) -> None:
+        """A new session gets the mail, unless another session holds the lease (checked and set at once)."""
+        with self._lease_lock:
+            if not self.leased_by_another():
+                self.key = key
+
     def take_lease(self, key: str, seconds: float) -> bool:
         """Mail goes to ``key`` from now on; False (nothing changed) while another session holds it."""
-        if self.leased_by_another(key):
-            return False
-        self._lease = (key, time.time() + seconds)
-        self.key = key
-        return True
+        with self._lease_lock:
+            if self.leased_by_another(key):
+                return False
+            self._lease = (key, time.time() + seconds)
+            self.key = key
+            return True
 
     def release_lease(self, key: str) -> None:
-        if self._lease is not None and self._lease[0] == key:
-            self._lease = None
-            self.foreign_certificate = False  # a switch of the holder's test never reaches the next one
+        with self._lease_lock:
+            if self._lease is not None and self._lease[0] == key:
+                self._lease = None
+                self.foreign_certificate = False  # a switch of the holder's test never reaches the next one
 
 
 MAIL_ROUTE_COMPONENT = "mail_route"
@@ -112,6 +121,13 @@ class SharedActiveSession(ActiveSession):
     def leased_by_another(self, key: str | None = None) -> bool:
         row = self._db.one("SELECT lease_key, lease_until FROM mail_route WHERE id = 1")
         return row is not None and row[0] is not None and row[0] != key and time.time() < float(row[1])
+
+    def follow(self, key: str) -> None:
+        # One statement: a worker granting the lease meanwhile is never overwritten (the row lock orders them).
+        self._db.execute(
+            "UPDATE mail_route SET session_key = ? WHERE id = 1 AND (lease_key IS NULL OR lease_until < ?)",
+            (key, time.time()),
+        )
 
     def take_lease(self, key: str, seconds: float) -> bool:
         with self._db.transaction() as tx:
