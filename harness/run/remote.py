@@ -40,6 +40,8 @@ import httpx
 from harness.core import pki
 from harness.core.errors import UsageError
 from harness.core.recorder import Exchange
+from harness.core.results import SkipKind
+from harness.core.skips import NotEvaluated
 from harness.run import host_api
 from harness.run.sessions import SESSIONS_PATH
 from mock_services.common import Scenario
@@ -378,6 +380,7 @@ class RemoteEnvironment:
         self.on_close: list[Callable[[], None]] = []
         self.trust_override: list[Any] | None = None
         self.console = None
+        self.crl = None  # the harness's CRL distribution point is a local mock: none on a shared host
         self._mss: RemoteOperator | None = None
 
     # -- what the fixtures and suites read ------------------------------------------------
@@ -432,6 +435,14 @@ class RemoteEnvironment:
 
     def start_any(self, service: str) -> None:
         self.start_mss() if service == "mss" else self.start(service)
+
+    def crl_distribution(self) -> Any:
+        """A test that needs the harness's own CRL distribution point is not judged against a shared host."""
+        raise NotEvaluated(
+            SkipKind.NOT_AUTOMATED,
+            "not automated against a shared host (segur run --host): the CRL distribution point is a local mock",
+            "non automatisé sur un hôte partagé (segur run --host) : le point de distribution de CRL est local",
+        )
 
     def start_console(self) -> Any:
         raise HostError(

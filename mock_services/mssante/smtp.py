@@ -94,6 +94,10 @@ class SharedActiveSession(ActiveSession):
     """The same routing kept in a database, so that every worker of one host (``--workers N``) follows it."""
 
     def __init__(self, database: Database):
+        # The base's per-process switches, but key and foreign certificate: those are the database's, and
+        # a worker (re)starting must not reset the routing the others follow.
+        kept_in_database = {"key", "foreign_certificate"}
+        self.__dict__.update({k: v for k, v in vars(ActiveSession()).items() if k not in kept_in_database})
         self._db = database
         migrate(database, MAIL_ROUTE_COMPONENT, MAIL_ROUTE_MIGRATIONS)
         self._db.execute("INSERT INTO mail_route VALUES (1, 'default', 0, NULL, 0) ON CONFLICT (id) DO NOTHING")
