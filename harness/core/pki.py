@@ -35,6 +35,9 @@ from harness.core.signing import SIGNER_NAMES, SigningCredential, issue_signers
 
 P12_PASSWORD = "segur-test"
 MANIFEST = "pki.json"
+# In pki.json: the folder holds a shared host's credential bundle (harness.core.pki_bundle), not a PKI
+# of its own; it is never re-created, and its evidence signer is the run's own.
+BUNDLE_MARK = "credential_bundle"
 ORGANISATION = "SEGUR HARNESS TEST"
 KEY_SIZE = 2048
 
@@ -405,7 +408,7 @@ def _signer_base(manifest: dict, name: str) -> str:
 def load_or_create_pki(directory: Path) -> PkiLayout:
     """Reuse the PKI in ``directory`` when complete and valid for another day; else create it.
 
-    A credential bundle (:func:`write_credential_bundle`) is another host's PKI: it is never re-created.
+    A credential bundle (``harness.core.pki_bundle``) is another host's PKI: it is never re-created.
     """
     directory = Path(directory)
     try:
@@ -491,54 +494,3 @@ def client_ssl_context(layout: PkiLayout, client: str | None = "insi-auto") -> s
 def trusted_ca_certificates(layout: PkiLayout) -> list[x509.Certificate]:
     """The intermediate CAs that issue end-entity certificates (cards and organisations)."""
     return [x509.load_pem_x509_certificate(p.read_bytes()) for p in layout.intermediate_ca_pems.values()]
-
-
-# -- credential bundles: a shared host's PKI as a remote run needs it ---------------------------
-
-BUNDLE_MARK = "credential_bundle"  # in pki.json: this folder holds a host's bundle, not a PKI of its own
-# What a host never hands out: the keys its mocks sign traces and packs with (a run holding the trace
-# key could forge the host's signature on exchanges), and the foreign server credential.
-_BUNDLE_EXCLUDED = ("signing/trace.key", "signing/evidence.key", "foreign/")
-
-
-def is_credential_bundle(directory: Path) -> bool:
-    """Whether ``directory`` holds a shared host's bundle (written by ``segur run --host``)."""
-    try:
-        return BUNDLE_MARK in json.loads((Path(directory) / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-
-
-def credential_bundle_files(layout: PkiLayout) -> dict[str, bytes]:
-    """The host's PKI files a run needs: CAs, CRL, client and server credentials, trace certificate."""
-    files = {}
-    for path in sorted(layout.directory.rglob("*")):
-        name = path.relative_to(layout.directory).as_posix()
-        if path.is_file() and not name.endswith(".tmp") and not name.startswith(_BUNDLE_EXCLUDED):
-            files[name] = path.read_bytes()
-    return files
-
-
-def write_credential_bundle(directory: Path, files: dict[str, bytes], *, source: str) -> PkiLayout:
-    """Write a host's bundle into ``directory`` with an evidence key of this run's own, and load it.
-
-    The run seals its pack with that key (a local CA certifies it): the host vouches for the exchanges
-    (traces signed with its trace key, whose certificate is in the bundle), the run for its verdicts.
-    """
-    directory = Path(directory)
-    for name, data in files.items():
-        target = (directory / name).resolve()
-        if directory.resolve() not in target.parents or name.startswith(_BUNDLE_EXCLUDED):
-            raise ValueError(f"credential bundle: refused file name {name!r}")
-        _write(target, data, private=name.endswith((".key", ".p12")))
-    manifest = json.loads(files[MANIFEST].decode("utf-8"))
-    now = dt.datetime.now(dt.UTC)
-    run_ca = _Issuer(_name("TEST AC EXECUTION SEGUR RUN", "RUN EVIDENCE"), _key())
-    run_ca.cert = _ca(run_ca.name, None, run_ca.key, now)
-    run_signers = issue_signers(directory / "run-signing", run_ca.name, run_ca.key, [run_ca.cert], now, _write)
-    _write(directory / "run-signing" / "root.pem", _pem(run_ca.cert))
-    manifest[BUNDLE_MARK] = {"source": source, "evidence_signer": "run-signing/evidence"}
-    _write(directory / MANIFEST, json.dumps(manifest, indent=2).encode())
-    layout = _layout_from(directory, manifest)
-    assert layout.signers["evidence"].cert_pem == run_signers["evidence"].cert_pem
-    return layout

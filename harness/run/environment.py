@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.core import pki
+from harness.core import pki, pki_bundle
 from harness.core.errors import UsageError
 from harness.core.recorder import ExchangeStore
 from harness.core.signing import Signer
@@ -21,7 +21,8 @@ from harness.core.storage import Storage
 from harness.protocols.mockserver import LOOPBACK, ServedApp, serve_app
 from mock_services.common import CONTROL_TOKEN_ENV, ControlGuard, ScenarioStore
 from mock_services.insi.settings import SETTINGS_ENV as INSI_SETTINGS_ENV
-from mock_services.mssante.smtp import ActiveSession, SharedActiveSession
+from mock_services.mssante.routing import SharedActiveSession
+from mock_services.mssante.smtp import ActiveSession
 
 if TYPE_CHECKING:
     from harness.run.console import RunningConsole
@@ -137,7 +138,7 @@ class HarnessEnvironment:
         # The host written in URLs and the endpoints file: the bound one, or loopback for a wildcard.
         self.public_host = public_host or (LOOPBACK if host in WILDCARD_HOSTS else host)
         self.control_token = control_token if control_token is not None else os.environ.get(CONTROL_TOKEN_ENV)
-        if pki.is_credential_bundle(data_dir / PKI_FOLDER):  # its mocks would sign with keys it does not hold
+        if pki_bundle.is_credential_bundle(data_dir / PKI_FOLDER):  # its mocks would sign with keys it does not hold
             if self._tmp is not None:
                 self._tmp.cleanup()
             raise UsageError(

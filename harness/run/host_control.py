@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from harness.core import pki
+from harness.core import pki_bundle
 from harness.core.recorder import Exchange
 from harness.protocols import jsonbody
 from harness.run import host_api
@@ -59,7 +59,7 @@ async def _route(env: Any, request: Request) -> Response:
     if path == host_api.CREDENTIALS_PATH:
         if method != "GET":
             return _error(405, "GET only", Allow="GET")
-        files = await run_in_threadpool(pki.credential_bundle_files, env.pki)
+        files = await run_in_threadpool(pki_bundle.credential_bundle_files, env.pki)
         return JSONResponse({"files": {name: base64.b64encode(data).decode("ascii") for name, data in files.items()}})
     if path == host_api.FOREIGN_CERTIFICATE_PATH:
         if method != "PUT":

@@ -37,7 +37,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from harness.core import pki
+from harness.core import pki, pki_bundle
 from harness.core.errors import UsageError
 from harness.core.recorder import Exchange
 from harness.core.results import SkipKind
@@ -358,7 +358,7 @@ class RemoteEnvironment:
         try:  # check_host has already said which CA bundle it trusts
             self.client = HostClient(host_url, token, ca_file, say=lambda _: None)
             files = self.client.call("GET", host_api.CREDENTIALS_PATH).json().get("files", {})
-            self.pki = pki.write_credential_bundle(
+            self.pki = pki_bundle.write_credential_bundle(
                 self.data_dir / "pki",
                 {name: base64.b64decode(data) for name, data in files.items()},
                 source=self.client.base,
