@@ -45,15 +45,16 @@ FAULTS = {"technical", "unavailable"}
 CONTROL_PREFIX = "/_segur"
 CONTROL_TOKEN_ENV = "SEGUR_CONTROL_TOKEN"
 # Readiness probes must work from wherever the product runs; the health check changes nothing.
-OPEN_CONTROL_PATHS = frozenset({"/_segur/health"})
+# The CA bundle is public too: a remote run checks the host's certificate with it before sending a token.
+OPEN_CONTROL_PATHS = frozenset({"/_segur/health", "/_segur/ca"})
 # Where ControlGuard puts the tenant a control request was scoped to (``request.state.segur_tenant``).
 TENANT_STATE = "segur_tenant"
 # What a tenant's token reaches: sessions (its own), and the scenario of one of its sessions.
 _TENANT_SESSIONS = "/_segur/sessions"
 _TENANT_KEYED = re.compile(r"/_segur/(?:sessions|scenario)/([^/]+)(?:/.*)?")
-# Control endpoints a tenant shares with everyone, which segur run --host needs (harness/run/host_api.py
-# on the i19-host branch): the test PKI's credentials, the same for every tenant, and the switch of
-# the MSSanté operator's certificate (a host-wide switch: see docs/deployment.md).
+# Control endpoints a tenant shares with everyone, which segur run --host needs (harness/run/host_api.py):
+# the test PKI's credentials, the same for every tenant, and the switch of the MSSanté operator's
+# certificate (a host-wide switch: see docs/deployment.md).
 TENANT_SHARED_PATHS = frozenset({"/_segur/credentials", "/_segur/mail/foreign-certificate"})
 
 

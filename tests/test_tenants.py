@@ -30,8 +30,8 @@ from harness.core.errors import UsageError
 from harness.core.signing import load_chain, verify_signature
 from harness.core.tenants import Tenant, TenantRegistry
 from harness.run.environment import HarnessEnvironment
+from harness.run.host_api import exchange_from_json
 from harness.run.judge import check_tenant_session
-from harness.run.sessions import exchange_from_document
 from harness.run.sut.reference import ReferenceSut
 from mock_services.dmp import DmpRegistry
 from mock_services.dmp.patients import PatientBase
@@ -178,7 +178,7 @@ def test_exchanges_of_a_session_are_exported_to_its_tenant_only(host: Host, serv
     assert host.env.store.signer is not None
     trace_certificate = load_chain(host.env.store.signer.chain_pem)[0]
     for document in mine.json()["exchanges"]:
-        exchange = exchange_from_document(document)
+        exchange = exchange_from_json(document)
         assert verify_signature(trace_certificate, exchange.trace_payload(), exchange.trace)
 
 

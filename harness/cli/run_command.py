@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import Any
+
+TENANT_TOKEN_ENV = "SEGUR_TENANT_TOKEN"
+HOST_CA_ENV = "SEGUR_HOST_CA"
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -22,6 +26,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
         verbose=args.verbose,
         keyword=args.k,
         allow_incomplete=args.allow_incomplete,
+        host=args.host,
+        tenant=(args.tenant or os.environ.get(TENANT_TOKEN_ENV) or None) if args.host else None,
+        host_ca=Path(args.host_ca)
+        if args.host_ca
+        else (Path(os.environ[HOST_CA_ENV]) if os.environ.get(HOST_CA_ENV) else None),
     )
     return run(options)
 
@@ -73,6 +82,27 @@ def add_commands(commands: Any) -> None:
         default=None,
         help="where the mocks' state goes: sqlite (files in the data folder, the default) or a postgresql:// URL "
         "(needs the postgresql extra; default: $SEGUR_STORE, else sqlite; docs/deployment.md)",
+    )
+    run.add_argument(
+        "--host",
+        default=None,
+        metavar="URL",
+        help="run against a running shared host (segur serve) instead of starting local mocks: the https://HOST:PORT "
+        "of any of its HTTP mocks (docs/deployment.md, 'Running against a shared host')",
+    )
+    run.add_argument(
+        "--tenant",
+        default=None,
+        metavar="TOKEN",
+        help="with --host: the Bearer token the host's control endpoints take (its --control-token, or a tenant's "
+        "token; default: $SEGUR_TENANT_TOKEN)",
+    )
+    run.add_argument(
+        "--host-ca",
+        default=None,
+        metavar="PEM",
+        help="with --host: the CA bundle the host's certificate must chain to (default: $SEGUR_HOST_CA, else the "
+        "bundle the host publishes at /_segur/ca, trusted on first use)",
     )
     run.add_argument("--lang", default="fr", choices=["fr", "en"], help="language of report.html")
     run.add_argument("-k", default=None, help="only tests matching this pytest -k expression")

@@ -51,7 +51,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     data_dir = Path(args.data_dir) if args.data_dir else None
     token = args.control_token or os.environ.get(CONTROL_TOKEN_ENV) or None
     with HarnessEnvironment(
-        data_dir, host=args.host, public_host=args.public_host, control_token=token, store=args.store
+        data_dir,
+        host=args.host,
+        public_host=args.public_host,
+        control_token=token,
+        store=args.store,
+        shared_mail_routing=True,  # with PostgreSQL, whichever worker takes a connection routes its mail alike
     ) as env:
         for service in services:
             env.start_any(service)

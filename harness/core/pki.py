@@ -35,6 +35,9 @@ from harness.core.signing import SIGNER_NAMES, SigningCredential, issue_signers
 
 P12_PASSWORD = "segur-test"
 MANIFEST = "pki.json"
+# In pki.json: the folder holds a shared host's credential bundle (harness.core.pki_bundle), not a PKI
+# of its own; it is never re-created, and its evidence signer is the run's own.
+BUNDLE_MARK = "credential_bundle"
 ORGANISATION = "SEGUR HARNESS TEST"
 KEY_SIZE = 2048
 ORGANISATIONS_KEY = "organisations.key"  # in ca/: the key of the "organisations" intermediate
@@ -405,17 +408,30 @@ def _layout_from(directory: Path, manifest: dict) -> PkiLayout:
         clients={n: credential("clients", n, e["subject"]) for n, e in manifest["clients"].items()},
         unknown_ca_pem=ca_dir / "unknown-root.pem",
         signers={
-            name: SigningCredential(name, directory / "signing" / f"{name}.pem", directory / "signing" / f"{name}.key")
+            name: SigningCredential(name, directory / f"{base}.pem", directory / f"{base}.key")
             for name in SIGNER_NAMES
+            for base in [_signer_base(manifest, name)]
         },
     )
 
 
+def _signer_base(manifest: dict, name: str) -> str:
+    """Where a signer's files are, without suffix: ``signing/NAME``, or the run's own evidence key of a bundle."""
+    if name == "evidence" and BUNDLE_MARK in manifest:
+        return str(manifest[BUNDLE_MARK]["evidence_signer"])
+    return f"signing/{name}"
+
+
 def load_or_create_pki(directory: Path) -> PkiLayout:
-    """Reuse the PKI in ``directory`` when complete and valid for another day; else create it."""
+    """Reuse the PKI in ``directory`` when complete and valid for another day; else create it.
+
+    A credential bundle (``harness.core.pki_bundle``) is another host's PKI: it is never re-created.
+    """
     directory = Path(directory)
     try:
         manifest = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
+        if BUNDLE_MARK in manifest:
+            return _layout_from(directory, manifest)
         layout = _layout_from(directory, manifest)
         horizon = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
         files = [layout.root_ca_pem, layout.ca_bundle, layout.crl_pem, layout.unknown_ca_pem, layout.root_ca_der]

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.core import pki
+from harness.core import pki, pki_bundle
 from harness.core.errors import UsageError
 from harness.core.recorder import ExchangeStore
 from harness.core.signing import Signer
@@ -23,6 +23,7 @@ from harness.core.tenants import TenantRegistry
 from harness.protocols.mockserver import LOOPBACK, ServedApp, serve_app
 from mock_services.common import CONTROL_TOKEN_ENV, ControlGuard, ScenarioStore
 from mock_services.insi.settings import SETTINGS_ENV as INSI_SETTINGS_ENV
+from mock_services.mssante.routing import SharedActiveSession
 from mock_services.mssante.smtp import ActiveSession
 
 if TYPE_CHECKING:
@@ -157,6 +158,7 @@ class HarnessEnvironment:
         public_host: str | None = None,
         control_token: str | None = None,
         store: str | None = None,
+        shared_mail_routing: bool = False,
     ):
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if data_dir is None:
@@ -168,6 +170,12 @@ class HarnessEnvironment:
         # The host written in URLs and the endpoints file: the bound one, or loopback for a wildcard.
         self.public_host = public_host or (LOOPBACK if host in WILDCARD_HOSTS else host)
         self.control_token = control_token if control_token is not None else os.environ.get(CONTROL_TOKEN_ENV)
+        if pki_bundle.is_credential_bundle(data_dir / PKI_FOLDER):  # its mocks would sign with keys it does not hold
+            if self._tmp is not None:
+                self._tmp.cleanup()
+            raise UsageError(
+                f"{data_dir} holds a shared host's credentials (segur run --host): give local mocks another --data-dir"
+            )
         self.pki = pki.load_or_create_pki(data_dir / PKI_FOLDER)
         # SQLite files in the data folder, or the PostgreSQL database of --store / SEGUR_STORE.
         try:
@@ -188,7 +196,9 @@ class HarnessEnvironment:
         # Run right after one service's server stops (its kept-alive client connections to other mocks).
         self.after_stop: dict[str, list[Callable[[], None]]] = {}
         self.run_key = uuid.uuid4().hex[:12]
-        self.active_session = ActiveSession()
+        # Where mail goes: in this process, or (segur serve on PostgreSQL) in the database every worker reads.
+        shared = self.storage.shared_database() if shared_mail_routing else None
+        self.active_session = SharedActiveSession(shared) if shared is not None else ActiveSession()
         self.mss: Any = None  # the MSSanté operator, once started
         # Other server certificates the operator can present, by name (filled by crl_distribution()).
         self.operator_certificates: dict[str, Any] = {}

@@ -12,7 +12,7 @@ import contextlib
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
@@ -46,6 +46,10 @@ def segur_env(pytestconfig: pytest.Config) -> Iterator[HarnessEnvironment]:
     data_dir = pytestconfig.getoption("--segur-data-dir")
     state = pytestconfig.stash[session_state_key]
     store = pytestconfig.getoption("--segur-store")
+    host = pytestconfig.getoption("--segur-host", default=None)
+    if host:
+        yield from _remote_env(pytestconfig, host, Path(data_dir) if data_dir else None)
+        return
     with (
         tempfile.TemporaryDirectory(prefix="segur-judge-") as scratch,
         HarnessEnvironment(
@@ -59,15 +63,32 @@ def segur_env(pytestconfig: pytest.Config) -> Iterator[HarnessEnvironment]:
                 env.store.import_exchange(exchange)
             env.trust_override = evidence.load_trusted_cas(state.replay_dir)
         yield env
-        # Session fixtures end before pytest_sessionfinish: keep what the reports need now.
-        recorded = env.store.exchanges()
-        state.exchanges = [e.brief() for e in recorded]
-        if state.report_dir is not None and state.replay_dir is None:
-            evidence.export_exchanges(recorded, state.report_dir, env.pki.signers["trace"].cert_pem.read_text())
-            evidence.export_trusted_cas(
-                state.report_dir, [p.read_bytes() for p in env.pki.intermediate_ca_pems.values()]
-            )
-            state.signer = Signer(env.pki.signers["evidence"])
+        _keep_evidence(pytestconfig, env)
+
+
+def _keep_evidence(pytestconfig: pytest.Config, env: HarnessEnvironment) -> None:
+    """Session fixtures end before pytest_sessionfinish: keep what the reports need now."""
+    state = pytestconfig.stash[session_state_key]
+    recorded = env.store.exchanges()
+    state.exchanges = [e.brief() for e in recorded]
+    if state.report_dir is not None and state.replay_dir is None:
+        evidence.export_exchanges(recorded, state.report_dir, env.pki.signers["trace"].cert_pem.read_text())
+        evidence.export_trusted_cas(state.report_dir, [p.read_bytes() for p in env.pki.intermediate_ca_pems.values()])
+        state.signer = Signer(env.pki.signers["evidence"])
+
+
+def _remote_env(pytestconfig: pytest.Config, host: str, data_dir: Path | None) -> Iterator[HarnessEnvironment]:
+    """``segur run --host``: the shared host's mocks, credentials and exchanges stand for local ones."""
+    from harness.run.remote import RemoteEnvironment
+
+    ca = pytestconfig.getoption("--segur-host-ca", default=None)
+    token = pytestconfig.getoption("--segur-tenant", default=None)
+    state = pytestconfig.stash[session_state_key]
+    with RemoteEnvironment(host, token, data_dir, Path(ca) if ca else None) as remote:
+        env = cast("HarnessEnvironment", remote)  # the same attributes, each backed by the host's API
+        state.environment = env
+        yield env
+        _keep_evidence(pytestconfig, env)
 
 
 @pytest.fixture(scope="session")
@@ -264,6 +285,13 @@ class MockHandle:
         self.env.scenarios.update(self.session_key, **changes)
 
 
+class RemoteMockHandle(MockHandle):
+    """A mock of the shared host (``segur run --host``): scenarios go through that service's own mock."""
+
+    def scenario(self, **changes: Any) -> None:
+        self.env.scenarios.update_for(self.service, self.session_key, **changes)  # type: ignore[attr-defined]
+
+
 def _mock(request: pytest.FixtureRequest, env: HarnessEnvironment, service: str, session_key: str) -> Any:
     """The mock as this test sees it; under segur judge, the exchanges of the test's observed actions."""
     from harness.run import judge
@@ -271,6 +299,8 @@ def _mock(request: pytest.FixtureRequest, env: HarnessEnvironment, service: str,
 
     if judge.observed_session_key(request.config) is not None:
         return ObservedHandle(judge.observed_test(request), service, env)
+    if service != "mss" and getattr(env, "remote", False):
+        return RemoteMockHandle(env, service, session_key)
     return (
         MockHandle(env, service, session_key)
         if service != "mss"

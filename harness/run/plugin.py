@@ -68,6 +68,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="where the mocks' state goes: sqlite (files in the data folder) or a postgresql:// URL "
         "(default: $SEGUR_STORE, else sqlite)",
     )
+    group.addoption("--segur-host", default=None, help="run against this shared host (segur run --host)")
+    group.addoption("--segur-tenant", default=None, help="the host's Bearer token (segur run --tenant)")
+    group.addoption("--segur-host-ca", default=None, help="CA bundle the host's certificate must chain to")
     group.addoption("--segur-catalog", default=None, help="requirement catalog CSV (default: the built-in one)")
     group.addoption("--segur-lang", default="fr", choices=["fr", "en"], help="language of report.html")
     group.addoption(

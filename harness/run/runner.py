@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import tempfile
 import textwrap
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TextIO
 
@@ -50,6 +51,20 @@ def check_store(store: str | None) -> None:
         open_postgresql(url).close()
 
 
+def check_host_options(options: RunOptions, suites: list[str]) -> bytes:
+    """--host: no local state to choose, a SUT that runs here, and a host that answers, takes the token
+    and serves what the suites need (each a usage error, exit 2, before any test starts)."""
+    from harness.run.remote import check_host
+
+    if options.store:
+        raise UsageProblem(
+            "--store chooses where local mocks keep their state: with --host, the host's own store is used"
+        )
+    if options.sut == "manual":
+        raise UsageProblem("--sut manual needs the operator console of a local run: it does not combine with --host")
+    return check_host(options.host or "", options.tenant, options.host_ca, suites)
+
+
 @dataclass
 class RunOptions:
     sut: str = "reference"
@@ -64,6 +79,9 @@ class RunOptions:
     keyword: str | None = None
     allow_incomplete: bool = False
     extra_args: list[str] = field(default_factory=list)  # plugin options of another command (segur judge)
+    host: str | None = None  # a shared host's URL (segur run --host): its mocks instead of local ones
+    tenant: str | None = None  # the Bearer token the host's control endpoints take
+    host_ca: Path | None = None  # the CA bundle the host's certificate must chain to
 
 
 class _ResultGrabber:
@@ -118,6 +136,12 @@ def pytest_arguments(options: RunOptions, suites: list[str]) -> list[str]:
         args += ["--segur-data-dir", str(options.data_dir)]
     if options.store:
         args += ["--segur-store", options.store]
+    if options.host:
+        args += ["--segur-host", options.host]
+        if options.tenant:
+            args += ["--segur-tenant", options.tenant]
+        if options.host_ca:
+            args += ["--segur-host-ca", str(options.host_ca)]
     for defect in options.defects:
         args += ["--segur-defect", defect]
     if options.keyword:
@@ -132,9 +156,17 @@ def run(options: RunOptions, out: TextIO | None = None) -> int:
     suites = resolve_suites(options.suites)
     # A bad SUT description is the user's error (exit 2), found before any test starts.
     load_sut(options.sut, frozenset(d.strip() for opt in options.defects for d in opt.split(",") if d.strip()))
-    check_store(options.store)
-    grabber = _ResultGrabber()
-    status = pytest.main(pytest_arguments(options, suites), plugins=[grabber])
+    with tempfile.TemporaryDirectory(prefix="segur-host-") as scratch:
+        if options.host:
+            ca_pem = check_host_options(options, suites)
+            if ca_pem:  # the tests pin the CA bundle the check trusted: the host cannot swap it in between
+                pinned = Path(scratch) / "host-ca.pem"
+                pinned.write_bytes(ca_pem)
+                options = replace(options, host_ca=pinned)
+        else:
+            check_store(options.store)
+        grabber = _ResultGrabber()
+        status = pytest.main(pytest_arguments(options, suites), plugins=[grabber])
     result = grabber.result
     for problem in grabber.collection_errors:
         # Without tracebacks on the terminal, a suite that cannot even be imported must still say so.

@@ -18,9 +18,7 @@ already holds what its tests need; the operator console shows it live.
 
 from __future__ import annotations
 
-import base64
 import json
-import re
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,6 +33,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from harness.core.recorder import OK, Exchange, ExchangeStore
 from harness.core.tenants import Tenant, TenantRegistry
 from harness.protocols import xds
+from harness.run import host_control
 from mock_services.common import scoped_tenant
 
 
@@ -45,6 +44,8 @@ class HarnessEnvironment(Protocol):
     active_session: Any
     store: ExchangeStore
     tenants: TenantRegistry
+    pki: Any  # and the MSSanté operator (None until started), for segur run --host's control API
+    mss: Any
 
     def new_session_key(self, label: str = "", *, unguessable: bool = False) -> str: ...
     def endpoints_document(self) -> dict[str, Any]: ...
@@ -52,7 +53,6 @@ class HarnessEnvironment(Protocol):
 
 
 SESSIONS_PATH = "/_segur/sessions"
-SESSION_EXCHANGES = re.compile(r"/_segur/sessions/([^/]+)/exchanges")
 MAX_REQUEST = 4096
 PATIENT_MAIL_DOMAIN = "@patient.mssante.fr"
 
@@ -60,7 +60,7 @@ PATIENT_MAIL_DOMAIN = "@patient.mssante.fr"
 def session_document(env: HarnessEnvironment, key: str) -> dict[str, Any]:
     """The endpoints carrying ``key`` for the services started, the PKI, and the command that judges it."""
     document: dict[str, Any] = {"session": key, **env.endpoints_document()}
-    for service, field in (("insi", "url"), ("psc", "issuer"), ("dmp", "url"), ("vihf_proxy", "url")):
+    for service, field in (("insi", "url"), ("psc", "issuer"), ("dmp", "url"), ("vihf_proxy", "url"), ("sas", "url")):
         if service in document:
             document[service] = {field: env.endpoint(service, key)}
     document.pop("console", None)
@@ -73,22 +73,24 @@ def session_document(env: HarnessEnvironment, key: str) -> dict[str, Any]:
 
 
 class SessionControl:
-    """ASGI middleware answering ``/_segur/sessions`` (and a session's exchanges); everything else goes to the mock."""
+    """ASGI middleware answering ``/_segur/sessions`` and the host control API; everything else goes to the mock."""
 
     def __init__(self, app: ASGIApp, env: HarnessEnvironment) -> None:
         self.app, self.env = app, env
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and host_control.handles(scope["path"]):
+            # segur run --host's control API (a session's exchanges, mail, mail lease; credentials): ControlGuard
+            # in front has already kept a tenant to its own sessions.
+            await host_control.answer(self.env, scope, receive, send)
+            return
         path = scope.get("path", "") if scope["type"] == "http" else ""
-        exported = SESSION_EXCHANGES.fullmatch(path)
-        if path != SESSIONS_PATH and exported is None:
+        if path != SESSIONS_PATH:
             await self.app(scope, receive, send)
             return
         request = Request(scope, receive)
         tenant = scoped_tenant(request)
-        if exported is not None:
-            response = self._exchanges(request, exported.group(1), tenant)
-        elif request.method == "GET" and (tenant is not None or self.env.tenants.any()):  # no tenants: as before
+        if request.method == "GET" and (tenant is not None or self.env.tenants.any()):  # no tenants: as before
             keys = self.env.tenants.sessions(tenant.id if tenant else None)
             response = JSONResponse({"tenant": tenant.name if tenant else None, "sessions": keys})
         elif request.method == "POST":
@@ -112,40 +114,12 @@ class SessionControl:
             return JSONResponse({"error": f"bad session request: {exc}"}, status_code=400)
         if tenant is None:
             key = self.env.new_session_key(label)
-            self.env.active_session.key = key  # mail carries no URL: it goes to the newest session
+            self.env.active_session.follow(key)  # mail carries no URL: it goes to the newest session (or the lease's)
             return JSONResponse(session_document(self.env, key), status_code=201)
+        # A tenant's session never takes the operator's mail: its mail comes by its own credentials or its lease.
         key = self.env.new_session_key(label, unguessable=True)
         self.env.tenants.bind_session(key, tenant)
         return JSONResponse({**session_document(self.env, key), "tenant": tenant.name}, status_code=201)
-
-    def _exchanges(self, request: Request, key: str, tenant: Tenant | None) -> JSONResponse:
-        if request.method != "GET":
-            return JSONResponse({"error": "GET exports the exchanges"}, status_code=405, headers={"Allow": "GET"})
-        if not self.env.tenants.visible(key, tenant):  # ControlGuard said so already; kept for in-process use
-            return JSONResponse({"error": "unknown session"}, status_code=404)
-        exchanges = [exchange_document(e) for e in self.env.store.exchanges(session_key=key)]
-        return JSONResponse({"session": key, "exchanges": exchanges})
-
-
-def exchange_document(exchange: Exchange) -> dict[str, Any]:
-    """Everything recorded of an exchange, bodies in base64: ``Exchange(**...)`` after decoding them."""
-    return {
-        **exchange.identity(),
-        "request_meta": exchange.request_meta,
-        "response_meta": exchange.response_meta,
-        "summary": exchange.summary,
-        "trace": exchange.trace,
-        "request_body": base64.b64encode(exchange.request_body).decode("ascii"),
-        "response_body": base64.b64encode(exchange.response_body).decode("ascii"),
-    }
-
-
-def exchange_from_document(document: dict[str, Any]) -> Exchange:
-    """The exchange an :func:`exchange_document` describes, trace included (so it verifies as recorded)."""
-    fields = dict(document)
-    for body in ("request_body", "response_body"):
-        fields[body] = base64.b64decode(fields[body], validate=True)
-    return Exchange(**fields)
 
 
 # -- evidence gathered so far ---------------------------------------------------------------

@@ -40,9 +40,11 @@ class DirectoryAuthenticator:
         bearer: BearerValidator | None,
         allow_password: bool,
         tenancy: MailTenancy | None = None,
+        active: ActiveSession | None = None,
     ):
         self.directory, self._validate, self.allow_password = directory, bearer, allow_password
         self.tenancy = tenancy or MailTenancy()
+        self.active = active  # whose mail the host holds: a certificate login follows a tenant's lease
 
     def password(self, user: str, password: str) -> Any:
         from mock_services.mssante.imap import Principal
@@ -78,6 +80,10 @@ class DirectoryAuthenticator:
             mailboxes = [m for m in mailboxes if m.address == user.lower()]
         if not mailboxes:
             return None
+        route = self.tenancy.by_session(self.active.key) if self.active is not None else None
+        if route is not None:
+            owned = frozenset(route.mailbox(m.address) for m in mailboxes)
+            return Principal(user or mailboxes[0].address, owned, "EXTERNAL", route.session_key)
         return Principal(user or mailboxes[0].address, frozenset(m.address for m in mailboxes), "EXTERNAL")
 
 
@@ -172,6 +178,6 @@ def start_operator(
             )
         )
 
-    authenticator = DirectoryAuthenticator(directory, bearer, settings.allow_password, tenancy)
+    authenticator = DirectoryAuthenticator(directory, bearer, settings.allow_password, tenancy, active)
     imap = serve_imap(ImapServer(store, authenticator, on_command=on_command), host=host, ssl_context=ssl_context)
     return MssOperator(store, directory, active, smtps, submission, imap, host)

@@ -42,7 +42,11 @@ BearerValidator = Callable[[str], dict[str, Any] | None]
 
 
 class ActiveSession:
-    """The session key exchanges are recorded under (SMTP has no URL to carry one): set per test."""
+    """The session key exchanges are recorded under (SMTP has no URL to carry one): set per test.
+
+    On a shared host, one session at a time may hold the *mail lease* (``segur run --host``): the
+    host's mail goes to it until it gives the lease back or the lease lapses (wall clock).
+    """
 
     def __init__(self, key: str = "default"):
         self.key = key
@@ -50,6 +54,33 @@ class ActiveSession:
         self.foreign_certificate = False
         # The name of another server certificate the operator presents in this test (SC.MSS/CONF.22), or None.
         self.operator_certificate: str | None = None
+        self._lease: tuple[str, float] | None = None  # (holder, until), in this process only
+        self._lease_lock = threading.Lock()  # each HTTP mock serves its control endpoints from its own thread
+
+    def leased_by_another(self, key: str | None = None) -> bool:
+        return self._lease is not None and self._lease[0] != key and time.time() < self._lease[1]
+
+    def follow(self, key: str) -> None:
+        """A new session gets the mail, unless another session holds the lease (checked and set at once)."""
+        with self._lease_lock:
+            if not self.leased_by_another():
+                self.key = key
+
+    def take_lease(self, key: str, seconds: float) -> bool:
+        """Mail goes to ``key`` from now on; False (nothing changed) while another session holds it."""
+        with self._lease_lock:
+            if self.leased_by_another(key):
+                return False
+            self._lease = (key, time.time() + seconds)
+            self.key = key
+            return True
+
+    def release_lease(self, key: str) -> None:
+        with self._lease_lock:
+            if self._lease is not None and self._lease[0] == key:
+                self._lease = None
+                self.foreign_certificate = False  # a switch of the holder's test never reaches the next one
+                self.operator_certificate = None
 
 
 @dataclass(frozen=True)
@@ -257,7 +288,9 @@ class OperatorHandler:
         if isinstance(authenticated, Principal):
             return authenticated
         mailboxes = self.directory.by_certificate(_common_name(_peer_certificate(server)))
-        return Principal("certificate", mailboxes) if mailboxes else None
+        if not mailboxes:
+            return None
+        return Principal("certificate", mailboxes, route=self.tenancy.by_session(self.active.key))
 
     # -- the transaction -------------------------------------------------------------------
 

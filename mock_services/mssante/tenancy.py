@@ -7,7 +7,9 @@ SMTP and IMAP carry no URL, so the tenant comes from the credentials, in the exi
 - a password login (SMTP AUTH PLAIN/LOGIN, IMAP LOGIN/AUTHENTICATE PLAIN) naming a test mailbox
   with the tenant's token as its password: the mail goes to the tenant's newest session;
 - a client certificate, or a mailbox's own password: no tenant, the operator's mailboxes and
-  "newest session", exactly as without tenants (the test PKI's certificates are shared by all).
+  "newest session", exactly as without tenants (the test PKI's certificates are shared by all);
+  but a certificate login while one of a tenant's sessions holds the host's mail (the mail lease
+  ``segur run --host`` takes) is that session's, so a remote run's mail stays in its tenant.
 
 A tenant's copy of a test mailbox is stored under the address, ``#`` and the tenant's id (no
 domain name holds a ``#``), so every store query, UID counter and IMAP folder list is the
@@ -63,3 +65,10 @@ class MailTenancy:
         found = _SESSION_IN_ISSUER.search(str(claims.get("iss", "")))
         owner = self.tenants.owner(found.group(1)) if found else None
         return MailRoute(owner, found.group(1)) if owner is not None and found else None
+
+    def by_session(self, session_key: str | None) -> MailRoute | None:
+        """The session holding the host's mail, when it is a tenant's: a login naming no tenant follows it."""
+        if self.tenants is None or not session_key:
+            return None
+        owner = self.tenants.owner(session_key)
+        return MailRoute(owner, session_key) if owner is not None else None
