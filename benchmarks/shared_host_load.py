@@ -9,8 +9,8 @@ Printed per engine and K: every run's exit status, the wall time per run (median
 wall time, the exchanges the host recorded for the burst (the sum over the runs' evidence packs:
 each pack holds exactly its run's exchanges) and that count per second of burst.
 
-The default suites are those a worker host serves today: ``psc`` is refused with ``--workers`` above
-1 (its signing keys are per process), and ``sas`` needs PSC; the same suites run on both engines.
+The default suites are all of them (``segur run --suite all``); the host serves what they need
+(``harness.run.remote.SUITE_SERVICES``); the same suites run on both engines.
 """
 
 from __future__ import annotations
@@ -31,8 +31,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-DEFAULT_SUITES = "ins,cda,dmp,mss,fhir"
-SERVICES = {"ins": "insi", "dmp": "dmp", "mss": "mss", "psc": "psc", "sas": "sas"}
+from harness.run.remote import SUITE_SERVICES
+
+DEFAULT_SUITES = "ins,psc,cda,dmp,mss,fhir,sas"  # every suite: segur run --suite all
 
 
 @dataclass
@@ -119,7 +120,8 @@ def main() -> None:
     args = parser.parse_args()
     ks = [int(k) for k in args.k.split(",")]
     suites = args.suites
-    services = ",".join(sorted({SERVICES[s] for s in suites.split(",") if s in SERVICES})) or "insi"
+    needed = {service for suite in suites.split(",") for service in SUITE_SERVICES.get(suite, ())}
+    services = ",".join(sorted(needed)) or "insi"
     token = secrets.token_urlsafe(24)
     print(f"suites {suites}; host services {services}; load average before: {os.getloadavg()}", flush=True)
     results: list[Burst] = []

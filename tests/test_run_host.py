@@ -76,7 +76,19 @@ def _start_host(tmp: Path, *options: str) -> Iterator[Host]:
 @pytest.fixture(scope="module")
 def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Host]:
     """One shared host for the module: SQLite, single process, every service the suites here use."""
-    yield from _start_host(tmp_path_factory.mktemp("host"), "--services", "insi,psc,dmp,mss")
+    yield from _start_host(tmp_path_factory.mktemp("host"), "--services", "insi,psc,dmp,vihf_proxy,mss")
+
+
+# MSS-12 needs the harness's own CRL distribution point: against a shared host it is "not automated"
+# (test_mss12_is_not_automated_against_a_shared_host); the other runs leave its test out, which leaves
+# the verdict incomplete on that requirement only (checked with only_mss12_left_out).
+WITHOUT_LOCAL_CRL = ("-k", "not crl", "--allow-incomplete")
+
+
+def only_mss12_left_out(report_dir: Path) -> None:
+    result = json.loads((report_dir / "report.json").read_text(encoding="utf-8"))
+    not_passed = {r["id"]: r["outcome"] for r in result["requirements"] if r["outcome"] != "pass"}
+    assert set(not_passed) <= {"MSS-12", "INS-15"} and set(not_passed.values()) <= {"skip"}, not_passed
 
 
 def segur_run(
@@ -100,11 +112,9 @@ def _test_sessions(report_dir: Path) -> set[str]:
 
 def test_the_reference_passes_ins_dmp_and_mss_against_the_host(host: Host, tmp_path: Path):
     report = tmp_path / "report"
-    done = segur_run(host.url, report, "--suite", "ins,dmp,mss")
+    done = segur_run(host.url, report, "--suite", "ins,dmp,mss", *WITHOUT_LOCAL_CRL)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert "CONFORME" in done.stdout
-    result = json.loads((report / "report.json").read_text(encoding="utf-8"))
-    assert {r["outcome"] for r in result["requirements"]} <= {"pass", "skip"}
+    only_mss12_left_out(report)
     # the pack holds the host's exchanges of this run's sessions only, each signed by the host
     sessions = _pack_sessions(report)
     assert sessions and sessions <= _test_sessions(report)
@@ -160,9 +170,10 @@ def test_two_runs_at_once_keep_their_exchanges_apart(host: Host, tmp_path: Path)
     (tmp_path / "b").mkdir()
     reports = [tmp_path / "a" / "report", tmp_path / "b" / "report"]
     with ThreadPoolExecutor(2) as pool:
-        runs = list(pool.map(lambda r: segur_run(host.url, r, "--suite", "ins,dmp,mss"), reports))
-    for done in runs:
+        runs = list(pool.map(lambda r: segur_run(host.url, r, "--suite", "ins,dmp,mss", *WITHOUT_LOCAL_CRL), reports))
+    for done, report in zip(runs, reports):
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        only_mss12_left_out(report)
     first, second = (_pack_sessions(r) for r in reports)
     assert first and second and not first & second
     for report in reports:
@@ -253,14 +264,24 @@ def test_a_bundle_naming_a_file_it_should_not_hold_is_refused(tmp_path: Path):
             pki_bundle.write_credential_bundle(tmp_path / "pki", {name: b"x", "pki.json": b"{}"}, source="test")
 
 
+def test_mss12_is_not_automated_against_a_shared_host(host: Host, tmp_path: Path):
+    done = segur_run(host.url, tmp_path / "report", "--suite", "mss", "-k", "crl")
+    assert done.returncode == 4, done.stdout[-3000:] + done.stderr[-3000:]
+    result = json.loads((tmp_path / "report" / "report.json").read_text(encoding="utf-8"))
+    (mss12,) = [r for r in result["requirements"] if r["id"] == "MSS-12"]
+    assert mss12["outcome"] == "skip" and "shared host" in json.dumps(mss12)
+
+
 def test_against_postgresql_with_two_workers(tmp_path: Path, pg_url: str):
-    for workers_host in _start_host(tmp_path, "--workers", "2", "--store", pg_url, "--services", "insi,dmp,mss"):
+    services = "insi,psc,dmp,vihf_proxy,mss"
+    for workers_host in _start_host(tmp_path, "--workers", "2", "--store", pg_url, "--services", services):
         report = tmp_path / "report"
-        done = segur_run(workers_host.url, report, "--suite", "ins,dmp,mss")
+        done = segur_run(workers_host.url, report, "--suite", "ins,dmp,mss", *WITHOUT_LOCAL_CRL)
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        only_mss12_left_out(report)
         assert pack.verify_pack(report, [workers_host.root]).exchanges > 0
-        refused = segur_run(workers_host.url, tmp_path / "psc-report", "--suite", "psc")
-        assert refused.returncode == 2 and "suite psc needs psc" in refused.stdout + refused.stderr
+        refused = segur_run(workers_host.url, tmp_path / "sas-report", "--suite", "sas")
+        assert refused.returncode == 2 and "suite sas needs sas" in refused.stdout + refused.stderr
 
 
 @pytest.mark.parametrize("shared", [False, True])
@@ -304,3 +325,46 @@ def test_a_data_folder_holding_a_hosts_bundle_is_refused_to_local_mocks(host: Ho
     assert pki_bundle.is_credential_bundle(tmp_path / "data" / "pki")
     with pytest.raises(UsageError, match="shared host's credentials"):
         HarnessEnvironment(tmp_path / "data")
+
+
+def _create_tenant(host: Host, name: str) -> str:
+    created = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "tenant", "create", name, "--data-dir", str(host.data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "SEGUR_STORE": ""},
+    )
+    assert created.returncode == 0, created.stderr
+    document, _ = json.JSONDecoder().raw_decode(created.stdout)
+    return str(document["token"])
+
+
+def test_a_tenants_run_keeps_its_exchanges_and_mail_from_another_tenant(tmp_path: Path):
+    """A real tenant's token (not the operator's): its run passes, and a second tenant reaches none of it."""
+    for shared in _start_host(tmp_path / "host", "--services", "insi,psc,dmp,vihf_proxy,mss"):
+        token_a, token_b = _create_tenant(shared, "vendor-a"), _create_tenant(shared, "vendor-b")
+        report = tmp_path / "report"
+        done = segur_run(shared.url, report, "--suite", "dmp,mss", *WITHOUT_LOCAL_CRL, token=token_a)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        only_mss12_left_out(report)
+        sessions_a = sorted(_pack_sessions(report))
+        assert sessions_a
+        context = ssl.create_default_context(cafile=str(shared.data_dir / "pki" / "ca" / "ca-bundle.pem"))
+        recipient = "claire.hospitaliere-test@harnais.mssante.fr"
+        with httpx.Client(base_url=shared.url, verify=context, timeout=30) as client:
+
+            def get(path: str, token: str, **params: str) -> httpx.Response:
+                return client.get(path, params=params, headers={"Authorization": f"Bearer {token}"})
+
+            own = [get(f"/_segur/sessions/{key}/mail", token_a, address=recipient) for key in sessions_a]
+            assert any(answer.json()["messages"] for answer in own)  # A's mail is in A's copy of the mailbox
+            for key in sessions_a:  # B can neither export A's exchanges nor read through A's sessions
+                assert get(f"/_segur/sessions/{key}/exchanges", token_b).status_code == 404
+                assert get(f"/_segur/sessions/{key}/mail", token_b, address=recipient).status_code == 404
+            session_b = client.post("/_segur/sessions", headers={"Authorization": f"Bearer {token_b}"}).json()
+            seen_by_b = get(f"/_segur/sessions/{session_b['session']}/mail", token_b, address=recipient)
+            assert seen_by_b.status_code == 200 and seen_by_b.json()["messages"] == []
+            # and the operator's own copy of the mailbox did not receive A's mail either
+            seen_by_operator = get(f"/_segur/sessions/{session_b['session']}/mail", TOKEN, address=recipient)
+            assert seen_by_operator.status_code == 200 and seen_by_operator.json()["messages"] == []

@@ -29,7 +29,14 @@ from harness.protocols.mockserver import INHERITED_SOCKETS_ENV, LOOPBACK, listen
 from mock_services.common import CONTROL_TOKEN_ENV
 
 # The listeners each service opens, by the name it gives listening_socket, in the order it opens them.
-LISTENERS = {"insi": ["insi"], "psc": ["psc"], "dmp": ["dmp"], "sas": ["sas"], "mss": ["smtp", "smtp", "imap"]}
+LISTENERS = {
+    "insi": ["insi"],
+    "psc": ["psc"],
+    "dmp": ["dmp"],
+    "vihf_proxy": ["vihf_proxy"],
+    "sas": ["sas"],
+    "mss": ["smtp", "smtp", "imap"],
+}
 READY_TIMEOUT_S = 60.0
 BACKOFF_FIRST_S, BACKOFF_MAX_S = 0.5, 10.0
 STABLE_AFTER_S = 30.0  # a worker that lived this long resets its backoff
@@ -44,12 +51,9 @@ def refusal(args: argparse.Namespace, services: list[str]) -> str | None:
             f"--workers {args.workers} needs a store the workers share: SQLite files belong to one process; "
             "use --store postgresql://user@host:5432/database (or SEGUR_STORE; docs/deployment.md)"
         )
-    if "vihf_proxy" in services:
-        # Not yet run under workers: its PSC and DMP upstreams are this process's own listeners.
-        return (
-            f"--workers {args.workers}: the VIHF proxy mock has not been made to run under workers; leave "
-            "vihf_proxy out of --services or use --workers 1"
-        )
+    if "vihf_proxy" in services and not {"psc", "dmp"} <= set(services):
+        # The proxy's upstreams must be the host's own shared listeners, not ones a worker would open for itself.
+        return f"--workers {args.workers}: vihf_proxy needs psc and dmp in --services too"
     return None
 
 

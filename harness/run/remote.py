@@ -52,13 +52,13 @@ SUITE_SERVICES: dict[str, tuple[str, ...]] = {
     "ins": ("insi",),
     "psc": ("psc",),
     "cda": (),
-    "dmp": ("dmp",),
+    "dmp": ("dmp", "psc", "vihf_proxy"),  # DMP-30 consults through the VIHF proxy with a PSC login
     "mss": ("mss",),
     "fhir": (),
     "sas": ("sas", "psc"),
 }
 # The session document's entry of each service, and the SutContext endpoint names it gives.
-_HTTP_SERVICES = {"insi": "url", "psc": "issuer", "dmp": "url", "sas": "url"}
+_HTTP_SERVICES = {"insi": "url", "psc": "issuer", "dmp": "url", "vihf_proxy": "url", "sas": "url"}
 _MAIL_ENDPOINTS = {"smtp": "mss", "smtp_starttls": "mss_smtp_starttls", "imap": "mss_imap"}
 
 
