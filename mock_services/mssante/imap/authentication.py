@@ -16,6 +16,7 @@ from mock_services.mssante.imap.errors import _Bad, _Eof, _No
 from mock_services.mssante.imap.parser import Token, _astring, _atom, _sasl_bearer
 from mock_services.mssante.imap.responses import CRLF
 from mock_services.mssante.imap.settings import _SASL_MECHANISMS, Principal
+from mock_services.mssante.tenancy import TENANT_SEPARATOR
 
 log = logging.getLogger(__name__)
 
@@ -100,14 +101,14 @@ class _Authentication(_Connection):
         return self._logged_in(self.server.authenticator.password(user, password), None)
 
     def _logged_in(self, principal: Principal | None, authzid: str | None) -> tuple[str, str]:
-        if principal is not None and authzid and authzid.lower() not in principal.mailboxes:
+        if principal is not None and authzid and _owned(principal, authzid) is None:
             self._failed()
             raise _No("[AUTHORIZATIONFAILED] Not allowed to open that mailbox")
         if principal is None or not principal.mailboxes:
             self._failed()
             raise _No("[AUTHENTICATIONFAILED] Authentication failed")
-        preferred = [a for a in (authzid, principal.user) if a and a.lower() in principal.mailboxes]
-        self.address = preferred[0].lower() if preferred else sorted(principal.mailboxes)[0]
+        preferred = [owned for a in (authzid, principal.user) if a and (owned := _owned(principal, a)) is not None]
+        self.address = preferred[0] if preferred else sorted(principal.mailboxes)[0]
         self.principal = principal  # self.method stays the mechanism actually used (PLAIN vs LOGIN)
         return "OK", f"[CAPABILITY {self._capabilities().decode()}] Logged in as {principal.user}"
 
@@ -172,3 +173,11 @@ class _Authentication(_Connection):
             return base64.b64decode(data, validate=True)
         except (binascii.Error, ValueError):
             raise _Bad("Invalid base64 in SASL response") from None
+
+
+def _owned(principal: Principal, address: str) -> str | None:
+    """The mailbox of ``principal`` that ``address`` names: itself, or a tenant's copy of it (``address#tenant``)."""
+    name = address.lower()
+    if name in principal.mailboxes:
+        return name
+    return next((m for m in sorted(principal.mailboxes) if m.split(TENANT_SEPARATOR, 1)[0] == name), None)
