@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from harness.core import pki
+from harness.core import pki, pki_checks
 from harness.protocols.mockserver import serve_app
 from mock_services.common import client_identity
 
@@ -36,7 +36,7 @@ def test_every_file_exists_and_loads(layout):
 
 @pytest.mark.parametrize("name", ["insi-auto", "insi-manu"])
 def test_valid_insi_clients_verify(layout, name):
-    assert pki.verify_client_certificate(layout.client(name).certificate(), layout, expected_cns=INSI_CNS) == []
+    assert pki_checks.verify_client_certificate(layout.client(name).certificate(), layout, expected_cns=INSI_CNS) == []
 
 
 @pytest.mark.parametrize(
@@ -50,7 +50,7 @@ def test_valid_insi_clients_verify(layout, name):
     ],
 )
 def test_each_negative_variant_has_exactly_its_problem(layout, name, problem):
-    problems = pki.verify_client_certificate(layout.client(name).certificate(), layout, expected_cns=INSI_CNS)
+    problems = pki_checks.verify_client_certificate(layout.client(name).certificate(), layout, expected_cns=INSI_CNS)
     assert len(problems) == 1 and problems[0].startswith(problem), problems
 
 

@@ -171,7 +171,7 @@ def test_two_runs_at_once_keep_their_exchanges_apart(host: Host, tmp_path: Path)
     reports = [tmp_path / "a" / "report", tmp_path / "b" / "report"]
     with ThreadPoolExecutor(2) as pool:
         runs = list(pool.map(lambda r: segur_run(host.url, r, "--suite", "ins,dmp,mss", *WITHOUT_LOCAL_CRL), reports))
-    for done, report in zip(runs, reports):
+    for done, report in zip(runs, reports, strict=True):
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
         only_mss12_left_out(report)
     first, second = (_pack_sessions(r) for r in reports)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.core import pki
+from harness.core import pki, pki_checks
 from harness.core.recorder import ExchangeStore
 from harness.run.runner import RunOptions, run
 from harness.run.sas_client import SasClient
@@ -81,9 +81,9 @@ def test_the_sas_client_certificates_carry_the_expected_cn_and_ou(layout):
     assert name("sas-wrong-cn")[1] == pki.SAS_CLIENT_OU and name("sas-wrong-cn")[0] != pki.SAS_CLIENT_CN
     assert name("sas-wrong-ou")[0] == pki.SAS_CLIENT_CN and name("sas-wrong-ou")[1] != pki.SAS_CLIENT_OU
     assert any(
-        "revoked" in p for p in pki.verify_client_certificate(layout.client("sas-revoked").certificate(), layout)
+        "revoked" in p for p in pki_checks.verify_client_certificate(layout.client("sas-revoked").certificate(), layout)
     )
-    assert pki.verify_client_certificate(layout.client("sas-platform").certificate(), layout) == []
+    assert pki_checks.verify_client_certificate(layout.client("sas-platform").certificate(), layout) == []
 
 
 @pytest.mark.parametrize(
