@@ -79,6 +79,7 @@ def _module_stores_on_postgresql(request: pytest.FixtureRequest) -> Iterator[sto
         patch.setenv(STORE_ENV, stores.new_url())
         for module in store_engine.SQLITE_OPENERS:
             patch.setattr(f"{module}.SqliteDatabase", stores.stand_in())
+        stores.record_storage(patch)
         yield stores
 
 

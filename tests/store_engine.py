@@ -3,17 +3,19 @@
 ``SEGUR_TEST_STORE=postgresql`` (or ``pytest --store-engine postgresql``) runs the tests that open a
 harness store on PostgreSQL instead of SQLite (``tests/conftest.py`` wires it):
 
-- **Which tests.** A test module *uses a store* when the modules it imports (followed through the
-  project's own modules: ``harness``, ``mock_services``, ``suites`` and the helpers of ``tests/``)
-  reach ``harness.core.storage``, or when it starts processes or inner pytest runs (``subprocess``,
-  ``pytester``), which may run ``segur``. Its tests get the ``uses_store`` marker, in both passes;
-  the PostgreSQL pass deselects the others (CDA/FHIR validators, parsers...), which never open a store.
-  Computed from the sources at collection, so it cannot go stale as a hand list would.
-- **Where.** Each such test gets a schema of its own in its worker's throw-away cluster, named in
-  ``SEGUR_STORE`` (so environments, ``segur run``/``serve`` subprocesses and inner pytest runs use it),
-  and every store a test opens on a SQLite path of its own (``ExchangeStore(path)``,
-  ``DmpRegistry(path)``, ``MailStore(path)``, ``:memory:``) opens a PostgreSQL schema instead: one
-  per path, reopened when the path is, a new one for each ``:memory:``, like the files they stand for.
+- **Which tests.** A test *uses a store* when its function, its class or a fixture of the project it
+  uses names something (or imports, even inside itself) from a module whose imports, followed through
+  the project's own modules (``harness``, ``mock_services``, ``suites``, the helpers of ``tests/``),
+  reach ``harness.core.storage``; or starts processes or inner pytest runs (``subprocess``,
+  ``multiprocessing``, ``pytester``), which may run ``segur``. The tests' own helpers are looked into.
+  Such tests get the ``uses_store`` marker, in both passes; the PostgreSQL pass deselects the others
+  (CDA/FHIR validators, parsers...). Read from the code at collection: no hand list to go stale.
+- **Where.** Each test module, then each test, gets a schema of its own in its worker's throw-away
+  cluster, named in ``SEGUR_STORE`` (so environments, ``segur run``/``serve`` subprocesses and inner
+  pytest runs use it; module-wide first, since module-scoped fixtures are set up before any test's).
+  A store a test opens on a SQLite path (``ExchangeStore(path)``, ``DmpRegistry(path)``,
+  ``MailStore(path)``, ``:memory:``) opens a PostgreSQL schema instead: the one of the environment whose
+  data folder holds the path, else one per path (reopened when the path is), a new one per ``:memory:``.
 - **Engine-specific tests** (a SQLite file's layout, adoption of pre-migration files, the refusal of
   ``--workers`` with SQLite) carry ``@pytest.mark.sqlite_only("why")`` and are skipped with that reason.
 """
@@ -230,6 +232,7 @@ class TestStores:
     def __init__(self, cluster: Any):
         self.cluster = cluster
         self.by_path: dict[str, str] = {}
+        self.by_data_dir: dict[str, str] = {}  # what a Storage of this process put in PostgreSQL
         self.opened_since_release = 0
 
     def new_url(self) -> str:
@@ -244,6 +247,8 @@ class TestStores:
             url = self.new_url()
         else:
             key = str(Path(path).resolve())
+            if str(Path(key).parent) in self.by_data_dir:  # a store file of an environment's data folder
+                self.by_path.setdefault(key, self.by_data_dir[str(Path(key).parent)])
             if key not in self.by_path:
                 self.by_path[key] = self.new_url()
             url = self.by_path[key]
@@ -264,6 +269,21 @@ class TestStores:
                 return stores.open_for(path, synchronous)
 
         return PostgresForSqlite
+
+    def record_storage(self, patch: Any) -> None:
+        """Note which schema each Storage of this process uses for its data folder, so that a test
+        opening ``DATA/exchanges.sqlite3`` after a run reads what that run recorded (as with SQLite)."""
+        from harness.core.storage import Storage
+
+        opened = Storage.__init__
+        by_data_dir = self.by_data_dir
+
+        def noting(storage: Any, data_dir: Path, store: str | None = None) -> None:
+            opened(storage, data_dir, store)
+            if storage.url:
+                by_data_dir[str(Path(data_dir).resolve())] = storage.url
+
+        patch.setattr(Storage, "__init__", noting)
 
     def release(self) -> None:
         """At the end of a test: close the pools of the stores it left behind (the module's own stay open)."""

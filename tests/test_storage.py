@@ -171,6 +171,7 @@ CREATE INDEX IF NOT EXISTS exchange_session ON exchange(session_key, seq);
 """
 
 
+@pytest.mark.sqlite_only("adoption of an exchange file written by a harness before migrations")
 def test_an_exchange_file_of_the_previous_harness_is_adopted_then_migrated(tmp_path):
     path = tmp_path / "exchanges.sqlite3"
     with sqlite3.connect(path) as old:
