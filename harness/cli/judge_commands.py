@@ -68,6 +68,7 @@ def _cmd_judge(args: argparse.Namespace) -> int:
         verbose=args.verbose,
         keyword=args.k,
         allow_incomplete=args.allow_incomplete,
+        store=args.store,
     )
     return judge(options, args.session, Path(args.data_dir))
 
@@ -96,6 +97,12 @@ def add_commands(commands: Any) -> None:
     )
     judge.add_argument("--session", required=True, help="the key printed by segur session new")
     judge.add_argument("--data-dir", required=True, help="the --data-dir of the segur serve that recorded it")
+    judge.add_argument(
+        "--store",
+        default=None,
+        help="the serve's --store, where its exchanges are: sqlite (its data folder) or a postgresql:// URL "
+        "(default: $SEGUR_STORE, else sqlite); the judge's own copy stays in a scratch folder",
+    )
     judge.add_argument("--suite", default="all", help="comma-separated suites or all (default)")
     judge.add_argument("--couloir", default=None, help="judge for this couloir (DPI, LGC, ..., any case)")
     judge.add_argument("--report-dir", default="reports/latest", help="where reports go (default reports/latest)")
