@@ -20,7 +20,6 @@ pytest_plugins = ["pytester"]
 # The PostgreSQL pass (tests/store_engine.py): one cluster per pytest-xdist worker holds every test's schemas,
 # with room for the pools of a test's environment, console and segur run/serve subprocesses at once.
 PG_PASS_MAX_CONNECTIONS = 200
-ENGINE_FIXTURES = {"_module_stores_on_postgresql", "_test_store_on_postgresql"}  # every test has them: not a sign
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -39,7 +38,9 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[_ENGINE] = store_engine.chosen_engine(config.getoption("--store-engine"))
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from exc
-    config.addinivalue_line("markers", "uses_store: set automatically on tests that may open a harness store")
+    config.addinivalue_line(
+        "markers", "uses_store: set from the code on tests that may open a harness store (PostgreSQL pass, -m)"
+    )
     config.addinivalue_line(
         "markers", "sqlite_only(reason): engine-specific test, skipped with that reason in the PostgreSQL pass"
     )
@@ -50,11 +51,17 @@ def _postgresql_pass(config: pytest.Config) -> bool:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark the tests that may open a store; the PostgreSQL pass keeps only those."""
+    """Mark the tests that may open a store; the PostgreSQL pass keeps only those.
+
+    Only when asked (the PostgreSQL pass, or ``-m`` naming the marker): reading every test's code costs
+    about 4 s of CPU per process, which the default pass need not pay.
+    """
+    if not _postgresql_pass(config) and "uses_store" not in (config.getoption("markexpr") or ""):
+        return
     kept: list[pytest.Item] = []
     dropped: list[pytest.Item] = []
     for item in items:
-        if store_engine.item_uses_store(item, ENGINE_FIXTURES):
+        if store_engine.item_uses_store(item):
             item.add_marker(pytest.mark.uses_store)
             kept.append(item)
         else:

@@ -8,7 +8,8 @@ harness store on PostgreSQL instead of SQLite (``tests/conftest.py`` wires it):
   the project's own modules (``harness``, ``mock_services``, ``suites``, the helpers of ``tests/``),
   reach ``harness.core.storage``; or starts processes or inner pytest runs (``subprocess``,
   ``multiprocessing``, ``pytester``), which may run ``segur``. The tests' own helpers are looked into.
-  Such tests get the ``uses_store`` marker, in both passes; the PostgreSQL pass deselects the others
+  Such tests get the ``uses_store`` marker (in the PostgreSQL pass, or when ``-m`` names it: reading
+  the code costs about 4 s per process); the PostgreSQL pass deselects the others
   (CDA/FHIR validators, parsers...). Read from the code at collection: no hand list to go stale.
 - **Where.** Each test module, then each test, gets a schema of its own in its worker's throw-away
   cluster, named in ``SEGUR_STORE`` (so environments, ``segur run``/``serve`` subprocesses and inner
@@ -182,10 +183,12 @@ def _name_reaches_store(name: str) -> bool:
 
 
 _VERDICTS: dict[Any, bool] = {}
+# tests/conftest.py's own autouse fixtures: every test has them, so they say nothing about it
+ENGINE_FIXTURES = frozenset({"_module_stores_on_postgresql", "_test_store_on_postgresql"})
 PROCESS_FIXTURES = {"pytester", "testdir"}  # inner pytest runs load the harness plugin, whose fixtures open stores
 
 
-def item_uses_store(item: Any, engine_fixtures: set[str]) -> bool:
+def item_uses_store(item: Any, engine_fixtures: frozenset[str] = ENGINE_FIXTURES) -> bool:
     """A collected test: its function, its class, and every fixture of the project it uses (not the engine's)."""
     function = getattr(item, "function", None)
     if function is None or PROCESS_FIXTURES & set(item.fixturenames):

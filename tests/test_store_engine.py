@@ -9,6 +9,7 @@ import store_engine
 
 from harness.content.cda import validate_cda
 from harness.core.recorder import ExchangeStore
+from harness.protocols.cda_document import NotACda
 
 
 def _content_only() -> object:
@@ -47,12 +48,30 @@ def test_code_that_may_open_a_store_is_found(code, uses):
     assert store_engine.code_uses_store(code) is uses
 
 
-def test_this_module_s_tests_are_marked_from_their_code(request):
-    # This test names nothing that opens a store: not marked. The one above names the classifier, whose
-    # module opens PostgreSQL databases: marked (the rule is coarse on the safe side).
-    assert request.node.get_closest_marker("uses_store") is None
-    marked = {item.originalname for item in request.session.items if item.get_closest_marker("uses_store")}
-    assert "test_code_that_may_open_a_store_is_found" in marked
+@pytest.fixture
+def opened_store():
+    store = ExchangeStore()
+    yield store
+    store.close()
+
+
+def test_a_store_opened_by_a_fixture(opened_store):
+    assert opened_store.exchanges() == []
+
+
+def test_a_document_that_is_no_cda_is_refused():
+    with pytest.raises(NotACda, match="not an HL7 CDA ClinicalDocument"):
+        validate_cda(b"<x/>")
+
+
+def test_tests_are_classified_from_their_code_and_their_fixtures(request):
+    items = {item.name: item for item in request.session.items if item.path == request.node.path}
+    assert store_engine.item_uses_store(items["test_a_store_opened_by_a_fixture"]) is True
+    content_only = "test_a_document_that_is_no_cda_is_refused"
+    if store_engine.chosen_engine(request.config.getoption("--store-engine")) == "postgresql":
+        assert content_only not in items  # deselected by the PostgreSQL pass
+    else:
+        assert store_engine.item_uses_store(items[content_only]) is False
 
 
 def test_an_unknown_engine_is_refused():
