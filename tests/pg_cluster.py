@@ -17,6 +17,7 @@ import subprocess
 import tempfile
 import uuid
 from pathlib import Path
+from typing import Any
 
 PG_USER_ENV = "SEGUR_PG_USER"
 SUPERUSER = "segur"
@@ -42,9 +43,11 @@ def _free_port() -> int:
 class PgCluster:
     """One cluster; ``durable=False`` turns fsync off, which a throw-away test cluster can afford."""
 
-    def __init__(self, bindir: Path, *, durable: bool = False):
+    def __init__(self, bindir: Path, *, durable: bool = False, max_connections: int = 60):
         self.bindir = bindir
         self.durable = durable
+        self.max_connections = max_connections
+        self._admin: Any = None  # one connection kept for create_schema, which runs once per test
         self.root = Path(tempfile.mkdtemp(prefix="segur-pg-"))
         self.port = 0
         self._as_user: list[str] = []
@@ -69,7 +72,9 @@ class PgCluster:
         if init.returncode != 0:
             raise RuntimeError(f"initdb failed: {init.stderr or init.stdout}")
         settings = "-c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c shared_buffers=16MB"
-        settings += " -c max_connections=60" + ("" if self.durable else " -c fsync=off -c full_page_writes=off")
+        settings += f" -c max_connections={self.max_connections}" + (
+            "" if self.durable else " -c fsync=off -c full_page_writes=off"
+        )
         for _ in range(START_ATTEMPTS):
             self.port = _free_port()  # another process may take it before the server binds: retried
             started = self._run(
@@ -93,6 +98,15 @@ class PgCluster:
             admin.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
 
+    def create_schema(self, name: str, database: str = "postgres") -> str:
+        """A new empty schema; returns the URL of a connection whose ``search_path`` is that schema only."""
+        import psycopg
+
+        if self._admin is None:
+            self._admin = psycopg.connect(self.url(database), autocommit=True)
+        self._admin.execute(f'CREATE SCHEMA "{name}"')
+        return f"{self.url(database)}?options=-csearch_path%3D{name}"
+
     def drop_database(self, url: str) -> None:
         import psycopg
 
@@ -101,8 +115,50 @@ class PgCluster:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     def stop(self) -> None:
+        if self._admin is not None:
+            self._admin.close()
+            self._admin = None
         try:
             if self.port:
                 self._run("pg_ctl", "-D", str(self.root / "data"), "-m", "immediate", "-w", "stop")
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
+
+
+URL_PLACEHOLDER = "{store}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python tests/pg_cluster.py -- COMMAND...``: run COMMAND against a fresh database of a throw-away cluster."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(
+        prog="python tests/pg_cluster.py",
+        description="Start a throw-away PostgreSQL cluster (loopback, free port), create an empty database, run "
+        f"COMMAND with every {URL_PLACEHOLDER} in it replaced by that database's URL, stop the cluster and exit "
+        "with COMMAND's status. Example: python tests/pg_cluster.py -- segur run --sut reference --suite all "
+        f"--store {URL_PLACEHOLDER}",
+    )
+    parser.add_argument(
+        "command", nargs=argparse.REMAINDER, help=f"the command to run (after --); {URL_PLACEHOLDER}: the URL"
+    )
+    args = parser.parse_args(argv)
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        parser.error("no command given (python tests/pg_cluster.py -- COMMAND ...)")
+    bindir = find_bindir()
+    if bindir is None:
+        print("pg_cluster: PostgreSQL not found (no initdb on PATH nor in /usr/lib/postgresql/*/bin)", file=sys.stderr)
+        return 2
+    cluster = PgCluster(bindir).start()  # fsync off: nothing outlives the command
+    try:
+        url = cluster.create_database()
+        print(f"pg_cluster: PostgreSQL on 127.0.0.1:{cluster.port}, database {url.rpartition('/')[2]}", file=sys.stderr)
+        return subprocess.run([part.replace(URL_PLACEHOLDER, url) for part in command], check=False).returncode
+    finally:
+        cluster.stop()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -256,6 +256,7 @@ def test_hostile_recorded_content_is_never_markup(app, store):
     assert call(app, "GET", f"/api/exchanges/{exchange.id}").json()["request"]["content"] == HOSTILE
 
 
+@pytest.mark.sqlite_only("an in-memory SQLite store cannot be read by the console's own connection")
 def test_an_in_memory_store_is_refused_with_the_reason(scenarios):
     with pytest.raises(ValueError, match="in-memory"):
         ConsoleApp(ExchangeStore(), scenarios, ManualDesk())

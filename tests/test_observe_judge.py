@@ -58,11 +58,14 @@ def new_session(serve, tmp_path: Path, label: str) -> dict:
     target = tmp_path / f"session-{label}.json"
     args = ["session", "new", "--endpoints-file", str(endpoints), "--label", label, "--output", str(target)]
     assert main([*args, "--control-token", TOKEN]) == 0
-    return json.loads(target.read_text(encoding="utf-8"))
+    document = json.loads(target.read_text(encoding="utf-8"))
+    document["store"] = serve[0].storage.url  # what the judge is told, as a user would: None for SQLite files
+    return document
 
 
 def judged(session: dict, report_dir: Path, suites: str = "dmp,mss") -> tuple[int, dict]:
     args = ["judge", "--session", session["session"], "--data-dir", session["data_dir"], "--suite", suites]
+    args += ["--store", session["store"]] if session.get("store") else []
     status = main([*args, "--report-dir", str(report_dir)])
     return status, json.loads((report_dir / "report.json").read_text(encoding="utf-8"))
 

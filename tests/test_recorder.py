@@ -76,6 +76,7 @@ def _record_then_die(path: str) -> None:
     os._exit(0)  # no close, no cleanup: like a process killed right after answering
 
 
+@pytest.mark.sqlite_only("SQLite WAL durability after a killed writer (PostgreSQL's: test_serve_workers)")
 def test_what_was_recorded_survives_a_crash(tmp_path):
     path = str(tmp_path / "x.sqlite3")
     process = multiprocessing.get_context("spawn").Process(target=_record_then_die, args=(path,))

@@ -98,6 +98,7 @@ CREATE TABLE IF NOT EXISTS realm (realm TEXT PRIMARY KEY);
 """
 
 
+@pytest.mark.sqlite_only("a DMP SQLite file written by a harness before migrations")
 def test_a_dmp_file_of_the_previous_harness_is_migrated_with_its_documents(tmp_path):
     path = tmp_path / "dmp.sqlite3"
     with sqlite3.connect(path) as old:

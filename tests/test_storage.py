@@ -171,6 +171,7 @@ CREATE INDEX IF NOT EXISTS exchange_session ON exchange(session_key, seq);
 """
 
 
+@pytest.mark.sqlite_only("adoption of an exchange file written by a harness before migrations")
 def test_an_exchange_file_of_the_previous_harness_is_adopted_then_migrated(tmp_path):
     path = tmp_path / "exchanges.sqlite3"
     with sqlite3.connect(path) as old:
@@ -214,16 +215,23 @@ def test_another_store_is_a_usage_error_that_hides_the_password():
     assert redacted("postgresql://u:secret@h:5432/db") == "postgresql://u:***@h:5432/db"
 
 
-def test_an_unreachable_postgresql_server_is_a_usage_error(monkeypatch):
+def test_an_unreachable_postgresql_server_is_a_usage_error():
     import socket
 
     with socket.socket() as probe:  # a loopback port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    monkeypatch.setattr("harness.core.storage.postgresql.CONNECT_TIMEOUT_S", 1.0)
     with pytest.raises(StoreUnavailable, match="cannot connect") as caught:
         open_postgresql(f"postgresql://u:secret@127.0.0.1:{port}/db")
     assert "secret" not in str(caught.value)
+    # libpq's own reason, from the probe connection: not the pool's retries until its time-out
+    assert "refused" in str(caught.value) and "within" not in str(caught.value)
+
+
+def test_an_unknown_database_is_reported_with_its_name_and_without_the_password(pg_cluster):
+    with pytest.raises(StoreUnavailable, match="cannot connect") as caught:
+        open_postgresql(f"postgresql://segur:secret@127.0.0.1:{pg_cluster.port}/no_such_database")
+    assert "no_such_database" in str(caught.value) and "secret" not in str(caught.value)
 
 
 def test_storage_uses_the_environment_variable_when_no_store_is_given(tmp_path, monkeypatch, pg_url):

@@ -368,15 +368,14 @@ def test_the_console_shows_and_changes_a_tenants_own_sessions_only(host: Host):
 
 
 def test_judge_refuses_another_tenants_session_as_unknown(host: Host):
-    if host.env.storage.shared_database() is not None:
-        pytest.skip("segur judge reads a SQLite data folder; the PostgreSQL host is judged over HTTP")
+    store = host.env.storage.url  # None: the serve's SQLite folder; else its PostgreSQL database
     a_key, b_key = host.session(host.a_token)["session"], host.session(host.b_token)["session"]
     _touch(host, "dmp", a_key)
-    check_tenant_session(host.env.data_dir, a_key, host.a_token)
+    check_tenant_session(host.env.data_dir, a_key, host.a_token, store)
     with pytest.raises(UsageError, match="no session"):
-        check_tenant_session(host.env.data_dir, b_key, host.a_token)
+        check_tenant_session(host.env.data_dir, b_key, host.a_token, store)
     with pytest.raises(UsageError, match="unknown or revoked"):
-        check_tenant_session(host.env.data_dir, a_key, "segur-tenant-forged")
+        check_tenant_session(host.env.data_dir, a_key, "segur-tenant-forged", store)
 
 
 def test_segur_tenant_create_list_delete(tmp_path: Path, capsys: pytest.CaptureFixture[str]):

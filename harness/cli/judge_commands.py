@@ -68,6 +68,7 @@ def _cmd_judge(args: argparse.Namespace) -> int:
         verbose=args.verbose,
         keyword=args.k,
         allow_incomplete=args.allow_incomplete,
+        store=args.store,
     )
     return judge(options, args.session, Path(args.data_dir), tenant_token=args.tenant)
 
@@ -107,6 +108,12 @@ def add_commands(commands: Any) -> None:
         default=None,
         metavar="TOKEN",
         help="judge only if the session is this tenant's (another tenant's key is refused as unknown)",
+    )
+    judge.add_argument(
+        "--store",
+        default=None,
+        help="the serve's --store, where its exchanges are: sqlite (its data folder) or a postgresql:// URL "
+        "(default: $SEGUR_STORE, else sqlite); the judge's own copy stays in a scratch folder",
     )
     judge.add_argument("--suite", default="all", help="comma-separated suites or all (default)")
     judge.add_argument("--couloir", default=None, help="judge for this couloir (DPI, LGC, ..., any case)")

@@ -45,7 +45,7 @@ def segur_env(pytestconfig: pytest.Config) -> Iterator[HarnessEnvironment]:
 
     data_dir = pytestconfig.getoption("--segur-data-dir")
     state = pytestconfig.stash[session_state_key]
-    store = pytestconfig.getoption("--segur-store")
+    store = judge.own_store(pytestconfig, pytestconfig.getoption("--segur-store"))
     host = pytestconfig.getoption("--segur-host", default=None)
     if host:
         yield from _remote_env(pytestconfig, host, Path(data_dir) if data_dir else None)

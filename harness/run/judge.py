@@ -9,8 +9,11 @@ evidence key) and the session's exchanges, imported through the recorder's publi
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -18,6 +21,7 @@ import pytest
 
 from harness.core.errors import UsageError
 from harness.core.recorder import ExchangeStore
+from harness.core.storage import SQLITE, STORE_ENV, open_postgresql, parse_store
 from harness.run import observed_actions
 from harness.run.observed import KIND, ObservedSut, ObservedTest
 from harness.run.runner import RunOptions, run
@@ -32,24 +36,42 @@ observed_test_key = pytest.StashKey[ObservedTest]()
 _session_key = pytest.StashKey["str | None"]()
 
 
-def _serve_files(serve_dir: Path) -> tuple[Path, Path]:
+def _serve_store_url(store: str | None = None) -> str | None:
+    """The serve's PostgreSQL database (``--store``, else ``SEGUR_STORE``), or None: its SQLite file."""
+    return parse_store(store if store is not None else os.environ.get(STORE_ENV))
+
+
+def _serve_files(serve_dir: Path, store_url: str | None = None) -> tuple[Path, Path]:
     from harness.run.environment import PKI_FOLDER, STORE_FILE
 
     store, pki_dir = serve_dir / STORE_FILE, serve_dir / PKI_FOLDER
-    if not store.is_file() or not pki_dir.is_dir():
+    if (store_url is None and not store.is_file()) or not pki_dir.is_dir():
+        missing = f"{PKI_FOLDER}/" if store_url is not None else f"{STORE_FILE} and {PKI_FOLDER}/"
         raise UsageError(
-            f"{serve_dir} is not the data folder of a segur serve (no {STORE_FILE} and {PKI_FOLDER}/): "
+            f"{serve_dir} is not the data folder of a segur serve (no {missing}): "
             "start it with segur serve --data-dir DIR and give the same DIR here"
         )
     return store, pki_dir
 
 
-def session_exchange_count(serve_dir: Path, session_key: str) -> int:
-    store = ExchangeStore(_serve_files(serve_dir)[0])
+@contextmanager
+def _serve_store(serve_dir: Path, store: str | None = None) -> Iterator[ExchangeStore]:
+    """The serve's exchanges, read through the recorder: its SQLite file, or the PostgreSQL database it shares."""
+    url = _serve_store_url(store)
+    store_file, _ = _serve_files(serve_dir, url)
+    database = open_postgresql(url) if url else None
+    source = ExchangeStore(store_file, database=database)
     try:
-        return len(store.exchanges(session_key=session_key))
+        yield source
     finally:
-        store.close()
+        source.close()
+        if database is not None:
+            database.close()
+
+
+def session_exchange_count(serve_dir: Path, session_key: str, store: str | None = None) -> int:
+    with _serve_store(serve_dir, store) as source:
+        return len(source.exchanges(session_key=session_key))
 
 
 def observed_session_key(config: pytest.Config) -> str | None:
@@ -75,7 +97,7 @@ def judge_data_dir(config: pytest.Config, scratch: Path) -> Path | None:
     """The judge's own data folder, holding a copy of the serve's PKI; None when not judging a session."""
     if not config.getoption(OBSERVE_OPTION):
         return None
-    _, pki_dir = _serve_files(Path(config.getoption(OBSERVE_DIR_OPTION) or "."))
+    _, pki_dir = _serve_files(Path(config.getoption(OBSERVE_DIR_OPTION) or "."), _serve_store_url(_store_of(config)))
     from harness.run.environment import PKI_FOLDER
 
     shutil.copytree(pki_dir, scratch / PKI_FOLDER)
@@ -87,12 +109,22 @@ def load_session(config: pytest.Config, env: HarnessEnvironment) -> None:
     key = config.getoption(OBSERVE_OPTION)
     if not key:
         return
-    source = ExchangeStore(_serve_files(Path(config.getoption(OBSERVE_DIR_OPTION) or "."))[0])
-    try:
+    with _serve_store(Path(config.getoption(OBSERVE_DIR_OPTION) or "."), _store_of(config)) as source:
         for exchange in source.exchanges(session_key=key):
             env.store.import_exchange(exchange)
-    finally:
-        source.close()
+
+
+def _store_of(config: pytest.Config) -> str | None:
+    value = config.getoption("--segur-store")
+    return str(value) if value is not None else None
+
+
+def own_store(config: pytest.Config, store: str | None) -> str | None:
+    """The store of the run's own environment: a judge or a replay loads copies of exchanges recorded
+    elsewhere into it, so it is a scratch SQLite one, never the shared database they came from
+    (their ids are there already)."""
+    observing = bool(config.getoption(OBSERVE_OPTION))
+    return SQLITE if observing or config.stash[session_state_key].replay_dir is not None else store
 
 
 def observed_sut(config: pytest.Config, env: HarnessEnvironment) -> ObservedSut:
@@ -113,23 +145,31 @@ def observed_test(request: pytest.FixtureRequest) -> ObservedTest:
     return node.stash[observed_test_key]
 
 
-def check_tenant_session(serve_dir: Path, session_key: str, tenant_token: str) -> None:
+def check_tenant_session(serve_dir: Path, session_key: str, tenant_token: str, store_url: str | None = None) -> None:
     """Refuse a session the tenant does not own, with the words of an unknown one (keys cannot be probed)."""
-    from harness.core.storage import SqliteDatabase
+    from harness.core.storage import Database, SqliteDatabase
     from harness.core.tenants import TenantRegistry
     from harness.run.environment import TENANTS_FILE
 
-    _serve_files(serve_dir)
-    tenants_file = serve_dir / TENANTS_FILE
-    if not tenants_file.is_file():
-        raise UsageError(f"{serve_dir} has no tenants (segur tenant create): --tenant cannot be checked")
-    with SqliteDatabase(tenants_file) as database:
+    url = _serve_store_url(store_url)
+    _serve_files(serve_dir, url)
+    database: Database
+    if url is not None:  # the serve's tenants are in its PostgreSQL database
+        database = open_postgresql(url)
+    else:
+        tenants_file = serve_dir / TENANTS_FILE
+        if not tenants_file.is_file():
+            raise UsageError(f"{serve_dir} has no tenants (segur tenant create): --tenant cannot be checked")
+        database = SqliteDatabase(tenants_file)
+    try:
         registry = TenantRegistry(database)
         tenant = registry.authenticate(tenant_token)
         if tenant is None:
             raise UsageError("--tenant: unknown or revoked tenant token")
         if not registry.visible(session_key, tenant):
             raise UsageError(f"no session {session_key} of tenant {tenant.name} in {serve_dir}")
+    finally:
+        database.close()
 
 
 def judge(
@@ -145,8 +185,8 @@ def judge(
     With ``tenant_token``, only a session of that tenant is judged.
     """
     if tenant_token is not None:
-        check_tenant_session(serve_dir, session_key, tenant_token)
-    count = session_exchange_count(serve_dir, session_key)
+        check_tenant_session(serve_dir, session_key, tenant_token, options.store)
+    count = session_exchange_count(serve_dir, session_key, options.store)
     if count == 0:
         print(f"segur judge: no exchange recorded in session {session_key} of {serve_dir}", file=sys.stderr)
     options.extra_args = [*options.extra_args, OBSERVE_OPTION, session_key, OBSERVE_DIR_OPTION, str(serve_dir)]

@@ -63,6 +63,21 @@ def redacted(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
+def _probe(url: str) -> None:
+    """One connection before the pool: a server that refuses (down, wrong port, unknown database, bad
+    password) is reported at once with libpq's reason, where the pool would retry until its time-out."""
+    import psycopg
+
+    try:
+        psycopg.connect(url, autocommit=True, connect_timeout=int(CONNECT_TIMEOUT_S)).close()
+    except psycopg.Error as exc:
+        password = urlsplit(url).password
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if password:
+            reason = reason.replace(password, "***")
+        raise StoreUnavailable(f"--store {redacted(url)}: cannot connect to PostgreSQL: {reason}") from exc
+
+
 class PostgresDatabase(Database):
     dialect = POSTGRESQL
 
@@ -73,6 +88,7 @@ class PostgresDatabase(Database):
             raise StoreUnavailable(f"--store {redacted(url)}: psycopg is not installed; {INSTALL_HINT}") from exc
         self.url = url
         self._local = threading.local()
+        _probe(url)
         self._pool = ConnectionPool(
             url,
             min_size=min_size,
