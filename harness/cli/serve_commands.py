@@ -109,7 +109,9 @@ def add_commands(commands: Any) -> None:
     """Register these commands on the ``segur`` sub-command parser."""
     serve = commands.add_parser("serve", help="run the mock services in the foreground")
     serve.add_argument(
-        "--services", default="insi,psc,dmp,mss", help="comma-separated services (default insi,psc,dmp,mss)"
+        "--services",
+        default="insi,psc,dmp,vihf_proxy,mss",
+        help="comma-separated services (default insi,psc,dmp,vihf_proxy,mss)",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument(
