@@ -30,14 +30,15 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
 from benchmarks.mss_submissions import RECIPIENT, SENDER, message
+from benchmarks.pg_throwaway import postgresql_store
 from harness.core import pki
 from harness.core.recorder import ExchangeStore
 from harness.core.signing import Signer
@@ -382,25 +383,6 @@ def one_round(
         len(found_in_store(host.store, session, burst.refused)), burst.retries,
         exchanges, verified, problems, victims, seconds,
     )  # fmt: skip
-
-
-@contextmanager
-def postgresql_store(url: str | None) -> Iterator[str]:
-    """The given URL, or a database of a throw-away local cluster (fsync on), stopped afterwards."""
-    if url is not None:
-        yield url
-        return
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-    from pg_cluster import PgCluster, find_bindir
-
-    bindir = find_bindir()
-    if bindir is None:
-        raise SystemExit("no PostgreSQL found (initdb); give --store postgresql://...")
-    cluster = PgCluster(bindir, durable=True).start()
-    try:
-        yield cluster.create_database()
-    finally:
-        cluster.stop()
 
 
 def print_table(results: list[RoundResult]) -> None:

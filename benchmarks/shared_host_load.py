@@ -16,6 +16,7 @@ The default suites are all of them (``segur run --suite all``); the host serves 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import secrets
@@ -31,6 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks.pg_throwaway import postgresql_store
 from harness.run.remote import SUITE_SERVICES
 
 DEFAULT_SUITES = "ins,psc,cda,dmp,mss,fhir,sas"  # every suite: segur run --suite all
@@ -125,25 +127,18 @@ def main() -> None:
     token = secrets.token_urlsafe(24)
     print(f"suites {suites}; host services {services}; load average before: {os.getloadavg()}", flush=True)
     results: list[Burst] = []
-    cluster = None
     store = args.store
     engines = args.engines.split(",")
-    if "postgresql" in engines and store is None:
-        sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-        from pg_cluster import PgCluster, find_bindir
-
-        bindir = find_bindir()
-        if bindir is None:
-            raise SystemExit("no PostgreSQL found (initdb); give --store postgresql://... or --engines sqlite")
-        cluster = PgCluster(bindir, durable=True).start()
-    try:
+    with contextlib.ExitStack() as stack:
+        if "postgresql" in engines and store is None:
+            store = stack.enter_context(postgresql_store(None))
         with tempfile.TemporaryDirectory(prefix="segur-shared-host-") as scratch:
             for engine in engines:
                 folder = Path(scratch) / engine
                 folder.mkdir()
                 if engine == "postgresql":
-                    url = store or cluster.create_database()  # type: ignore[union-attr]
-                    options: tuple[str, ...] = ("--store", url, "--workers", str(args.workers))
+                    assert store is not None
+                    options: tuple[str, ...] = ("--store", store, "--workers", str(args.workers))
                     label = f"postgresql {args.workers} workers"
                 else:
                     options, label = (), "sqlite 1 process"
@@ -152,9 +147,6 @@ def main() -> None:
                         result = burst(label, host_url, token, suites, k, folder)
                         print(result.line(), f"(load average after: {os.getloadavg()[0]:.1f})", flush=True)
                         results.append(result)
-    finally:
-        if cluster is not None:
-            cluster.stop()
     print("\nsummary:")
     for result in results:
         print(" ", result.line())

@@ -10,13 +10,14 @@ with fsync on so that both engines pay for durability: SQLite WAL ``synchronous=
 from __future__ import annotations
 
 import argparse
-import sys
+import contextlib
 import tempfile
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from benchmarks.pg_throwaway import throwaway_cluster
 from harness.core import pki
 from harness.core.recorder import Exchange, ExchangeStore
 from harness.core.signing import Signer
@@ -46,16 +47,8 @@ def main() -> None:
     parser.add_argument("--store", default=None, help="a PostgreSQL URL (default: a throw-away local cluster)")
     args = parser.parse_args()
     thread_counts = [int(n) for n in args.threads.split(",")]
-    cluster = None
-    if args.store is None:
-        sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-        from pg_cluster import PgCluster, find_bindir
-
-        bindir = find_bindir()
-        if bindir is None:
-            raise SystemExit("no PostgreSQL found (initdb); give --store postgresql://...")
-        cluster = PgCluster(bindir, durable=True).start()
-    try:
+    with contextlib.ExitStack() as stack:
+        cluster = stack.enter_context(throwaway_cluster()) if args.store is None else None
         with tempfile.TemporaryDirectory() as folder:
             base = Path(folder)
             signer = Signer(pki.load_or_create_pki(base / "pki").signers["trace"])
@@ -76,9 +69,6 @@ def main() -> None:
                     finally:
                         database.close()
                     print(f"  {name:<42} {threads} thread(s): {rate:8.0f} exchanges/s")
-    finally:
-        if cluster is not None:
-            cluster.stop()
 
 
 if __name__ == "__main__":
