@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import re
 import shlex
 from collections.abc import Iterator
@@ -86,3 +87,21 @@ def test_segur_calls_are_found_in_continued_lines_and_after_paths():
         "status=0\n.segur-venv/bin/segur report verify \\\n  reports/x > out.txt\nif true; then segur sut actions; fi\n"
     )
     assert segur_calls(script) == [["report", "verify", "reports/x"], ["sut", "actions"]]
+
+
+DEPLOY = Path(__file__).resolve().parent.parent / "docs" / "deploy"
+
+
+def test_the_systemd_unit_and_the_container_recipe_start_a_serve_that_parses():
+    unit = (DEPLOY / "segur-serve.service").read_text(encoding="utf-8")
+    (exec_start,) = [line.removeprefix("ExecStart=") for line in unit.splitlines() if line.startswith("ExecStart=")]
+    (unit_call,) = segur_calls(exec_start)
+    containerfile = (DEPLOY / "Containerfile").read_text(encoding="utf-8")
+    (cmd,) = [line.removeprefix("CMD ") for line in containerfile.splitlines() if line.startswith("CMD ")]
+    container_call = json.loads(cmd)
+    assert container_call[0] == "segur"
+    for call in (unit_call, container_call[1:]):
+        assert call[0] == "serve" and "--ports" in call and "--workers" in call
+        assert parse_error(call) is None, call
+    # and a parse error would show: the same call with a misspelt option
+    assert parse_error([*unit_call, "--portz", "insi=1"])

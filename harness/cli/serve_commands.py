@@ -34,6 +34,14 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     for value, variable in overrides:
         if value:
             os.environ[variable] = str(Path(value).resolve())
+    from harness.protocols.mockserver import PORTS_ENV, SERVE_PORTS_ENV, parse_ports
+
+    try:
+        ports = parse_ports(args.ports if args.ports is not None else os.environ.get(PORTS_ENV, ""))
+    except ValueError as exc:
+        print(f"segur serve: --ports: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    os.environ[SERVE_PORTS_ENV] = ",".join(f"{name}={port}" for name, port in ports.items())  # workers inherit it
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -114,6 +122,14 @@ def add_commands(commands: Any) -> None:
         help="comma-separated services (default insi,psc,dmp,vihf_proxy,mss)",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument(
+        "--ports",
+        default=None,
+        metavar="NAME=PORT,...",
+        help="fixed ports for a long-lived host, e.g. insi=8443,psc=8444,dmp=8445,vihf_proxy=8446,smtps=4465,"
+        "submission=5587,imap=9993,console=8080 (names: insi, psc, dmp, vihf_proxy, sas, smtps, submission, "
+        "imap, console); the others take a free port (default: $SEGUR_PORTS, else every one free)",
+    )
     serve.add_argument(
         "--public-host",
         default=None,

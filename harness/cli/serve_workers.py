@@ -35,7 +35,7 @@ LISTENERS = {
     "dmp": ["dmp"],
     "vihf_proxy": ["vihf_proxy"],
     "sas": ["sas"],
-    "mss": ["smtp", "smtp", "imap"],
+    "mss": ["smtps", "submission", "imap"],
 }
 READY_TIMEOUT_S = 60.0
 BACKOFF_FIRST_S, BACKOFF_MAX_S = 0.5, 10.0

@@ -95,9 +95,46 @@ class ServerStartError(RuntimeError):
 
 
 # `segur serve --workers N`: the supervisor binds every listening socket once and hands each worker
-# their descriptors, JSON {"insi": [fd], "smtp": [fd, fd], ...}, taken in the order the listeners start.
+# their descriptors, JSON {"insi": [fd], "smtps": [fd], ...}, taken in the order the listeners start.
 INHERITED_SOCKETS_ENV = "SEGUR_INHERITED_SOCKETS"
 _inherited: dict[str, list[int]] | None = None
+# `segur serve --ports insi=8443,...` (or SEGUR_PORTS, read by segur serve only): the port a listener of
+# that name takes instead of a free one, so a long-lived host keeps the addresses its vendors configured.
+# segur serve hands the spec to its own listeners and its workers in SERVE_PORTS_ENV; a segur run, whose
+# mocks must never collide with another run's, does not read SEGUR_PORTS.
+PORTS_ENV = "SEGUR_PORTS"
+SERVE_PORTS_ENV = "SEGUR_SERVE_PORTS"
+LISTENER_NAMES = ("insi", "psc", "dmp", "vihf_proxy", "sas", "smtps", "submission", "imap", "console")
+
+
+def parse_ports(text: str) -> dict[str, int]:
+    """``name=port,...`` for the listeners of :data:`LISTENER_NAMES`; ValueError says what is wrong."""
+    ports: dict[str, int] = {}
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        name, _, value = item.partition("=")
+        name = name.strip()
+        if name not in LISTENER_NAMES:
+            raise ValueError(f"unknown listener {name!r} (one of {', '.join(LISTENER_NAMES)})")
+        if not value.strip().isdigit() or not 1 <= int(value) <= 65535:
+            raise ValueError(f"{name}: {value.strip()!r} is not a port (1 to 65535)")
+        if name in ports:
+            raise ValueError(f"{name} is given twice")
+        ports[name] = int(value)
+    taken = [p for p in ports.values() if list(ports.values()).count(p) > 1]
+    if taken:
+        raise ValueError(f"port {taken[0]} is given to two listeners")
+    return ports
+
+
+def configured_port(name: str) -> int:
+    """The port ``segur serve --ports`` gives the listener ``name``; 0 (a free port) when it names none."""
+    raw = os.environ.get(SERVE_PORTS_ENV, "")
+    try:
+        return parse_ports(raw).get(name, 0) if raw else 0
+    except ValueError as exc:
+        raise ServerStartError(f"{SERVE_PORTS_ENV}: {exc}") from exc
 
 
 def _inherited_socket(name: str) -> socket.socket | None:
@@ -126,6 +163,7 @@ def listening_socket(name: str, host: str, port: int) -> socket.socket:
     inherited = _inherited_socket(name)
     if inherited is not None:
         return inherited
+    port = port or configured_port(name)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # proto=IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on accepted sockets whose proto
     # says TCP; without it every response waits ~40 ms for the client's delayed ACK (Nagle).

@@ -457,7 +457,7 @@ def serve_smtp(
     max_message_bytes: int,
 ) -> ServedSmtp:
     """Run one SMTP listener in a background thread; returns once it accepts connections."""
-    sock = listening_socket("smtp", host, port)
+    sock = listening_socket("smtps" if implicit_tls else "submission", host, port)
     loop = asyncio.new_event_loop()
 
     def factory() -> SMTP:
