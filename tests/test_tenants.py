@@ -378,7 +378,9 @@ def test_judge_refuses_another_tenants_session_as_unknown(host: Host):
         check_tenant_session(host.env.data_dir, a_key, "segur-tenant-forged", store)
 
 
-def test_segur_tenant_create_list_delete(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+def test_segur_tenant_create_list_delete(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+):
     data = tmp_path / "serve"
     data.mkdir()
     endpoints = tmp_path / "endpoints.json"
@@ -394,6 +396,7 @@ def test_segur_tenant_create_list_delete(tmp_path: Path, capsys: pytest.CaptureF
     assert [t["name"] for t in listed] == ["acme"] and "token" not in listed[0]
     assert main(["tenant", "delete", "acme", "--data-dir", str(data)]) == 0
     assert main(["tenant", "delete", "acme", "--data-dir", str(data)]) == 2
+    monkeypatch.delenv("SEGUR_STORE", raising=False)  # the PostgreSQL pass names its store there
     assert main(["tenant", "list"]) == 2  # neither --data-dir nor --store: said so, not guessed
 
 
