@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import ssl
 import uuid
 
 import httpx
@@ -393,7 +394,8 @@ def psc_authorization_endpoint(segur_env, sut, replay: bool) -> str:
     (fetched first when the run is live, so that a rejudged run reads the same document)."""
     issuer = sut.context.endpoints["psc"]
     if not replay:
-        with httpx.Client(verify=str(segur_env.pki.ca_bundle), timeout=15.0) as client:
+        trusted = ssl.create_default_context(cafile=str(segur_env.pki.ca_bundle))
+        with httpx.Client(verify=trusted, timeout=15.0) as client:
             client.get(f"{issuer}/.well-known/openid-configuration")
     recorded = [
         e
