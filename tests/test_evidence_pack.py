@@ -174,6 +174,28 @@ def test_two_runs_of_the_same_product_do_not_differ_and_a_defect_is_a_regression
     assert status == 0  # an improvement is no regression
 
 
+def test_a_data_folder_used_again_gives_each_run_only_its_own_exchanges(tmp_path):
+    """The store of a kept --data-dir holds every earlier run's exchanges: none of them is this run's evidence."""
+
+    def sessions_and_count(report_dir: Path) -> tuple[set[str], int]:
+        recorded = evidence.load_exchanges(report_dir)
+        return {e.session_key or "" for e in recorded}, len(recorded)
+
+    data = tmp_path / "data"
+    for name in ("first", "second"):
+        assert run(RunOptions(suites="ins", report_dir=tmp_path / name, data_dir=data), out=io.StringIO()) == 0
+    first, first_count = sessions_and_count(tmp_path / "first")
+    second, second_count = sessions_and_count(tmp_path / "second")
+    store = ExchangeStore(data / "exchanges.sqlite3")
+    held = len(store.exchanges())
+    store.close()
+    assert first_count and held == first_count + second_count, "the store keeps both runs"
+    assert first.isdisjoint(second), "the second pack carries none of the first run's sessions"
+    report = json.loads((tmp_path / "second" / "report.json").read_text(encoding="utf-8"))
+    assert len(report["exchanges"]) == second_count
+    assert segur("report", "verify", str(tmp_path / "second"))[0] == 0
+
+
 def test_diff_refuses_folders_without_a_report(tmp_path, capsys):
     assert cli.main(["report", "diff", str(tmp_path), str(tmp_path)]) == 2
     assert "report.json" in capsys.readouterr().err

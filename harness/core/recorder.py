@@ -199,16 +199,30 @@ class ExchangeStore:
             tx.execute(_INSERT, _row(exchange))
 
     def exchanges(
-        self, session_key: str | None = None, service: str | None = None, outcome: str | None = None
+        self,
+        session_key: str | None = None,
+        service: str | None = None,
+        outcome: str | None = None,
+        *,
+        after_seq: int = 0,
     ) -> list[Exchange]:
-        clauses, params = [], []
+        clauses: list[str] = []
+        params: list[str | int] = []
         for column, value in (("session_key", session_key), ("service", service), ("outcome", outcome)):
             if value is not None:
                 clauses.append(f"{column} = ?")
                 params.append(value)
+        if after_seq:
+            clauses.append("seq > ?")
+            params.append(after_seq)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = self.database.execute(f"SELECT {', '.join(COLUMNS)} FROM exchange {where} ORDER BY seq", params)
         return [_from_row(row) for row in rows]
+
+    def last_seq(self) -> int:
+        """The sequence number of the latest exchange recorded (0 for none)."""
+        row = self.database.one("SELECT COALESCE(MAX(seq), 0) FROM exchange")
+        return int(row[0]) if row else 0
 
     def get(self, exchange_id: str) -> Exchange:
         row = self.database.one(f"SELECT {', '.join(COLUMNS)} FROM exchange WHERE id = ?", (exchange_id,))

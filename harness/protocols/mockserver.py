@@ -76,8 +76,13 @@ class ServedApp:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{self.scheme}://{host}:{self.port}"
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def begin_stop(self) -> None:
+        """Ask the server to stop without waiting: uvicorn takes 0.1 to 0.2 s to wind down, so a caller
+        stopping several servers asks them all first, then waits (:meth:`stop`)."""
         self._server.should_exit = True
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.begin_stop()
         self._thread.join(timeout)
         if self._thread.is_alive():
             self._server.force_exit = True

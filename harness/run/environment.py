@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.core import pki, pki_bundle
 from harness.core.errors import UsageError
-from harness.core.recorder import ExchangeStore
+from harness.core.recorder import Exchange, ExchangeStore
 from harness.core.signing import Signer
 from harness.core.storage import Storage
 from harness.core.tenants import TenantRegistry
@@ -196,6 +196,10 @@ class HarnessEnvironment:
         # Run right after one service's server stops (its kept-alive client connections to other mocks).
         self.after_stop: dict[str, list[Callable[[], None]]] = {}
         self.run_key = uuid.uuid4().hex[:12]
+        # What this run made, apart from what the store already held (a kept --data-dir, a shared database)
+        # and from what other runs make meanwhile on a shared database: see run_exchanges().
+        self.session_keys: set[str] = set()
+        self.opened_after_seq = self.store.last_seq()
         # Where mail goes: in this process, or (segur serve on PostgreSQL) in the database every worker reads.
         shared = self.storage.shared_database() if shared_mail_routing else None
         self.active_session = SharedActiveSession(shared) if shared is not None else ActiveSession()
@@ -325,8 +329,23 @@ class HarnessEnvironment:
         """A routing key; ``unguessable`` (a tenant's session, a capability on a shared host): 128 random bits."""
         safe = "".join(c if c.isalnum() else "-" for c in label)[-40:].strip("-")
         if unguessable:
-            return f"{safe}-{secrets.token_hex(16)}" if safe else secrets.token_hex(16)
-        return f"{self.run_key}-{safe}-{uuid.uuid4().hex[:6]}" if safe else f"{self.run_key}-{uuid.uuid4().hex[:8]}"
+            key = f"{safe}-{secrets.token_hex(16)}" if safe else secrets.token_hex(16)
+        else:
+            key = f"{self.run_key}-{safe}-{uuid.uuid4().hex[:6]}" if safe else f"{self.run_key}-{uuid.uuid4().hex[:8]}"
+        self.session_keys.add(key)
+        return key
+
+    def run_exchanges(self) -> list[Exchange]:
+        """The exchanges of this environment's sessions, and those of no session, recorded since it opened.
+
+        Its store may hold every earlier run's (a data folder used again) and, on a shared database,
+        other runs' at the same time: neither belongs in this run's report or evidence pack.
+        """
+        return [
+            exchange
+            for exchange in self.store.exchanges(after_seq=self.opened_after_seq)
+            if exchange.session_key is None or exchange.session_key in self.session_keys
+        ]
 
     def endpoints_document(self) -> dict[str, Any]:
         """The ``--endpoints-file`` JSON of the blueprint, for the services started."""
@@ -359,8 +378,17 @@ class HarnessEnvironment:
         return doc
 
     def close(self) -> None:
+        servers = list(reversed(self.servers.items()))
+        # Every listener is asked to stop before any is waited for: each takes 0.1 to 0.2 s to wind down,
+        # which one after the other added a second or more to every run. Nothing is in flight by now.
+        for _, served in servers:
+            served.begin_stop()
+        if self.mss is not None:
+            self.mss.begin_stop()
+        if self.crl is not None:
+            self.crl[2].begin_stop()
         # Last started first: a mock calling others (the VIHF proxy) lets go of them before they stop.
-        for name, served in reversed(list(self.servers.items())):
+        for name, served in servers:
             served.stop()
             for release in self.after_stop.pop(name, []):
                 release()

@@ -68,8 +68,14 @@ def segur_env(pytestconfig: pytest.Config) -> Iterator[HarnessEnvironment]:
 
 def _keep_evidence(pytestconfig: pytest.Config, env: HarnessEnvironment) -> None:
     """Session fixtures end before pytest_sessionfinish: keep what the reports need now."""
+    from harness.run import judge
+
     state = pytestconfig.stash[session_state_key]
-    recorded = env.store.exchanges()
+    observed = judge.observed_session_key(pytestconfig)
+    # segur judge: the session judged (recorded before this run began) is the evidence, with what this run made.
+    recorded = env.run_exchanges()
+    if observed is not None:
+        recorded = sorted(env.store.exchanges(session_key=observed) + recorded, key=lambda e: e.seq)
     state.exchanges = [e.brief() for e in recorded]
     if state.report_dir is not None and state.replay_dir is None:
         evidence.export_exchanges(recorded, state.report_dir, env.pki.signers["trace"].cert_pem.read_text())

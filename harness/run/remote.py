@@ -388,6 +388,10 @@ class RemoteEnvironment:
     def trusted_cas(self) -> list[Any]:
         return self.trust_override if self.trust_override is not None else pki.trusted_ca_certificates(self.pki)
 
+    def run_exchanges(self) -> list[Exchange]:
+        """This run's exchanges: the host keeps those of every session, and answers for this run's."""
+        return self.store.exchanges()
+
     def new_session_key(self, label: str = "") -> str:
         safe = "".join(c if c.isalnum() else "-" for c in label)[-40:].strip("-")
         document = self.client.new_session(safe)

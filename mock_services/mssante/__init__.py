@@ -108,7 +108,13 @@ class MssOperator:
             "imap": f"{host}:{self.imap.port}",  # implicit TLS
         }
 
+    def begin_stop(self) -> None:
+        """Ask the three listeners to stop without waiting; :meth:`stop` then waits for them."""
+        for served in (self.smtps, self.submission, self.imap):
+            served.begin_stop()
+
     def stop(self) -> None:
+        self.begin_stop()
         for served in (self.smtps, self.submission, self.imap):
             served.stop()
         self.store.close()

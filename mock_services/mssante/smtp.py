@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import email.policy
 import email.utils
 import ssl
@@ -430,14 +431,25 @@ class ServedSmtp:
     _thread: threading.Thread = field(repr=False)
     _server: asyncio.base_events.Server | None = field(default=None, repr=False)
 
-    def stop(self) -> None:
+    _stopping: bool = field(default=False, repr=False)
+
+    def begin_stop(self) -> None:
+        """Ask the listener to stop without waiting (it winds down in 0.2 s); :meth:`stop` then waits."""
+        if self._stopping or not self._thread.is_alive():
+            return
+        self._stopping = True
+
         def close() -> None:
             if self._server is not None:
                 self._server.close()
             # Connections closing now need a few loop turns to release their sockets.
             self._loop.call_later(0.2, self._loop.stop)
 
-        self._loop.call_soon_threadsafe(close)
+        with contextlib.suppress(RuntimeError):  # the loop already ended on its own
+            self._loop.call_soon_threadsafe(close)
+
+    def stop(self) -> None:
+        self.begin_stop()
         self._thread.join(10)
 
     def __enter__(self) -> ServedSmtp:

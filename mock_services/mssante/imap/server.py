@@ -71,13 +71,17 @@ class ServedImap:
     _stop: asyncio.Event | None = field(default=None, repr=False)
     errors: list[BaseException] = field(default_factory=list, repr=False)
 
+    def begin_stop(self) -> None:
+        """Ask the listener to stop without waiting; :meth:`stop` then waits."""
+        stop = self._stop
+        if stop is not None and self._thread.is_alive():
+            with contextlib.suppress(RuntimeError):  # the loop already ended on its own
+                self._loop.call_soon_threadsafe(stop.set)
+
     def stop(self, timeout: float = 10.0) -> None:
         if not self._thread.is_alive():
             return
-        stop = self._stop
-        if stop is not None:
-            with contextlib.suppress(RuntimeError):  # the loop already ended on its own
-                self._loop.call_soon_threadsafe(stop.set)
+        self.begin_stop()
         self._thread.join(timeout)
 
     def __enter__(self) -> ServedImap:
