@@ -23,7 +23,10 @@ def _kids(ring: KeyRing) -> list[str]:
 def test_rings_of_process_memory_are_each_their_own():
     first, second = KeyRing(), KeyRing()  # one process each, as segur serve on SQLite has
     assert second.verify(first.sign(_claims())) is None
-    assert set(_kids(first)).isdisjoint(_kids(second))
+    signing = [[key["kid"] for key in ring.jwks()["keys"] if key["use"] == "sig"] for ring in (first, second)]
+    assert signing[0] and set(signing[0]).isdisjoint(signing[1])
+    # The published encryption key (never used to encrypt) is made once per process.
+    assert first.jwks()["keys"][0]["use"] == "enc" and first.encryption_key is second.encryption_key
 
 
 def test_two_processes_on_one_database_publish_and_verify_the_same_keys(pg_url):

@@ -29,6 +29,7 @@ from harness.core.pki import (
     _save_credential,
     loopback_names,
 )
+from harness.core.signing import load_own_private_key
 
 CURRENT_CRL_DAYS = 30  # nextUpdate of the current CRL: beyond any run
 EXPIRED_CRL_AGE = dt.timedelta(days=2)  # the expired CRL's nextUpdate is this long ago
@@ -50,7 +51,7 @@ class CrlScenario:
 
 
 def _organisations(layout: PkiLayout) -> _Issuer:
-    key = serialization.load_pem_private_key((layout.directory / "ca" / ORGANISATIONS_KEY).read_bytes(), None)
+    key = load_own_private_key((layout.directory / "ca" / ORGANISATIONS_KEY).read_bytes())
     if not isinstance(key, rsa.RSAPrivateKey):
         raise ValueError(f"{layout.directory / 'ca' / ORGANISATIONS_KEY} is not an RSA key")
     cert = x509.load_pem_x509_certificate(layout.intermediate_ca_pems["organisations"].read_bytes())

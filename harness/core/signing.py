@@ -82,12 +82,19 @@ def issue_signers(
     return credentials
 
 
+def load_own_private_key(pem: bytes) -> Any:
+    """A private key of the harness's own PKI (its data folder), read without OpenSSL's RSA consistency
+    check: that check guards against keys of unknown origin and costs 20 to 40 ms a key, paid on every
+    run by each signer. A key that does not match its certificate is still refused where both are loaded."""
+    return serialization.load_pem_private_key(pem, password=None, unsafe_skip_rsa_key_validation=True)
+
+
 class Signer:
     """Signs bytes with one credential; loaded once (key parsing costs more than signing)."""
 
     def __init__(self, credential: SigningCredential):
         self.credential = credential
-        key = serialization.load_pem_private_key(credential.key_pem.read_bytes(), password=None)
+        key = load_own_private_key(credential.key_pem.read_bytes())
         if not isinstance(key, ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey):
             raise ValueError(f"{credential.key_pem}: an Ed25519 or RSA private key is needed")
         self._key = key

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email
+import email.parser
 import email.policy
 import email.utils
 from dataclasses import dataclass
@@ -134,9 +135,11 @@ class Disposition:
 
 def parse_mdn(raw: bytes) -> Disposition | None:
     """The disposition an MDN reports, or None when ``raw`` is not an MDN."""
-    message = parse(raw)
-    if message.get_content_type() != "multipart/report":
+    # The headers tell; a mailbox's documents carry large attachments that need no parsing here.
+    head = email.parser.BytesParser(policy=email.policy.default).parsebytes(raw, headersonly=True)
+    if head.get_content_type() != "multipart/report":
         return None
+    message = parse(raw)
     for part in message.walk():
         if part.get_content_type() == "message/disposition-notification":
             payload = part.get_payload()

@@ -23,6 +23,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from lxml import etree
 
+from harness.core.signing import load_own_private_key
+
 DS = "http://www.w3.org/2000/09/xmldsig#"
 XADES = "http://uri.etsi.org/01903/v1.3.2#"
 EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
@@ -59,7 +61,7 @@ class DocumentSigner:
     """Signs submissions with one key and certificate, loaded once."""
 
     def __init__(self, key_pem: bytes, cert_pem: bytes):
-        key = serialization.load_pem_private_key(key_pem, password=None)
+        key = load_own_private_key(key_pem)  # the harness PKI's (its callers' data folder)
         if not isinstance(key, rsa.RSAPrivateKey):
             raise ValueError("the signature key must be an RSA key")
         self._key = key

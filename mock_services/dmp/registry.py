@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.core.storage import Database, Migration, SqliteDatabase, migrate
+from harness.core.storage import Database, Migration, SqliteDatabase, migrate, same_for_both
 
 COMPONENT = "dmp"
 _TABLES = (
@@ -50,6 +50,13 @@ MIGRATIONS = (
         "entries, contents, submission sets, authorisations, realms",
         tuple(t.format(integer="INTEGER", blob="BLOB") for t in _TABLES),
         tuple(t.format(integer="BIGINT", blob="BYTEA") for t in _TABLES),
+    ),
+    # Every store looks up the next sequence number: without these, a scan of every realm ever stored.
+    same_for_both(
+        2,
+        "sequence indexes",
+        "CREATE INDEX IF NOT EXISTS entry_seq ON entry(seq)",
+        "CREATE INDEX IF NOT EXISTS submission_set_seq ON submission_set(seq)",
     ),
 )
 _NEXT_SEQ = (

@@ -1,6 +1,6 @@
 """What the MSSanté SMTP mock answers to a message it could not read: the one hook ``handle_DATA`` calls.
 
-:func:`screen` runs the message checks (``smtp.inspect``) and turns every way they can end into
+:func:`screen` runs the message checks (``smtp_hygiene.inspect``) and turns every way they can end into
 an SMTP reply (RFC 5321 §4.2, enhanced codes RFC 3463), so nothing escapes to aiosmtpd's generic
 "500 Error: (Exception)" and the message is always recorded:
 

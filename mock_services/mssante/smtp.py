@@ -22,7 +22,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from email.parser import BytesParser
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
@@ -33,8 +32,8 @@ from harness.protocols import mssmail
 from harness.protocols.mockserver import listening_socket
 from mock_services.mssante import dsn
 from mock_services.mssante.directory import Directory, Mailbox
-from mock_services.mssante.intake import attachment_problem, screen
-from mock_services.mssante.smtp_hygiene import from_problem, raw_problem
+from mock_services.mssante.intake import screen
+from mock_services.mssante.smtp_hygiene import from_problem, inspect, raw_problem
 from mock_services.mssante.smtp_protocol import OperatorSmtp
 from mock_services.mssante.store import MailStore
 from mock_services.mssante.tenancy import MailRoute, MailTenancy, tenant_mailbox
@@ -393,35 +392,6 @@ class OperatorHandler:
             self.store.deliver(sender_principal.mailbox(target), mdn)
 
 
-def inspect(raw: bytes) -> tuple[EmailMessage | None, str | None]:
-    """The message's headers, and why it cannot be accepted (None when it can).
-
-    Headers are read with the modern policy (it decodes encoded words, where an injection
-    hides); the body only with the light compat32 one, to find the XDM: on a 400 KB message
-    the full modern parse costs twice as much. NUL bytes (and, by default, bare line endings)
-    were refused before, by ``smtp_hygiene.raw_problem``, which ``handle_DATA`` runs first.
-    """
-    head, separator, _ = raw.partition(b"\r\n\r\n")
-    if not separator:
-        head, separator, _ = raw.partition(b"\n\n")
-    if not separator:
-        return None, "pas de séparation entre en-têtes et corps"
-    for line in head.replace(b"\r\n", b"\n").split(b"\n"):
-        if len(line) > 998:
-            return None, "ligne d'en-tête de plus de 998 octets"
-        if b"\r" in line:
-            return None, "retour chariot isolé dans les en-têtes"
-    message = BytesParser(policy=email.policy.default).parsebytes(raw, headersonly=True)
-    assert isinstance(message, EmailMessage)
-    for name in ("From", "Date"):
-        if message.get(name) is None:
-            return message, f"en-tête {name} absent"
-    for name, value in message.items():
-        if "\r" in str(value) or "\n" in str(value):
-            return message, f"en-tête {name} contenant un saut de ligne (injection d'en-tête)"
-    return message, attachment_problem(email.message_from_bytes(raw, policy=email.policy.compat32))
-
-
 @dataclass
 class ServedSmtp:
     host: str
@@ -431,13 +401,8 @@ class ServedSmtp:
     _thread: threading.Thread = field(repr=False)
     _server: asyncio.base_events.Server | None = field(default=None, repr=False)
 
-    _stopping: bool = field(default=False, repr=False)
-
     def begin_stop(self) -> None:
         """Ask the listener to stop without waiting (it winds down in 0.2 s); :meth:`stop` then waits."""
-        if self._stopping or not self._thread.is_alive():
-            return
-        self._stopping = True
 
         def close() -> None:
             if self._server is not None:

@@ -1,5 +1,5 @@
-"""What a submission server refuses in a message beyond its structure: bare line endings, NUL
-bytes, and a From: that is not the authenticated sender's (or more than one From:).
+"""What a submission server refuses in a message: its structure (``inspect``: headers, the XDM),
+bare line endings, NUL bytes, and a From: that is not the authenticated sender's (or more than one From:).
 
 Why: a bare LF or CR is the SMTP smuggling class of input (RFC 5321 §2.3.8: CR and LF only as
 CRLF; a relay that reads ``<LF>.<CR><LF>`` as the end of data lets a second, forged message
@@ -9,8 +9,13 @@ that authenticated submission exists to stop (RFC 6409 §6.1: the server may ref
 
 from __future__ import annotations
 
+import email
+import email.policy
 import email.utils
 from email.message import EmailMessage
+from email.parser import BytesParser
+
+from mock_services.mssante.intake import attachment_problem
 
 
 def raw_problem(raw: bytes, strict_line_endings: bool) -> str | None:
@@ -37,3 +42,32 @@ def from_problem(message: EmailMessage, allowed: set[str]) -> str | None:
     if addresses[0] not in allowed:
         return f"l'en-tête From {addresses[0]} n'est pas une boîte aux lettres de l'expéditeur authentifié"
     return None
+
+
+def inspect(raw: bytes) -> tuple[EmailMessage | None, str | None]:
+    """The message's headers, and why it cannot be accepted (None when it can).
+
+    Headers are read with the modern policy (it decodes encoded words, where an injection
+    hides); the body only with the light compat32 one, to find the XDM: on a 400 KB message
+    the full modern parse costs twice as much. NUL bytes (and, by default, bare line endings)
+    were refused before, by ``smtp_hygiene.raw_problem``, which ``handle_DATA`` runs first.
+    """
+    head, separator, _ = raw.partition(b"\r\n\r\n")
+    if not separator:
+        head, separator, _ = raw.partition(b"\n\n")
+    if not separator:
+        return None, "pas de séparation entre en-têtes et corps"
+    for line in head.replace(b"\r\n", b"\n").split(b"\n"):
+        if len(line) > 998:
+            return None, "ligne d'en-tête de plus de 998 octets"
+        if b"\r" in line:
+            return None, "retour chariot isolé dans les en-têtes"
+    message = BytesParser(policy=email.policy.default).parsebytes(raw, headersonly=True)
+    assert isinstance(message, EmailMessage)
+    for name in ("From", "Date"):
+        if message.get(name) is None:
+            return message, f"en-tête {name} absent"
+    for name, value in message.items():
+        if "\r" in str(value) or "\n" in str(value):
+            return message, f"en-tête {name} contenant un saut de ligne (injection d'en-tête)"
+    return message, attachment_problem(email.message_from_bytes(raw, policy=email.policy.compat32))

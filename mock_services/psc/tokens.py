@@ -12,6 +12,7 @@ import json
 import time
 import uuid
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from joserfc import jwt
@@ -41,6 +42,13 @@ def new_encryption_key() -> RSAKey:
     )
 
 
+@cache
+def published_encryption_key() -> RSAKey:
+    """The encryption key a ring of this process publishes: one per process, since nothing is ever
+    encrypted with it (it is there for the JWKS's shape) and an RSA key costs 50 to 150 ms to make."""
+    return new_encryption_key()
+
+
 def new_signing_key() -> RSAKey:
     return RSAKey.generate_key(2048, parameters={"kid": uuid.uuid4().hex[:16], "use": "sig", "alg": "RS256"})
 
@@ -56,7 +64,7 @@ class KeyRing:
         self.keys: list[RSAKey] = []
         # Keycloak publishes its encryption key beside the signing ones, first: a client that takes
         # the first key without looking at "use" and "kid" breaks on PSC, and must here too.
-        self.encryption_key = new_encryption_key()
+        self.encryption_key = published_encryption_key()
         self.rotate()
 
     def rotate(self) -> str:

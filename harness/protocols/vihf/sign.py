@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from lxml import etree
 from signxml import DigestAlgorithm, SignatureConstructionMethod, SignatureMethod, XMLSigner
 
+from harness.core.signing import load_own_private_key
 from harness.protocols.vihf.names import DS, EXC_C14N, SAML2, qname
 
 # The 2019-2020 kit samples are rsa-sha1 and products still send it, so SHA-1 is accepted when
@@ -44,7 +45,7 @@ class VihfSigner:
     def __init__(self, key_pem: bytes, cert_pem: bytes, *, algorithm: str = "rsa-sha256") -> None:
         if algorithm not in _ALGORITHMS:
             raise ValueError(f"unsupported signature algorithm {algorithm!r}: expected one of {', '.join(_ALGORITHMS)}")
-        key = serialization.load_pem_private_key(key_pem, password=None)
+        key = load_own_private_key(key_pem)  # the harness PKI's (its callers' data folder)
         if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
             raise ValueError(f"unsupported key type {type(key).__name__}: RSA or EC expected")
         # The harness's PEM files hold the leaf first, then its issuer; KeyInfo carries the leaf only, like the samples.
