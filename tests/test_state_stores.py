@@ -7,7 +7,7 @@ import sqlite3
 import pytest
 
 from harness.core.storage import SqliteDatabase, open_postgresql, schema_version
-from mock_services.dmp.registry import DmpRegistry, NewSubmissionSet, StoredEntry
+from mock_services.dmp.registry import _NEXT_SEQ, DmpRegistry, NewSubmissionSet, StoredEntry
 from mock_services.mssante.store import MailStore
 
 
@@ -68,7 +68,14 @@ def test_the_dmp_registry_reopens_with_what_it_held(database):
     DmpRegistry(database=database).store("r", None, [entry("urn:uuid:1", "1.2.1")], {})
     again = DmpRegistry(database=database)
     assert [e.unique_id for e in again.entries("r", "INS1")] == ["1.2.1"]
-    assert schema_version(database, "dmp") == 1
+    assert schema_version(database, "dmp") == 2
+
+
+def test_the_dmp_registry_numbers_a_submission_from_its_sequence_indexes(tmp_path):
+    """The next sequence number is read from an index, not from a scan of every realm ever stored."""
+    registry = DmpRegistry(database=SqliteDatabase(tmp_path / "dmp.sqlite3"))
+    plan = " ".join(str(row[-1]) for row in registry._db.execute(f"EXPLAIN QUERY PLAN {_NEXT_SEQ}"))
+    assert "entry_seq" in plan and "submission_set_seq" in plan, plan
 
 
 # The registry's schema before versioned migrations (main at f965a57, mock_services/dmp/registry.py SCHEMA).
