@@ -111,7 +111,7 @@ def _test_store_on_postgresql(
 def default_workers() -> int:
     """Two test processes per core: a third of the suite's time is spent waiting (on loopback servers,
     subprocesses, a slow product's answer), and one process per core left the cores idle that long.
-    Measured on 2 cores: 2 workers 7:27, 3 workers 5:56, 4 workers 5:26 (ARCHITECTURE.md, self-tests)."""
+    On 2 cores, the same tests took 5:56 in 3 workers and 5:26 in 4 (issue 17)."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
