@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -136,6 +137,16 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
     option.numprocesses = default_workers()
     if option.dist == "no":
         option.dist = "worksteal"
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Freeze what is alive once the tests are collected (the items, the modules they import): it lives
+    as long as the session, and the garbage collector stops walking it. Every in-process ``segur run``
+    is a ``pytest.main`` that collects garbage twice as it ends; walking this process's every object each
+    time was a fifth of the CPU of a suite run in the tests (measured on tests/test_run_e2e.py)."""
+    gc.collect()
+    gc.freeze()
 
 
 @pytest.fixture(scope="module")
