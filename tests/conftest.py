@@ -122,7 +122,7 @@ def default_workers() -> int:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_cmdline_main(config: pytest.Config) -> None:
-    """Run on every core by default (pytest-xdist, :func:`default_workers` processes, ``--dist worksteal``).
+    """Run in :func:`default_workers` processes by default (pytest-xdist, ``--dist worksteal``).
 
     Set here rather than in ``addopts`` so that ``-p no:xdist`` still works (an ``-n`` in addopts
     is an unknown option without the plugin); an explicit ``-n``/``--dist`` (``-n 0``: one process)

@@ -1,12 +1,13 @@
-"""The default of the harness's own test runs: every core (tests/conftest.py), unless told otherwise."""
+"""The default of the harness's own test runs: two processes per core (tests/conftest.py), unless told otherwise."""
 
 from __future__ import annotations
 
+import os
 from types import SimpleNamespace
 
 import pytest
 
-from tests.conftest import pytest_cmdline_main
+from tests.conftest import default_workers, pytest_cmdline_main
 
 
 def fake_config(*, xdist: bool = True, worker: bool = False, **options):
@@ -20,10 +21,11 @@ def fake_config(*, xdist: bool = True, worker: bool = False, **options):
     return config
 
 
-def test_a_plain_run_uses_every_core_with_work_stealing():
+def test_a_plain_run_uses_two_processes_per_core_with_work_stealing():
     config = fake_config()
     pytest_cmdline_main(config)
-    assert (config.option.numprocesses, config.option.dist) == ("auto", "worksteal")
+    assert (config.option.numprocesses, config.option.dist) == (default_workers(), "worksteal")
+    assert default_workers() == 2 * len(os.sched_getaffinity(0))
 
 
 @pytest.mark.parametrize(
